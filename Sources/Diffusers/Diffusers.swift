@@ -1,0 +1,3 @@
+// The library product: one import for the whole toolkit.
+@_exported import Tensor
+@_exported import NN

@@ -1,0 +1,171 @@
+import Foundation
+
+extension CPUBackend {
+    public func unary(_ op: UnaryOp, _ x: Tensor) throws -> Tensor {
+        try CPUBackend.requireCompute(x, op.rawValue)
+        let out = try Tensor.empty(x.shape, dtype: x.dtype, device: x.device)
+        try mapRows(x, into: out) { src, dst, n in applyUnary(op, src, dst, n) }
+        return out
+    }
+
+    public func affine(_ x: Tensor, scale: Float, shift: Float) throws -> Tensor {
+        try CPUBackend.requireCompute(x, "affine")
+        let out = try Tensor.empty(x.shape, dtype: x.dtype, device: x.device)
+        try mapRows(x, into: out) { src, dst, n in
+            var i = 0
+            let s = FloatVector(repeating: scale), t = FloatVector(repeating: shift)
+            while i + 16 <= n {
+                (FloatVector(UnsafeBufferPointer(start: src + i, count: 16)) * s + t).store(dst + i)
+                i += 16
+            }
+            while i < n { dst[i] = src[i] * scale + shift; i += 1 }
+        }
+        return out
+    }
+
+    public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) throws -> Tensor {
+        let device = try CPUBackend.sameDevice(a, b, op: op.rawValue)
+        try CPUBackend.requireCompute(a, op.rawValue)
+        try CPUBackend.requireCompute(b, op.rawValue)
+        let shape = try broadcastShape(a.shape, b.shape)
+        let out = try Tensor.empty(shape, dtype: CPUBackend.resultType(a.dtype, b.dtype), device: device)
+        let ea = try a.expanded(to: shape), eb = try b.expanded(to: shape)
+        let (dims, strideSets) = coalesceJointly(shape: shape, strides: [ea.strides, eb.strides])
+        let inner = dims.last ?? 1
+        let rows = out.count / max(inner, 1)
+        guard out.count > 0 else { return out }
+        let sa = strideSets[0], sb = strideSets[1]
+        let pa = UnsafeRawPointer(ea.data), pb = UnsafeRawPointer(eb.data), po = out.data
+        let ta = a.dtype, tb = b.dtype, to = out.dtype
+        Parallel.forEachChunk(rows, grain: max(1, 16384 / max(inner, 1))) { range in
+            let block = min(inner, CPUBackend.block)
+            let bufA = F32Scratch(block), bufB = F32Scratch(block), bufO = F32Scratch(block)
+            defer { bufA.free(); bufB.free(); bufO.free() }
+            for row in range {
+                let offA = Tensor.elementOffset(row: row, dims: dims, strides: sa)
+                let offB = Tensor.elementOffset(row: row, dims: dims, strides: sb)
+                var start = 0
+                while start < inner {
+                    let n = min(block, inner - start)
+                    let strideA = sa.last ?? 1, strideB = sb.last ?? 1
+                    let xa = f32Run(pa + (offA + start * strideA) * ta.itemSize, stride: strideA, dtype: ta, count: strideA == 0 ? 1 : n, scratch: bufA.pointer)
+                    let xb = f32Run(pb + (offB + start * strideB) * tb.itemSize, stride: strideB, dtype: tb, count: strideB == 0 ? 1 : n, scratch: bufB.pointer)
+                    let dstIsDirect = to == .f32
+                    let dst = dstIsDirect ? (po + (row * inner + start) * 4).assumingMemoryBound(to: Float.self) : bufO.pointer
+                    applyBinary(op, xa, scalarA: strideA == 0, xb, scalarB: strideB == 0, dst, n)
+                    if !dstIsDirect { convertRun(UnsafeRawPointer(dst), 1, .f32, po + (row * inner + start) * to.itemSize, to, n) }
+                    start += n
+                }
+            }
+        }
+        return out
+    }
+
+    /// Applies `body(srcF32, dstF32, n)` over `x` in blocks, writing `out` (same shape, contiguous).
+    func mapRows(_ x: Tensor, into out: Tensor,
+                 _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) throws {
+        let (dims, strides) = Tensor.coalesced(shape: x.shape, strides: x.strides)
+        let inner = dims.last ?? 1, innerStride = strides.last ?? 1
+        let rows = x.count / max(inner, 1)
+        guard x.count > 0 else { return }
+        let src = UnsafeRawPointer(x.data), dst = out.data
+        let from = x.dtype, to = out.dtype
+        nonisolated(unsafe) let body = body
+        Parallel.forEachChunk(rows * ((inner + CPUBackend.block - 1) / CPUBackend.block), grain: 4) { range in
+            let blocksPerRow = (inner + CPUBackend.block - 1) / CPUBackend.block
+            let inBuf = F32Scratch(CPUBackend.block), outBuf = F32Scratch(CPUBackend.block)
+            defer { inBuf.free(); outBuf.free() }
+            for item in range {
+                let row = item / blocksPerRow, start = (item % blocksPerRow) * CPUBackend.block
+                let n = min(CPUBackend.block, inner - start)
+                let base = Tensor.elementOffset(row: row, dims: dims, strides: strides) + start * innerStride
+                let input = f32Run(src + base * from.itemSize, stride: innerStride, dtype: from, count: n, scratch: inBuf.pointer)
+                let outOffset = row * inner + start
+                if to == .f32 {
+                    body(input, (dst + outOffset * 4).assumingMemoryBound(to: Float.self), n)
+                } else {
+                    body(input, outBuf.pointer, n)
+                    convertRun(UnsafeRawPointer(outBuf.pointer), 1, .f32, dst + outOffset * to.itemSize, to, n)
+                }
+            }
+        }
+    }
+}
+
+/// Merges dims that are contiguous in every operand at once.
+func coalesceJointly(shape: [Int], strides: [[Int]]) -> (dims: [Int], strides: [[Int]]) {
+    var dims: [Int] = []
+    var out = [[Int]](repeating: [], count: strides.count)
+    for axis in shape.indices where shape[axis] != 1 {
+        let d = shape[axis]
+        if let last = dims.last, strides.indices.allSatisfy({ out[$0].last! == strides[$0][axis] * d }) {
+            dims[dims.count - 1] = last * d
+            for k in strides.indices { out[k][out[k].count - 1] = strides[k][axis] }
+        } else {
+            dims.append(d)
+            for k in strides.indices { out[k].append(strides[k][axis]) }
+        }
+    }
+    if dims.isEmpty { return ([1], strides.map { _ in [1] }) }
+    return (dims, out)
+}
+
+@inline(__always)
+func loadVector(_ p: UnsafePointer<Float>, _ i: Int) -> FloatVector {
+    FloatVector(UnsafeBufferPointer(start: p + i, count: 16))
+}
+
+extension FloatVector {
+    @inline(__always) func store(_ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: self, as: FloatVector.self)
+    }
+}
+
+func applyUnary(_ op: UnaryOp, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+    @inline(__always) func vectorLoop(_ f: (FloatVector) -> FloatVector, _ g: (Float) -> Float) {
+        var i = 0
+        while i + 16 <= n { f(loadVector(src, i)).store(dst + i); i += 16 }
+        while i < n { dst[i] = g(src[i]); i += 1 }
+    }
+    switch op {
+    case .silu: vectorLoop({ $0 * vsigmoid($0) }, { $0 / (1 + Foundation.exp(-$0)) })
+    case .sigmoid: vectorLoop(vsigmoid, { 1 / (1 + Foundation.exp(-$0)) })
+    case .exp: vectorLoop(vexp, { Foundation.exp($0) })
+    case .tanh: vectorLoop(vtanh, { Foundation.tanh($0) })
+    case .quickGelu: vectorLoop({ $0 * vsigmoid(1.702 * $0) }, { $0 / (1 + Foundation.exp(-1.702 * $0)) })
+    case .geluTanh:
+        let c: Float = 0.7978845608028654  // sqrt(2/pi)
+        vectorLoop({ x in 0.5 * x * (1 + vtanh(c * (x + 0.044715 * x * x * x))) },
+                   { x in 0.5 * x * (1 + Foundation.tanh(c * (x + 0.044715 * x * x * x))) })
+    case .gelu:
+        // erf has no vector form here; libm's erff keeps parity with PyTorch's exact GELU.
+        for i in 0..<n { let x = src[i]; dst[i] = 0.5 * x * (1 + Foundation.erf(x * 0.7071067811865476)) }
+    case .neg: vectorLoop({ -$0 }, { -$0 })
+    case .relu: vectorLoop({ $0.replacing(with: 0, where: $0 .< 0) }, { max($0, 0) })
+    case .sqrt: vectorLoop({ $0.squareRoot() }, { $0.squareRoot() })
+    case .rsqrt: vectorLoop({ 1 / $0.squareRoot() }, { 1 / $0.squareRoot() })
+    case .abs: vectorLoop(vabs, { Swift.abs($0) })
+    case .square: vectorLoop({ $0 * $0 }, { $0 * $0 })
+    }
+}
+
+func applyBinary(_ op: BinaryOp, _ a: UnsafePointer<Float>, scalarA: Bool, _ b: UnsafePointer<Float>, scalarB: Bool,
+                 _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+    @inline(__always) func loop(_ f: (FloatVector, FloatVector) -> FloatVector, _ g: (Float, Float) -> Float) {
+        var i = 0
+        let va = FloatVector(repeating: a[0]), vb = FloatVector(repeating: b[0])
+        while i + 16 <= n {
+            f(scalarA ? va : loadVector(a, i), scalarB ? vb : loadVector(b, i)).store(dst + i)
+            i += 16
+        }
+        while i < n { dst[i] = g(scalarA ? a[0] : a[i], scalarB ? b[0] : b[i]); i += 1 }
+    }
+    switch op {
+    case .add: loop(+, +)
+    case .sub: loop(-, -)
+    case .mul: loop(*, *)
+    case .div: loop(/, /)
+    case .maximum: loop({ pointwiseMax($0, $1) }, { Swift.max($0, $1) })
+    case .minimum: loop({ pointwiseMin($0, $1) }, { Swift.min($0, $1) })
+    }
+}

@@ -1,0 +1,170 @@
+import Foundation
+
+/// Where a tensor lives.
+///
+/// `cpu` is host memory. `accel(n)` is a host-memory-backed stand-in for an accelerator:
+/// its own allocator, capacity and optional copy bandwidth, so that placement and offloading
+/// are exercised and measured on machines without a GPU. Compute uses the CPU kernels.
+public struct Device: Hashable, Sendable, CustomStringConvertible {
+    public enum Kind: Hashable, Sendable {
+        case cpu
+        case accel(Int)
+    }
+
+    public let kind: Kind
+    /// The allocator that accounts every byte placed on this device.
+    public let allocator: DeviceAllocator
+
+    /// The host. Host RAM is a process-wide resource, so its accounting is too.
+    public static let cpu = Device(kind: .cpu, allocator: DeviceAllocator(name: "cpu", capacity: nil))
+
+    /// A fresh accelerator stand-in with its own allocator. Prefer `DeviceSet` to get
+    /// one `accel:N` per index in a program.
+    public static func accel(_ index: Int, capacity: Int? = nil, copyBandwidth: Double? = nil) -> Device {
+        Device(kind: .accel(index),
+               allocator: DeviceAllocator(name: "accel:\(index)", capacity: capacity, copyBytesPerSecond: copyBandwidth))
+    }
+
+    public var isCPU: Bool { kind == .cpu }
+    public var description: String { allocator.name }
+
+    public static func == (a: Device, b: Device) -> Bool { a.kind == b.kind && a.allocator === b.allocator }
+    public func hash(into hasher: inout Hasher) { hasher.combine(kind) }
+
+    /// The backend that computes on this device.
+    public var backend: any Backend { CPUBackend.shared }
+}
+
+/// The devices a program uses, created once: `devices.device(named: "accel:0")` always
+/// answers the same device (and the same allocator) for the same name.
+public final class DeviceSet: @unchecked Sendable {
+    private let lock = NSLock()
+    private var accels: [Int: Device] = [:]
+
+    /// - Parameter accelCapacities: capacity in bytes per accelerator index.
+    public init(accelCapacities: [Int: Int] = [:], copyBandwidth: Double? = nil) {
+        for (index, capacity) in accelCapacities {
+            accels[index] = .accel(index, capacity: capacity, copyBandwidth: copyBandwidth)
+        }
+    }
+
+    public func accel(_ index: Int) -> Device {
+        lock.lock(); defer { lock.unlock() }
+        if let device = accels[index] { return device }
+        let device = Device.accel(index)
+        accels[index] = device
+        return device
+    }
+
+    /// Parses `cpu` or `accel:N`.
+    public func device(named name: String) throws -> Device {
+        let trimmed = name.trimmingCharacters(in: .whitespaces).lowercased()
+        if trimmed == "cpu" { return .cpu }
+        if trimmed.hasPrefix("accel:"), let index = Int(trimmed.dropFirst(6)), index >= 0 {
+            return accel(index)
+        }
+        throw TensorError.invalidArgument("unknown device '\(name)'; expected cpu or accel:N")
+    }
+
+    public var allDevices: [Device] {
+        lock.lock(); defer { lock.unlock() }
+        return [.cpu] + accels.keys.sorted().compactMap { accels[$0] }
+    }
+}
+
+/// Thrown when an allocation would exceed a device's capacity, as a GPU would.
+public struct OutOfMemoryError: Error, CustomStringConvertible, Sendable {
+    public let device: String
+    public let requestedBytes: Int
+    public let bytesInUse: Int
+    public let capacityBytes: Int
+
+    public var description: String {
+        "out of memory on \(device): tried to allocate \(formatBytes(requestedBytes)) with "
+            + "\(formatBytes(bytesInUse)) in use of \(formatBytes(capacityBytes)) capacity"
+    }
+}
+
+/// Accounts every allocation on one device: bytes in use, the peak since the last reset,
+/// and an optional capacity that is enforced.
+public final class DeviceAllocator: @unchecked Sendable {
+    public let name: String
+    public let capacity: Int?
+    /// When set, copies onto or off this device take at least `bytes / copyBytesPerSecond`.
+    public let copyBytesPerSecond: Double?
+
+    private let lock = NSLock()
+    private var inUse = 0
+    private var peak = 0
+    private var allocationCount = 0
+
+    public init(name: String, capacity: Int?, copyBytesPerSecond: Double? = nil) {
+        self.name = name
+        self.capacity = capacity
+        self.copyBytesPerSecond = copyBytesPerSecond
+    }
+
+    public var bytesInUse: Int { lock.lock(); defer { lock.unlock() }; return inUse }
+    public var peakBytes: Int { lock.lock(); defer { lock.unlock() }; return peak }
+    /// Live allocations (not bytes).
+    public var liveAllocations: Int { lock.lock(); defer { lock.unlock() }; return allocationCount }
+
+    /// Starts a new peak window at the current usage.
+    public func resetPeak() { lock.lock(); peak = inUse; lock.unlock() }
+
+    /// Records `bytes` as allocated, or throws if the capacity would be exceeded.
+    public func reserve(_ bytes: Int) throws {
+        lock.lock(); defer { lock.unlock() }
+        if let capacity, inUse + bytes > capacity {
+            throw OutOfMemoryError(device: name, requestedBytes: bytes, bytesInUse: inUse, capacityBytes: capacity)
+        }
+        inUse += bytes
+        allocationCount += 1
+        if inUse > peak { peak = inUse }
+    }
+
+    public func release(_ bytes: Int) {
+        lock.lock(); inUse -= bytes; allocationCount -= 1; lock.unlock()
+    }
+
+    /// Runs `body` and returns its result with the peak bytes reached on this device meanwhile.
+    public func measuringPeak<T>(_ body: () throws -> T) rethrows -> (result: T, peakBytes: Int) {
+        resetPeak()
+        let result = try body()
+        return (result, peakBytes)
+    }
+}
+
+/// The process's resident-set figures, read from `/proc/self/status`.
+public enum ProcessMemory {
+    /// Peak resident set size (VmHWM) in bytes, or nil where the kernel does not tell.
+    public static var peakResidentBytes: Int? { field("VmHWM:") }
+    /// Current resident set size (VmRSS) in bytes.
+    public static var residentBytes: Int? { field("VmRSS:") }
+
+    /// Resets the kernel's high-water mark to the current RSS (Linux ≥ 4.0).
+    @discardableResult
+    public static func resetPeak() -> Bool {
+        guard let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return false }
+        defer { try? handle.close() }
+        do { try handle.write(contentsOf: Data("5".utf8)); return true } catch { return false }
+    }
+
+    private static func field(_ name: String) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(name) {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            if parts.count >= 2, let kib = Int(parts[1]) { return kib * 1024 }
+        }
+        return nil
+    }
+}
+
+/// "1.50 GiB"-style figure for messages.
+public func formatBytes(_ bytes: Int) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(bytes)
+    var unit = 0
+    while abs(value) >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
+    return unit == 0 ? "\(bytes) B" : String(format: "%.2f", value) + " " + units[unit]
+}

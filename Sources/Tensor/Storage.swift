@@ -1,0 +1,67 @@
+import Foundation
+
+/// A block of bytes on one device: either owned (allocated, accounted to the device's
+/// allocator, freed on deinit) or borrowed from a read-only memory mapping (the disk tier:
+/// no private copy, pages come and go with the page cache).
+public final class Storage: @unchecked Sendable {
+    public let device: Device
+    public let byteCount: Int
+    public let pointer: UnsafeMutableRawPointer
+    /// Keeps a mapping alive while any tensor views it; nil for owned storage.
+    public let mapping: AnyObject?
+    public var isMapped: Bool { mapping != nil }
+    public var isWritable: Bool { mapping == nil }
+
+    /// Derived data kept beside the bytes (for instance a convolution weight reordered once
+    /// into oneDNN's blocked layout), dropped whenever the bytes change.
+    private let cacheLock = NSLock()
+    private var derived: [String: AnyObject] = [:]
+
+    static let alignment = 64
+
+    /// Allocates `byteCount` uninitialised bytes on `device`, accounting them.
+    public init(byteCount: Int, device: Device) throws {
+        try device.allocator.reserve(byteCount)
+        var raw: UnsafeMutableRawPointer?
+        let status = posix_memalign(&raw, Storage.alignment, max(byteCount, 1))
+        guard status == 0, let raw else {
+            device.allocator.release(byteCount)
+            throw OutOfMemoryError(device: device.description, requestedBytes: byteCount,
+                                   bytesInUse: device.allocator.bytesInUse, capacityBytes: device.allocator.capacity ?? 0)
+        }
+        self.pointer = raw
+        self.byteCount = byteCount
+        self.device = device
+        self.mapping = nil
+    }
+
+    /// Wraps bytes inside a read-only mapping kept alive by `owner`. Not accounted: mapped
+    /// pages belong to the page cache (they show in the process RSS while touched).
+    public init(mappedPointer: UnsafeRawPointer, byteCount: Int, owner: AnyObject) {
+        self.pointer = UnsafeMutableRawPointer(mutating: mappedPointer)
+        self.byteCount = byteCount
+        self.device = .cpu
+        self.mapping = owner
+    }
+
+    deinit {
+        if mapping == nil {
+            free(pointer)
+            device.allocator.release(byteCount)
+        }
+    }
+
+    /// Returns the derived object stored under `key`, creating it with `make` once.
+    public func derived<T: AnyObject>(_ key: String, make: () throws -> T) rethrows -> T {
+        cacheLock.lock(); defer { cacheLock.unlock() }
+        if let existing = derived[key] as? T { return existing }
+        let value = try make()
+        derived[key] = value
+        return value
+    }
+
+    /// Call after writing into the bytes so that derived data is rebuilt.
+    public func invalidateDerived() {
+        cacheLock.lock(); derived.removeAll(); cacheLock.unlock()
+    }
+}

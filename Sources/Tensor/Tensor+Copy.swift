@@ -1,0 +1,94 @@
+import Foundation
+
+extension Tensor {
+    /// This tensor in `dtype` (a new contiguous tensor; `self` when the dtype already matches).
+    public func to(_ dtype: DType) throws -> Tensor {
+        if dtype == self.dtype { return self }
+        return try copied(dtype: dtype, device: device)
+    }
+
+    /// This tensor on `device` (a real copy, throttled by the device's copy bandwidth).
+    public func to(_ device: Device) throws -> Tensor {
+        if device == self.device { return self }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let result = try copied(dtype: dtype, device: device)
+        Tensor.throttleCopy(bytes: byteCount, between: self.device, and: device, since: start)
+        return result
+    }
+
+    /// A contiguous tensor with the same values (`self` when already contiguous).
+    public func contiguous() throws -> Tensor {
+        if isContiguous { return self }
+        return try copied(dtype: dtype, device: device)
+    }
+
+    /// A fresh contiguous copy, optionally converted and placed elsewhere.
+    public func copied(dtype: DType? = nil, device: Device? = nil) throws -> Tensor {
+        let out = try Tensor.empty(shape, dtype: dtype ?? self.dtype, device: device ?? self.device)
+        try out.copyElements(from: self)
+        return out
+    }
+
+    /// Writes `source` (broadcast to this shape, any dtype) into this contiguous tensor.
+    public func copyElements(from source: Tensor) throws {
+        guard storage.isWritable else { throw TensorError.notWritable("cannot write into a memory-mapped tensor") }
+        guard isContiguous else { throw TensorError.invalidArgument("copy destination must be contiguous") }
+        let src = try source.expanded(to: shape)
+        let total = count
+        guard total > 0 else { return }
+        let (dims, srcStrides) = Tensor.coalesced(shape: src.shape, strides: src.strides)
+        let inner = dims.last ?? 1
+        let innerStride = srcStrides.last ?? 1
+        let rows = total / inner
+        let from = src.dtype, to = dtype
+        let srcBase = UnsafeRawPointer(src.data), dstBase = data
+        let srcSize = from.itemSize, dstSize = to.itemSize
+        Parallel.forEachChunk(rows, grain: max(1, 32768 / max(inner, 1))) { range in
+            for row in range {
+                let srcOffset = Tensor.elementOffset(row: row, dims: dims, strides: srcStrides)
+                convertRun(srcBase + srcOffset * srcSize, innerStride, from,
+                           dstBase + row * inner * dstSize, to, inner)
+            }
+        }
+        storage.invalidateDerived()
+    }
+
+    /// Merges adjacent dimensions that are contiguous with each other, dropping size-1 dims.
+    static func coalesced(shape: [Int], strides: [Int]) -> (dims: [Int], strides: [Int]) {
+        var dims: [Int] = [], outStrides: [Int] = []
+        for (d, s) in zip(shape, strides) where d != 1 {
+            if let lastDim = dims.last, let lastStride = outStrides.last, lastStride == s * d {
+                dims[dims.count - 1] = lastDim * d
+                outStrides[outStrides.count - 1] = s
+            } else {
+                dims.append(d); outStrides.append(s)
+            }
+        }
+        if dims.isEmpty { return ([1], [1]) }
+        return (dims, outStrides)
+    }
+
+    /// Element offset of the first element of row `row`, rows being all dims but the last.
+    @inline(__always)
+    static func elementOffset(row: Int, dims: [Int], strides: [Int]) -> Int {
+        var remaining = row, offset = 0
+        var axis = dims.count - 2
+        while axis >= 0 {
+            let d = dims[axis]
+            offset += (remaining % d) * strides[axis]
+            remaining /= d
+            axis -= 1
+        }
+        return offset
+    }
+
+    /// Sleeps out the rest of a copy's time when a device has a copy bandwidth limit, so that
+    /// transfers cost what they would on a real bus.
+    static func throttleCopy(bytes: Int, between a: Device, and b: Device, since start: UInt64) {
+        let limits = [a.allocator.copyBytesPerSecond, b.allocator.copyBytesPerSecond].compactMap { $0 }
+        guard let bandwidth = limits.min(), bandwidth > 0 else { return }
+        let wanted = Double(bytes) / bandwidth
+        let spent = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        if wanted > spent { Thread.sleep(forTimeInterval: wanted - spent) }
+    }
+}
