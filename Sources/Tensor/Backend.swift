@@ -24,4 +24,18 @@ public protocol Backend: Sendable {
     func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) throws -> Tensor
     /// `x * scale + shift`.
     func affine(_ x: Tensor, scale: Float, shift: Float) throws -> Tensor
+    func softmax(_ x: Tensor, axis: Int) throws -> Tensor
+    func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor
+    func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor
+    func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float) throws -> Tensor
+    /// Batched matrix product with broadcasting over leading dims: [..., M, K] @ [..., K, N].
+    func matmul(_ a: Tensor, _ b: Tensor) throws -> Tensor
+    /// `x @ weightᵀ + bias` with weight [out, in].
+    func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor
+    func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int)) throws -> Tensor
+    func scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor?,
+                                   scale: Float?, isCausal: Bool, kernel: AttentionKernel) throws -> Tensor
+    func concat(_ tensors: [Tensor], axis: Int) throws -> Tensor
+    func upsampleNearest2x(_ x: Tensor) throws -> Tensor
+    func embedding(_ ids: Tensor, weight: Tensor) throws -> Tensor
 }

@@ -1,0 +1,218 @@
+import CDNNL
+import Foundation
+
+extension CPUBackend {
+    /// Query rows and key rows per tile of the memory-efficient kernel.
+    static let attentionQueryTile = 128
+    static let attentionKeyTile = 512
+
+    /// softmax(q·kᵀ·scale + mask)·v over [B, H, S, D] operands. `mask` is additive (float)
+    /// or boolean (true = attend), broadcastable to [B, H, Sq, Sk]; `isCausal` masks keys
+    /// after the query's position (top-left aligned, as PyTorch).
+    public func scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor?,
+                                          scale: Float?, isCausal: Bool, kernel: AttentionKernel) throws -> Tensor {
+        let device = try CPUBackend.sameDevice(query, key, value, mask, op: "attention")
+        for t in [query, key, value] { try CPUBackend.requireCompute(t, "attention") }
+        guard query.rank == 4, key.rank == 4, value.rank == 4 else {
+            throw TensorError.shapeMismatch("attention needs [B, H, S, D] operands, got \(query.shape), \(key.shape), \(value.shape)")
+        }
+        let (b, h, sq, d) = (query.shape[0], query.shape[1], query.shape[2], query.shape[3])
+        let sk = key.shape[2], dv = value.shape[3]
+        guard key.shape == [b, h, sk, d], value.shape == [b, h, sk, dv] else {
+            throw TensorError.shapeMismatch("attention key \(key.shape) and value \(value.shape) do not fit query \(query.shape)")
+        }
+        let maskShape = [b, h, sq, sk]
+        let additiveMask = try mask.map { try additive(mask: $0, broadcastTo: maskShape) }
+        let scale = scale ?? 1 / Float(d).squareRoot()
+        switch kernel {
+        case .reference:
+            return try referenceAttention(query, key, value, mask: additiveMask, scale: scale, isCausal: isCausal)
+        case .memoryEfficient:
+            return try tiledAttention(query, key, value, mask: additiveMask, scale: scale, isCausal: isCausal, device: device)
+        }
+    }
+
+    /// A float mask as f32 (its own shape, broadcast by strides); a boolean mask as 0 / -inf.
+    private func additive(mask: Tensor, broadcastTo shape: [Int]) throws -> Tensor {
+        _ = try mask.expanded(to: shape)  // validates broadcasting
+        if mask.dtype == .bool {
+            let keep = try mask.contiguous()
+            let out = try Tensor.empty(mask.shape, dtype: .f32, device: mask.device)
+            let src = keep.data.assumingMemoryBound(to: UInt8.self), dst = out.data.assumingMemoryBound(to: Float.self)
+            for i in 0..<mask.count { dst[i] = src[i] != 0 ? 0 : -.infinity }
+            return try out.expanded(to: shape)
+        }
+        guard mask.dtype.isFloatingPoint else { throw TensorError.unsupportedDType(operation: "attention mask", dtype: mask.dtype) }
+        return try mask.to(.f32).expanded(to: shape)
+    }
+
+    /// Materialises the [B, H, Sq, Sk] scores in f32: simple, and the memory baseline.
+    private func referenceAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, mask: Tensor?, scale: Float,
+                                    isCausal: Bool) throws -> Tensor {
+        var scores = try affine(matmul(q.to(.f32), k.to(.f32).transposed(2, 3)), scale: scale, shift: 0)  // [B, H, Sq, Sk]
+        if let mask { scores = try binary(.add, scores, mask) }
+        if isCausal {
+            let (sq, sk) = (scores.shape[2], scores.shape[3])
+            let p = scores.data.assumingMemoryBound(to: Float.self)
+            for row in 0..<(scores.count / sk) {
+                let i = row % sq
+                if i + 1 < sk { for j in (i + 1)..<sk { p[row * sk + j] = -.infinity } }
+            }
+        }
+        let probabilities = try softmax(scores, axis: -1)
+        return try matmul(probabilities, v.to(.f32)).to(q.dtype)
+    }
+
+    /// Flash-style attention: each work item takes a tile of query rows and streams over
+    /// key tiles with an online softmax, so scratch is one score tile per thread.
+    private func tiledAttention(_ query: Tensor, _ key: Tensor, _ value: Tensor, mask: Tensor?, scale: Float,
+                                isCausal: Bool, device: Device) throws -> Tensor {
+        let dtype: DType = [query, key, value].allSatisfy { $0.dtype == .bf16 } ? .bf16 : .f32
+        func prepared(_ t: Tensor) throws -> Tensor {
+            let c = try t.to(dtype)
+            return c.strides[3] == 1 && c.strides.allSatisfy({ $0 != 0 }) ? c : try c.copied()
+        }
+        let q = try prepared(query), k = try prepared(key), v = try prepared(value)
+        let (b, h, sq, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
+        let sk = k.shape[2], dv = v.shape[3]
+        let out = try Tensor.empty([b, h, sq, dv], dtype: query.dtype, device: device)
+        guard out.count > 0 else { return out }
+        let tq = CPUBackend.attentionQueryTile, tk = CPUBackend.attentionKeyTile
+        let queryTiles = (sq + tq - 1) / tq
+        let dnnl = try DNNL.get()
+        let itemSize = dtype.itemSize
+        let failure = ErrorBox()
+
+        Parallel.forEach(b * h * queryTiles) { item in
+            let bh = item / queryTiles, i0 = (item % queryTiles) * tq
+            let (bi, hi) = (bh / h, bh % h)
+            let rows = min(tq, sq - i0)
+            do {
+                DNNL.setThreads(1)
+                // Scratch: scores [rows, tk] f32, probabilities in the compute dtype, output
+                // accumulator [rows, dv] f32, running max and sum. All on the device's allocator.
+                let scores = try Storage(byteCount: rows * tk * 4, device: device)
+                let probabilities = dtype == .f32 ? nil : try Storage(byteCount: rows * tk * itemSize, device: device)
+                let accumulator = try Storage(byteCount: rows * dv * 4, device: device)
+                let stats = try Storage(byteCount: rows * 2 * 4, device: device)
+                let s = scores.pointer.assumingMemoryBound(to: Float.self)
+                let o = accumulator.pointer.assumingMemoryBound(to: Float.self)
+                let runningMax = stats.pointer.assumingMemoryBound(to: Float.self), runningSum = runningMax + rows
+                memset(accumulator.pointer, 0, rows * dv * 4)
+                for r in 0..<rows { runningMax[r] = -.infinity; runningSum[r] = 0 }
+
+                let qBase = q.data + (bi * q.strides[0] + hi * q.strides[1] + i0 * q.strides[2]) * itemSize
+                var j0 = 0
+                while j0 < sk {
+                    if isCausal && j0 > i0 + rows - 1 { break }  // every later key is masked
+                    let cols = min(tk, sk - j0)
+                    let kBase = k.data + (bi * k.strides[0] + hi * k.strides[1] + j0 * k.strides[2]) * itemSize
+                    let vBase = v.data + (bi * v.strides[0] + hi * v.strides[1] + j0 * v.strides[2]) * itemSize
+                    // S = Q_tile · K_tileᵀ  [rows, cols]
+                    let qMD = try memoryDesc(dims: [rows, d], strides: [q.strides[2], 1], dtype: dtype)
+                    let kMD = try memoryDesc(dims: [d, cols], strides: [1, k.strides[2]], dtype: dtype)
+                    let sMD = try memoryDesc(dims: [rows, cols], strides: [cols, 1], dtype: .f32)
+                    let scorePrimitive = try dnnl.primitive("attn-qk|\(rows),\(cols),\(d)|\(q.strides[2]),\(k.strides[2])|\(dtype)") {
+                        try dnnl.matmulPrimitive(qMD, kMD, sMD)
+                    }
+                    try dnnl.execute(scorePrimitive, [(DNNL_ARG_SRC, qMD, qBase), (DNNL_ARG_WEIGHTS, kMD, kBase), (DNNL_ARG_DST, sMD, scores.pointer)],
+                                     keepAlive: [])
+                    // Online softmax update of each row.
+                    for r in 0..<rows {
+                        let row = s + r * cols
+                        let i = i0 + r
+                        let maskRow: UnsafePointer<Float>? = mask.map {
+                            UnsafePointer($0.data.assumingMemoryBound(to: Float.self)
+                                + bi * $0.strides[0] + hi * $0.strides[1] + i * $0.strides[2] + j0 * $0.strides[3])
+                        }
+                        let maskStride = mask?.strides[3] ?? 0
+                        let limit = isCausal ? max(0, min(cols, i - j0 + 1)) : cols
+                        let tileMax = scaleMaskAndMax(row, cols, scale: scale, mask: maskRow, maskStride: maskStride, validColumns: limit)
+                        let newMax = max(runningMax[r], tileMax)
+                        let correction = newMax == -.infinity ? 1 : Foundation.exp(runningMax[r] - newMax)
+                        let rowSum = exponentiate(row, cols, subtracting: newMax == -.infinity ? 0 : newMax)
+                        runningSum[r] = runningSum[r] * correction + rowSum
+                        runningMax[r] = newMax
+                        if correction != 1 { for c in 0..<dv { o[r * dv + c] *= correction } }
+                    }
+                    // O += P · V_tile  [rows, dv]
+                    let pPointer: UnsafeMutableRawPointer
+                    if let probabilities {
+                        convertRun(UnsafeRawPointer(s), 1, .f32, probabilities.pointer, dtype, rows * cols)
+                        pPointer = probabilities.pointer
+                    } else {
+                        pPointer = scores.pointer
+                    }
+                    let pMD = try memoryDesc(dims: [rows, cols], strides: [cols, 1], dtype: dtype)
+                    let vMD = try memoryDesc(dims: [cols, dv], strides: [v.strides[2], 1], dtype: dtype)
+                    let oMD = try memoryDesc(dims: [rows, dv], strides: [dv, 1], dtype: .f32)
+                    let valuePrimitive = try dnnl.primitive("attn-pv|\(rows),\(cols),\(dv)|\(v.strides[2])|\(dtype)") {
+                        try dnnl.matmulPrimitive(pMD, vMD, oMD, accumulate: true)
+                    }
+                    try dnnl.execute(valuePrimitive, [(DNNL_ARG_SRC, pMD, pPointer), (DNNL_ARG_WEIGHTS, vMD, vBase), (DNNL_ARG_DST, oMD, accumulator.pointer)],
+                                     keepAlive: [])
+                    j0 += cols
+                }
+                // Normalise and write the tile: out[bi, hi, i0 + r, :] = O[r] / sum[r].
+                for r in 0..<rows {
+                    let inverse = 1 / runningSum[r]
+                    for c in 0..<dv { o[r * dv + c] *= inverse }
+                }
+                let outBase = out.data + ((bi * h + hi) * sq + i0) * dv * out.dtype.itemSize
+                convertRun(UnsafeRawPointer(o), 1, .f32, outBase, out.dtype, rows * dv)
+                withExtendedLifetime((scores, probabilities, accumulator, stats)) {}
+            } catch {
+                failure.record(error)
+            }
+        }
+        withExtendedLifetime((q, k, v, mask)) {}
+        if let error = failure.error { throw error }
+        return out
+    }
+}
+
+/// row = row·scale + mask (columns ≥ validColumns become -inf); returns the row maximum.
+@inline(__always)
+private func scaleMaskAndMax(_ row: UnsafeMutablePointer<Float>, _ n: Int, scale: Float,
+                             mask: UnsafePointer<Float>?, maskStride: Int, validColumns: Int) -> Float {
+    var maximum = -Float.infinity
+    if let mask {
+        for c in 0..<n { row[c] = row[c] * scale + mask[c * maskStride] }
+    } else {
+        var c = 0
+        let vs = FloatVector(repeating: scale)
+        while c + 16 <= n { (loadVector(UnsafePointer(row), c) * vs).store(row + c); c += 16 }
+        while c < n { row[c] *= scale; c += 1 }
+    }
+    if validColumns < n { for c in validColumns..<n { row[c] = -.infinity } }
+    var vmax = FloatVector(repeating: -.infinity)
+    var c = 0
+    while c + 16 <= n { vmax = pointwiseMax(vmax, loadVector(UnsafePointer(row), c)); c += 16 }
+    maximum = vmax.max()
+    while c < n { maximum = max(maximum, row[c]); c += 1 }
+    return maximum
+}
+
+/// row = exp(row - m); returns the sum.
+@inline(__always)
+private func exponentiate(_ row: UnsafeMutablePointer<Float>, _ n: Int, subtracting m: Float) -> Float {
+    var c = 0
+    let vm = FloatVector(repeating: m)
+    var vsum = FloatVector(repeating: 0)
+    while c + 16 <= n {
+        let e = vexp(loadVector(UnsafePointer(row), c) - vm)
+        e.store(row + c)
+        vsum += e
+        c += 16
+    }
+    var sum = vsum.sum()
+    while c < n { let e = Foundation.exp(row[c] - m); row[c] = e; sum += e; c += 1 }
+    return sum
+}
+
+/// Collects the first error thrown inside a parallel loop.
+final class ErrorBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var error: Error?
+    func record(_ e: Error) { lock.lock(); if error == nil { error = e }; lock.unlock() }
+}

@@ -1,0 +1,124 @@
+import CDNNL
+import Foundation
+
+extension CPUBackend {
+    /// 2-D convolution (NCHW input, OIHW weight, dilation 1, groups 1) through oneDNN.
+    /// The primitive picks its preferred layouts; the weight is reordered into that layout
+    /// once and kept beside the weight's bytes (accounted on its device), activations are
+    /// reordered per call when the primitive does not read NCHW directly.
+    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int)) throws -> Tensor {
+        let device = try CPUBackend.sameDevice(x, weight, bias, op: "conv2d")
+        try CPUBackend.requireCompute(x, "conv2d"); try CPUBackend.requireCompute(weight, "conv2d")
+        guard x.rank == 4, weight.rank == 4 else {
+            throw TensorError.shapeMismatch("conv2d needs a 4-D input and weight, got \(x.shape) and \(weight.shape)")
+        }
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (o, wc, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
+        guard wc == c else {
+            throw TensorError.shapeMismatch("conv2d weight \(weight.shape) expects \(wc) input channels, the input \(x.shape) has \(c)")
+        }
+        if let bias, bias.shape != [o] { throw TensorError.shapeMismatch("conv2d bias \(bias.shape) does not match \(o) output channels") }
+        guard stride.0 > 0, stride.1 > 0, padding.0 >= 0, padding.1 >= 0 else {
+            throw TensorError.invalidArgument("conv2d stride \(stride) must be positive and padding \(padding) non-negative")
+        }
+        let oh = (h + 2 * padding.0 - kh) / stride.0 + 1, ow = (w + 2 * padding.1 - kw) / stride.1 + 1
+        guard h + 2 * padding.0 >= kh, w + 2 * padding.1 >= kw, oh > 0, ow > 0 else {
+            throw TensorError.shapeMismatch("conv2d kernel \(kh)x\(kw) is larger than the padded input \(h)x\(w)")
+        }
+        let dtype = CPUBackend.productType(x.dtype, weight.dtype)
+        let input = try x.to(dtype).contiguous()
+        let out = try Tensor.empty([n, o, oh, ow], dtype: dtype, device: device)
+        guard out.count > 0 else { return out }
+
+        let dnnl = try DNNL.get()
+        let key = "conv|\(n),\(c),\(h),\(w)|\(o),\(kh),\(kw)|\(stride)|\(padding)|\(dtype)|\(bias != nil)"
+        let srcUser = try memoryDesc(dims: [n, c, h, w], tag: dnnl_nchw, dtype: dtype)
+        let dstUser = try memoryDesc(dims: [n, o, oh, ow], tag: dnnl_nchw, dtype: dtype)
+        let weightUser = try memoryDesc(dims: [o, c, kh, kw], tag: dnnl_oihw, dtype: dtype)
+        let biasMD = try memoryDesc(dims: [o], tag: dnnl_a, dtype: .f32)
+        let primitive = try dnnl.primitive(key) {
+            var srcAny = try memoryDesc(dims: [n, c, h, w], tag: dnnl_format_tag_any, dtype: dtype)
+            var dstAny = try memoryDesc(dims: [n, o, oh, ow], tag: dnnl_format_tag_any, dtype: dtype)
+            var weightAny = try memoryDesc(dims: [o, c, kh, kw], tag: dnnl_format_tag_any, dtype: dtype)
+            var biasDesc = biasMD
+            var desc = dnnl_convolution_desc_t()
+            let strides: [Int64] = [Int64(stride.0), Int64(stride.1)]
+            let pads: [Int64] = [Int64(padding.0), Int64(padding.1)]
+            if bias == nil {
+                try check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
+                                                             &srcAny, &weightAny, nil, &dstAny, strides, pads, pads),
+                          "convolution descriptor")
+            } else {
+                try check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
+                                                             &srcAny, &weightAny, &biasDesc, &dstAny, strides, pads, pads),
+                          "convolution descriptor")
+            }
+            return try withUnsafePointer(to: &desc) { try dnnl.makePrimitive(descriptor: $0, what: "convolution") }
+        }
+        guard let srcMD = primitive.queryDesc(dnnl_query_src_md), let dstMD = primitive.queryDesc(dnnl_query_dst_md),
+              let weightMD = primitive.queryDesc(dnnl_query_weights_md) else {
+            throw TensorError.backend("oneDNN convolution did not report its layouts")
+        }
+        DNNL.setThreads(Parallel.threadCount)
+
+        // Weight: reordered once per layout and cached with the weight's storage.
+        let packedWeight: (UnsafeMutableRawPointer, dnnl_memory_desc_t)
+        var weightOwner: Any
+        if memoryDescEqual(weightMD, weightUser) {
+            let w = try weight.to(dtype).contiguous()
+            packedWeight = (w.data, weightUser)
+            weightOwner = w
+        } else {
+            let packed = try weight.storage.derived("conv-weight|\(weight.offset)|\(weight.shape)|\(weight.strides)|\(key)") {
+                let w = try weight.to(dtype).contiguous()
+                let storage = try Storage(byteCount: memoryDescSize(weightMD), device: weight.device)
+                let reorder = try dnnl.reorderPrimitive(from: weightUser, to: weightMD)
+                try dnnl.execute(reorder, [(DNNL_ARG_FROM, weightUser, w.data), (DNNL_ARG_TO, weightMD, storage.pointer)],
+                                 keepAlive: [w, storage])
+                return PackedWeight(storage: storage, descriptor: weightMD)
+            }
+            packedWeight = (packed.storage.pointer, packed.descriptor)
+            weightOwner = packed
+        }
+
+        // Source: read NCHW directly when the primitive can, else reorder into scratch.
+        var srcScratch: Storage?
+        var srcPointer = input.data
+        if !memoryDescEqual(srcMD, srcUser) {
+            let scratch = try Storage(byteCount: memoryDescSize(srcMD), device: device)
+            let reorder = try dnnl.primitive("reorder|src|\(key)") { try dnnl.reorderPrimitive(from: srcUser, to: srcMD) }
+            try dnnl.execute(reorder, [(DNNL_ARG_FROM, srcUser, input.data), (DNNL_ARG_TO, srcMD, scratch.pointer)],
+                             keepAlive: [input, scratch])
+            srcPointer = scratch.pointer
+            srcScratch = scratch
+        }
+        let dstDirect = memoryDescEqual(dstMD, dstUser)
+        let dstScratch = dstDirect ? nil : try Storage(byteCount: memoryDescSize(dstMD), device: device)
+        var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
+            (DNNL_ARG_SRC, srcMD, srcPointer), (DNNL_ARG_WEIGHTS, packedWeight.1, packedWeight.0),
+            (DNNL_ARG_DST, dstMD, dstScratch?.pointer ?? out.data),
+        ]
+        var biasOwner: Any = ()
+        if let bias {
+            let b = try bias.storage.derived("conv-bias-f32|\(bias.offset)|\(bias.shape)|\(bias.strides)") {
+                BoxedTensor(try bias.contiguous().to(.f32).copied())
+            }
+            args.append((DNNL_ARG_BIAS, biasMD, b.tensor.data))
+            biasOwner = b
+        }
+        try dnnl.execute(primitive, args, keepAlive: [input, srcScratch as Any, weightOwner, dstScratch as Any, out, biasOwner])
+        srcScratch = nil  // the reordered source is dead once the convolution ran
+        if let dstScratch {
+            let reorder = try dnnl.primitive("reorder|dst|\(key)") { try dnnl.reorderPrimitive(from: dstMD, to: dstUser) }
+            try dnnl.execute(reorder, [(DNNL_ARG_FROM, dstMD, dstScratch.pointer), (DNNL_ARG_TO, dstUser, out.data)],
+                             keepAlive: [dstScratch, out])
+        }
+        return out
+    }
+}
+
+/// A tensor kept in `Storage.derived`.
+final class BoxedTensor: @unchecked Sendable {
+    let tensor: Tensor
+    init(_ tensor: Tensor) { self.tensor = tensor }
+}

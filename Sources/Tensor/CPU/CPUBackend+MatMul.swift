@@ -1,0 +1,103 @@
+import CDNNL
+import Foundation
+
+extension CPUBackend {
+    /// The dtype a product computes in: bf16 when both operands are bf16, else f32.
+    static func productType(_ a: DType, _ b: DType) -> DType { a == .bf16 && b == .bf16 ? .bf16 : .f32 }
+
+    public func matmul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+        let device = try CPUBackend.sameDevice(a, b, op: "matmul")
+        try CPUBackend.requireCompute(a, "matmul"); try CPUBackend.requireCompute(b, "matmul")
+        guard a.rank >= 2, b.rank >= 2 else {
+            throw TensorError.invalidArgument("matmul needs operands of rank 2 or more, got \(a.shape) and \(b.shape)")
+        }
+        let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
+        guard b.shape[b.rank - 2] == k else {
+            throw TensorError.shapeMismatch("matmul of \(a.shape) and \(b.shape): inner dimensions \(k) and \(b.shape[b.rank - 2]) differ")
+        }
+        let dtype = CPUBackend.productType(a.dtype, b.dtype)
+        let x = try a.to(dtype).withoutBroadcastStrides(), y = try b.to(dtype).withoutBroadcastStrides()
+        let batch = try broadcastShape(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)))
+        let out = try Tensor.empty(batch + [m, n], dtype: dtype, device: device)
+        guard out.count > 0 else { return out }
+        if k == 0 { memset(out.data, 0, out.byteCount); return out }
+
+        // A plain matrix on the right: fold every leading dim of the left into rows.
+        if y.rank == 2, let rows = try? x.reshaped([-1, k]), rows.strides[1] == 1 || rows.strides[0] == 1 {
+            try withExtendedLifetime(out) { try gemm(rows, y, bias: nil, into: out.data, dtype: dtype) }
+            return out
+        }
+        let rank = batch.count + 2
+        guard rank <= 12 else { throw TensorError.invalidArgument("matmul supports at most 12 dimensions") }
+        func padded(_ t: Tensor) -> (dims: [Int], strides: [Int]) {
+            let lead = rank - t.rank
+            return ([Int](repeating: 1, count: lead) + t.shape, [Int](repeating: 0, count: lead) + t.strides)
+        }
+        let (ad, as_) = padded(x), (bd, bs) = padded(y)
+        let dnnl = try DNNL.get()
+        let aMD = try memoryDesc(dims: ad, strides: fixStrides(ad, as_), dtype: dtype)
+        let bMD = try memoryDesc(dims: bd, strides: fixStrides(bd, bs), dtype: dtype)
+        let cMD = try memoryDesc(dims: out.shape, strides: out.strides, dtype: dtype)
+        let key = "matmul|\(ad)|\(as_)|\(bd)|\(bs)|\(dtype)"
+        let primitive = try dnnl.primitive(key) { try dnnl.matmulPrimitive(aMD, bMD, cMD) }
+        DNNL.setThreads(Parallel.threadCount)
+        try dnnl.execute(primitive, [(DNNL_ARG_SRC, aMD, x.data), (DNNL_ARG_WEIGHTS, bMD, y.data), (DNNL_ARG_DST, cMD, out.data)],
+                         keepAlive: [x, y, out])
+        return out
+    }
+
+    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
+        let device = try CPUBackend.sameDevice(x, weight, bias, op: "linear")
+        try CPUBackend.requireCompute(x, "linear"); try CPUBackend.requireCompute(weight, "linear")
+        guard weight.rank == 2, x.rank >= 1, x.shape.last == weight.shape[1] else {
+            throw TensorError.shapeMismatch("linear of input \(x.shape) with weight \(weight.shape): last input dimension must equal weight.shape[1]")
+        }
+        if let bias, bias.shape != [weight.shape[0]] {
+            throw TensorError.shapeMismatch("linear bias \(bias.shape) does not match \(weight.shape[0]) outputs")
+        }
+        let dtype = CPUBackend.productType(x.dtype, weight.dtype)
+        let input = try x.to(dtype).withoutBroadcastStrides(), w = try weight.to(dtype).withoutBroadcastStrides()
+        let outFeatures = weight.shape[0]
+        let out = try Tensor.empty(Array(x.shape.dropLast()) + [outFeatures], dtype: dtype, device: device)
+        guard out.count > 0 else { return out }
+        let rows = try input.reshaped([-1, weight.shape[1]])
+        // Weight [out, in] is used transposed: a [in, out] view with swapped strides.
+        let wT = try w.transposed(0, 1)
+        try withExtendedLifetime(out) { try gemm(rows, wT, bias: bias, into: out.data, dtype: dtype) }
+        return out
+    }
+
+    /// out[rows, n] = a[rows, k] @ b[k, n] (+ bias[n]), any 2-D strides, written contiguously.
+    func gemm(_ a: Tensor, _ b: Tensor, bias: Tensor?, into out: UnsafeMutableRawPointer, dtype: DType) throws {
+        let m = a.shape[0], k = a.shape[1], n = b.shape[1]
+        let dnnl = try DNNL.get()
+        let aMD = try memoryDesc(dims: [m, k], strides: fixStrides([m, k], a.strides), dtype: dtype)
+        let bMD = try memoryDesc(dims: [k, n], strides: fixStrides([k, n], b.strides), dtype: dtype)
+        let cMD = try memoryDesc(dims: [m, n], strides: [n, 1], dtype: dtype)
+        let biasTensor = try bias.map { try $0.contiguous().to($0.dtype == .bf16 && dtype == .bf16 ? .bf16 : .f32) }
+        let biasMD = try biasTensor.map { try memoryDesc(dims: [1, n], strides: [n, 1], dtype: $0.dtype) }
+        let key = "gemm|\(m),\(k),\(n)|\(a.strides)|\(b.strides)|\(dtype)|\(biasTensor?.dtype.rawValue ?? "-")"
+        let primitive = try dnnl.primitive(key) { try dnnl.matmulPrimitive(aMD, bMD, cMD, bias: biasMD) }
+        var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] =
+            [(DNNL_ARG_SRC, aMD, a.data), (DNNL_ARG_WEIGHTS, bMD, b.data), (DNNL_ARG_DST, cMD, out)]
+        if let biasTensor, let biasMD { args.append((DNNL_ARG_BIAS, biasMD, biasTensor.data)) }
+        DNNL.setThreads(Parallel.threadCount)
+        try dnnl.execute(primitive, args, keepAlive: [a, b, biasTensor as Any])
+    }
+}
+
+/// oneDNN rejects stride 0 and wants a sensible stride on size-1 dims; give size-1 dims
+/// the stride they would have if contiguous.
+func fixStrides(_ dims: [Int], _ strides: [Int]) -> [Int] {
+    let dense = Tensor.contiguousStrides(for: dims)
+    return dims.indices.map { dims[$0] == 1 ? dense[$0] : strides[$0] }
+}
+
+extension Tensor {
+    /// `self`, or a contiguous copy when some axis of size > 1 has stride 0 (oneDNN cannot
+    /// read broadcast views).
+    func withoutBroadcastStrides() throws -> Tensor {
+        for (d, s) in zip(shape, strides) where d > 1 && s == 0 { return try copied() }
+        return self
+    }
+}

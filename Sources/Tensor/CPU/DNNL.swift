@@ -1,0 +1,197 @@
+import CDNNL
+import Foundation
+
+/// The oneDNN CPU engine and helpers around its C API: memory descriptors from tensor
+/// layouts, primitives cached per shape, execution on a per-thread stream.
+final class DNNL: @unchecked Sendable {
+    let engine: dnnl_engine_t
+
+    /// One engine per process: it is an immutable handle to the CPU, not device state.
+    static let shared: Result<DNNL, TensorError> = {
+        var engine: dnnl_engine_t?
+        let status = dnnl_engine_create(&engine, dnnl_cpu, 0)
+        guard status == dnnl_success, let engine else {
+            return .failure(.backend("oneDNN could not create a CPU engine (status \(status.rawValue))"))
+        }
+        return .success(DNNL(engine: engine))
+    }()
+
+    static func get() throws -> DNNL { try shared.get() }
+
+    private init(engine: dnnl_engine_t) { self.engine = engine }
+
+    private let cacheLock = NSLock()
+    private var primitives: [String: Primitive] = [:]
+
+    /// The primitive cached under `key`, created by `make` on first use.
+    func primitive(_ key: String, make: () throws -> Primitive) throws -> Primitive {
+        cacheLock.lock(); defer { cacheLock.unlock() }
+        if let p = primitives[key] { return p }
+        let p = try make()
+        primitives[key] = p
+        return p
+    }
+
+    /// Creates a primitive from an operation descriptor.
+    func makePrimitive(descriptor: UnsafeRawPointer, attributes: dnnl_primitive_attr_t? = nil, what: String) throws -> Primitive {
+        var pd: dnnl_primitive_desc_t?
+        try check(dnnl_primitive_desc_create(&pd, descriptor, attributes, engine, nil), what)
+        guard let pd else { throw TensorError.backend("\(what): no primitive descriptor") }
+        var primitive: dnnl_primitive_t?
+        let status = dnnl_primitive_create(&primitive, pd)
+        guard status == dnnl_success, let primitive else {
+            dnnl_primitive_desc_destroy(pd)
+            throw TensorError.backend("\(what): primitive creation failed (status \(status.rawValue))")
+        }
+        return Primitive(descriptor: pd, primitive: primitive)
+    }
+
+    /// A matmul primitive for fixed layouts; with `accumulate` the product is added to dst.
+    func matmulPrimitive(_ a: dnnl_memory_desc_t, _ b: dnnl_memory_desc_t, _ c: dnnl_memory_desc_t,
+                         bias: dnnl_memory_desc_t? = nil, accumulate: Bool = false) throws -> Primitive {
+        var desc = dnnl_matmul_desc_t()
+        var am = a, bm = b, cm = c
+        if var biasDesc = bias {
+            try check(dnnl_matmul_desc_init(&desc, &am, &bm, &biasDesc, &cm), "matmul descriptor")
+        } else {
+            try check(dnnl_matmul_desc_init(&desc, &am, &bm, nil, &cm), "matmul descriptor")
+        }
+        var attributes: dnnl_primitive_attr_t?
+        var postOps: dnnl_post_ops_t?
+        defer {
+            if let postOps { dnnl_post_ops_destroy(postOps) }
+            if let attributes { dnnl_primitive_attr_destroy(attributes) }
+        }
+        if accumulate {
+            try check(dnnl_primitive_attr_create(&attributes), "attributes")
+            try check(dnnl_post_ops_create(&postOps), "post-ops")
+            try check(dnnl_post_ops_append_sum(postOps, 1.0), "sum post-op")
+            try check(dnnl_primitive_attr_set_post_ops(attributes, postOps), "post-ops")
+        }
+        return try withUnsafePointer(to: &desc) { try makePrimitive(descriptor: $0, attributes: attributes, what: "matmul") }
+    }
+
+    func reorderPrimitive(from source: dnnl_memory_desc_t, to target: dnnl_memory_desc_t) throws -> Primitive {
+        var src = source, dst = target
+        var pd: dnnl_primitive_desc_t?
+        try check(dnnl_reorder_primitive_desc_create(&pd, &src, engine, &dst, engine, nil), "reorder")
+        guard let pd else { throw TensorError.backend("reorder: no primitive descriptor") }
+        var primitive: dnnl_primitive_t?
+        try check(dnnl_primitive_create(&primitive, pd), "reorder")
+        guard let primitive else { throw TensorError.backend("reorder: no primitive") }
+        return Primitive(descriptor: pd, primitive: primitive)
+    }
+
+    /// Runs `primitive` with `arguments` (oneDNN argument id → memory descriptor and data).
+    /// `keepAlive` holds the owners of those pointers (tensors, storages) until it is done:
+    /// Swift may otherwise release a temporary right after its pointer was taken.
+    func execute(_ primitive: Primitive, _ arguments: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)],
+                 keepAlive: [Any]) throws {
+        try withExtendedLifetime(keepAlive) { try run(primitive, arguments) }
+    }
+
+    private func run(_ primitive: Primitive, _ arguments: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)]) throws {
+        var memories: [dnnl_memory_t?] = []
+        defer { for m in memories { if let m { dnnl_memory_destroy(m) } } }
+        var args: [dnnl_exec_arg_t] = []
+        for (id, descriptor, pointer) in arguments {
+            var md = descriptor
+            var memory: dnnl_memory_t?
+            try check(dnnl_memory_create(&memory, &md, engine, pointer), "memory")
+            memories.append(memory)
+            args.append(dnnl_exec_arg_t(arg: id, memory: memory))
+        }
+        let stream = try currentStream()
+        try check(dnnl_primitive_execute(primitive.primitive, stream.stream, Int32(args.count), &args), "execute")
+        try check(dnnl_stream_wait(stream.stream), "stream wait")
+    }
+
+    private func currentStream() throws -> StreamBox {
+        let dictionary = Thread.current.threadDictionary
+        if let box = dictionary["swift-diffusers.dnnl.stream"] as? StreamBox { return box }
+        var stream: dnnl_stream_t?
+        try check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "stream")
+        guard let stream else { throw TensorError.backend("oneDNN gave no stream") }
+        let box = StreamBox(stream: stream)
+        dictionary["swift-diffusers.dnnl.stream"] = box
+        return box
+    }
+
+    /// Sets how many OpenMP threads oneDNN uses for calls made from this thread.
+    static func setThreads(_ n: Int) { omp_set_num_threads(Int32(n)) }
+}
+
+final class Primitive: @unchecked Sendable {
+    let descriptor: dnnl_primitive_desc_t
+    let primitive: dnnl_primitive_t
+    init(descriptor: dnnl_primitive_desc_t, primitive: dnnl_primitive_t) {
+        self.descriptor = descriptor
+        self.primitive = primitive
+    }
+    deinit {
+        dnnl_primitive_destroy(primitive)
+        dnnl_primitive_desc_destroy(descriptor)
+    }
+    /// The memory layout the primitive chose for an argument (weights, src, dst).
+    func queryDesc(_ what: dnnl_query_t) -> dnnl_memory_desc_t? {
+        dnnl_primitive_desc_query_md(descriptor, what, 0)?.pointee
+    }
+}
+
+final class StreamBox: NSObject, @unchecked Sendable {
+    let stream: dnnl_stream_t
+    init(stream: dnnl_stream_t) { self.stream = stream }
+    deinit { dnnl_stream_destroy(stream) }
+}
+
+/// A weight reordered once into the layout a primitive prefers (kept in `Storage.derived`).
+final class PackedWeight: @unchecked Sendable {
+    let storage: Storage
+    let descriptor: dnnl_memory_desc_t
+    init(storage: Storage, descriptor: dnnl_memory_desc_t) {
+        self.storage = storage
+        self.descriptor = descriptor
+    }
+}
+
+@inline(__always)
+func check(_ status: dnnl_status_t, _ what: String) throws {
+    guard status == dnnl_success else {
+        throw TensorError.backend("oneDNN \(what) failed (status \(status.rawValue))")
+    }
+}
+
+func dnnlType(_ dtype: DType) throws -> dnnl_data_type_t {
+    switch dtype {
+    case .f32: return dnnl_f32
+    case .bf16: return dnnl_bf16
+    case .f16: return dnnl_f16
+    case .i32: return dnnl_s32
+    case .u8: return dnnl_u8
+    default: throw TensorError.unsupportedDType(operation: "oneDNN", dtype: dtype)
+    }
+}
+
+func memoryDesc(dims: [Int], strides: [Int], dtype: DType) throws -> dnnl_memory_desc_t {
+    var md = dnnl_memory_desc_t()
+    let d = dims.map { Int64($0) }, s = strides.map { Int64($0) }
+    try check(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), d, try dnnlType(dtype), s), "memory descriptor")
+    return md
+}
+
+func memoryDesc(dims: [Int], tag: dnnl_format_tag_t, dtype: DType) throws -> dnnl_memory_desc_t {
+    var md = dnnl_memory_desc_t()
+    try check(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dims.map { Int64($0) }, try dnnlType(dtype), tag),
+              "memory descriptor")
+    return md
+}
+
+func memoryDescEqual(_ a: dnnl_memory_desc_t, _ b: dnnl_memory_desc_t) -> Bool {
+    var x = a, y = b
+    return dnnl_memory_desc_equal(&x, &y) != 0
+}
+
+func memoryDescSize(_ a: dnnl_memory_desc_t) -> Int {
+    var x = a
+    return dnnl_memory_desc_get_size(&x)
+}
