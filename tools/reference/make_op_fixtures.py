@@ -214,7 +214,7 @@ def check_fp8_overflow():
     for i, x in enumerate(probe.tolist()):
         b4 = e4.view(torch.uint8)[i].item()
         b5 = e5.view(torch.uint8)[i].item()
-        print(f"  {x:>14g} -> e4m3fn 0x{b4:02X} ({e4[i].float().item():g})"
+        print(f"  {x!r:>20} -> e4m3fn 0x{b4:02X} ({e4[i].float().item():g})"
               f"   e5m2 0x{b5:02X} ({e5[i].float().item():g})")
     e4v = e4.float()
     e5v = e5.float()
@@ -308,8 +308,8 @@ def make_dtypes(outdir):
     t["bool_to_f32"] = bsrc.to(torch.float32)
     t["f32_to_bool"] = src.to(torch.bool)
     # sanity: truncation toward zero
-    assert t["f32_to_i64"].tolist() == [int(v) for v in fin]
-    assert t["f32_to_i32"].tolist() == [int(v) for v in fin]
+    assert t["f32_to_i64"].tolist() == [int(v) for v in f32_finite_src.tolist()]
+    assert t["f32_to_i32"].tolist() == [int(v) for v in f32_finite_src.tolist()]
 
     fp8_note = check_fp8_overflow()
     info = {
@@ -349,7 +349,8 @@ def make_elementwise(outdir):
 
     def un(case, fn, specials=sp_wide, params=None):
         x = unary_input(gen("elementwise", case), specials)
-        G.case(case, dict(params or {}, formula=fn.__doc__ or case), x=x, out=fn(x))
+        p = {"formula": fn.__doc__} if fn.__doc__ and not (params or {}).get("formula") else {}
+        G.case(case, dict(p, **(params or {})), x=x, out=fn(x))
 
     def silu(x):
         "x * sigmoid(x)"
@@ -371,9 +372,9 @@ def make_elementwise(outdir):
     un("gelu", gelu, params={"approximate": "none"})
     un("gelu_tanh", gelu_tanh, params={"approximate": "tanh"})
     un("quick_gelu", quick_gelu)
-    un("sigmoid", torch.sigmoid)
-    un("tanh", torch.tanh)
-    un("exp", torch.exp, specials=sp_exp)
+    un("sigmoid", torch.sigmoid, params={"formula": "1 / (1 + exp(-x))"})
+    un("tanh", torch.tanh, params={"formula": "tanh(x)"})
+    un("exp", torch.exp, specials=sp_exp, params={"formula": "exp(x)"})
 
     g = gen("elementwise", "add_bcast")
     a, b = randn(g, 2, 3, 4, 5), randn(g, 3, 1, 1)
@@ -589,7 +590,9 @@ def make_bf16(outdir):
         ref = fn(**{k: v.float() for k, v in ib.items()})
         assert out.dtype == bf and ref.dtype == torch.float32
         err = (out.float() - ref).abs().max().item()
-        print(f"  bf16/{case}: max |bf16 out - f32 ref| = {err:.3g} (max |ref| {ref.abs().max().item():.3g})")
+        ndiff = (out.float() != ref.to(bf).float()).sum().item()
+        print(f"  bf16/{case}: max |bf16 out - f32 ref| = {err:.3g} (max |ref| {ref.abs().max().item():.3g});"
+              f" {ndiff}/{out.numel()} elements differ from round_bf16(f32 ref)")
         G.case(case, dict(params, dtype="bfloat16",
                           out_f32ref="float32 computation on the bf16-rounded inputs"),
                out=out, out_f32ref=ref, **ib)
@@ -613,7 +616,7 @@ def make_bf16(outdir):
     x = unary_input(gen("elementwise", "silu"), [0.0, -0.0, 1.0, -1.0, 3.0, -3.0, 5.5, -5.5,
                                                  10.0, -10.0, 20.0, -20.0, 40.0, -40.0, 88.0,
                                                  -88.0, 1e-4, -1e-4])
-    add("silu", {"formula": "x * sigmoid(x)", "source": "elementwise/silu"}, F.silu, x=x)
+    add("silu", {"formula": "x * sigmoid(x)", "source": "elementwise/silu"}, lambda x: F.silu(x), x=x)
     G.save(outdir, {"versions": VERSIONS, "generator": "tools/reference/make_op_fixtures.py",
                     "cpu_capability": torch.backends.cpu.get_cpu_capability()})
 
