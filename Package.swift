@@ -1,9 +1,9 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-// Release builds may use AVX2/FMA: every machine this project targets (x86-64-v3 and newer) has them.
+// Release builds may use AVX2/FMA (Haswell-level x86-64): every machine this project targets has them.
 let optimisation: [SwiftSetting] = [
-    .unsafeFlags(["-target-cpu", "x86-64-v3"], .when(platforms: [.linux], configuration: .release)),
+    .unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux], configuration: .release)),
 ]
 
 let package = Package(

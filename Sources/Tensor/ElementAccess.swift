@@ -103,7 +103,8 @@ func convertRun(_ src: UnsafeRawPointer, _ srcStride: Int, _ from: DType,
         default: break
         }
     }
-    if to.isFloatingPoint {
+    // Floats go through Float (to bool too: 0.5 is true, not truncated to 0).
+    if to.isFloatingPoint || (to == .bool && from.isFloatingPoint) {
         for i in 0..<count { storeFloat(loadFloat(src, i * srcStride, from), dst, i, to) }
     } else {
         for i in 0..<count { storeInt(loadInt(src, i * srcStride, from), dst, i, to) }

@@ -20,19 +20,20 @@ public func f16Bits(from value: Float) -> UInt16 { Float16(value).bitPattern }
 @inlinable @inline(__always)
 public func float(fromF16 bits: UInt16) -> Float { Float(Float16(bitPattern: bits)) }
 
-/// f32 → float8_e4m3fn bits as PyTorch converts (c10 `fp8e4m3fn_from_fp32_value`):
-/// round-to-nearest-even, |x| ≥ 480 (and ±inf, NaN) becomes NaN (0x7F/0xFF);
-/// values in [448, 480) round to ±448.
+/// f32 → float8_e4m3fn bits as PyTorch converts: round-to-nearest-even, saturating
+/// (anything that rounds above 448, ±inf included, becomes ±448), NaN stays NaN (0x7F,
+/// sign kept). The format has no infinity.
 @inlinable
 public func f8e4m3fnBits(from value: Float) -> UInt8 {
     var bits = value.bitPattern
     let sign = bits & 0x8000_0000
     bits ^= sign
     var result: UInt32
-    let fp8Max: UInt32 = 1087 << 20           // 480.0
     let denormMask: UInt32 = 141 << 23        // 2^14: adding it aligns denormals
-    if bits >= fp8Max {
-        result = 0x7F
+    if bits > 0x7F80_0000 {
+        result = 0x7F                          // NaN
+    } else if bits >= 0x43E8_0000 {            // ≥ 464: the tie and above round past 448
+        result = 0x7E                          // saturate at 448
     } else if bits < (121 << 23) {            // below 2^-6: denormal or zero in e4m3
         let f = Float(bitPattern: bits) + Float(bitPattern: denormMask)
         result = f.bitPattern &- denormMask

@@ -116,7 +116,7 @@ extension CPUBackend {
                         try dnnl.matmulPrimitive(qMD, kMD, sMD)
                     }
                     try dnnl.execute(scorePrimitive, [(DNNL_ARG_SRC, qMD, qBase), (DNNL_ARG_WEIGHTS, kMD, kBase), (DNNL_ARG_DST, sMD, scores.pointer)],
-                                     keepAlive: [])
+                                     keepAlive: [], device: device)
                     // Online softmax update of each row.
                     for r in 0..<rows {
                         let row = s + r * cols
@@ -150,7 +150,7 @@ extension CPUBackend {
                         try dnnl.matmulPrimitive(pMD, vMD, oMD, accumulate: true)
                     }
                     try dnnl.execute(valuePrimitive, [(DNNL_ARG_SRC, pMD, pPointer), (DNNL_ARG_WEIGHTS, vMD, vBase), (DNNL_ARG_DST, oMD, accumulator.pointer)],
-                                     keepAlive: [])
+                                     keepAlive: [], device: device)
                     j0 += cols
                 }
                 // Normalise and write the tile: out[bi, hi, i0 + r, :] = O[r] / sum[r].

@@ -74,7 +74,7 @@ extension CPUBackend {
                 let storage = try Storage(byteCount: memoryDescSize(weightMD), device: weight.device)
                 let reorder = try dnnl.reorderPrimitive(from: weightUser, to: weightMD)
                 try dnnl.execute(reorder, [(DNNL_ARG_FROM, weightUser, w.data), (DNNL_ARG_TO, weightMD, storage.pointer)],
-                                 keepAlive: [w, storage])
+                                 keepAlive: [w, storage], device: weight.device)
                 return PackedWeight(storage: storage, descriptor: weightMD)
             }
             packedWeight = (packed.storage.pointer, packed.descriptor)
@@ -88,7 +88,7 @@ extension CPUBackend {
             let scratch = try Storage(byteCount: memoryDescSize(srcMD), device: device)
             let reorder = try dnnl.primitive("reorder|src|\(key)") { try dnnl.reorderPrimitive(from: srcUser, to: srcMD) }
             try dnnl.execute(reorder, [(DNNL_ARG_FROM, srcUser, input.data), (DNNL_ARG_TO, srcMD, scratch.pointer)],
-                             keepAlive: [input, scratch])
+                             keepAlive: [input, scratch], device: device)
             srcPointer = scratch.pointer
             srcScratch = scratch
         }
@@ -106,12 +106,12 @@ extension CPUBackend {
             args.append((DNNL_ARG_BIAS, biasMD, b.tensor.data))
             biasOwner = b
         }
-        try dnnl.execute(primitive, args, keepAlive: [input, srcScratch as Any, weightOwner, dstScratch as Any, out, biasOwner])
+        try dnnl.execute(primitive, args, keepAlive: [input, srcScratch as Any, weightOwner, dstScratch as Any, out, biasOwner], device: device)
         srcScratch = nil  // the reordered source is dead once the convolution ran
         if let dstScratch {
             let reorder = try dnnl.primitive("reorder|dst|\(key)") { try dnnl.reorderPrimitive(from: dstMD, to: dstUser) }
             try dnnl.execute(reorder, [(DNNL_ARG_FROM, dstMD, dstScratch.pointer), (DNNL_ARG_TO, dstUser, out.data)],
-                             keepAlive: [dstScratch, out])
+                             keepAlive: [dstScratch, out], device: device)
         }
         return out
     }

@@ -42,7 +42,7 @@ extension CPUBackend {
         let primitive = try dnnl.primitive(key) { try dnnl.matmulPrimitive(aMD, bMD, cMD) }
         DNNL.setThreads(Parallel.threadCount)
         try dnnl.execute(primitive, [(DNNL_ARG_SRC, aMD, x.data), (DNNL_ARG_WEIGHTS, bMD, y.data), (DNNL_ARG_DST, cMD, out.data)],
-                         keepAlive: [x, y, out])
+                         keepAlive: [x, y, out], device: device)
         return out
     }
 
@@ -82,7 +82,7 @@ extension CPUBackend {
             [(DNNL_ARG_SRC, aMD, a.data), (DNNL_ARG_WEIGHTS, bMD, b.data), (DNNL_ARG_DST, cMD, out)]
         if let biasTensor, let biasMD { args.append((DNNL_ARG_BIAS, biasMD, biasTensor.data)) }
         DNNL.setThreads(Parallel.threadCount)
-        try dnnl.execute(primitive, args, keepAlive: [a, b, biasTensor as Any])
+        try dnnl.execute(primitive, args, keepAlive: [a, b, biasTensor as Any], device: a.device)
     }
 }
 

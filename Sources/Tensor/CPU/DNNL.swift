@@ -32,10 +32,17 @@ final class DNNL: @unchecked Sendable {
         return p
     }
 
-    /// Creates a primitive from an operation descriptor.
+    /// Creates a primitive from an operation descriptor. Scratchpads are user-managed: each
+    /// execution gets its own (so one primitive can run on several threads at once, which
+    /// oneDNN's library-managed scratchpad does not allow) and its bytes are accounted.
     func makePrimitive(descriptor: UnsafeRawPointer, attributes: dnnl_primitive_attr_t? = nil, what: String) throws -> Primitive {
+        var ownAttributes: dnnl_primitive_attr_t?
+        defer { if let ownAttributes { dnnl_primitive_attr_destroy(ownAttributes) } }
+        if attributes == nil { try check(dnnl_primitive_attr_create(&ownAttributes), "attributes") }
+        let attr = attributes ?? ownAttributes
+        try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode")
         var pd: dnnl_primitive_desc_t?
-        try check(dnnl_primitive_desc_create(&pd, descriptor, attributes, engine, nil), what)
+        try check(dnnl_primitive_desc_create(&pd, descriptor, attr, engine, nil), what)
         guard let pd else { throw TensorError.backend("\(what): no primitive descriptor") }
         var primitive: dnnl_primitive_t?
         let status = dnnl_primitive_create(&primitive, pd)
@@ -73,8 +80,12 @@ final class DNNL: @unchecked Sendable {
 
     func reorderPrimitive(from source: dnnl_memory_desc_t, to target: dnnl_memory_desc_t) throws -> Primitive {
         var src = source, dst = target
+        var attributes: dnnl_primitive_attr_t?
+        try check(dnnl_primitive_attr_create(&attributes), "attributes")
+        defer { dnnl_primitive_attr_destroy(attributes) }
+        try check(dnnl_primitive_attr_set_scratchpad_mode(attributes, dnnl_scratchpad_mode_user), "scratchpad mode")
         var pd: dnnl_primitive_desc_t?
-        try check(dnnl_reorder_primitive_desc_create(&pd, &src, engine, &dst, engine, nil), "reorder")
+        try check(dnnl_reorder_primitive_desc_create(&pd, &src, engine, &dst, engine, attributes), "reorder")
         guard let pd else { throw TensorError.backend("reorder: no primitive descriptor") }
         var primitive: dnnl_primitive_t?
         try check(dnnl_primitive_create(&primitive, pd), "reorder")
@@ -86,8 +97,15 @@ final class DNNL: @unchecked Sendable {
     /// `keepAlive` holds the owners of those pointers (tensors, storages) until it is done:
     /// Swift may otherwise release a temporary right after its pointer was taken.
     func execute(_ primitive: Primitive, _ arguments: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)],
-                 keepAlive: [Any]) throws {
-        try withExtendedLifetime(keepAlive) { try run(primitive, arguments) }
+                 keepAlive: [Any], device: Device = .cpu) throws {
+        var arguments = arguments
+        var scratchpad: Storage?
+        if let md = primitive.queryDesc(dnnl_query_scratchpad_md), memoryDescSize(md) > 0 {
+            let storage = try Storage(byteCount: memoryDescSize(md), device: device)
+            arguments.append((DNNL_ARG_SCRATCHPAD, md, storage.pointer))
+            scratchpad = storage
+        }
+        try withExtendedLifetime((keepAlive, scratchpad)) { try run(primitive, arguments) }
     }
 
     private func run(_ primitive: Primitive, _ arguments: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)]) throws {
