@@ -4,6 +4,12 @@ import Glibc
 import Darwin
 #endif
 
+#if canImport(Glibc)
+private let systemWrite = Glibc.write
+#elseif canImport(Darwin)
+private let systemWrite = Darwin.write
+#endif
+
 /// A file written beside its final path under a hidden temporary name and renamed into
 /// place by `commit()`, so that readers never see it half-written. Dropping it without
 /// committing deletes it.
@@ -20,14 +26,17 @@ public final class TemporaryFile {
         let folder = slash.map { String(finalPath[..<$0]) } ?? "."
         let name = slash.map { String(finalPath[finalPath.index(after: $0)...]) } ?? finalPath
         var template = Array("\(folder.isEmpty ? "/" : folder)/.\(name).tmp-XXXXXX".utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        let fd = template.withUnsafeMutableBufferPointer { buffer -> Int32 in
+            guard let base = buffer.baseAddress else { return -1 }
+            return mkstemp(base)
+        }
         guard fd >= 0 else {
             throw SafeTensorsError.io(path: finalPath, message: "cannot create a temporary file: " + String(cString: strerror(errno)))
         }
         // mkstemp makes the file private (0600); checkpoints are ordinary files.
         fchmod(fd, 0o644)
         self.fd = fd
-        self.temporaryPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        self.temporaryPath = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     deinit { discard() }
@@ -36,7 +45,7 @@ public final class TemporaryFile {
     public func write(_ pointer: UnsafeRawPointer, count: Int) throws {
         var done = 0
         while done < count {
-            let n = Glibc.write(fd, pointer + done, min(count - done, 1 << 30))
+            let n = systemWrite(fd, pointer + done, min(count - done, 1 << 30))
             if n < 0 {
                 if errno == EINTR { continue }
                 throw SafeTensorsError.io(path: finalPath, message: String(cString: strerror(errno)))
