@@ -1,6 +1,12 @@
 import Foundation
 import XCTest
 
+enum CLITestError: Error, CustomStringConvertible {
+    case binaryNotBuilt(String)
+    var description: String { "no diffuse binary beside \(self.path); build all products before testing" }
+    private var path: String { if case .binaryNotBuilt(let p) = self { return p }; return "" }
+}
+
 /// Runs the built `diffuse` binary as a subprocess.
 final class CLITests: XCTestCase {
     private static let packageRoot: String = {
@@ -12,17 +18,15 @@ final class CLITests: XCTestCase {
 
     /// The products folder holds the test bundle and the `diffuse` executable side by side.
     private func binary() throws -> String {
+        // On Linux the bundle URL is the products folder itself; on macOS it is the .xctest
+        // bundle inside it. Never fall back to another configuration's (possibly stale) binary.
         var url = Bundle(for: CLITests.self).bundleURL
         for _ in 0..<3 {
-            url.deleteLastPathComponent()
             let candidate = url.appendingPathComponent("diffuse").path
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            url.deleteLastPathComponent()
         }
-        let fallback = CLITests.packageRoot + "/.build/debug/diffuse"
-        guard FileManager.default.isExecutableFile(atPath: fallback) else {
-            throw XCTSkip("diffuse binary not built (run swift build first)")
-        }
-        return fallback
+        throw CLITestError.binaryNotBuilt(Bundle(for: CLITests.self).bundleURL.path)
     }
 
     private func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import NN
+import NN
 import Tensor
 
 final class CheckpointTests: XCTestCase {

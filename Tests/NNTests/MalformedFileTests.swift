@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import NN
+import NN
 import Tensor
 
 /// Each malformed safetensors, index, config or model_index file must give one specific
