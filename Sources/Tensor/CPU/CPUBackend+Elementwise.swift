@@ -98,7 +98,7 @@ func coalesceJointly(shape: [Int], strides: [[Int]]) -> (dims: [Int], strides: [
     var out = [[Int]](repeating: [], count: strides.count)
     for axis in shape.indices where shape[axis] != 1 {
         let d = shape[axis]
-        if let last = dims.last, strides.indices.allSatisfy({ out[$0].last! == strides[$0][axis] * d }) {
+        if let last = dims.last, strides.indices.allSatisfy({ out[$0].last == strides[$0][axis] * d }) {
             dims[dims.count - 1] = last * d
             for k in strides.indices { out[k][out[k].count - 1] = strides[k][axis] }
         } else {

@@ -1,0 +1,93 @@
+import Foundation
+import Tensor
+import XCTest
+
+/// Every allocation is accounted to its device, capacities are enforced like a GPU's, and
+/// copies between devices are real.
+final class DeviceAccountingTests: XCTestCase {
+    func testBytesInUseMoveExactlyWithAllocationsAndFrees() throws {
+        let device = Device.accel(3)
+        XCTAssertEqual(device.allocator.bytesInUse, 0)
+        var a: Tensor? = try Tensor.empty([256, 1024], dtype: .f32, device: device)    // 1 MiB
+        XCTAssertEqual(device.allocator.bytesInUse, 1 << 20)
+        var b: Tensor? = try Tensor.zeros([1000], dtype: .bf16, device: device)         // 2000 B
+        XCTAssertEqual(device.allocator.bytesInUse, (1 << 20) + 2000)
+        XCTAssertEqual(device.allocator.liveAllocations, 2)
+        // Views share storage: no new bytes.
+        let view = try XCTUnwrap(a).reshaped([1024, 256]).transposed(0, 1)
+        XCTAssertEqual(device.allocator.bytesInUse, (1 << 20) + 2000)
+        a = nil
+        XCTAssertEqual(device.allocator.bytesInUse, (1 << 20) + 2000, "the view keeps the storage alive")
+        withExtendedLifetime(view) {}
+        b = nil
+        _ = b
+        XCTAssertEqual(device.allocator.bytesInUse, 1 << 20)
+        XCTAssertEqual(device.allocator.peakBytes, (1 << 20) + 2000)
+        device.allocator.resetPeak()
+        XCTAssertEqual(device.allocator.peakBytes, device.allocator.bytesInUse)
+    }
+
+    func testPeakFollowsOperations() throws {
+        let device = Device.accel(4)
+        let x = try Tensor(Array(repeating: 1, count: 4096), shape: [64, 64], device: device)
+        device.allocator.resetPeak()
+        let before = device.allocator.bytesInUse
+        let y = try x.silu()
+        XCTAssertEqual(device.allocator.bytesInUse - before, 64 * 64 * 4, "one output, no leftover scratch")
+        XCTAssertEqual(y.device, device)
+    }
+
+    func testCapacityIsEnforcedWithATypedError() throws {
+        let device = Device.accel(0, capacity: 1_000_000)
+        let kept = try Tensor.empty([200_000], dtype: .f32, device: device)            // 800 kB
+        XCTAssertThrowsError(try Tensor.empty([100_000], dtype: .f32, device: device)) { error in
+            guard let oom = error as? OutOfMemoryError else { return XCTFail("expected OutOfMemoryError, got \(error)") }
+            XCTAssertEqual(oom.device, "accel:0")
+            XCTAssertEqual(oom.requestedBytes, 400_000)
+            XCTAssertEqual(oom.bytesInUse, 800_000)
+            XCTAssertEqual(oom.capacityBytes, 1_000_000)
+            XCTAssertTrue(oom.description.contains("accel:0"), oom.description)
+        }
+        XCTAssertEqual(device.allocator.bytesInUse, 800_000, "a refused allocation leaves no trace")
+        withExtendedLifetime(kept) {}
+        // An op whose output does not fit fails the same way, without leaking.
+        XCTAssertThrowsError(try kept.silu())
+        XCTAssertEqual(device.allocator.bytesInUse, 800_000)
+    }
+
+    func testCopiesBetweenDevicesAreRealAndAccounted() throws {
+        let devices = DeviceSet(accelCapacities: [0: 10_000_000])
+        let accel = try devices.device(named: "accel:0")
+        XCTAssertTrue(accel == devices.accel(0), "one device per name")
+        let host = try Tensor([1, 2, 3, 4], shape: [2, 2])
+        let moved = try host.to(accel)
+        XCTAssertEqual(moved.device, accel)
+        XCTAssertNotEqual(moved.storage.pointer, host.storage.pointer)
+        XCTAssertEqual(accel.allocator.bytesInUse, 16)
+        XCTAssertEqual(try moved.floats(), [1, 2, 3, 4])
+        XCTAssertThrowsError(try devices.device(named: "gpu:0"))
+        XCTAssertThrowsError(try Tensor.zeros([1], device: .accel(9)) + Tensor.zeros([1]), "operands on two devices")
+    }
+
+    func testCopyBandwidthLimitIsHonoured() throws {
+        let slow = Device.accel(1, copyBandwidth: 100e6)  // 100 MB/s
+        let x = try Tensor.zeros([5_000_000], dtype: .f32)  // 20 MB → ≥ 0.2 s
+        let start = Date()
+        _ = try x.to(slow)
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(start), 0.19)
+    }
+
+    func testProcessPeakResidentSetIsReadable() throws {
+        let before = try XCTUnwrap(ProcessMemory.peakResidentBytes)
+        XCTAssertGreaterThan(before, 1 << 20)
+        let resident = try XCTUnwrap(ProcessMemory.residentBytes)
+        XCTAssertLessThanOrEqual(resident, before)
+        // Touching 64 MiB raises the high-water mark by about that much.
+        ProcessMemory.resetPeak()
+        let base = try XCTUnwrap(ProcessMemory.peakResidentBytes)
+        let big = try Tensor.zeros([16 << 20], dtype: .f32)
+        let after = try XCTUnwrap(ProcessMemory.peakResidentBytes)
+        XCTAssertGreaterThan(after - base, 60 << 20)
+        withExtendedLifetime(big) {}
+    }
+}
