@@ -1,10 +1,27 @@
 // swift-tools-version: 6.0
+import Foundation
 import PackageDescription
 
-// Release builds may use AVX2/FMA (Haswell-level x86-64): every machine this project targets has them.
-let optimisation: [SwiftSetting] = [
-    .unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux], configuration: .release)),
-]
+// Release builds are tuned for the CPU that builds them (SwiftPM builds from source on the
+// machine that runs the code): Zen 4 and other AVX-512 machines get 512-bit vectors for the
+// Swift kernels, AVX2 machines Haswell-level code. DIFFUSERS_TARGET_CPU overrides the choice
+// (e.g. `x86-64` for a binary to copy elsewhere).
+func targetCPU() -> String? {
+    let environment = ProcessInfo.processInfo.environment
+    if let forced = environment["DIFFUSERS_TARGET_CPU"] { return forced.isEmpty ? nil : forced }
+    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let flagsLine = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
+    let flags = Set(flagsLine.split(separator: " ").map(String.init))
+    let avx512 = ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains)
+    if avx512 && info.contains("AuthenticAMD") && flags.contains("avx512_bf16") { return "znver4" }
+    if avx512 { return "skylake-avx512" }
+    if ["avx2", "fma", "bmi2"].allSatisfy(flags.contains) { return "haswell" }
+    return nil
+}
+
+let optimisation: [SwiftSetting] = targetCPU().map {
+    [.unsafeFlags(["-target-cpu", $0], .when(platforms: [.linux], configuration: .release))]
+} ?? []
 
 let package = Package(
     name: "swift-diffusers",

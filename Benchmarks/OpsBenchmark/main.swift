@@ -1,1 +1,110 @@
-print("todo")
+// Op throughput of the CPU backend, printed as one JSON object in the same form as
+// tools/bench/torch_ops_bench.py so tools/bench/ops-vs-torch.sh can put them side by side.
+//
+//   swift run -c release OpsBenchmark [--reps N] [--only matmul,conv2d,attention] [--dtypes f32,bf16]
+import Foundation
+import Tensor
+
+struct Options {
+    var reps = 3
+    var only: Set<String> = []
+    var dtypes: [DType] = [.f32, .bf16]
+
+    init(_ arguments: [String]) throws {
+        var i = 0
+        func value() throws -> String {
+            i += 1
+            guard i < arguments.count else { throw TensorError.invalidArgument("\(arguments[i - 1]) needs a value") }
+            return arguments[i]
+        }
+        while i < arguments.count {
+            switch arguments[i] {
+            case "--reps":
+                guard let n = Int(try value()), n > 0 else { throw TensorError.invalidArgument("--reps needs a positive integer") }
+                reps = n
+            case "--only": only = Set(try value().split(separator: ",").map(String.init))
+            case "--dtypes":
+                dtypes = try value().split(separator: ",").map {
+                    guard let d = DType(name: String($0)), d == .f32 || d == .bf16 else {
+                        throw TensorError.invalidArgument("--dtypes takes f32 and/or bf16, not \($0)")
+                    }
+                    return d
+                }
+            default: throw TensorError.invalidArgument("unknown option \(arguments[i])")
+            }
+            i += 1
+        }
+    }
+}
+
+/// Deterministic values in [-1, 1).
+func random(_ shape: [Int], seed: UInt64, dtype: DType) throws -> Tensor {
+    var state = seed
+    let values = (0..<shape.reduce(1, *)).map { _ -> Float in
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Float(state >> 40) / Float(1 << 23) - 1
+    }
+    return try Tensor(values, shape: shape, dtype: dtype)
+}
+
+struct Workload {
+    let name: String
+    let shape: String
+    let flops: Double
+    let run: () throws -> Tensor
+}
+
+func workloads(_ dtype: DType) throws -> [Workload] {
+    let n = 4096
+    let a = try random([n, n], seed: 1, dtype: dtype), b = try random([n, n], seed: 2, dtype: dtype)
+    let x = try random([2, 320, 64, 64], seed: 3, dtype: dtype)
+    let w = try (random([320, 320, 3, 3], seed: 4, dtype: .f32) * 0.05).to(dtype)
+    let bias = try random([320], seed: 5, dtype: dtype)
+    let (bq, h, s, d) = (2, 8, 4096, 40)
+    let q = try random([bq, h, s, d], seed: 6, dtype: dtype)
+    let k = try random([bq, h, s, d], seed: 7, dtype: dtype)
+    let v = try random([bq, h, s, d], seed: 8, dtype: dtype)
+    return [
+        Workload(name: "matmul", shape: "[4096,4096] @ [4096,4096]", flops: 2 * pow(Double(n), 3)) { try a.matmul(b) },
+        Workload(name: "conv2d", shape: "x [2,320,64,64], w [320,320,3,3], pad 1",
+                 flops: 2.0 * 2 * 320 * 64 * 64 * 320 * 9) { try x.conv2d(weight: w, bias: bias, padding: 1) },
+        Workload(name: "attention", shape: "q,k,v [2,8,4096,40]", flops: 4.0 * Double(bq * h * s * s * d)) {
+            try scaledDotProductAttention(query: q, key: k, value: v, kernel: .memoryEfficient)
+        },
+    ]
+}
+
+func main() throws {
+    let options = try Options(Array(CommandLine.arguments.dropFirst()))
+    var results: [String: Any] = [:]
+    for dtype in options.dtypes {
+        for workload in try workloads(dtype) where options.only.isEmpty || options.only.contains(workload.name) {
+            let key = "\(workload.name)_\(dtype)"
+            var start = Date()
+            let warm = try workload.run()
+            let warmSeconds = Date().timeIntervalSince(start)
+            guard warm.dtype == dtype else { throw TensorError.invalidArgument("\(key) returned \(warm.dtype)") }
+            var times: [Double] = []
+            for _ in 0..<options.reps {
+                start = Date()
+                _ = try workload.run()
+                times.append(Date().timeIntervalSince(start))
+            }
+            let median = times.sorted()[times.count / 2]
+            results[key] = ["seconds": median, "gflops": workload.flops / median / 1e9, "times": times,
+                            "warmup_seconds": warmSeconds, "flops": workload.flops, "shape": workload.shape]
+            FileHandle.standardError.write(Data(String(format: "%@: %.3f s  %.1f GFLOP/s\n", key, median, workload.flops / median / 1e9).utf8))
+        }
+    }
+    let report: [String: Any] = ["engine": "swift-diffusers", "threads": Parallel.threadCount, "reps": options.reps,
+                                 "results": results]
+    let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+}
+
+do {
+    try main()
+} catch {
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    exit(1)
+}

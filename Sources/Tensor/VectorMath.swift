@@ -1,59 +1,80 @@
-// Vectorised transcendental functions for the Swift kernels (Cephes-style polynomials,
-// within 2 ulp of libm over the ranges the kernels use).
+// Branch-free scalar math that LLVM's loop vectoriser turns into AVX code when used in
+// simple loops over pointers (Swift's SIMD types lower rounding, conversions and selects
+// element by element, which is 40× slower). Cephes-style polynomials, within 2 ulp of libm.
 
-public typealias FloatVector = SIMD16<Float>
-
+/// e^x, saturating to 0 below -87.3 and to +inf above 88.7.
 @inline(__always)
-func vexp(_ x: FloatVector) -> FloatVector {
-    let clamped = x.clamped(lowerBound: FloatVector(repeating: -87.33654), upperBound: FloatVector(repeating: 88.72283))
-    let n = (clamped * 1.442695041).rounded(.toNearestOrEven)
-    var r = clamped - n * 0.693359375
+func fastExp(_ x0: Float) -> Float {
+    let x = Swift.min(Swift.max(x0, -87.33654), 88.72283)
+    let t = x * 1.442695041 + 12582912.0             // + 1.5·2^23 rounds to the nearest integer
+    let n = t - 12582912.0
+    var r = x - n * 0.693359375
     r = r + n * 2.12194440e-4
-    var p = FloatVector(repeating: 1.9875691500e-4)
+    var p: Float = 1.9875691500e-4
     p = p * r + 1.3981999507e-3
     p = p * r + 8.3334519073e-3
     p = p * r + 4.1665795894e-2
     p = p * r + 1.6666665459e-1
     p = p * r + 5.0000001201e-1
     let y = p * r * r + r + 1
-    // 2^n through the exponent bits; n is in [-126, 128] after the clamp.
-    let ni = SIMD16<Int32>(n.rounded(.towardZero), rounding: .towardZero)
-    let scale = SIMD16<UInt32>(truncatingIfNeeded: (ni &+ 127) &<< 23)
-    let two = unsafeBitCast(scale, to: FloatVector.self)
-    var result = y * two
-    // Very small inputs underflow to 0 as expf does; the clamp kept them finite.
-    result.replace(with: 0, where: x .< -87.33654)
-    result.replace(with: Float.infinity, where: x .> 88.72283)
-    result.replace(with: x, where: x .!= x)  // NaN stays NaN
-    return result
+    let scale = Float(bitPattern: (t.bitPattern &- 0x4B40_0000 &+ 127) &<< 23)  // 2^n
+    let result = y * scale
+    // Below the range the clamp gave e^-87.3; make it the 0 expf gives. NaN stays NaN.
+    return x0 < -87.33654 ? 0 : (x0 > 88.72283 ? .infinity : (x0 != x0 ? x0 : result))
 }
 
 @inline(__always)
-func vsigmoid(_ x: FloatVector) -> FloatVector { 1 / (1 + vexp(-x)) }
+func fastSigmoid(_ x: Float) -> Float { 1 / (1 + fastExp(-x)) }
 
 @inline(__always)
-func vtanh(_ x: FloatVector) -> FloatVector {
-    // tanh(x) = 1 - 2 / (exp(2x) + 1), with the odd symmetry kept exact near zero by a
-    // polynomial for small |x|.
-    let ax = vabs(x)
-    let e = vexp(2 * ax)
-    var big = 1 - 2 / (e + 1)
+func fastTanh(_ x: Float) -> Float {
+    // 1 - 2/(e^{2|x|} + 1) loses relative precision near 0; a short odd polynomial covers |x| < 0.625.
+    let ax = Swift.abs(x)
+    let big = 1 - 2 / (fastExp(2 * ax) + 1)
     let x2 = x * x
-    var small = FloatVector(repeating: -5.70498872745e-3)
+    var small: Float = -5.70498872745e-3
     small = small * x2 + 2.06390887954e-2
     small = small * x2 - 5.37397155531e-2
     small = small * x2 + 1.33314422036e-1
     small = small * x2 - 3.33332819422e-1
     small = small * x2 * ax + ax
-    big.replace(with: small, where: ax .< 0.625)
-    var result = big
-    result.replace(with: -big, where: x .< 0)
-    result.replace(with: x, where: x .!= x)
-    return result
+    let magnitude = ax < 0.625 ? small : big
+    return x != x ? x : (x < 0 ? -magnitude : magnitude)
 }
 
+/// Sum of `n` floats with 16 partial sums (vectorised; summation order differs from a
+/// plain loop by rounding only).
 @inline(__always)
-func vabs(_ x: FloatVector) -> FloatVector {
-    let bits = unsafeBitCast(x, to: SIMD16<UInt32>.self) & 0x7FFF_FFFF
-    return unsafeBitCast(bits, to: FloatVector.self)
+func vectorSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD16<Float>(repeating: 0)
+    var i = 0
+    let raw = UnsafeRawPointer(p)
+    while i + 16 <= n { acc += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self); i += 16 }
+    var sum = acc.sum()
+    while i < n { sum += p[i]; i += 1 }
+    return sum
+}
+
+/// Largest of `n` floats (-inf for n = 0), with sixteen independent running maxima so
+/// that the loop vectorises.
+@inline(__always)
+func vectorMax(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    var lanes = (Float, Float, Float, Float, Float, Float, Float, Float,
+                 Float, Float, Float, Float, Float, Float, Float, Float)(
+        -.infinity, -.infinity, -.infinity, -.infinity, -.infinity, -.infinity, -.infinity, -.infinity,
+        -.infinity, -.infinity, -.infinity, -.infinity, -.infinity, -.infinity, -.infinity, -.infinity)
+    var i = 0
+    withUnsafeMutableBytes(of: &lanes) { raw in
+        let m = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+        while i + 16 <= n {
+            for k in 0..<16 { let v = p[i + k]; m[k] = v > m[k] ? v : m[k] }
+            i += 16
+        }
+    }
+    var result = -Float.infinity
+    withUnsafeBytes(of: &lanes) { raw in
+        for k in 0..<16 { result = Swift.max(result, raw.load(fromByteOffset: k * 4, as: Float.self)) }
+    }
+    while i < n { result = Swift.max(result, p[i]); i += 1 }
+    return result
 }

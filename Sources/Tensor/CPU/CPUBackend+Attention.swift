@@ -79,7 +79,7 @@ extension CPUBackend {
         guard out.count > 0 else { return out }
         let tq = CPUBackend.attentionQueryTile, tk = CPUBackend.attentionKeyTile
         let queryTiles = (sq + tq - 1) / tq
-        let dnnl = try DNNL.get()
+        let dnnl = try DNNL.get(threads: 1)
         let itemSize = dtype.itemSize
         let failure = ErrorBox()
 
@@ -102,21 +102,36 @@ extension CPUBackend {
                 for r in 0..<rows { runningMax[r] = -.infinity; runningSum[r] = 0 }
 
                 let qBase = q.data + (bi * q.strides[0] + hi * q.strides[1] + i0 * q.strides[2]) * itemSize
+                // Products for a full key tile and for the last, shorter one, set up once per item.
+                var products: [Int: (scores: BoundPrimitive, values: BoundPrimitive)] = [:]
+                func boundProducts(_ cols: Int) throws -> (scores: BoundPrimitive, values: BoundPrimitive) {
+                    if let existing = products[cols] { return existing }
+                    // S = Q_tile · K_tileᵀ  [rows, cols];  O += P · V_tile  [rows, dv]
+                    let qMD = try memoryDesc(dims: [rows, d], strides: [q.strides[2], 1], dtype: dtype)
+                    let kMD = try memoryDesc(dims: [d, cols], strides: [1, k.strides[2]], dtype: dtype)
+                    let sMD = try memoryDesc(dims: [rows, cols], strides: [cols, 1], dtype: .f32)
+                    let pMD = try memoryDesc(dims: [rows, cols], strides: [cols, 1], dtype: dtype)
+                    let vMD = try memoryDesc(dims: [cols, dv], strides: [v.strides[2], 1], dtype: dtype)
+                    let oMD = try memoryDesc(dims: [rows, dv], strides: [dv, 1], dtype: .f32)
+                    let qk = try dnnl.primitive("attn-qk|\(rows),\(cols),\(d)|\(q.strides[2]),\(k.strides[2])|\(dtype)") {
+                        try dnnl.matmulPrimitive(qMD, kMD, sMD)
+                    }
+                    let pv = try dnnl.primitive("attn-pv|\(rows),\(cols),\(dv)|\(v.strides[2])|\(dtype)") {
+                        try dnnl.matmulPrimitive(pMD, vMD, oMD, accumulate: true)
+                    }
+                    let pair = (try dnnl.bind(qk, [(DNNL_ARG_SRC, qMD), (DNNL_ARG_WEIGHTS, kMD), (DNNL_ARG_DST, sMD)], device: device),
+                                try dnnl.bind(pv, [(DNNL_ARG_SRC, pMD), (DNNL_ARG_WEIGHTS, vMD), (DNNL_ARG_DST, oMD)], device: device))
+                    products[cols] = pair
+                    return pair
+                }
                 var j0 = 0
                 while j0 < sk {
                     if isCausal && j0 > i0 + rows - 1 { break }  // every later key is masked
                     let cols = min(tk, sk - j0)
                     let kBase = k.data + (bi * k.strides[0] + hi * k.strides[1] + j0 * k.strides[2]) * itemSize
                     let vBase = v.data + (bi * v.strides[0] + hi * v.strides[1] + j0 * v.strides[2]) * itemSize
-                    // S = Q_tile · K_tileᵀ  [rows, cols]
-                    let qMD = try memoryDesc(dims: [rows, d], strides: [q.strides[2], 1], dtype: dtype)
-                    let kMD = try memoryDesc(dims: [d, cols], strides: [1, k.strides[2]], dtype: dtype)
-                    let sMD = try memoryDesc(dims: [rows, cols], strides: [cols, 1], dtype: .f32)
-                    let scorePrimitive = try dnnl.primitive("attn-qk|\(rows),\(cols),\(d)|\(q.strides[2]),\(k.strides[2])|\(dtype)") {
-                        try dnnl.matmulPrimitive(qMD, kMD, sMD)
-                    }
-                    try dnnl.execute(scorePrimitive, [(DNNL_ARG_SRC, qMD, qBase), (DNNL_ARG_WEIGHTS, kMD, kBase), (DNNL_ARG_DST, sMD, scores.pointer)],
-                                     keepAlive: [], device: device)
+                    let product = try boundProducts(cols)
+                    try product.scores.run(qBase, kBase, scores.pointer)
                     // Online softmax update of each row.
                     for r in 0..<rows {
                         let row = s + r * cols
@@ -127,15 +142,19 @@ extension CPUBackend {
                         }
                         let maskStride = mask?.strides[3] ?? 0
                         let limit = isCausal ? max(0, min(cols, i - j0 + 1)) : cols
-                        let tileMax = scaleMaskAndMax(row, cols, scale: scale, mask: maskRow, maskStride: maskStride, validColumns: limit)
+                        // Without a mask the scale folds into the exponent: one pass fewer.
+                        let plain = maskRow == nil && limit == cols
+                        let tileMax = plain ? vectorMax(UnsafePointer(row), cols) * scale
+                            : scaleMaskAndMax(row, cols, scale: scale, mask: maskRow, maskStride: maskStride, validColumns: limit)
                         let newMax = max(runningMax[r], tileMax)
                         let correction = newMax == -.infinity ? 1 : Foundation.exp(runningMax[r] - newMax)
-                        let rowSum = exponentiate(row, cols, subtracting: newMax == -.infinity ? 0 : newMax)
+                        let shift = newMax == -.infinity ? 0 : newMax
+                        let rowSum = exponentiate(row, cols, scale: plain ? scale : 1, subtracting: shift)
                         runningSum[r] = runningSum[r] * correction + rowSum
                         runningMax[r] = newMax
                         if correction != 1 { for c in 0..<dv { o[r * dv + c] *= correction } }
                     }
-                    // O += P · V_tile  [rows, dv]
+                    // O += P · V_tile, with P in the compute dtype.
                     let pPointer: UnsafeMutableRawPointer
                     if let probabilities {
                         convertRun(UnsafeRawPointer(s), 1, .f32, probabilities.pointer, dtype, rows * cols)
@@ -143,14 +162,7 @@ extension CPUBackend {
                     } else {
                         pPointer = scores.pointer
                     }
-                    let pMD = try memoryDesc(dims: [rows, cols], strides: [cols, 1], dtype: dtype)
-                    let vMD = try memoryDesc(dims: [cols, dv], strides: [v.strides[2], 1], dtype: dtype)
-                    let oMD = try memoryDesc(dims: [rows, dv], strides: [dv, 1], dtype: .f32)
-                    let valuePrimitive = try dnnl.primitive("attn-pv|\(rows),\(cols),\(dv)|\(v.strides[2])|\(dtype)") {
-                        try dnnl.matmulPrimitive(pMD, vMD, oMD, accumulate: true)
-                    }
-                    try dnnl.execute(valuePrimitive, [(DNNL_ARG_SRC, pMD, pPointer), (DNNL_ARG_WEIGHTS, vMD, vBase), (DNNL_ARG_DST, oMD, accumulator.pointer)],
-                                     keepAlive: [], device: device)
+                    try product.values.run(pPointer, vBase, accumulator.pointer)
                     j0 += cols
                 }
                 // Normalise and write the tile: out[bi, hi, i0 + r, :] = O[r] / sum[r].
@@ -175,39 +187,24 @@ extension CPUBackend {
 @inline(__always)
 private func scaleMaskAndMax(_ row: UnsafeMutablePointer<Float>, _ n: Int, scale: Float,
                              mask: UnsafePointer<Float>?, maskStride: Int, validColumns: Int) -> Float {
-    var maximum = -Float.infinity
     if let mask {
-        for c in 0..<n { row[c] = row[c] * scale + mask[c * maskStride] }
+        if maskStride == 1 {
+            for c in 0..<n { row[c] = row[c] * scale + mask[c] }
+        } else {
+            for c in 0..<n { row[c] = row[c] * scale + mask[c * maskStride] }
+        }
     } else {
-        var c = 0
-        let vs = FloatVector(repeating: scale)
-        while c + 16 <= n { (loadVector(UnsafePointer(row), c) * vs).store(row + c); c += 16 }
-        while c < n { row[c] *= scale; c += 1 }
+        for c in 0..<n { row[c] *= scale }
     }
     if validColumns < n { for c in validColumns..<n { row[c] = -.infinity } }
-    var vmax = FloatVector(repeating: -.infinity)
-    var c = 0
-    while c + 16 <= n { vmax = pointwiseMax(vmax, loadVector(UnsafePointer(row), c)); c += 16 }
-    maximum = vmax.max()
-    while c < n { maximum = max(maximum, row[c]); c += 1 }
-    return maximum
+    return vectorMax(UnsafePointer(row), n)
 }
 
-/// row = exp(row - m); returns the sum.
+/// row = exp(row·scale - m); returns the sum.
 @inline(__always)
-private func exponentiate(_ row: UnsafeMutablePointer<Float>, _ n: Int, subtracting m: Float) -> Float {
-    var c = 0
-    let vm = FloatVector(repeating: m)
-    var vsum = FloatVector(repeating: 0)
-    while c + 16 <= n {
-        let e = vexp(loadVector(UnsafePointer(row), c) - vm)
-        e.store(row + c)
-        vsum += e
-        c += 16
-    }
-    var sum = vsum.sum()
-    while c < n { let e = Foundation.exp(row[c] - m); row[c] = e; sum += e; c += 1 }
-    return sum
+private func exponentiate(_ row: UnsafeMutablePointer<Float>, _ n: Int, scale: Float, subtracting m: Float) -> Float {
+    for c in 0..<n { row[c] = fastExp(row[c] * scale - m) }
+    return vectorSum(UnsafePointer(row), n)
 }
 
 /// Collects the first error thrown inside a parallel loop.

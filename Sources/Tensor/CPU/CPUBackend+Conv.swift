@@ -59,7 +59,6 @@ extension CPUBackend {
               let weightMD = primitive.queryDesc(dnnl_query_weights_md) else {
             throw TensorError.backend("oneDNN convolution did not report its layouts")
         }
-        DNNL.setThreads(Parallel.threadCount)
 
         // Weight: reordered once per layout and cached with the weight's storage.
         let packedWeight: (UnsafeMutableRawPointer, dnnl_memory_desc_t)

@@ -12,13 +12,7 @@ extension CPUBackend {
         try CPUBackend.requireCompute(x, "affine")
         let out = try Tensor.empty(x.shape, dtype: x.dtype, device: x.device)
         try mapRows(x, into: out) { src, dst, n in
-            var i = 0
-            let s = FloatVector(repeating: scale), t = FloatVector(repeating: shift)
-            while i + 16 <= n {
-                (FloatVector(UnsafeBufferPointer(start: src + i, count: 16)) * s + t).store(dst + i)
-                i += 16
-            }
-            while i < n { dst[i] = src[i] * scale + shift; i += 1 }
+            for i in 0..<n { dst[i] = src[i] * scale + shift }
         }
         return out
     }
@@ -110,62 +104,46 @@ func coalesceJointly(shape: [Int], strides: [[Int]]) -> (dims: [Int], strides: [
     return (dims, out)
 }
 
-@inline(__always)
-func loadVector(_ p: UnsafePointer<Float>, _ i: Int) -> FloatVector {
-    FloatVector(UnsafeBufferPointer(start: p + i, count: 16))
-}
-
-extension FloatVector {
-    @inline(__always) func store(_ p: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: self, as: FloatVector.self)
-    }
-}
-
 func applyUnary(_ op: UnaryOp, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
-    @inline(__always) func vectorLoop(_ f: (FloatVector) -> FloatVector, _ g: (Float) -> Float) {
-        var i = 0
-        while i + 16 <= n { f(loadVector(src, i)).store(dst + i); i += 16 }
-        while i < n { dst[i] = g(src[i]); i += 1 }
-    }
+    // Each case is a plain loop so that LLVM vectorises it.
     switch op {
-    case .silu: vectorLoop({ $0 * vsigmoid($0) }, { $0 / (1 + Foundation.exp(-$0)) })
-    case .sigmoid: vectorLoop(vsigmoid, { 1 / (1 + Foundation.exp(-$0)) })
-    case .exp: vectorLoop(vexp, { Foundation.exp($0) })
-    case .tanh: vectorLoop(vtanh, { Foundation.tanh($0) })
-    case .quickGelu: vectorLoop({ $0 * vsigmoid(1.702 * $0) }, { $0 / (1 + Foundation.exp(-1.702 * $0)) })
+    case .silu: for i in 0..<n { let x = src[i]; dst[i] = x * fastSigmoid(x) }
+    case .sigmoid: for i in 0..<n { dst[i] = fastSigmoid(src[i]) }
+    case .exp: for i in 0..<n { dst[i] = fastExp(src[i]) }
+    case .tanh: for i in 0..<n { dst[i] = fastTanh(src[i]) }
+    case .quickGelu: for i in 0..<n { let x = src[i]; dst[i] = x * fastSigmoid(1.702 * x) }
     case .geluTanh:
         let c: Float = 0.7978845608028654  // sqrt(2/pi)
-        vectorLoop({ x in 0.5 * x * (1 + vtanh(c * (x + 0.044715 * x * x * x))) },
-                   { x in 0.5 * x * (1 + Foundation.tanh(c * (x + 0.044715 * x * x * x))) })
+        for i in 0..<n { let x = src[i]; dst[i] = 0.5 * x * (1 + fastTanh(c * (x + 0.044715 * x * x * x))) }
     case .gelu:
-        // erf has no vector form here; libm's erff keeps parity with PyTorch's exact GELU.
+        // libm's erff keeps parity with PyTorch's exact GELU.
         for i in 0..<n { let x = src[i]; dst[i] = 0.5 * x * (1 + Foundation.erf(x * 0.7071067811865476)) }
-    case .neg: vectorLoop({ -$0 }, { -$0 })
-    case .relu: vectorLoop({ $0.replacing(with: 0, where: $0 .< 0) }, { max($0, 0) })
-    case .sqrt: vectorLoop({ $0.squareRoot() }, { $0.squareRoot() })
-    case .rsqrt: vectorLoop({ 1 / $0.squareRoot() }, { 1 / $0.squareRoot() })
-    case .abs: vectorLoop(vabs, { Swift.abs($0) })
-    case .square: vectorLoop({ $0 * $0 }, { $0 * $0 })
+    case .neg: for i in 0..<n { dst[i] = -src[i] }
+    case .relu: for i in 0..<n { dst[i] = Swift.max(src[i], 0) }
+    case .sqrt: for i in 0..<n { dst[i] = src[i].squareRoot() }
+    case .rsqrt: for i in 0..<n { dst[i] = 1 / src[i].squareRoot() }
+    case .abs: for i in 0..<n { dst[i] = Swift.abs(src[i]) }
+    case .square: for i in 0..<n { dst[i] = src[i] * src[i] }
     }
 }
 
 func applyBinary(_ op: BinaryOp, _ a: UnsafePointer<Float>, scalarA: Bool, _ b: UnsafePointer<Float>, scalarB: Bool,
                  _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
-    @inline(__always) func loop(_ f: (FloatVector, FloatVector) -> FloatVector, _ g: (Float, Float) -> Float) {
-        var i = 0
-        let va = FloatVector(repeating: a[0]), vb = FloatVector(repeating: b[0])
-        while i + 16 <= n {
-            f(scalarA ? va : loadVector(a, i), scalarB ? vb : loadVector(b, i)).store(dst + i)
-            i += 16
+    @inline(__always) func loop(_ f: (Float, Float) -> Float) {
+        // Separate loops per broadcast pattern keep each one vectorisable.
+        switch (scalarA, scalarB) {
+        case (false, false): for i in 0..<n { dst[i] = f(a[i], b[i]) }
+        case (false, true): let y = b[0]; for i in 0..<n { dst[i] = f(a[i], y) }
+        case (true, false): let x = a[0]; for i in 0..<n { dst[i] = f(x, b[i]) }
+        case (true, true): let v = f(a[0], b[0]); for i in 0..<n { dst[i] = v }
         }
-        while i < n { dst[i] = g(scalarA ? a[0] : a[i], scalarB ? b[0] : b[i]); i += 1 }
     }
     switch op {
-    case .add: loop(+, +)
-    case .sub: loop(-, -)
-    case .mul: loop(*, *)
-    case .div: loop(/, /)
-    case .maximum: loop({ pointwiseMax($0, $1) }, { Swift.max($0, $1) })
-    case .minimum: loop({ pointwiseMin($0, $1) }, { Swift.min($0, $1) })
+    case .add: loop(+)
+    case .sub: loop(-)
+    case .mul: loop(*)
+    case .div: loop(/)
+    case .maximum: loop { Swift.max($0, $1) }
+    case .minimum: loop { Swift.min($0, $1) }
     }
 }

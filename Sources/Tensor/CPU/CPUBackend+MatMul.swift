@@ -40,7 +40,6 @@ extension CPUBackend {
         let cMD = try memoryDesc(dims: out.shape, strides: out.strides, dtype: dtype)
         let key = "matmul|\(ad)|\(as_)|\(bd)|\(bs)|\(dtype)"
         let primitive = try dnnl.primitive(key) { try dnnl.matmulPrimitive(aMD, bMD, cMD) }
-        DNNL.setThreads(Parallel.threadCount)
         try dnnl.execute(primitive, [(DNNL_ARG_SRC, aMD, x.data), (DNNL_ARG_WEIGHTS, bMD, y.data), (DNNL_ARG_DST, cMD, out.data)],
                          keepAlive: [x, y, out], device: device)
         return out
@@ -81,7 +80,6 @@ extension CPUBackend {
         var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] =
             [(DNNL_ARG_SRC, aMD, a.data), (DNNL_ARG_WEIGHTS, bMD, b.data), (DNNL_ARG_DST, cMD, out)]
         if let biasTensor, let biasMD { args.append((DNNL_ARG_BIAS, biasMD, biasTensor.data)) }
-        DNNL.setThreads(Parallel.threadCount)
         try dnnl.execute(primitive, args, keepAlive: [a, b, biasTensor as Any], device: a.device)
     }
 }

@@ -125,23 +125,9 @@ func meanAndVariance(_ p: UnsafePointer<Float>, _ n: Int) -> (Float, Float) {
 
 /// Numerically stable softmax of one row.
 func softmaxRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
-    var maximum = -Float.infinity
-    for i in 0..<n { maximum = max(maximum, src[i]) }
-    if maximum == -Float.infinity { maximum = 0 }  // fully masked row: exp gives zeros, then NaN as PyTorch
-    var i = 0
-    var vsum = FloatVector(repeating: 0)
-    let vmax = FloatVector(repeating: maximum)
-    while i + 16 <= n {
-        let e = vexp(loadVector(src, i) - vmax)
-        e.store(dst + i)
-        vsum += e
-        i += 16
-    }
-    var sum = vsum.sum()
-    while i < n { let e = Foundation.exp(src[i] - maximum); dst[i] = e; sum += e; i += 1 }
-    let inverse = 1 / sum
-    i = 0
-    let vinv = FloatVector(repeating: inverse)
-    while i + 16 <= n { (loadVector(UnsafePointer(dst), i) * vinv).store(dst + i); i += 16 }
-    while i < n { dst[i] *= inverse; i += 1 }
+    var maximum = vectorMax(src, n)
+    if maximum == -Float.infinity { maximum = 0 }  // fully masked row: zeros, then NaN as PyTorch
+    for i in 0..<n { dst[i] = fastExp(src[i] - maximum) }
+    let inverse = 1 / vectorSum(UnsafePointer(dst), n)
+    for i in 0..<n { dst[i] *= inverse }
 }

@@ -16,7 +16,13 @@ final class DNNL: @unchecked Sendable {
         return .success(DNNL(engine: engine))
     }()
 
-    static func get() throws -> DNNL { try shared.get() }
+    /// The engine, with oneDNN set to use every kernel thread for calls from this thread.
+    /// Primitives fix their thread split when created, so this must run before they are
+    /// looked up (worker threads that run small primitives one per thread set 1 instead).
+    static func get(threads: Int = Parallel.threadCount) throws -> DNNL {
+        setThreads(threads)
+        return try shared.get()
+    }
 
     private init(engine: dnnl_engine_t) { self.engine = engine }
 
@@ -124,6 +130,35 @@ final class DNNL: @unchecked Sendable {
         try check(dnnl_stream_wait(stream.stream), "stream wait")
     }
 
+    /// `primitive` with its memory objects (and scratchpad) made once, for hot loops of small
+    /// products where per-call set-up would cost as much as the work. Use it on one thread.
+    func bind(_ primitive: Primitive, _ arguments: [(Int32, dnnl_memory_desc_t)], device: Device) throws -> BoundPrimitive {
+        var memories: [dnnl_exec_arg_t] = []
+        var handles: [dnnl_memory_t] = []
+        var scratchpad: Storage?
+        func add(_ id: Int32, _ descriptor: dnnl_memory_desc_t, _ pointer: UnsafeMutableRawPointer?) throws {
+            var md = descriptor
+            var memory: dnnl_memory_t?
+            try check(dnnl_memory_create(&memory, &md, engine, pointer), "memory")
+            guard let memory else { throw TensorError.backend("oneDNN gave no memory object") }
+            handles.append(memory)
+            memories.append(dnnl_exec_arg_t(arg: id, memory: memory))
+        }
+        do {
+            for (id, descriptor) in arguments { try add(id, descriptor, nil) }
+            if let md = primitive.queryDesc(dnnl_query_scratchpad_md), memoryDescSize(md) > 0 {
+                let storage = try Storage(byteCount: memoryDescSize(md), device: device)
+                try add(DNNL_ARG_SCRATCHPAD, md, storage.pointer)
+                scratchpad = storage
+            }
+        } catch {
+            for m in handles { dnnl_memory_destroy(m) }
+            throw error
+        }
+        return BoundPrimitive(primitive: primitive, arguments: memories, handles: handles,
+                              stream: try currentStream(), scratchpad: scratchpad, bound: arguments.count)
+    }
+
     private func currentStream() throws -> StreamBox {
         let dictionary = Thread.current.threadDictionary
         if let box = dictionary["swift-diffusers.dnnl.stream"] as? StreamBox { return box }
@@ -153,6 +188,36 @@ final class Primitive: @unchecked Sendable {
     /// The memory layout the primitive chose for an argument (weights, src, dst).
     func queryDesc(_ what: dnnl_query_t) -> dnnl_memory_desc_t? {
         dnnl_primitive_desc_query_md(descriptor, what, 0)?.pointee
+    }
+}
+
+final class BoundPrimitive {
+    private let primitive: Primitive
+    private var arguments: [dnnl_exec_arg_t]
+    private let handles: [dnnl_memory_t]
+    private let stream: StreamBox
+    private let scratchpad: Storage?
+    private let bound: Int
+
+    init(primitive: Primitive, arguments: [dnnl_exec_arg_t], handles: [dnnl_memory_t], stream: StreamBox,
+         scratchpad: Storage?, bound: Int) {
+        self.primitive = primitive
+        self.arguments = arguments
+        self.handles = handles
+        self.stream = stream
+        self.scratchpad = scratchpad
+        self.bound = bound
+    }
+
+    deinit { for m in handles { dnnl_memory_destroy(m) } }
+
+    /// Executes with `pointers` in the order the arguments were bound.
+    func run(_ pointers: UnsafeMutableRawPointer...) throws {
+        for (i, pointer) in pointers.prefix(bound).enumerated() {
+            try check(dnnl_memory_set_data_handle(handles[i], pointer), "memory handle")
+        }
+        try check(dnnl_primitive_execute(primitive.primitive, stream.stream, Int32(arguments.count), &arguments), "execute")
+        try check(dnnl_stream_wait(stream.stream), "stream wait")
     }
 }
 
