@@ -113,16 +113,8 @@ public struct Checkpoint: Sendable {
     /// must be in it (`CheckpointError.tensorMissingFromShard`).
     public func forEachShard(_ body: (_ file: String, _ tensors: [String: Tensor]) throws -> Void) throws {
         for file in files {
-            // The scope ends the file object (and, with the tensors, the mapping) per shard.
-            try autoreleasepoolIfNeeded {
-                let shard = try SafeTensorsFile(path: joinPath(folder, file))
-                if case .sharded(let index) = layout {
-                    for tensor in index.tensors(in: file) where shard.entry(named: tensor) == nil {
-                        throw CheckpointError.tensorMissingFromShard(index: index.path, tensor: tensor, shard: file)
-                    }
-                }
-                try body(file, try shard.tensors())
-            }
+            // The iteration's scope ends the file object (and, with the tensors, the mapping).
+            try body(file, try openShard(file).tensors())
         }
     }
 
@@ -143,19 +135,17 @@ public struct Checkpoint: Sendable {
 
     /// The headers of every weight file (no tensor is created), in loading order.
     public func headers() throws -> [(file: String, header: SafeTensorsHeader)] {
-        try files.map { file in
-            let shard = try SafeTensorsFile(path: joinPath(folder, file))
-            if case .sharded(let index) = layout {
-                for tensor in index.tensors(in: file) where shard.entry(named: tensor) == nil {
-                    throw CheckpointError.tensorMissingFromShard(index: index.path, tensor: tensor, shard: file)
-                }
+        try files.map { ($0, try openShard($0).header) }
+    }
+
+    /// Maps one weight file and checks that it holds every tensor the index assigns to it.
+    private func openShard(_ file: String) throws -> SafeTensorsFile {
+        let shard = try SafeTensorsFile(path: joinPath(folder, file))
+        if case .sharded(let index) = layout {
+            for tensor in index.tensors(in: file) where shard.entry(named: tensor) == nil {
+                throw CheckpointError.tensorMissingFromShard(index: index.path, tensor: tensor, shard: file)
             }
-            return (file, shard.header)
         }
+        return shard
     }
 }
-
-/// Runs `body` in its own scope (Linux has no autorelease pool; the closure boundary is
-/// what ends the shard's lifetime).
-@inline(__always)
-private func autoreleasepoolIfNeeded(_ body: () throws -> Void) rethrows { try body() }
