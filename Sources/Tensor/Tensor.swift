@@ -34,22 +34,24 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// A tensor holding `values`, converted to `dtype`.
     public init(_ values: [Float], shape: [Int], dtype: DType = .f32, device: Device = .cpu) throws {
-        guard shape.reduce(1, *) == values.count else {
-            throw TensorError.shapeMismatch("\(values.count) values do not fill shape \(shape)")
-        }
-        let source = try Tensor.empty(shape, dtype: .f32, device: device)
-        values.withUnsafeBytes { source.storage.pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        self = dtype == .f32 ? source : try source.to(dtype)
+        self = try Tensor.filled(with: values, as: .f32, shape: shape, device: device).to(dtype)
     }
 
     /// An integer tensor holding `values`, converted to `dtype`.
     public init(int64 values: [Int64], shape: [Int], dtype: DType = .i64, device: Device = .cpu) throws {
+        self = try Tensor.filled(with: values, as: .i64, shape: shape, device: device).to(dtype)
+    }
+
+    /// A contiguous tensor of `storedAs` holding the bytes of `values`.
+    private static func filled<T>(with values: [T], as storedAs: DType, shape: [Int], device: Device) throws -> Tensor {
         guard shape.reduce(1, *) == values.count else {
             throw TensorError.shapeMismatch("\(values.count) values do not fill shape \(shape)")
         }
-        let source = try Tensor.empty(shape, dtype: .i64, device: device)
-        values.withUnsafeBytes { source.storage.pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        self = dtype == .i64 ? source : try source.to(dtype)
+        let tensor = try Tensor.empty(shape, dtype: storedAs, device: device)
+        values.withUnsafeBytes { bytes in
+            if let base = bytes.baseAddress { tensor.storage.pointer.copyMemory(from: base, byteCount: bytes.count) }
+        }
+        return tensor
     }
 
     /// A tensor with the same bytes as `data` (contiguous, little-endian).

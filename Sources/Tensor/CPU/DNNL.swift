@@ -104,30 +104,8 @@ final class DNNL: @unchecked Sendable {
     /// Swift may otherwise release a temporary right after its pointer was taken.
     func execute(_ primitive: Primitive, _ arguments: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)],
                  keepAlive: [Any], device: Device = .cpu) throws {
-        var arguments = arguments
-        var scratchpad: Storage?
-        if let md = primitive.queryDesc(dnnl_query_scratchpad_md), memoryDescSize(md) > 0 {
-            let storage = try Storage(byteCount: memoryDescSize(md), device: device)
-            arguments.append((DNNL_ARG_SCRATCHPAD, md, storage.pointer))
-            scratchpad = storage
-        }
-        try withExtendedLifetime((keepAlive, scratchpad)) { try run(primitive, arguments) }
-    }
-
-    private func run(_ primitive: Primitive, _ arguments: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)]) throws {
-        var memories: [dnnl_memory_t?] = []
-        defer { for m in memories { if let m { dnnl_memory_destroy(m) } } }
-        var args: [dnnl_exec_arg_t] = []
-        for (id, descriptor, pointer) in arguments {
-            var md = descriptor
-            var memory: dnnl_memory_t?
-            try check(dnnl_memory_create(&memory, &md, engine, pointer), "memory")
-            memories.append(memory)
-            args.append(dnnl_exec_arg_t(arg: id, memory: memory))
-        }
-        let stream = try currentStream()
-        try check(dnnl_primitive_execute(primitive.primitive, stream.stream, Int32(args.count), &args), "execute")
-        try check(dnnl_stream_wait(stream.stream), "stream wait")
+        let bound = try bind(primitive, arguments.map { ($0.0, $0.1) }, device: device)
+        try withExtendedLifetime(keepAlive) { try bound.run(arguments.map { $0.2 }) }
     }
 
     /// `primitive` with its memory objects (and scratchpad) made once, for hot loops of small
@@ -212,7 +190,9 @@ final class BoundPrimitive {
     deinit { for m in handles { dnnl_memory_destroy(m) } }
 
     /// Executes with `pointers` in the order the arguments were bound.
-    func run(_ pointers: UnsafeMutableRawPointer...) throws {
+    func run(_ pointers: UnsafeMutableRawPointer...) throws { try run(pointers) }
+
+    func run(_ pointers: [UnsafeMutableRawPointer]) throws {
         for (i, pointer) in pointers.prefix(bound).enumerated() {
             try check(dnnl_memory_set_data_handle(handles[i], pointer), "memory handle")
         }
