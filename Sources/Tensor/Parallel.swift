@@ -27,13 +27,29 @@ public enum Parallel {
         }
     }
 
-    /// Runs `body(i)` for each `i` in `0..<count`, items dealt to threads dynamically
-    /// (for items of uneven cost).
-    @inlinable
+    /// Runs `body(i)` for each `i` in `0..<count` on at most `threadCount` threads, items
+    /// dealt out one at a time (for items of uneven cost).
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
         guard count > 0 else { return }
-        if count == 1 || threadCount == 1 { for i in 0..<count { body(i) }; return }
+        let workers = min(threadCount, count)
+        if workers == 1 { for i in 0..<count { body(i) }; return }
         nonisolated(unsafe) let body = body
-        DispatchQueue.concurrentPerform(iterations: count) { body($0) }
+        let next = ItemCounter()
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while let i = next.take(below: count) { body(i) }
+        }
+    }
+}
+
+/// Hands out 0, 1, 2, ... to competing threads.
+final class ItemCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+
+    func take(below limit: Int) -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        guard value < limit else { return nil }
+        value += 1
+        return value - 1
     }
 }

@@ -134,4 +134,22 @@ final class OpParityTests: XCTestCase {
                                                             value: f.tensor(named: "sdpa_d40.v"), kernel: kernel))
         }
     }
+
+    /// f16 has no oneDNN kernels on this CPU: products compute in f32 and return f16, as
+    /// PyTorch returns f16 for f16 operands. Judged against the f32 fixture at f16 precision.
+    func testF16ProductsReturnF16() throws {
+        let f = try Fixtures.file("ops/linalg.safetensors")
+        func half(_ name: String) throws -> Tensor { try f.tensor(named: name).to(.f16) }
+        let linear = try half("linear.x").linear(weight: half("linear.weight"), bias: half("linear.bias"))
+        let matmul = try half("matmul_batched.a").matmul(half("matmul_batched.b"))
+        let conv = try half("conv_s1p1.x").conv2d(weight: half("conv_s1p1.weight"), bias: half("conv_s1p1.bias"), padding: 1)
+        let attention = try scaledDotProductAttention(query: half("matmul_batched.a").unsqueezed(0),
+                                                      key: half("matmul_batched.a").unsqueezed(0),
+                                                      value: half("matmul_batched.a").unsqueezed(0))
+        for (name, t) in [("linear", linear), ("matmul_batched", matmul), ("conv_s1p1", conv)] {
+            XCTAssertEqual(t.dtype, .f16, name)
+            try assertClose(t, f.tensor(named: "\(name).out"), tolerance: 5e-3, "\(name) in f16")
+        }
+        XCTAssertEqual(attention.dtype, .f16)
+    }
 }

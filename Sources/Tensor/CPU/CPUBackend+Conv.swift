@@ -26,6 +26,10 @@ extension CPUBackend {
             throw TensorError.shapeMismatch("conv2d kernel \(kh)x\(kw) is larger than the padded input \(h)x\(w)")
         }
         let dtype = CPUBackend.productType(x.dtype, weight.dtype)
+        let result = CPUBackend.resultType(x.dtype, weight.dtype)
+        if result != dtype {  // f16: compute in f32
+            return try conv2d(x.to(dtype), weight: weight.to(dtype), bias: bias, stride: stride, padding: padding).to(result)
+        }
         let input = try x.to(dtype).contiguous()
         let out = try Tensor.empty([n, o, oh, ow], dtype: dtype, device: device)
         guard out.count > 0 else { return out }

@@ -2,7 +2,8 @@ import CDNNL
 import Foundation
 
 extension CPUBackend {
-    /// The dtype a product computes in: bf16 when both operands are bf16, else f32.
+    /// The dtype a product computes in: bf16 when both operands are bf16, else f32 (oneDNN
+    /// has no f16 kernels on CPUs without AVX-512 FP16). `resultType` says what it returns.
     static func productType(_ a: DType, _ b: DType) -> DType { a == .bf16 && b == .bf16 ? .bf16 : .f32 }
 
     public func matmul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
@@ -18,6 +19,8 @@ extension CPUBackend {
         let dtype = CPUBackend.productType(a.dtype, b.dtype)
         let x = try a.to(dtype).withoutBroadcastStrides(), y = try b.to(dtype).withoutBroadcastStrides()
         let batch = try broadcastShape(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)))
+        let result = CPUBackend.resultType(a.dtype, b.dtype)
+        if result != dtype { return try matmul(x, y).to(result) }  // f16: compute in f32
         let out = try Tensor.empty(batch + [m, n], dtype: dtype, device: device)
         guard out.count > 0 else { return out }
         if k == 0 { memset(out.data, 0, out.byteCount); return out }
@@ -55,6 +58,10 @@ extension CPUBackend {
             throw TensorError.shapeMismatch("linear bias \(bias.shape) does not match \(weight.shape[0]) outputs")
         }
         let dtype = CPUBackend.productType(x.dtype, weight.dtype)
+        let result = CPUBackend.resultType(x.dtype, weight.dtype)
+        if result != dtype {  // f16: compute in f32
+            return try linear(x.to(dtype), weight: weight.to(dtype), bias: bias).to(result)
+        }
         let input = try x.to(dtype).withoutBroadcastStrides(), w = try weight.to(dtype).withoutBroadcastStrides()
         let outFeatures = weight.shape[0]
         let out = try Tensor.empty(Array(x.shape.dropLast()) + [outFeatures], dtype: dtype, device: device)
