@@ -1,10 +1,8 @@
 #!/usr/bin/env python3
 # Generates the checkpoint-loading fixtures for swift-diffusers with diffusers itself.
 #
-# Pinned versions (the fixtures in Tests/Fixtures/checkpoints were produced with these):
-#   python 3.11, torch==2.15.0, diffusers==0.42.1, transformers==5.24.0,
-#   accelerate==1.15.0, safetensors==0.8.0, huggingface_hub (2.x, as pulled in by diffusers)
-# Run from the repository root:
+# Pinned versions: see pinned.py (the fixtures in Tests/Fixtures/checkpoints were produced
+# with those). Run from the repository root:
 #   /path/to/venv/bin/python tools/reference/make_checkpoint_fixtures.py [--out Tests/Fixtures/checkpoints]
 #
 # Output (Tests/Fixtures/checkpoints/):
@@ -23,7 +21,8 @@
 # layers_per_block 1 instead of 2. The test config has 1.43M parameters (5.7 MB in float32,
 # ~14 MB for the three folders); this one has ~253K (about 2.5 MB for all three folders).
 # Weights are re-drawn from a seeded generator (every tensor random and non-zero) so that
-# the run is deterministic; re-running produces byte-identical files.
+# the run is deterministic; re-running produces byte-identical files (unet-forward.safetensors
+# is written with pinned.save_file_ordered, its two metadata keys in the order given).
 
 import argparse
 import copy
@@ -31,35 +30,16 @@ import hashlib
 import json
 import os
 import shutil
-import struct
-import sys
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("DIFFUSERS_OFFLINE", "1")
-
+import pinned  # first: offline mode and version pins before diffusers is imported
+from pinned import read_header, state_equal
 import torch
-import safetensors
 from safetensors import safe_open
-from safetensors.torch import save_file, load_file
-import diffusers
-import huggingface_hub
 from diffusers import UNet2DConditionModel
 
-assert sys.version_info[:2] == (3, 11), sys.version
-assert torch.__version__.startswith("2.15"), torch.__version__
-assert diffusers.__version__ == "0.42.1", diffusers.__version__
-assert safetensors.__version__.startswith("0.8"), safetensors.__version__
+pinned.setup(threads=2)
 
-torch.manual_seed(0)
-torch.set_num_threads(2)
-
-VERSIONS = {
-    "torch": torch.__version__,
-    "diffusers": diffusers.__version__,
-    "safetensors": safetensors.__version__,
-    "huggingface_hub": huggingface_hub.__version__,
-    "python": "%d.%d" % sys.version_info[:2],
-}
+VERSIONS = pinned.versions("huggingface_hub")
 
 UNET_CONFIG = dict(
     block_out_channels=(16, 32),
@@ -103,23 +83,6 @@ def sha256(path):
     with open(path, "rb") as f:
         h.update(f.read())
     return h.hexdigest()
-
-
-def read_header(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        return n, json.loads(f.read(n))
-
-
-def bits(t):
-    return t.contiguous().view(torch.uint8) if t.dtype != torch.bool else t
-
-
-def state_equal(a, b):
-    if set(a) != set(b):
-        return False
-    return all(a[k].dtype == b[k].dtype and a[k].shape == b[k].shape and torch.equal(bits(a[k]), bits(b[k]))
-               for k in a)
 
 
 def describe(folder, dtype, variant, max_shard_size):
@@ -234,9 +197,10 @@ def main():
     with torch.no_grad():
         out = model(sample, timestep, encoder_hidden_states=ehs).sample
     fwd_path = os.path.join(args.out, "unet-forward.safetensors")
-    save_file({"sample": sample, "timestep": timestep, "encoder_hidden_states": ehs, "out": out.contiguous()},
-              fwd_path, metadata={"model": "unet-single (float32)",
-                                                  "call": "model(sample, timestep, encoder_hidden_states=encoder_hidden_states).sample"})
+    pinned.save_file_ordered(
+        {"sample": sample, "timestep": timestep, "encoder_hidden_states": ehs, "out": out.contiguous()},
+        fwd_path, metadata={"model": "unet-single (float32)",
+                            "call": "model(sample, timestep, encoder_hidden_states=encoder_hidden_states).sample"})
     print(f"  forward: out {tuple(out.shape)}, |out| max {out.abs().max().item():.4g}")
 
     with open(os.path.join(args.out, "expected.json"), "w") as f:

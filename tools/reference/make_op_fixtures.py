@@ -1,10 +1,8 @@
 #!/usr/bin/env python3
 # Generates the op-level reference fixtures for swift-diffusers.
 #
-# Pinned versions (the fixtures in Tests/Fixtures/ops were produced with exactly these):
-#   python 3.11, torch==2.15.0, diffusers==0.42.1, transformers==5.24.0,
-#   accelerate==1.15.0, safetensors==0.8.0, numpy (2.x)
-# Run from the repository root:
+# Pinned versions: see pinned.py (the fixtures in Tests/Fixtures/ops were produced with
+# exactly those; numpy 2.x). Run from the repository root:
 #   /path/to/venv/bin/python tools/reference/make_op_fixtures.py [--out Tests/Fixtures/ops]
 #
 # Layout: one safetensors file per group; tensor keys are "<case>.<tensor>"; the file's
@@ -18,9 +16,9 @@
 # computed by PyTorch on CPU (float32 unless the group says otherwise) with 2 threads.
 #
 # Determinism: safetensors (Rust) writes __metadata__ from a HashMap, i.e. in a random key
-# order on every run. After save_file() the header is rewritten with the metadata keys
-# sorted (same bytes, same length, tensor entries/data untouched) so that re-running this
-# script produces byte-identical files. Readers must not depend on metadata key order.
+# order on every run. Every file is written with pinned.save_file_ordered, metadata keys
+# sorted, so that re-running this script produces byte-identical files. Readers must not
+# depend on metadata key order.
 #
 # fp8 out-of-range behaviour of torch 2.15 (CPU, Tensor.to), checked by check_fp8_overflow()
 # on every run (the script fails if PyTorch behaves differently):
@@ -40,35 +38,18 @@ import argparse
 import json
 import math
 import os
-import struct
-import sys
 import zlib
 
+import pinned  # first: offline mode and version pins before diffusers is imported
 import numpy as np
 import torch
 import torch.nn.functional as F
-import safetensors
-import safetensors.torch
-from safetensors.torch import save_file, load_file
-import diffusers
+from safetensors.torch import load_file
 from diffusers.models.embeddings import get_timestep_embedding
 
-assert sys.version_info[:2] == (3, 11), sys.version
-assert torch.__version__.startswith("2.15"), torch.__version__
-assert diffusers.__version__ == "0.42.1", diffusers.__version__
-assert safetensors.__version__.startswith("0.8"), safetensors.__version__
+pinned.setup(threads=2, deterministic=True)
 
-torch.manual_seed(0)
-torch.set_num_threads(2)
-torch.use_deterministic_algorithms(True)
-
-VERSIONS = {
-    "torch": torch.__version__,
-    "diffusers": diffusers.__version__,
-    "safetensors": safetensors.__version__,
-    "numpy": np.__version__,
-    "python": "%d.%d" % sys.version_info[:2],
-}
+VERSIONS = pinned.versions("numpy")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -83,35 +64,13 @@ def randn(g, *shape, scale=1.0, shift=0.0):
     return torch.randn(*shape, generator=g, dtype=torch.float32) * scale + shift
 
 
-def canonicalize_header(path):
-    """Rewrite the safetensors header with __metadata__ keys sorted (deterministic bytes)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    n = struct.unpack("<Q", data[:8])[0]
-    raw = data[8:8 + n]
-    stripped = raw.rstrip(b" ")
-    header = json.loads(stripped)  # dict keeps file order of the tensor entries
-    meta = header.pop("__metadata__", None)
-    new = {}
-    if meta is not None:
-        new["__metadata__"] = dict(sorted(meta.items()))
-    new.update(header)
-    s = json.dumps(new, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    assert len(s) == len(stripped), (len(s), len(stripped))
-    with open(path, "wb") as f:
-        f.write(data[:8] + s + b" " * (n - len(s)) + data[8 + n:])
-
-
 def write(path, tensors, metadata):
     tensors = {k: v.contiguous() for k, v in tensors.items()}
-    save_file(tensors, path, metadata=metadata)
-    canonicalize_header(path)
+    pinned.save_file_ordered(tensors, path, dict(sorted(metadata.items())))
     back = load_file(path)
     assert set(back) == set(tensors)
     for k, v in tensors.items():
-        assert back[k].dtype == v.dtype and back[k].shape == v.shape, k
-        assert torch.equal(back[k].view(torch.uint8) if v.dtype != torch.bool else back[k],
-                           v.view(torch.uint8) if v.dtype != torch.bool else v), k
+        assert pinned.tensor_equal(back[k], v), k
     print(f"wrote {path}: {len(tensors)} tensors, {os.path.getsize(path)} bytes")
 
 

@@ -3,12 +3,15 @@
 # sharding tool) against the original folder, with PyTorch / safetensors / diffusers /
 # huggingface_hub as the reference.
 #
-# Pinned versions: python 3.11, torch==2.15.0, diffusers==0.42.1, transformers==5.24.0,
-#   accelerate==1.15.0, safetensors==0.8.0, huggingface_hub 2.x (as pulled in by diffusers).
+# Pinned versions: see pinned.py. Threads: 2, or VERIFY_THREADS from the environment.
 #
 # Usage:
 #   python tools/reference/verify_sharded_roundtrip.py SRC_DIR SHARDED_DIR OUT_JSON \
 #       --max-shard-size 200KB [--variant fp16] [--src-variant fp16] [--order model|file|sorted]
+# Tests/Fixtures/checkpoints/swift-sharded-verification.json is the report of:
+#   python tools/reference/verify_sharded_roundtrip.py Tests/Fixtures/checkpoints/unet-single \
+#       Tests/Fixtures/checkpoints/swift-sharded Tests/Fixtures/checkpoints/swift-sharded-verification.json \
+#       --max-shard-size 200KB --order file
 #
 # Checks (all must pass; the report lists each with ok/detail):
 #  (a) files:      the sharded folder has either one <weights_name> and no index, or shards
@@ -40,36 +43,20 @@ import json
 import os
 import re
 import shutil
-import struct
 import sys
 import tempfile
 import traceback
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("DIFFUSERS_OFFLINE", "1")
-
+import pinned  # first: offline mode and version pins before diffusers is imported
+from pinned import bits, read_header, tensor_equal
 import torch
-import safetensors
 from safetensors import safe_open
 import diffusers
-import huggingface_hub
 from huggingface_hub import split_torch_state_dict_into_shards
 
-assert sys.version_info[:2] == (3, 11), sys.version
-assert torch.__version__.startswith("2.15"), torch.__version__
-assert diffusers.__version__ == "0.42.1", diffusers.__version__
-assert safetensors.__version__.startswith("0.8"), safetensors.__version__
+pinned.setup(threads=2, threads_env="VERIFY_THREADS")
 
-torch.manual_seed(0)
-torch.set_num_threads(int(os.environ.get("VERIFY_THREADS", "2")))
-
-VERSIONS = {
-    "torch": torch.__version__,
-    "diffusers": diffusers.__version__,
-    "safetensors": safetensors.__version__,
-    "huggingface_hub": huggingface_hub.__version__,
-    "python": "%d.%d.%d" % sys.version_info[:3],
-}
+VERSIONS = pinned.versions("huggingface_hub", python_micro=True)
 
 
 def add_variant(name, variant):
@@ -88,21 +75,6 @@ def names_for(weights_name, variant):
     return single, pattern, index
 
 
-def read_header(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        return json.loads(f.read(n))
-
-
-def bits(t):
-    t = t.contiguous()
-    return t if t.dtype == torch.bool else t.view(torch.uint8)
-
-
-def tensor_equal(a, b):
-    return a.dtype == b.dtype and tuple(a.shape) == tuple(b.shape) and torch.equal(bits(a), bits(b))
-
-
 def load_folder(folder, weights_name, variant):
     """Returns (tensors dict in file order, list of files, index or None)."""
     single, pattern, index_name = names_for(weights_name, variant)
@@ -118,7 +90,7 @@ def load_folder(folder, weights_name, variant):
         raise FileNotFoundError(f"neither {index_name} nor {single} in {folder}")
     tensors = {}
     for fn in files:
-        hdr = read_header(os.path.join(folder, fn))
+        _, hdr = read_header(os.path.join(folder, fn))
         hdr.pop("__metadata__", None)
         order = sorted(hdr, key=lambda k: hdr[k]["data_offsets"][0])
         with safe_open(os.path.join(folder, fn), "pt") as f:
@@ -175,7 +147,7 @@ def check_files(rep, sharded_dir, weights_name, variant, original):
     for fn in files:
         path = os.path.join(sharded_dir, fn)
         try:
-            hdr = read_header(path)
+            _, hdr = read_header(path)
             meta = hdr.pop("__metadata__", None) or {}
             fmt_ok.append(meta.get("format") == "pt")
             with safe_open(path, "pt") as f:
