@@ -38,7 +38,8 @@ let package = Package(
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .target(name: "Tensor", dependencies: ["CDNNL"], swiftSettings: optimisation),
         .target(name: "NN", dependencies: ["Tensor"], swiftSettings: optimisation),
-        .target(name: "Diffusers", dependencies: ["Tensor", "NN"], swiftSettings: optimisation),
+        .target(name: "Models", dependencies: ["Tensor", "NN"], swiftSettings: optimisation),
+        .target(name: "Diffusers", dependencies: ["Tensor", "NN", "Models"], swiftSettings: optimisation),
         .executableTarget(
             name: "diffuse",
             dependencies: ["Diffusers", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -48,6 +49,7 @@ let package = Package(
             swiftSettings: optimisation),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "NN"], resources: []),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensor"]),
         .testTarget(name: "CLITests", dependencies: ["NN"]),
     ],
     swiftLanguageModes: [.v6]

@@ -32,10 +32,25 @@ public protocol Backend: Sendable {
     func matmul(_ a: Tensor, _ b: Tensor) throws -> Tensor
     /// `x @ weightᵀ + bias` with weight [out, in].
     func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor
-    func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int)) throws -> Tensor
+    func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: ConvPadding) throws -> Tensor
     func scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor?,
                                    scale: Float?, isCausal: Bool, kernel: AttentionKernel) throws -> Tensor
     func concat(_ tensors: [Tensor], axis: Int) throws -> Tensor
     func upsampleNearest2x(_ x: Tensor) throws -> Tensor
     func embedding(_ ids: Tensor, weight: Tensor) throws -> Tensor
+}
+
+/// Zero padding around a convolution's input, per side (Diffusers' VAE downsampler pads only
+/// bottom and right).
+public struct ConvPadding: Sendable, Equatable, CustomStringConvertible {
+    public var top: Int, left: Int, bottom: Int, right: Int
+
+    public init(top: Int, left: Int, bottom: Int, right: Int) {
+        self.top = top; self.left = left; self.bottom = bottom; self.right = right
+    }
+
+    /// The same padding on every side.
+    public init(_ all: Int) { self.init(top: all, left: all, bottom: all, right: all) }
+
+    public var description: String { "(top \(top), left \(left), bottom \(bottom), right \(right))" }
 }

@@ -51,7 +51,10 @@ extension Tensor {
         try backend.linear(self, weight: weight, bias: bias)
     }
     public func conv2d(weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0) throws -> Tensor {
-        try backend.conv2d(self, weight: weight, bias: bias, stride: (stride, stride), padding: (padding, padding))
+        try backend.conv2d(self, weight: weight, bias: bias, stride: (stride, stride), padding: ConvPadding(padding))
+    }
+    public func conv2d(weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: ConvPadding) throws -> Tensor {
+        try backend.conv2d(self, weight: weight, bias: bias, stride: (stride, stride), padding: padding)
     }
     public func upsampleNearest2x() throws -> Tensor { try backend.upsampleNearest2x(self) }
 

@@ -6,7 +6,7 @@ extension CPUBackend {
     /// The primitive picks its preferred layouts; the weight is reordered into that layout
     /// once and kept beside the weight's bytes (accounted on its device), activations are
     /// reordered per call when the primitive does not read NCHW directly.
-    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int)) throws -> Tensor {
+    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: ConvPadding) throws -> Tensor {
         let device = try CPUBackend.sameDevice(x, weight, bias, op: "conv2d")
         try CPUBackend.requireCompute(x, "conv2d"); try CPUBackend.requireCompute(weight, "conv2d")
         guard x.rank == 4, weight.rank == 4 else {
@@ -18,11 +18,12 @@ extension CPUBackend {
             throw TensorError.shapeMismatch("conv2d weight \(weight.shape) expects \(wc) input channels, the input \(x.shape) has \(c)")
         }
         if let bias, bias.shape != [o] { throw TensorError.shapeMismatch("conv2d bias \(bias.shape) does not match \(o) output channels") }
-        guard stride.0 > 0, stride.1 > 0, padding.0 >= 0, padding.1 >= 0 else {
+        guard stride.0 > 0, stride.1 > 0, [padding.top, padding.left, padding.bottom, padding.right].allSatisfy({ $0 >= 0 }) else {
             throw TensorError.invalidArgument("conv2d stride \(stride) must be positive and padding \(padding) non-negative")
         }
-        let oh = (h + 2 * padding.0 - kh) / stride.0 + 1, ow = (w + 2 * padding.1 - kw) / stride.1 + 1
-        guard h + 2 * padding.0 >= kh, w + 2 * padding.1 >= kw, oh > 0, ow > 0 else {
+        let paddedH = h + padding.top + padding.bottom, paddedW = w + padding.left + padding.right
+        let oh = (paddedH - kh) / stride.0 + 1, ow = (paddedW - kw) / stride.1 + 1
+        guard paddedH >= kh, paddedW >= kw, oh > 0, ow > 0 else {
             throw TensorError.shapeMismatch("conv2d kernel \(kh)x\(kw) is larger than the padded input \(h)x\(w)")
         }
         let dtype = CPUBackend.productType(x.dtype, weight.dtype)
@@ -47,14 +48,15 @@ extension CPUBackend {
             var biasDesc = biasMD
             var desc = dnnl_convolution_desc_t()
             let strides: [Int64] = [Int64(stride.0), Int64(stride.1)]
-            let pads: [Int64] = [Int64(padding.0), Int64(padding.1)]
+            let padsBefore: [Int64] = [Int64(padding.top), Int64(padding.left)]
+            let padsAfter: [Int64] = [Int64(padding.bottom), Int64(padding.right)]
             if bias == nil {
                 try check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
-                                                             &srcAny, &weightAny, nil, &dstAny, strides, pads, pads),
+                                                             &srcAny, &weightAny, nil, &dstAny, strides, padsBefore, padsAfter),
                           "convolution descriptor")
             } else {
                 try check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
-                                                             &srcAny, &weightAny, &biasDesc, &dstAny, strides, pads, pads),
+                                                             &srcAny, &weightAny, &biasDesc, &dstAny, strides, padsBefore, padsAfter),
                           "convolution descriptor")
             }
             return try withUnsafePointer(to: &desc) { try dnnl.makePrimitive(descriptor: $0, what: "convolution") }

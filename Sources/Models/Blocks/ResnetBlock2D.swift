@@ -1,0 +1,70 @@
+import NN
+import Tensor
+
+/// Diffusers' `ResnetBlock2D` (time_embedding_norm "default", output_scale_factor 1):
+/// norm → SiLU → conv, plus the projected time embedding, norm → SiLU → conv, plus the
+/// (1×1-projected when channels change) input.
+public final class ResnetBlock2D: Module, @unchecked Sendable {
+    let norm1: GroupNorm, conv1: Conv2d, norm2: GroupNorm, conv2: Conv2d
+    let timeEmbeddingProjection: Linear?
+    let shortcut: Conv2d?
+
+    public init(inChannels: Int, outChannels: Int, timeEmbeddingChannels: Int?, groups: Int, eps: Float) {
+        norm1 = GroupNorm(groups: groups, channels: inChannels, eps: eps)
+        conv1 = Conv2d(inChannels, outChannels, kernelSize: 3, padding: 1)
+        timeEmbeddingProjection = timeEmbeddingChannels.map { Linear($0, outChannels) }
+        norm2 = GroupNorm(groups: groups, channels: outChannels, eps: eps)
+        conv2 = Conv2d(outChannels, outChannels, kernelSize: 3, padding: 1)
+        shortcut = inChannels == outChannels ? nil : Conv2d(inChannels, outChannels, kernelSize: 1)
+        super.init()
+        child("norm1", norm1)
+        child("conv1", conv1)
+        if let projection = timeEmbeddingProjection { child("time_emb_proj", projection) }
+        child("norm2", norm2)
+        child("conv2", conv2)
+        if let shortcut { child("conv_shortcut", shortcut) }
+    }
+
+    /// x [B, C, H, W]; timeEmbedding [B, T] (already the UNet's embedding, before SiLU).
+    public func callAsFunction(_ x: Tensor, timeEmbedding: Tensor? = nil) throws -> Tensor {
+        var h = try conv1(norm1(x).silu())
+        if let projection = timeEmbeddingProjection, let timeEmbedding {
+            let t = try projection(timeEmbedding.silu())                              // [B, C]
+            h = try h + t.reshaped([t.shape[0], t.shape[1], 1, 1])
+        }
+        h = try conv2(norm2(h).silu())
+        return try (shortcut?(x) ?? x) + h
+    }
+}
+
+/// Diffusers' `Downsample2D` with a convolution: stride-2 3×3 conv. With `padding` 0 (the
+/// VAE encoder) the input is first padded by one row and column at the bottom and right.
+public final class Downsample2D: Module, @unchecked Sendable {
+    let conv: Conv2d
+    let padding: ConvPadding
+
+    public init(channels: Int, outChannels: Int? = nil, padding: Int) {
+        conv = Conv2d(channels, outChannels ?? channels, kernelSize: 3, stride: 2, padding: 0)
+        self.padding = padding == 0 ? ConvPadding(top: 0, left: 0, bottom: 1, right: 1) : ConvPadding(padding)
+        super.init()
+        child("conv", conv)
+    }
+
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        try x.conv2d(weight: conv.weight.tensor("downsampler conv.weight"), bias: conv.bias?.tensor("downsampler conv.bias"),
+                     stride: 2, padding: padding)
+    }
+}
+
+/// Diffusers' `Upsample2D` with a convolution: nearest 2× then a 3×3 conv.
+public final class Upsample2D: Module, @unchecked Sendable {
+    let conv: Conv2d
+
+    public init(channels: Int, outChannels: Int? = nil) {
+        conv = Conv2d(channels, outChannels ?? channels, kernelSize: 3, padding: 1)
+        super.init()
+        child("conv", conv)
+    }
+
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try conv(x.upsampleNearest2x()) }
+}

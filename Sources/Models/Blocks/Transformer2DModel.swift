@@ -1,0 +1,107 @@
+import NN
+import Tensor
+
+/// Diffusers' `Transformer2DModel` for Stable Diffusion's UNet (continuous input): group norm,
+/// `proj_in` (1×1 conv, or linear with `use_linear_projection`), `BasicTransformerBlock`s,
+/// `proj_out`, plus the residual.
+public final class Transformer2DModel: Module, @unchecked Sendable {
+    let norm: GroupNorm
+    let projectionIn: Module, projectionOut: Module
+    let blocks: ModuleList<BasicTransformerBlock>
+    let linearProjection: Bool
+
+    public init(heads: Int, dimHead: Int, inChannels: Int, layers: Int, contextDim: Int, groups: Int,
+                linearProjection: Bool, onlyCrossAttention: Bool = false) {
+        let inner = heads * dimHead
+        norm = GroupNorm(groups: groups, channels: inChannels, eps: 1e-6)
+        self.linearProjection = linearProjection
+        projectionIn = linearProjection ? Linear(inChannels, inner) : Conv2d(inChannels, inner, kernelSize: 1)
+        projectionOut = linearProjection ? Linear(inner, inChannels) : Conv2d(inner, inChannels, kernelSize: 1)
+        blocks = ModuleList((0..<layers).map { _ in
+            BasicTransformerBlock(dim: inner, heads: heads, dimHead: dimHead, contextDim: contextDim, onlyCrossAttention: onlyCrossAttention)
+        })
+        super.init()
+        child("norm", norm)
+        child("proj_in", projectionIn)
+        child("transformer_blocks", blocks)
+        child("proj_out", projectionOut)
+    }
+
+    /// x [B, C, H, W]; context [B, S, contextDim].
+    public func callAsFunction(_ x: Tensor, context: Tensor) throws -> Tensor {
+        let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        var hidden = try norm(x)
+        if linearProjection {
+            hidden = try apply(projectionIn, hidden.permuted(0, 2, 3, 1).reshaped([b, h * w, c]))     // [B, HW, inner]
+        } else {
+            hidden = try apply(projectionIn, hidden)
+            hidden = try hidden.permuted(0, 2, 3, 1).reshaped([b, h * w, hidden.shape[1]])          // [B, HW, inner]
+        }
+        for block in blocks.items { hidden = try block(hidden, context: context) }
+        let inner = hidden.shape[2]
+        if linearProjection {
+            hidden = try apply(projectionOut, hidden).reshaped([b, h, w, c]).permuted(0, 3, 1, 2)
+        } else {
+            hidden = try apply(projectionOut, hidden.reshaped([b, h, w, inner]).permuted(0, 3, 1, 2))
+        }
+        return try hidden + x
+    }
+
+    private func apply(_ module: Module, _ x: Tensor) throws -> Tensor {
+        if let linear = module as? Linear { return try linear(x) }
+        if let conv = module as? Conv2d { return try conv(x.contiguous()) }
+        throw ModuleError.invalidConfig("projection must be linear or a 1×1 convolution")
+    }
+}
+
+/// Diffusers' `BasicTransformerBlock` (layer_norm variant): self-attention, cross-attention
+/// and a GEGLU feed-forward, each pre-normed and residual.
+public final class BasicTransformerBlock: Module, @unchecked Sendable {
+    let norm1: LayerNorm, norm2: LayerNorm, norm3: LayerNorm
+    let attn1: Attention, attn2: Attention
+    let feedForward: FeedForward
+    let onlyCrossAttention: Bool
+
+    init(dim: Int, heads: Int, dimHead: Int, contextDim: Int, onlyCrossAttention: Bool) {
+        self.onlyCrossAttention = onlyCrossAttention
+        norm1 = LayerNorm(dim)
+        attn1 = Attention(queryDim: dim, contextDim: onlyCrossAttention ? contextDim : nil, heads: heads, dimHead: dimHead)
+        norm2 = LayerNorm(dim)
+        attn2 = Attention(queryDim: dim, contextDim: contextDim, heads: heads, dimHead: dimHead)
+        norm3 = LayerNorm(dim)
+        feedForward = FeedForward(dim: dim)
+        super.init()
+        child("norm1", norm1)
+        child("attn1", attn1)
+        child("norm2", norm2)
+        child("attn2", attn2)
+        child("norm3", norm3)
+        child("ff", feedForward)
+    }
+
+    func callAsFunction(_ x: Tensor, context: Tensor) throws -> Tensor {
+        var h = try x + attn1(norm1(x), context: onlyCrossAttention ? context : nil)
+        h = try h + attn2(norm2(h), context: context)
+        return try h + feedForward(norm3(h))
+    }
+}
+
+/// `FeedForward` with GEGLU: `net.0.proj` to 2·inner, value · GELU(gate), `net.2` back.
+public final class FeedForward: Module, @unchecked Sendable {
+    let projection: Linear, output: Linear
+
+    init(dim: Int, multiplier: Int = 4) {
+        let inner = dim * multiplier
+        projection = Linear(dim, inner * 2)
+        output = Linear(inner, dim)
+        super.init()
+        let net = child("net", Module())
+        net.child("0", Module()).child("proj", projection)
+        net.child("2", output)
+    }
+
+    func callAsFunction(_ x: Tensor) throws -> Tensor {
+        let halves = try projection(x).chunked(2, axis: -1)
+        return try output(halves[0] * halves[1].gelu())
+    }
+}

@@ -1,0 +1,118 @@
+import NN
+
+/// `UNet2DConditionModel`'s config.json fields for the Stable Diffusion 1.x/2.x family.
+/// Options outside that family (class embeddings, addition embeddings, dual cross-attention, …)
+/// are refused with an error naming the field, rather than silently ignored.
+public struct UNet2DConditionConfig: Sendable, Equatable {
+    public enum DownBlock: String, Sendable { case crossAttention = "CrossAttnDownBlock2D", plain = "DownBlock2D" }
+    public enum UpBlock: String, Sendable { case crossAttention = "CrossAttnUpBlock2D", plain = "UpBlock2D" }
+
+    public var sampleSize = 64
+    public var inChannels = 4
+    public var outChannels = 4
+    public var flipSinToCos = true
+    public var freqShift: Float = 0
+    public var downBlockTypes: [DownBlock] = [.crossAttention, .crossAttention, .crossAttention, .plain]
+    public var upBlockTypes: [UpBlock] = [.plain, .crossAttention, .crossAttention, .crossAttention]
+    public var blockOutChannels = [320, 640, 1280, 1280]
+    public var layersPerBlock = 2
+    public var downsamplePadding = 1
+    public var normNumGroups = 32
+    public var normEps: Float = 1e-5
+    public var crossAttentionDim = 1280
+    public var transformerLayersPerBlock = 1
+    /// Heads per block (Diffusers reads `attention_head_dim` as the head count when
+    /// `num_attention_heads` is absent — a naming quirk it keeps for compatibility).
+    public var attentionHeads = [8, 8, 8, 8]
+    public var useLinearProjection = false
+    public var upcastAttention = false
+    public var onlyCrossAttention = false
+
+    public init() {}
+
+    public init(_ c: ModelConfig) throws {
+        sampleSize = try c.int("sample_size", default: sampleSize)
+        inChannels = try c.int("in_channels", default: inChannels)
+        outChannels = try c.int("out_channels", default: outChannels)
+        flipSinToCos = try c.bool("flip_sin_to_cos", default: flipSinToCos)
+        freqShift = Float(try c.double("freq_shift", default: 0))
+        if c.contains("down_block_types") {
+            downBlockTypes = try c.strings("down_block_types").map { name in
+                guard let type = DownBlock(rawValue: name) else {
+                    throw ModuleError.invalidConfig("\(c.path): down block type '\(name)' is not supported (CrossAttnDownBlock2D, DownBlock2D)")
+                }
+                return type
+            }
+        }
+        if c.contains("up_block_types") {
+            upBlockTypes = try c.strings("up_block_types").map { name in
+                guard let type = UpBlock(rawValue: name) else {
+                    throw ModuleError.invalidConfig("\(c.path): up block type '\(name)' is not supported (CrossAttnUpBlock2D, UpBlock2D)")
+                }
+                return type
+            }
+        }
+        let mid = try c.optionalString("mid_block_type") ?? "UNetMidBlock2DCrossAttn"
+        guard mid == "UNetMidBlock2DCrossAttn" else {
+            throw ModuleError.invalidConfig("\(c.path): mid block type '\(mid)' is not supported (UNetMidBlock2DCrossAttn)")
+        }
+        if c.contains("block_out_channels") { blockOutChannels = try c.ints("block_out_channels") }
+        layersPerBlock = try c.int("layers_per_block", default: layersPerBlock)
+        downsamplePadding = try c.int("downsample_padding", default: downsamplePadding)
+        normNumGroups = try c.int("norm_num_groups", default: normNumGroups)
+        normEps = Float(try c.double("norm_eps", default: Double(normEps)))
+        crossAttentionDim = try c.int("cross_attention_dim", default: crossAttentionDim)
+        transformerLayersPerBlock = try c.int("transformer_layers_per_block", default: 1)
+        useLinearProjection = try c.bool("use_linear_projection", default: false)
+        upcastAttention = try c.bool("upcast_attention", default: false)
+        onlyCrossAttention = try c.bool("only_cross_attention", default: false)
+        let blocks = blockOutChannels.count
+        attentionHeads = try Self.perBlock(c, c.contains("num_attention_heads") && c["num_attention_heads"]?.isNull == false
+                                               ? "num_attention_heads" : "attention_head_dim", count: blocks, default: 8)
+        try refuse(c, "act_fn", unless: "silu")
+        try refuse(c, "resnet_time_scale_shift", unless: "default")
+        try refuse(c, "time_embedding_type", unless: "positional")
+        for key in ["class_embed_type", "addition_embed_type", "encoder_hid_dim", "encoder_hid_dim_type", "time_cond_proj_dim",
+                    "num_class_embeds", "cross_attention_norm", "time_embedding_act_fn", "timestep_post_act", "time_embedding_dim",
+                    "mid_block_only_cross_attention", "reverse_transformer_layers_per_block"]
+        where c[key].map({ !$0.isNull }) ?? false {
+            throw ModuleError.invalidConfig("\(c.path): \(key) is not supported for Stable Diffusion 1.x/2.x UNets")
+        }
+        for key in ["dual_cross_attention", "center_input_sample", "resnet_skip_time_act", "class_embeddings_concat"]
+        where try c.bool(key, default: false) {
+            throw ModuleError.invalidConfig("\(c.path): \(key) is not supported for Stable Diffusion 1.x/2.x UNets")
+        }
+        try refuse(c, "attention_type", unless: "default")
+        guard try c.double("resnet_out_scale_factor", default: 1) == 1, try c.double("mid_block_scale_factor", default: 1) == 1 else {
+            throw ModuleError.invalidConfig("\(c.path): output scale factors other than 1 are not supported")
+        }
+        for key in ["conv_in_kernel", "conv_out_kernel"] where try c.int(key, default: 3) != 3 {
+            throw ModuleError.invalidConfig("\(c.path): \(key) other than 3 is not supported")
+        }
+        guard downBlockTypes.count == blocks, upBlockTypes.count == blocks, blocks > 0 else {
+            throw ModuleError.invalidConfig("\(c.path): \(downBlockTypes.count) down and \(upBlockTypes.count) up blocks for \(blocks) block_out_channels")
+        }
+        for (i, channels) in blockOutChannels.enumerated() {
+            guard channels > 0, channels % normNumGroups == 0, channels % attentionHeads[i] == 0 else {
+                throw ModuleError.invalidConfig("\(c.path): block \(i) has \(channels) channels, not a multiple of norm_num_groups \(normNumGroups) and of its \(attentionHeads[i]) heads")
+            }
+        }
+    }
+
+    /// An int or a per-block list, as Diffusers accepts for head counts.
+    private static func perBlock(_ c: ModelConfig, _ key: String, count: Int, default value: Int) throws -> [Int] {
+        guard let json = c[key], !json.isNull else { return Array(repeating: value, count: count) }
+        if json.intValue != nil { return Array(repeating: try c.int(key), count: count) }
+        let list = try c.ints(key)
+        guard list.count == count else { throw ModuleError.invalidConfig("\(c.path): \(key) has \(list.count) entries for \(count) blocks") }
+        return list
+    }
+
+    private func refuse(_ c: ModelConfig, _ key: String, unless expected: String) throws {
+        let value = try c.string(key, default: expected)
+        guard value == expected else { throw ModuleError.invalidConfig("\(c.path): \(key) '\(value)' is not supported (\(expected))") }
+    }
+
+    /// Channels of the timestep embedding MLP's output.
+    public var timeEmbeddingDim: Int { blockOutChannels[0] * 4 }
+}

@@ -1,0 +1,95 @@
+import NN
+import Tensor
+
+/// Diffusers' `UNet2DConditionModel` for Stable Diffusion 1.x/2.x: predicts the noise (or v)
+/// of latents [B, 4, h, w] at a timestep, conditioned on text states [B, S, cross_attention_dim].
+public final class UNet2DConditionModel: Module, @unchecked Sendable {
+    public let config: UNet2DConditionConfig
+    let convIn: Conv2d, convOut: Conv2d, normOut: GroupNorm
+    let timeLinear1: Linear, timeLinear2: Linear
+    public let downBlocks: ModuleList<UNetDownBlock>
+    public let midBlock: UNetMidBlock
+    public let upBlocks: ModuleList<UNetUpBlock>
+
+    public init(_ config: UNet2DConditionConfig) {
+        self.config = config
+        let channels = config.blockOutChannels
+        convIn = Conv2d(config.inChannels, channels[0], kernelSize: 3, padding: 1)
+        timeLinear1 = Linear(channels[0], config.timeEmbeddingDim)
+        timeLinear2 = Linear(config.timeEmbeddingDim, config.timeEmbeddingDim)
+        var down: [UNetDownBlock] = []
+        var output = channels[0]
+        for i in channels.indices {
+            let input = output
+            output = channels[i]
+            down.append(UNetDownBlock(inChannels: input, outChannels: output, config: config, index: i,
+                                      addDownsample: i < channels.count - 1))
+        }
+        downBlocks = ModuleList(down)
+        midBlock = UNetMidBlock(channels: channels[channels.count - 1], config: config)
+        let reversed = Array(channels.reversed())
+        var up: [UNetUpBlock] = []
+        output = reversed[0]
+        for i in reversed.indices {
+            let previous = output
+            output = reversed[i]
+            let input = reversed[min(i + 1, reversed.count - 1)]
+            up.append(UNetUpBlock(inChannels: input, previousChannels: previous, outChannels: output, config: config,
+                                  index: i, addUpsample: i < reversed.count - 1))
+        }
+        upBlocks = ModuleList(up)
+        normOut = GroupNorm(groups: config.normNumGroups, channels: channels[0], eps: config.normEps)
+        convOut = Conv2d(channels[0], config.outChannels, kernelSize: 3, padding: 1)
+        super.init()
+        child("conv_in", convIn)
+        let timeEmbedding = child("time_embedding", Module())
+        timeEmbedding.child("linear_1", timeLinear1)
+        timeEmbedding.child("linear_2", timeLinear2)
+        child("down_blocks", downBlocks)
+        child("mid_block", midBlock)
+        child("up_blocks", upBlocks)
+        child("conv_norm_out", normOut)
+        child("conv_out", convOut)
+    }
+
+    /// The model's prediction for `sample` [B, C, h, w] at `timestep` (one value for the batch,
+    /// or one per sample) given `encoderHiddenStates` [B, S, D].
+    public func callAsFunction(_ sample: Tensor, timestep: Tensor, encoderHiddenStates: Tensor) throws -> Tensor {
+        guard sample.rank == 4, sample.shape[1] == config.inChannels else {
+            throw ModuleError.invalidInput("UNet expects a sample [B, \(config.inChannels), h, w], got \(sample.shape)")
+        }
+        let factor = 1 << (config.blockOutChannels.count - 1)
+        guard sample.shape[2] % factor == 0, sample.shape[3] % factor == 0 else {
+            throw ModuleError.invalidInput("UNet sample size \(sample.shape[2])×\(sample.shape[3]) must be a multiple of \(factor)")
+        }
+        guard encoderHiddenStates.rank == 3, encoderHiddenStates.shape[0] == sample.shape[0],
+              encoderHiddenStates.shape[2] == config.crossAttentionDim else {
+            throw ModuleError.invalidInput("UNet expects text states [\(sample.shape[0]), S, \(config.crossAttentionDim)], got \(encoderHiddenStates.shape)")
+        }
+        let embedding = try timeEmbedding(timestep, batch: sample.shape[0], dtype: sample.dtype)   // [B, 4·C0]
+        var h = try convIn(sample)
+        var skips = [h]
+        for block in downBlocks.items {
+            let (out, states) = try block(h, timeEmbedding: embedding, context: encoderHiddenStates)
+            h = out
+            skips += states
+        }
+        h = try midBlock(h, timeEmbedding: embedding, context: encoderHiddenStates)
+        for block in upBlocks.items {
+            h = try block(h, skips: &skips, timeEmbedding: embedding, context: encoderHiddenStates)
+        }
+        return try convOut(normOut(h).silu())
+    }
+
+    /// Sinusoidal projection of the timesteps then the two-layer MLP (`time_embedding`).
+    func timeEmbedding(_ timestep: Tensor, batch: Int, dtype: DType) throws -> Tensor {
+        var steps = try timestep.reshaped([-1])
+        if steps.count == 1 { steps = try steps.expanded(to: [batch]).contiguous() }
+        guard steps.count == batch else {
+            throw ModuleError.invalidInput("\(steps.count) timesteps for a batch of \(batch)")
+        }
+        let projected = try timestepEmbedding(steps.to(.f32), dimension: config.blockOutChannels[0],
+                                              flipSinToCos: config.flipSinToCos, downscaleFreqShift: config.freqShift)
+        return try timeLinear2(timeLinear1(projected.to(dtype)).silu())
+    }
+}

@@ -1,0 +1,61 @@
+import Tensor
+
+/// `y = x Wᵀ + b` with `weight` [out, in] (PyTorch's `nn.Linear`).
+public final class Linear: Module, @unchecked Sendable {
+    public let inFeatures: Int, outFeatures: Int
+    public let weight: Parameter
+    public let bias: Parameter?
+
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true) {
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        let w = Parameter(shape: [outFeatures, inFeatures])
+        weight = w
+        self.bias = bias ? Parameter(shape: [outFeatures]) : nil
+        super.init()
+        registerParameter("weight", w)
+        if let b = self.bias { registerParameter("bias", b) }
+    }
+
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        try x.linear(weight: weight.tensor("Linear.weight"), bias: bias?.tensor("Linear.bias"))
+    }
+}
+
+/// 2-D convolution, NCHW (PyTorch's `nn.Conv2d` with dilation 1 and groups 1).
+public final class Conv2d: Module, @unchecked Sendable {
+    public let stride: Int, padding: Int
+    public let weight: Parameter
+    public let bias: Parameter?
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true) {
+        self.stride = stride
+        self.padding = padding
+        let w = Parameter(shape: [outChannels, inChannels, kernelSize, kernelSize])
+        weight = w
+        self.bias = bias ? Parameter(shape: [outChannels]) : nil
+        super.init()
+        registerParameter("weight", w)
+        if let b = self.bias { registerParameter("bias", b) }
+    }
+
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        try x.conv2d(weight: weight.tensor("Conv2d.weight"), bias: bias?.tensor("Conv2d.bias"), stride: stride, padding: padding)
+    }
+}
+
+/// Rows of a table picked by integer ids (`nn.Embedding`).
+public final class Embedding: Module, @unchecked Sendable {
+    public let weight: Parameter
+
+    public init(_ count: Int, _ dimension: Int) {
+        let w = Parameter(shape: [count, dimension])
+        weight = w
+        super.init()
+        registerParameter("weight", w)
+    }
+
+    public func callAsFunction(_ ids: Tensor) throws -> Tensor {
+        try Tensor.embedding(ids, weight: weight.tensor("Embedding.weight"))
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import Tensor
+
+extension Module {
+    /// Fills every parameter from `checkpoint`, shard by shard, checking keys strictly:
+    /// missing and unexpected keys and shape mismatches are all listed in one error, and
+    /// nothing is loaded unless everything fits. Weights already in `dtype` (or all, when
+    /// `dtype` is nil) stay backed by the memory-mapped file; others become owned copies.
+    public func load(from checkpoint: Checkpoint, dtype: DType? = nil, device: Device = .cpu) throws {
+        var headerShapes: [String: [Int]] = [:]
+        for (_, header) in try checkpoint.headers() {
+            for entry in header.entries { headerShapes[entry.name] = entry.shape }
+        }
+        try checkKeys(against: headerShapes)
+        let slots = Dictionary(uniqueKeysWithValues: namedParameters().map { ($0.path, $0.parameter) })
+        try checkpoint.forEachShard { _, tensors in
+            for (name, tensor) in tensors {
+                guard let slot = slots[name] else { continue }
+                slot.value = try place(tensor, dtype: dtype, device: device)
+            }
+        }
+    }
+
+    /// Fills every parameter from `weights` (checked as `load(from:)` does).
+    public func load(weights: [String: Tensor], dtype: DType? = nil, device: Device = .cpu) throws {
+        try checkKeys(against: weights.mapValues(\.shape))
+        for (path, slot) in namedParameters() {
+            guard let tensor = weights[path] else { continue }
+            slot.value = try place(tensor, dtype: dtype, device: device)
+        }
+    }
+
+    /// Casts every loaded floating-point parameter to `dtype` (owned copies).
+    public func convert(to dtype: DType) throws {
+        for (_, slot) in namedParameters() {
+            if let value = slot.value, value.dtype.isFloatingPoint, value.dtype != dtype { slot.value = try value.to(dtype) }
+        }
+    }
+
+    private func place(_ tensor: Tensor, dtype: DType?, device: Device) throws -> Tensor {
+        var t = tensor
+        if let dtype, t.dtype != dtype, t.dtype.isFloatingPoint { t = try t.to(dtype) }
+        if t.device != device { t = try t.to(device) }
+        return t
+    }
+
+    /// Compares the checkpoint's keys and shapes with the parameter slots.
+    func checkKeys(against shapes: [String: [Int]]) throws {
+        let slots = namedParameters()
+        let ignored = ignoredKeys()
+        var missing: [String] = [], mismatched: [String] = []
+        for (path, slot) in slots {
+            guard let shape = shapes[path] else { missing.append(path); continue }
+            if shape != slot.shape { mismatched.append("\(path): checkpoint \(shape), model \(slot.shape)") }
+        }
+        let known = Set(slots.map(\.path))
+        let unexpected = shapes.keys.filter { !known.contains($0) && !ignored.contains($0) }.sorted()
+        if !missing.isEmpty || !unexpected.isEmpty || !mismatched.isEmpty {
+            throw ModuleError.checkpointMismatch(missing: missing, unexpected: unexpected, shapeMismatches: mismatched)
+        }
+    }
+
+    private func ignoredKeys() -> Set<String> {
+        var keys = Set<String>()
+        for (path, module) in namedModules() {
+            let prefix = path.isEmpty ? "" : path + "."
+            for key in module.ignoredCheckpointKeys { keys.insert(prefix + key) }
+        }
+        return keys
+    }
+}
