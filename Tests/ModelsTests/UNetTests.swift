@@ -1,7 +1,7 @@
 import NN
 import Tensor
 import XCTest
-@testable import Models
+import Models
 
 final class UNetTests: XCTestCase {
     /// A Diffusers-saved UNet (Fixtures/checkpoints/unet-single) loads strictly, single file and
