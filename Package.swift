@@ -38,7 +38,10 @@ let package = Package(
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .target(name: "Tensor", dependencies: ["CDNNL"], swiftSettings: optimisation),
         .target(name: "NN", dependencies: ["Tensor"], swiftSettings: optimisation),
-        .target(name: "Diffusers", dependencies: ["Tensor", "NN"], swiftSettings: optimisation),
+        // zlib (Debian's zlib1g-dev) for PNG files.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .target(name: "Images", dependencies: ["CZlib", "Tensor"], swiftSettings: optimisation),
+        .target(name: "Diffusers", dependencies: ["Tensor", "NN", "Images"], swiftSettings: optimisation),
         .executableTarget(
             name: "diffuse",
             dependencies: ["Diffusers", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -49,6 +52,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "NN"], resources: []),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
         .testTarget(name: "CLITests", dependencies: ["NN"]),
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "Tensor"]),
     ],
     swiftLanguageModes: [.v6]
 )
