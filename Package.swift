@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "NN"], resources: []),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
         .testTarget(name: "CLITests", dependencies: ["NN"]),
-        .testTarget(name: "ImagesTests", dependencies: ["Images", "Tensor"]),
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "Tensor", "CZlib"]),
     ],
     swiftLanguageModes: [.v6]
 )
