@@ -39,7 +39,10 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["CDNNL"], swiftSettings: optimisation),
         .target(name: "NN", dependencies: ["Tensor"], swiftSettings: optimisation),
         .target(name: "Models", dependencies: ["Tensor", "NN"], swiftSettings: optimisation),
-        .target(name: "Diffusers", dependencies: ["Tensor", "NN", "Models"], swiftSettings: optimisation),
+        // zlib (Debian's zlib1g-dev) for PNG files.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .target(name: "Images", dependencies: ["CZlib", "Tensor"], swiftSettings: optimisation),
+        .target(name: "Diffusers", dependencies: ["Tensor", "NN", "Models", "Images"], swiftSettings: optimisation),
         .executableTarget(
             name: "diffuse",
             dependencies: ["Diffusers", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -51,6 +54,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensor"]),
         .testTarget(name: "CLITests", dependencies: ["NN"]),
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "Tensor", "CZlib"]),
     ],
     swiftLanguageModes: [.v6]
 )

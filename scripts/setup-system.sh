@@ -3,7 +3,7 @@
 # does nothing when everything is already there.
 set -euo pipefail
 
-packages=(libdnnl-dev)   # oneDNN: convolution and matmul kernels
+packages=(libdnnl-dev zlib1g-dev)   # oneDNN: convolution and matmul kernels; zlib: PNG files
 
 if ! command -v swift >/dev/null 2>&1; then
     echo "error: the Swift toolchain (swift) is not on PATH; install Swift 6 first." >&2

@@ -2,3 +2,4 @@
 @_exported import Tensor
 @_exported import NN
 @_exported import Models
+@_exported import Images

@@ -1,0 +1,59 @@
+import Images
+import XCTest
+
+/// Every PNG of Tests/Fixtures/png/decode decodes to exactly the bytes Pillow gives.
+final class PNGDecoderFixtureTests: XCTestCase {
+    private struct Entry {
+        let name: String, width: Int, height: Int, composite: Bool
+    }
+
+    private func entries() throws -> [Entry] {
+        let list = try XCTUnwrap(try ImageFixtures.json("decode/manifest.json") as? [[String: Any]])
+        return list.compactMap { item in
+            guard let name = item["name"] as? String, let width = item["width"] as? Int,
+                  let height = item["height"] as? Int else { return nil }
+            return Entry(name: name, width: width, height: height, composite: item["composite"] as? Bool ?? false)
+        }
+    }
+
+    func testManifestCoversEveryColourTypeDepthAndInterlace() throws {
+        let names = Set(try entries().map(\.name))
+        XCTAssertGreaterThanOrEqual(names.count, 80)
+        for depth in [1, 2, 4, 8, 16] { XCTAssert(names.contains("w_g\(depth)") && names.contains("w_g\(depth)_i")) }
+        for depth in [8, 16] {
+            for kind in ["ga", "rgb", "rgba"] { XCTAssert(names.contains("w_\(kind)\(depth)_i"), "\(kind)\(depth)") }
+        }
+        for depth in [1, 2, 4, 8] { XCTAssert(names.contains("w_p\(depth)_i")) }
+        for filter in 0..<5 { XCTAssert(names.contains("w_rgb8_f\(filter)")) }
+    }
+
+    func testDecodesEveryFixtureLikePillow() throws {
+        let decoder = PNGDecoder()
+        for entry in try entries() {
+            let image = try decoder.decode(contentsOfFile: ImageFixtures.path("decode/\(entry.name).png"))
+            XCTAssertEqual(image.width, entry.width, entry.name)
+            XCTAssertEqual(image.height, entry.height, entry.name)
+            let expected = try ImageFixtures.bytes("decode/\(entry.name).rgb")
+            XCTAssertNil(firstDifference(image.pixels, expected, width: entry.width), entry.name)
+        }
+    }
+
+    func testCompositesTransparentFixturesOverWhite() throws {
+        let decoder = PNGDecoder(alpha: .compositeOverWhite)
+        var checked = 0
+        for entry in try entries() where entry.composite {
+            let image = try decoder.decode(contentsOfFile: ImageFixtures.path("decode/\(entry.name).png"))
+            let expected = try ImageFixtures.bytes("decode/\(entry.name).rgbw")
+            XCTAssertNil(firstDifference(image.pixels, expected, width: entry.width), entry.name)
+            checked += 1
+        }
+        XCTAssertGreaterThanOrEqual(checked, 15)
+    }
+
+    func testDecodesFromMemoryAsFromFile() throws {
+        let path = ImageFixtures.path("decode/w_rgba8_split.png")
+        let fromFile = try Image(contentsOfFile: path)
+        let fromBytes = try PNGDecoder().decode(try ImageFixtures.bytes("decode/w_rgba8_split.png"))
+        XCTAssertEqual(fromFile, fromBytes)
+    }
+}
