@@ -36,13 +36,14 @@ let package = Package(
     targets: [
         // oneDNN (Debian's libdnnl-dev) for convolution and matmul.
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
+        // zlib (Debian's zlib1g-dev) for PNG files.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "Tensor", dependencies: ["CDNNL"], swiftSettings: optimisation),
         .target(name: "NN", dependencies: ["Tensor"], swiftSettings: optimisation),
         .target(name: "Models", dependencies: ["Tensor", "NN"], swiftSettings: optimisation),
-        // zlib (Debian's zlib1g-dev) for PNG files.
-        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .target(name: "Tokenizers", swiftSettings: optimisation),
         .target(name: "Images", dependencies: ["CZlib", "Tensor"], swiftSettings: optimisation),
-        .target(name: "Diffusers", dependencies: ["Tensor", "NN", "Models", "Images"], swiftSettings: optimisation),
+        .target(name: "Diffusers", dependencies: ["Tensor", "NN", "Models", "Tokenizers", "Images"], swiftSettings: optimisation),
         .executableTarget(
             name: "diffuse",
             dependencies: ["Diffusers", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -50,11 +51,12 @@ let package = Package(
         .executableTarget(
             name: "OpsBenchmark", dependencies: ["Tensor"], path: "Benchmarks/OpsBenchmark",
             swiftSettings: optimisation),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor", "NN"], resources: []),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "NN"]),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensor"]),
-        .testTarget(name: "CLITests", dependencies: ["NN"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "Tensor", "CZlib"]),
+        .testTarget(name: "CLITests", dependencies: ["NN"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,4 +2,5 @@
 @_exported import Tensor
 @_exported import NN
 @_exported import Models
+@_exported import Tokenizers
 @_exported import Images

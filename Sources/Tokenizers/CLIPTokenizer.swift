@@ -1,0 +1,239 @@
+import Foundation
+
+/// How `CLIPTokenizer.encode` pads its output.
+public enum PaddingStrategy: Sendable, Equatable {
+    /// No padding.
+    case none
+    /// Pad every sequence of a batch to the longest one of the batch (a single text is not padded).
+    case longest
+    /// Pad to `maxLength` (the tokenizer's `modelMaxLength` unless given).
+    case maxLength
+}
+
+/// Token ids of one text, as transformers returns them in `input_ids` and `attention_mask`.
+public struct TokenizedText: Equatable, Sendable {
+    /// The ids, beginning with the start token and followed by padding if any.
+    public var ids: [Int]
+    /// 1 for each real token, 0 for each padding position.
+    public var attentionMask: [Int]
+
+    /// Ids with the given mask (all ones by default).
+    public init(ids: [Int], attentionMask: [Int]? = nil) {
+        self.ids = ids
+        self.attentionMask = attentionMask ?? Array(repeating: 1, count: ids.count)
+    }
+}
+
+/// CLIP's byte-level BPE tokenizer, as transformers' (slow, Python) `CLIPTokenizer` — the one
+/// Diffusers' Stable Diffusion pipelines load — without `ftfy`: same clean-up, same
+/// pre-tokenisation, same merges, same ids.
+///
+/// ```swift
+/// let tokenizer = try CLIPTokenizer(folder: "sd-model/tokenizer")
+/// let input = tokenizer.encode("a photo of an astronaut", padding: .maxLength, truncation: true)
+/// // input.ids: [49406, 320, 1125, 539, 550, 18376, 49407, 49407, …] (77 ids)
+/// ```
+///
+/// Encoding is thread-safe; words already seen are served from a cache.
+public final class CLIPTokenizer: Sendable {
+    /// The longest sequence the text model accepts (`model_max_length`, 77 by default).
+    public let modelMaxLength: Int
+    /// The id of the start token (`<|startoftext|>`) put before every sequence.
+    public let bosTokenID: Int
+    /// The id of the end token (`<|endoftext|>`) put after every sequence.
+    public let eosTokenID: Int
+    /// The id used for padding (`<|endoftext|>` for SD 1.x, `!` for SD 2.x).
+    public let padTokenID: Int
+    /// The id given to symbols that the vocabulary lacks.
+    public let unkTokenID: Int
+    /// The ids of every special token (start, end, unknown, padding, and any others configured).
+    public let specialTokenIDs: Set<Int>
+    /// The number of distinct tokens of `vocab.json`.
+    public let vocabularySize: Int
+
+    private let symbols: [String]
+    private let symbolIndices: [String: Int32]
+    private let symbolVocabularyIDs: [Int32?]
+    /// The id of each BPE symbol: its added-token id, else its vocabulary id, else `unkTokenID`.
+    private let symbolIDs: [Int]
+    private let bpe: BytePairEncoder
+    private let addedTokens: AddedVocabulary
+    /// Id → token string (added tokens first, then the vocabulary), for decoding.
+    let tokenStrings: [Int: String]
+    /// The contents of the special tokens.
+    let specialTokens: Set<String>
+    /// Added tokens decoded as pieces of their own (transformers' "legacy added tokens").
+    let separatelyDecodedTokens: Set<String>
+    /// Whether `decode` removes spaces before punctuation (`clean_up_tokenization_spaces`).
+    let cleansUpTokenizationSpaces: Bool
+
+    /// Loads a tokenizer folder: `vocab.json` and `merges.txt` (required), and the optional
+    /// `tokenizer_config.json` and `special_tokens_map.json` (`model_max_length`, special tokens,
+    /// `added_tokens_decoder`).
+    ///
+    /// - Throws: `TokenizerError` naming the file (and line) at fault.
+    public convenience init(folder: URL) throws(TokenizerError) {
+        try self.init(folder: folder.path)
+    }
+
+    /// Loads a tokenizer folder given by its path; see `init(folder: URL)`.
+    public init(folder: String) throws(TokenizerError) {
+        let vocabularyPath = folder + "/vocab.json"
+        let mergesPath = folder + "/merges.txt"
+        let configuration = try TokenizerConfiguration(folder: folder)
+        let vocabulary = try VocabularyFiles.readVocabulary(vocabularyPath)
+        let mergeLines = try VocabularyFiles.readMerges(mergesPath)
+
+        var table = SymbolTable(vocabulary: vocabulary)
+        var merges: [(Int32, Int32, Int32)] = []
+        merges.reserveCapacity(mergeLines.count)
+        for merge in mergeLines {
+            func symbol(_ string: String) throws(TokenizerError) -> Int32 {
+                guard let index = table.indices[string] else {
+                    throw .unknownMergeSymbol(path: mergesPath, line: merge.line, symbol: string)
+                }
+                return index
+            }
+            merges.append((try symbol(merge.left), try symbol(merge.right), try symbol(merge.left + merge.right)))
+        }
+        bpe = BytePairEncoder(merges: merges, symbols: &table)
+
+        func vocabularyID(_ token: String) -> Int? {
+            table.indices[token].flatMap { table.vocabularyIDs[Int($0)] }.map(Int.init)
+        }
+        let added = AddedVocabulary(configured: configuration.addedTokens, specials: configuration.specialTokens,
+                                    vocabularyID: vocabularyID, vocabularyCount: vocabulary.count)
+        addedTokens = added
+        // transformers looks the unknown token up in the vocabulary only; its added id stands in
+        // where the vocabulary lacks it (transformers would fail there).
+        let unk = vocabularyID(configuration.unk.content) ?? added.id(of: configuration.unk.content) ?? 0
+        func id(_ token: String) -> Int { added.id(of: token) ?? vocabularyID(token) ?? unk }
+
+        unkTokenID = unk
+        bosTokenID = id(configuration.bos.content)
+        eosTokenID = id(configuration.eos.content)
+        padTokenID = id(configuration.pad.content)
+        specialTokenIDs = Set(configuration.specialTokens.map { id($0.content) })
+        modelMaxLength = configuration.modelMaxLength
+        vocabularySize = vocabulary.count
+        symbols = table.strings
+        symbolIndices = table.indices
+        symbolVocabularyIDs = table.vocabularyIDs
+        symbolIDs = zip(table.strings, table.vocabularyIDs).map { string, vocabularyID in
+            added.id(of: string) ?? vocabularyID.map(Int.init) ?? unk
+        }
+
+        var strings: [Int: String] = [:]
+        strings.reserveCapacity(vocabulary.count + added.decoder.count)
+        for (token, id) in vocabulary { strings[Int(id)] = token }
+        for (id, token) in added.decoder { strings[id] = token.content }
+        tokenStrings = strings
+        specialTokens = Set(configuration.specialTokens.map(\.content))
+        separatelyDecodedTokens = Set(added.encoder.keys).subtracting(specialTokens)
+            .union(configuration.additional.map(\.content).filter { id($0) >= vocabulary.count })
+        cleansUpTokenizationSpaces = configuration.cleanUpTokenizationSpaces
+    }
+
+    // MARK: Tokenising
+
+    /// The tokens of `text` without start and end tokens, as transformers' `tokenize` gives them:
+    /// added tokens verbatim, BPE symbols in their byte-level form (`</w>` ends a word).
+    public func tokenize(_ text: String) -> [String] {
+        var tokens: [String] = []
+        forEachSymbol(of: text, added: { tokens.append($0) }, symbols: { tokens.append(contentsOf: $0.map { symbols[Int($0)] }) })
+        return tokens
+    }
+
+    /// The ids of `text` without start and end tokens, untruncated.
+    public func tokenIDs(_ text: String) -> [Int] {
+        var ids: [Int] = []
+        forEachSymbol(of: text, added: { ids.append(addedTokens.id(of: $0) ?? unkTokenID) },
+                      symbols: { ids.append(contentsOf: $0.map { symbolIDs[Int($0)] }) })
+        return ids
+    }
+
+    private func forEachSymbol(of text: String, added: (String) -> Void, symbols: ([Int32]) -> Void) {
+        for piece in addedTokens.split(text) {
+            if addedTokens.id(of: piece) != nil {
+                added(piece)
+                continue
+            }
+            let normalized = TextNormalizer.normalize(piece)
+            for word in PreTokenizer.words(normalized) {
+                var bytes: [UInt8] = []
+                bytes.reserveCapacity(word.count)
+                for scalar in normalized[word] { appendUTF8(scalar, to: &bytes) }
+                symbols(bpe.symbols(ofWord: bytes))
+            }
+        }
+    }
+
+    // MARK: Encoding
+
+    /// The ids of `text` between the start and end tokens, truncated and padded as asked —
+    /// transformers' `tokenizer(text, padding=…, truncation=…, max_length=…)`.
+    ///
+    /// Diffusers encodes prompts with `padding: .maxLength, truncation: true`.
+    ///
+    /// - Parameters:
+    ///   - padding: `.maxLength` pads with `padTokenID` (mask 0) up to `maxLength`.
+    ///   - truncation: keep the start token, the first `maxLength − 2` tokens and the end token.
+    ///     As in transformers, a `maxLength` of 2 or less truncates nothing.
+    ///   - maxLength: the length to truncate and pad to; `modelMaxLength` when nil.
+    public func encode(_ text: String, padding: PaddingStrategy = .none, truncation: Bool = false,
+                       maxLength: Int? = nil) -> TokenizedText {
+        let ids = sequence(text, truncation: truncation, maxLength: maxLength ?? modelMaxLength)
+        return pad(ids, to: padding == .maxLength ? maxLength ?? modelMaxLength : 0)
+    }
+
+    /// Encodes each text as `encode(_:padding:truncation:maxLength:)` does; with `.longest`,
+    /// every sequence is padded to the longest of the batch.
+    public func encode(_ texts: [String], padding: PaddingStrategy = .none, truncation: Bool = false,
+                       maxLength: Int? = nil) -> [TokenizedText] {
+        let sequences = texts.map { sequence($0, truncation: truncation, maxLength: maxLength ?? modelMaxLength) }
+        let length: Int
+        switch padding {
+        case .none: length = 0
+        case .longest: length = sequences.map(\.count).max() ?? 0
+        case .maxLength: length = maxLength ?? modelMaxLength
+        }
+        return sequences.map { pad($0, to: length) }
+    }
+
+    private func sequence(_ text: String, truncation: Bool, maxLength: Int) -> [Int] {
+        var ids = tokenIDs(text)
+        // transformers removes `len + 2 − maxLength` tokens only when fewer than `len` must go.
+        if truncation, ids.count + 2 > maxLength, maxLength > 2 {
+            ids.removeLast(ids.count + 2 - maxLength)
+        }
+        return [bosTokenID] + ids + [eosTokenID]
+    }
+
+    private func pad(_ ids: [Int], to length: Int) -> TokenizedText {
+        let padding = max(0, length - ids.count)
+        return TokenizedText(ids: ids + Array(repeating: padTokenID, count: padding),
+                             attentionMask: Array(repeating: 1, count: ids.count) + Array(repeating: 0, count: padding))
+    }
+}
+
+/// Appends the UTF-8 encoding of `scalar`.
+@inline(__always)
+func appendUTF8(_ scalar: Unicode.Scalar, to bytes: inout [UInt8]) {
+    let value = scalar.value
+    switch value {
+    case 0..<0x80:
+        bytes.append(UInt8(value))
+    case 0x80..<0x800:
+        bytes.append(UInt8(0xC0 | value >> 6))
+        bytes.append(UInt8(0x80 | value & 0x3F))
+    case 0x800..<0x10000:
+        bytes.append(UInt8(0xE0 | value >> 12))
+        bytes.append(UInt8(0x80 | value >> 6 & 0x3F))
+        bytes.append(UInt8(0x80 | value & 0x3F))
+    default:
+        bytes.append(UInt8(0xF0 | value >> 18))
+        bytes.append(UInt8(0x80 | value >> 12 & 0x3F))
+        bytes.append(UInt8(0x80 | value >> 6 & 0x3F))
+        bytes.append(UInt8(0x80 | value & 0x3F))
+    }
+}

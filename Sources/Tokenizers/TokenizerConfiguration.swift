@@ -1,0 +1,179 @@
+import Foundation
+
+/// A token matched verbatim in the input before any other processing (transformers'
+/// `AddedToken`): the special tokens and the `added_tokens_decoder` entries of
+/// `tokenizer_config.json`.
+public struct AddedToken: Equatable, Hashable, Sendable {
+    /// The token's text.
+    public var content: String
+    /// Whether whitespace before the token is removed.
+    public var lstrip: Bool
+    /// Whether whitespace after the token is removed.
+    public var rstrip: Bool
+    /// Whether the token only matches as a whole word (it is otherwise glued to its neighbour
+    /// and tokenized with it).
+    public var singleWord: Bool
+
+    /// A token with the given flags (all off by default).
+    public init(_ content: String, lstrip: Bool = false, rstrip: Bool = false, singleWord: Bool = false) {
+        self.content = content
+        self.lstrip = lstrip
+        self.rstrip = rstrip
+        self.singleWord = singleWord
+    }
+}
+
+/// What `tokenizer_config.json` and `special_tokens_map.json` say, resolved as transformers'
+/// `from_pretrained` does.
+struct TokenizerConfiguration {
+    /// CLIP's context length, used when no configuration gives `model_max_length`.
+    static let defaultModelMaxLength = 77
+
+    var modelMaxLength = defaultModelMaxLength
+    var cleanUpTokenizationSpaces = false
+    var bos = AddedToken("<|startoftext|>")
+    var eos = AddedToken("<|endoftext|>")
+    var unk = AddedToken("<|endoftext|>")
+    var pad = AddedToken("<|endoftext|>")
+    var sep: AddedToken?
+    var cls: AddedToken?
+    var mask: AddedToken?
+    var additional: [AddedToken] = []
+    /// `added_tokens_decoder`: id → token.
+    var addedTokens: [(id: Int, token: AddedToken)] = []
+
+    /// The special tokens in transformers' order (bos, eos, unk, sep, pad, cls, mask, additional).
+    var specialTokens: [AddedToken] {
+        [bos, eos, unk] + [sep].compactMap { $0 } + [pad] + [cls, mask].compactMap { $0 } + additional
+    }
+
+    /// Reads the optional configuration files of `folder`.
+    ///
+    /// Keys of `special_tokens_map.json` override those of `tokenizer_config.json`, unless the
+    /// latter has `added_tokens_decoder` (then, as in transformers, the map is not read). A
+    /// special token named in `added_tokens_decoder` takes its flags from there.
+    init(folder: String) throws(TokenizerError) {
+        let configPath = folder + "/tokenizer_config.json"
+        let mapPath = folder + "/special_tokens_map.json"
+        var sources: [(path: String, members: [(key: String, value: JSONValue)])] = []
+        if let config = try Self.readObject(configPath) { sources.append((configPath, config)) }
+        let hasAddedTokens = sources.first?.members.contains { $0.key == "added_tokens_decoder" } ?? false
+        if !hasAddedTokens, let map = try Self.readObject(mapPath) { sources.append((mapPath, map)) }
+
+        var specials: [String: AddedToken?] = [:]
+        var additional: [AddedToken] = []
+        for (path, members) in sources {
+            for (key, value) in members {
+                switch key {
+                case "model_max_length" where path == configPath:
+                    modelMaxLength = try Self.length(value, path: path, key: key)
+                case "bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token":
+                    specials[key] = try Self.token(value, path: path, key: key)
+                case "additional_special_tokens":
+                    guard case .array(let elements) = value else {
+                        throw .invalidConfiguration(path: path, key: key, reason: "must be an array, found \(value.kindName)")
+                    }
+                    additional = []
+                    for element in elements {
+                        if let token = try Self.token(element, path: path, key: key) { additional.append(token) }
+                    }
+                case "clean_up_tokenization_spaces" where path == configPath:
+                    guard case .bool(let flag) = value else {
+                        throw .invalidConfiguration(path: path, key: key, reason: "must be true or false")
+                    }
+                    cleanUpTokenizationSpaces = flag
+                case "added_tokens_decoder" where path == configPath:
+                    addedTokens = try Self.addedTokens(value, path: path)
+                default:
+                    continue
+                }
+            }
+        }
+        let byContent = Dictionary(addedTokens.map { ($0.token.content, $0.token) }, uniquingKeysWith: { $1 })
+        func resolve(_ key: String) -> AddedToken? {
+            guard let token = specials[key] ?? nil else { return nil }
+            return byContent[token.content] ?? token
+        }
+        bos = resolve("bos_token") ?? bos
+        eos = resolve("eos_token") ?? eos
+        unk = resolve("unk_token") ?? unk
+        pad = resolve("pad_token") ?? pad
+        sep = resolve("sep_token")
+        cls = resolve("cls_token")
+        mask = resolve("mask_token")
+        self.additional = additional.map { byContent[$0.content] ?? $0 }
+    }
+
+    /// The members of a JSON object file, or nil when there is no such file.
+    private static func readObject(_ path: String) throws(TokenizerError) -> [(key: String, value: JSONValue)]? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let bytes = try VocabularyFiles.readText(path)
+        let value: JSONValue
+        do {
+            value = try JSONReader.parse(bytes)
+        } catch {
+            throw .malformedJSON(path: path, line: error.line, reason: error.reason)
+        }
+        guard case .object(let members) = value else {
+            throw .invalidConfiguration(path: path, key: "(top level)", reason: "must be a JSON object, found \(value.kindName)")
+        }
+        return members
+    }
+
+    private static func length(_ value: JSONValue, path: String, key: String) throws(TokenizerError) -> Int {
+        switch value {
+        case .integer(let length) where length > 0:
+            return length
+        // transformers writes "no limit" as int(1e30), too large for Int.
+        case .number(let length) where length >= Double(Int.max):
+            return Int.max
+        case .number(let length) where length > 0 && length == length.rounded():
+            return Int(length)
+        default:
+            throw .invalidConfiguration(path: path, key: key, reason: "must be a positive integer")
+        }
+    }
+
+    /// A special token given as a string or as a serialised `AddedToken` object; nil for null.
+    private static func token(_ value: JSONValue, path: String, key: String) throws(TokenizerError) -> AddedToken? {
+        switch value {
+        case .null:
+            return nil
+        case .string(let content):
+            return AddedToken(content)
+        case .object:
+            guard case .string(let content)? = value["content"] else {
+                throw .invalidConfiguration(path: path, key: key, reason: "must have a string \"content\"")
+            }
+            func flag(_ name: String) throws(TokenizerError) -> Bool {
+                switch value[name] {
+                case nil: return false
+                case .bool(let flag)?: return flag
+                default: throw .invalidConfiguration(path: path, key: key, reason: "has a non-boolean \"\(name)\"")
+                }
+            }
+            return AddedToken(content, lstrip: try flag("lstrip"), rstrip: try flag("rstrip"),
+                              singleWord: try flag("single_word"))
+        default:
+            throw .invalidConfiguration(path: path, key: key, reason: "must be a string or a token object, found \(value.kindName)")
+        }
+    }
+
+    private static func addedTokens(_ value: JSONValue, path: String) throws(TokenizerError) -> [(id: Int, token: AddedToken)] {
+        let key = "added_tokens_decoder"
+        guard case .object(let members) = value else {
+            throw .invalidConfiguration(path: path, key: key, reason: "must be an object, found \(value.kindName)")
+        }
+        var tokens: [(id: Int, token: AddedToken)] = []
+        for member in members {
+            guard let id = Int(member.key), id >= 0, id <= Int(Int32.max) else {
+                throw .invalidConfiguration(path: path, key: key, reason: "has a key \"\(member.key)\" that is not a token id")
+            }
+            guard let token = try token(member.value, path: path, key: key) else {
+                throw .invalidConfiguration(path: path, key: key, reason: "has a null token for id \(id)")
+            }
+            tokens.append((id, token))
+        }
+        return tokens
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+
+/// Readers of `vocab.json` and `merges.txt`, with transformers' reading rules and typed errors
+/// that name the file and line.
+enum VocabularyFiles {
+    /// transformers' CLIPTokenizer reads at most this many merges (49152 − 256 − 2), ignoring
+    /// any lines after them.
+    static let maximumMergeCount = 48_894
+
+    /// The file's bytes; `missingFile` when it is not there, `invalidUTF8` naming the first bad
+    /// line when it is not UTF-8 (Python opens both files as UTF-8 text).
+    static func readText(_ path: String) throws(TokenizerError) -> [UInt8] {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue else {
+            throw .missingFile(path: path)
+        }
+        let bytes: [UInt8]
+        do {
+            bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            throw .unreadableFile(path: path, reason: error.localizedDescription)
+        }
+        if validUTF8String(bytes[...]) == nil {
+            var line = 1
+            var start = 0
+            for (index, byte) in bytes.enumerated() where byte == 0x0A {
+                if validUTF8String(bytes[start..<index]) == nil { break }
+                line += 1
+                start = index + 1
+            }
+            throw .invalidUTF8(path: path, line: line)
+        }
+        return bytes
+    }
+
+    /// The entries of `vocab.json`, a JSON object of token string → id, in file order.
+    /// A repeated token keeps its first place and its last id (Python's `json.load`).
+    static func readVocabulary(_ path: String) throws(TokenizerError) -> [(token: String, id: Int32)] {
+        let bytes = try readText(path)
+        var reader = JSONReader(bytes: bytes)
+        var entries: [(token: String, id: Int32)] = []
+        entries.reserveCapacity(bytes.count / 16)
+        var positions: [String: Int] = [:]
+        do {
+            reader.skipWhitespace()
+            guard reader.consume(UInt8(ascii: "{")) else {
+                // Valid JSON of another kind, or a syntax error to report as such.
+                let value = try JSONReader.parse(bytes)
+                throw TokenizerError.vocabularyNotAnObject(path: path, found: value.kindName)
+            }
+            if !reader.consume(UInt8(ascii: "}")) {
+                repeat {
+                    let token = try reader.readKey()
+                    let value = try reader.readValue()
+                    guard case .integer(let id) = value, let id32 = Int32(exactly: id), id32 >= 0 else {
+                        throw TokenizerError.invalidTokenID(path: path, line: reader.line, token: token)
+                    }
+                    if let position = positions[token] {
+                        entries[position].id = id32
+                    } else {
+                        positions[token] = entries.count
+                        entries.append((token, id32))
+                    }
+                } while try reader.continueContainer(closing: UInt8(ascii: "}"))
+            }
+            try reader.expectEnd()
+        } catch let failure as JSONReader.Failure {
+            throw .malformedJSON(path: path, line: failure.line, reason: failure.reason)
+        } catch let error as TokenizerError {
+            throw error
+        } catch {
+            throw .unreadableFile(path: path, reason: "\(error)")
+        }
+        return entries
+    }
+
+    /// One line of `merges.txt`: its two symbols and its line number in the file.
+    struct MergeLine {
+        let left: String
+        let right: String
+        let line: Int
+    }
+
+    /// The merges of `merges.txt` in rank order, as transformers reads them: the file is
+    /// stripped of surrounding whitespace, the first line (the `#version` header, required
+    /// here) is skipped, and the next 48 894 lines are split at whitespace. Blank lines are
+    /// skipped; a line with other than two symbols is an error (transformers would keep it
+    /// as a merge that can never apply).
+    static func readMerges(_ path: String) throws(TokenizerError) -> [MergeLine] {
+        let bytes = try readText(path)
+        // Python's str.strip(): skip leading whitespace, counting the lines it spans.
+        var text = String(decoding: bytes, as: UTF8.self).unicodeScalars[...]
+        var line = 1
+        while let first = text.first, isPythonWhitespace(first) {
+            if first == "\n" { line += 1 }
+            text = text.dropFirst()
+        }
+        while let last = text.last, isPythonWhitespace(last) { text = text.dropLast() }
+
+        var lines = text.split(separator: "\n", maxSplits: maximumMergeCount + 1, omittingEmptySubsequences: false)
+            .prefix(maximumMergeCount + 1).makeIterator()
+        guard let header = lines.next(), header.starts(with: "#version".unicodeScalars) else {
+            throw .missingVersionHeader(path: path)
+        }
+        var merges: [MergeLine] = []
+        merges.reserveCapacity(maximumMergeCount)
+        while let content = lines.next() {
+            line += 1
+            let fields = content.split(whereSeparator: isPythonWhitespace)
+            switch fields.count {
+            case 0: continue
+            case 2: merges.append(MergeLine(left: String(fields[0]), right: String(fields[1]), line: line))
+            default: throw .malformedMerge(path: path, line: line, fieldCount: fields.count)
+            }
+        }
+        return merges
+    }
+}
