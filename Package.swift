@@ -51,6 +51,9 @@ let package = Package(
         .executableTarget(
             name: "OpsBenchmark", dependencies: ["Tensor"], path: "Benchmarks/OpsBenchmark",
             swiftSettings: optimisation),
+        .executableTarget(
+            name: "UNetBenchmark", dependencies: ["Models", "NN", "Tensor"], path: "Benchmarks/UNetBenchmark",
+            swiftSettings: optimisation),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "NN"]),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensor"]),
