@@ -8,7 +8,8 @@
 /// management, like `PIL.Image.convert("RGB")`.
 ///
 /// Alpha is dropped by default, which is what Diffusers' `load_image` does
-/// (`.convert("RGB")`); `.compositeOverWhite` blends each pixel over white instead.
+/// (`.convert("RGB")`); `.compositeOverWhite` blends each pixel over white instead. Like
+/// `load_image` (`exif_transpose`), an EXIF orientation in an eXIf chunk is applied.
 public struct PNGDecoder: Sendable {
     /// What happens to transparency (an alpha channel or a tRNS chunk).
     public enum AlphaHandling: Sendable, Equatable {
@@ -39,10 +40,14 @@ public struct PNGDecoder: Sendable {
 
     public var alpha: AlphaHandling
     public var limits: Limits
+    /// Turn the image upright according to an EXIF orientation (eXIf chunk), as Diffusers'
+    /// `load_image` does through `PIL.ImageOps.exif_transpose`.
+    public var appliesOrientation: Bool
 
-    public init(alpha: AlphaHandling = .drop, limits: Limits = Limits()) {
+    public init(alpha: AlphaHandling = .drop, limits: Limits = Limits(), appliesOrientation: Bool = true) {
         self.alpha = alpha
         self.limits = limits
+        self.appliesOrientation = appliesOrientation
     }
 
     /// Decodes the PNG file at `path`.
@@ -99,13 +104,18 @@ public struct PNGDecoder: Sendable {
                 }
             }
         }
-        return Image(uncheckedWidth: header.width, height: header.height, pixels: pixels)
+        let image = Image(uncheckedWidth: header.width, height: header.height, pixels: pixels)
+        if appliesOrientation, let exif = parts.exif, let orientation = ImageOrientation(exif: bytes[exif]) {
+            return image.applying(orientation)
+        }
+        return image
     }
 
     /// The chunks after IHDR that matter for decoding, checked for order and consistency.
     private struct Parts {
         var palette: [UInt8]?
         var transparency: [UInt8]?
+        var exif: Range<Int>?
         var idat: [Range<Int>] = []
     }
 
@@ -145,6 +155,8 @@ public struct PNGDecoder: Sendable {
                     throw ImageError.malformed(source: source, detail: "the IDAT chunks are not consecutive")
                 }
                 parts.idat.append(chunk.data)
+            case "eXIf":
+                parts.exif = parts.exif ?? chunk.data
             case "IEND":
                 break
             default:
