@@ -73,14 +73,13 @@ public struct PNGDecoder: Sendable {
 
         // Exact size of the filtered image data, from the header (bounded by `limits`).
         let expected = passes.reduce(0) { $0 + $1.rows * (1 + header.rowBytes(pixels: $1.columns)) }
-        var raw = [UInt8](repeating: 0, count: expected)
-        let produced = try bytes.withUnsafeBytes { file in
-            let pieces = parts.idat.map { UnsafeRawBufferPointer(rebasing: file[$0]) }
-            return try raw.withUnsafeMutableBytes { try Zlib.inflate(pieces: pieces, into: $0, source: source) }
+        var raw = try bytes.withUnsafeBytes { file in
+            try Zlib.inflate(pieces: parts.idat.map { UnsafeRawBufferPointer(rebasing: file[$0]) },
+                             limit: expected, source: source)
         }
-        guard produced == expected else {
+        guard raw.count == expected else {
             throw ImageError.truncated(
-                source: source, detail: "the image data holds \(produced) bytes once decompressed, but a "
+                source: source, detail: "the image data holds \(raw.count) bytes once decompressed, but a "
                     + "\(header.width)×\(header.height) \(header.colorType.name) image at \(header.bitDepth) bits needs \(expected)")
         }
 
