@@ -23,6 +23,8 @@ final class VaeImageProcessorTests: XCTestCase {
         }
         XCTAssertEqual(try image.resized(width: image.width, height: image.height), image)
         XCTAssertThrowsError(try image.resized(width: 0, height: 4))
+        XCTAssertThrowsError(try image.resized(width: 1 << 20, height: 1 << 20))
+        XCTAssertThrowsError(try VaeImageProcessor().preprocess(image, width: 1 << 40, height: 8))
     }
 
     func testPreprocessMatchesDiffusers() throws {
