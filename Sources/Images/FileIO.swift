@@ -19,7 +19,7 @@ enum FileIO {
     /// - Throws: `ImageError.io` when it cannot be opened or read or is not a regular file;
     ///   `ImageError.tooLarge` when it holds more than `maxBytes`.
     static func read(_ path: String, maxBytes: Int) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)   // non-blocking: a FIFO must not hang us
         guard fd >= 0 else { throw ImageError.io(path: path, detail: "cannot open: " + errorText()) }
         defer { close(fd) }
         var info = stat()

@@ -8,7 +8,8 @@
 /// management, like `PIL.Image.convert("RGB")`.
 ///
 /// Alpha is dropped by default, which is what Diffusers' `load_image` does
-/// (`.convert("RGB")`); `.compositeOverWhite` blends each pixel over white instead.
+/// (`.convert("RGB")`); `.compositeOverWhite` blends each pixel over white instead. Like
+/// `load_image` (`exif_transpose`), an EXIF orientation in an eXIf chunk is applied.
 public struct PNGDecoder: Sendable {
     /// What happens to transparency (an alpha channel or a tRNS chunk).
     public enum AlphaHandling: Sendable, Equatable {
@@ -39,10 +40,14 @@ public struct PNGDecoder: Sendable {
 
     public var alpha: AlphaHandling
     public var limits: Limits
+    /// Turn the image upright according to an EXIF orientation (eXIf chunk), as Diffusers'
+    /// `load_image` does through `PIL.ImageOps.exif_transpose`.
+    public var appliesOrientation: Bool
 
-    public init(alpha: AlphaHandling = .drop, limits: Limits = Limits()) {
+    public init(alpha: AlphaHandling = .drop, limits: Limits = Limits(), appliesOrientation: Bool = true) {
         self.alpha = alpha
         self.limits = limits
+        self.appliesOrientation = appliesOrientation
     }
 
     /// Decodes the PNG file at `path`.
@@ -68,14 +73,13 @@ public struct PNGDecoder: Sendable {
 
         // Exact size of the filtered image data, from the header (bounded by `limits`).
         let expected = passes.reduce(0) { $0 + $1.rows * (1 + header.rowBytes(pixels: $1.columns)) }
-        var raw = [UInt8](repeating: 0, count: expected)
-        let produced = try bytes.withUnsafeBytes { file in
-            let pieces = parts.idat.map { UnsafeRawBufferPointer(rebasing: file[$0]) }
-            return try raw.withUnsafeMutableBytes { try Zlib.inflate(pieces: pieces, into: $0, source: source) }
+        var raw = try bytes.withUnsafeBytes { file in
+            try Zlib.inflate(pieces: parts.idat.map { UnsafeRawBufferPointer(rebasing: file[$0]) },
+                             limit: expected, source: source)
         }
-        guard produced == expected else {
+        guard raw.count == expected else {
             throw ImageError.truncated(
-                source: source, detail: "the image data holds \(produced) bytes once decompressed, but a "
+                source: source, detail: "the image data holds \(raw.count) bytes once decompressed, but a "
                     + "\(header.width)×\(header.height) \(header.colorType.name) image at \(header.bitDepth) bits needs \(expected)")
         }
 
@@ -99,13 +103,18 @@ public struct PNGDecoder: Sendable {
                 }
             }
         }
-        return Image(uncheckedWidth: header.width, height: header.height, pixels: pixels)
+        let image = Image(uncheckedWidth: header.width, height: header.height, pixels: pixels)
+        if appliesOrientation, let exif = parts.exif, let orientation = ImageOrientation(exif: bytes[exif]) {
+            return image.applying(orientation)
+        }
+        return image
     }
 
     /// The chunks after IHDR that matter for decoding, checked for order and consistency.
     private struct Parts {
         var palette: [UInt8]?
         var transparency: [UInt8]?
+        var exif: Range<Int>?
         var idat: [Range<Int>] = []
     }
 
@@ -145,6 +154,8 @@ public struct PNGDecoder: Sendable {
                     throw ImageError.malformed(source: source, detail: "the IDAT chunks are not consecutive")
                 }
                 parts.idat.append(chunk.data)
+            case "eXIf":
+                parts.exif = parts.exif ?? chunk.data
             case "IEND":
                 break
             default:

@@ -42,9 +42,12 @@ extension Image {
     /// and rounded to 22-bit fixed point, each pass rounded and clipped to 8 bits. Results
     /// equal Pillow's byte for byte. The same size returns the image unchanged.
     ///
-    /// - Throws: `ImageError.invalidArgument` for a non-positive size.
+    /// - Throws: `ImageError.invalidArgument` for a non-positive size, or one over 2^28 pixels.
     public func resized(width newWidth: Int, height newHeight: Int, filter: ResampleFilter = .lanczos) throws -> Image {
-        _ = try Image.byteCount(width: newWidth, height: newHeight)
+        let bytes = try Image.byteCount(width: newWidth, height: newHeight)
+        guard bytes / 3 <= 1 << 28 else {
+            throw ImageError.invalidArgument("cannot resize to \(newWidth)×\(newHeight): more than 2^28 pixels")
+        }
         if newWidth == width && newHeight == height { return self }
         var current = self
         if newWidth != width {

@@ -18,54 +18,63 @@ enum Zlib {
         bytes.withUnsafeBytes { crc32($0, continuing: crc) }
     }
 
-    /// Inflates the zlib stream spread over `pieces` (in order) into `output`, which it fills
-    /// at most: a stream that would produce more stops there and the surplus is ignored, so
-    /// memory never exceeds what the caller allocated (no decompression bombs). Once `output`
-    /// is full the stream is read on, one byte of room at a time, so that its checksum is
-    /// still verified when it ends there.
+    /// Inflates the zlib stream spread over `pieces` (in order), keeping at most `limit`
+    /// bytes: a stream that would produce more stops there and the surplus is ignored, so
+    /// memory stays bounded however the data was crafted (no decompression bombs). The output
+    /// grows as data arrives rather than being allocated up front, so a tiny file that merely
+    /// claims a huge image fails without a huge allocation. Once `limit` bytes are out, the
+    /// stream is read on one byte of room at a time, so that its checksum is still verified
+    /// when it ends there.
     ///
-    /// - Returns: the number of bytes written into `output`.
+    /// - Returns: the bytes inflated (fewer than `limit` when the stream or input ends early).
     /// - Throws: `ImageError.compression` for corrupt data, naming `source`.
-    static func inflate(pieces: [UnsafeRawBufferPointer], into output: UnsafeMutableRawBufferPointer,
-                        source: String) throws -> Int {
+    static func inflate(pieces: [UnsafeRawBufferPointer], limit: Int, source: String) throws -> [UInt8] {
         var stream = z_stream()
         let initStatus = inflateInit_(&stream, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
         guard initStatus == Z_OK else {
             throw ImageError.compression(source: source, detail: "inflateInit failed (\(initStatus))")
         }
         defer { inflateEnd(&stream) }
-        let scratch = UnsafeMutablePointer<Bytef>.allocate(capacity: 1)
-        defer { scratch.deallocate() }
+        var scratch: UInt8 = 0
 
+        var output = [UInt8](repeating: 0, count: min(limit, 1 << 20))
         var produced = 0
         let chunkLimit = Int(UInt32.max >> 1)
         for piece in pieces {
             guard let inputBase = piece.baseAddress else { continue }
             var consumed = 0
             while consumed < piece.count {
-                let full = produced == output.count
+                if produced == output.count && output.count < limit {
+                    output.append(contentsOf: repeatElement(0, count: min(limit - output.count, output.count)))
+                }
+                let full = produced == limit
                 let inCount = min(piece.count - consumed, chunkLimit)
                 let outCount = full ? 1 : min(output.count - produced, chunkLimit)
                 stream.next_in = UnsafeMutablePointer(mutating: (inputBase + consumed).assumingMemoryBound(to: Bytef.self))
                 stream.avail_in = uInt(inCount)
-                if full {
-                    stream.next_out = scratch
-                } else if let outputBase = output.baseAddress {
-                    stream.next_out = (outputBase + produced).assumingMemoryBound(to: Bytef.self)
-                }
                 stream.avail_out = uInt(outCount)
-                let status = CZlib.inflate(&stream, Z_NO_FLUSH)
+                // zlib keeps its own window, so the output may move between calls.
+                let status = full
+                    ? withUnsafeMutablePointer(to: &scratch) { byte in
+                        stream.next_out = byte
+                        return CZlib.inflate(&stream, Z_NO_FLUSH)
+                    }
+                    : output.withUnsafeMutableBufferPointer { buffer in
+                        stream.next_out = buffer.baseAddress.map { $0 + produced }
+                        return CZlib.inflate(&stream, Z_NO_FLUSH)
+                    }
                 let usedIn = inCount - Int(stream.avail_in)
                 let usedOut = outCount - Int(stream.avail_out)
                 consumed += usedIn
                 if full {
-                    if usedOut > 0 { return produced }   // more data than the image needs: ignored
+                    if usedOut > 0 { return output }   // more data than the image needs: ignored
                 } else {
                     produced += usedOut
                 }
                 switch status {
                 case Z_STREAM_END:
-                    return produced
+                    output.removeLast(output.count - produced)
+                    return output
                 case Z_OK, Z_BUF_ERROR:
                     guard usedIn > 0 || usedOut > 0 else {
                         throw ImageError.compression(source: source, detail: message(of: stream, status: status))
@@ -78,7 +87,8 @@ enum Zlib {
                 }
             }
         }
-        return produced
+        output.removeLast(output.count - produced)
+        return output
     }
 
     private static func message(of stream: z_stream, status: Int32) -> String {

@@ -130,6 +130,25 @@ final class MalformedPNGTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(start), 1.0, "the surplus must not be inflated")
     }
 
+    func testHugeClaimWithTinyDataAllocatesLittle() throws {
+        // 8000×8000 RGBA at 16 bits (512 MB of image data) is within the default limits, but
+        // the file holds a few bytes: the decoder must fail without allocating for the claim.
+        let bytes = Self.signature + Self.ihdr(width: 8000, height: 8000, depth: 16, colorType: 6)
+            + Self.chunk("IDAT", Self.deflate([UInt8](repeating: 0, count: 1000))) + Self.iend
+        let before = peakResidentBytes()
+        XCTAssertGreaterThan(before, 0, "VmHWM must be readable")
+        assertFails(bytes, "tiny data for a huge image") { if case .truncated = $0 { return true } else { return false } }
+        XCTAssertLessThan(peakResidentBytes() - before, 64 << 20)
+    }
+
+    /// VmHWM of this process, in bytes.
+    private func peakResidentBytes() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kB = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        return kB * 1024
+    }
+
     func testImageDataErrors() {
         assertFails(Self.rgb2x2(raw: [0, 1, 2, 3]), "too little data") {
             if case .truncated(_, let d) = $0 { return d.contains("holds 4 bytes") && d.hasSuffix("needs 14") } else { return false }

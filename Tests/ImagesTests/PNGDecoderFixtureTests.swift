@@ -25,6 +25,7 @@ final class PNGDecoderFixtureTests: XCTestCase {
         }
         for depth in [1, 2, 4, 8] { XCTAssert(names.contains("w_p\(depth)_i")) }
         for filter in 0..<5 { XCTAssert(names.contains("w_rgb8_f\(filter)")) }
+        for orientation in 1...8 { XCTAssert(names.contains("pil_exif_\(orientation)")) }
     }
 
     func testDecodesEveryFixtureLikePillow() throws {
@@ -48,6 +49,27 @@ final class PNGDecoderFixtureTests: XCTestCase {
             checked += 1
         }
         XCTAssertGreaterThanOrEqual(checked, 15)
+    }
+
+    func testEXIFOrientation() throws {
+        let upright = try Image(contentsOfFile: ImageFixtures.path("decode/pil_exif_1.png"))
+        XCTAssertEqual(upright.width, 5)
+        for orientation in 1...8 {
+            let path = ImageFixtures.path("decode/pil_exif_\(orientation).png")
+            let turned = try Image(contentsOfFile: path)
+            XCTAssertEqual(turned.width, orientation >= 5 ? 3 : 5, "orientation \(orientation)")
+            // Without orientation handling every file holds the same stored pixels.
+            XCTAssertEqual(try PNGDecoder(appliesOrientation: false).decode(contentsOfFile: path), upright)
+            let orientationValue = try XCTUnwrap(ImageOrientation(rawValue: orientation))
+            XCTAssertEqual(upright.applying(orientationValue), turned)
+        }
+        // Malformed EXIF data is ignored, never a trap or an error.
+        for exif: [UInt8] in [[], [0x49, 0x49], [0x4D, 0x4D, 0, 42, 0xFF, 0xFF, 0xFF, 0xFF],
+                              [0x49, 0x49, 42, 0, 8, 0, 0, 0, 0xFF, 0xFF, 0x12, 0x01, 3, 0]] {
+            var bytes = try PNGEncoder().encode(upright)
+            bytes.insert(contentsOf: MalformedPNGTests.chunk("eXIf", exif), at: 33)
+            XCTAssertEqual(try PNGDecoder().decode(bytes), upright)
+        }
     }
 
     func testDecodesFromMemoryAsFromFile() throws {

@@ -12,8 +12,10 @@
 #                       16-bit colour or chosen filter types)
 #   decode/NAME.rgb     the expected 8-bit RGB bytes (row-major, no header): what
 #                       Pillow's Image.open(NAME.png).convert("RGB") gives, which is what
-#                       Diffusers' load_image does. Pillow is the decoder of reference for every
-#                       file, including those this script wrote.
+#                       Diffusers' load_image does (after ImageOps.exif_transpose, as load_image
+#                       does too: "pil_exif_N" carry EXIF orientation N in an eXIf chunk).
+#                       Pillow is the decoder of reference for every file, including those
+#                       this script wrote.
 #                       Exception: 16-bit grayscale. Pillow opens it as mode "I;16" and its
 #                       convert("RGB") CLIPS values above 255 to 255 (so almost every pixel is
 #                       white); the Swift decoder keeps the high byte, as Pillow does for 16-bit
@@ -41,7 +43,7 @@ import struct
 import zlib
 
 import numpy as np
-from PIL import Image, PngImagePlugin
+from PIL import Image, ImageOps, PngImagePlugin
 
 ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
 CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
@@ -130,9 +132,15 @@ def write_png(path, samples, color_type, bit_depth, interlace=False, filters="cy
         f.write(out)
 
 
-def expected_rgb(path):
+def opened(path):
+    """Image.open + exif_transpose, as Diffusers' load_image does."""
     im = Image.open(path)
     im.load()
+    return ImageOps.exif_transpose(im)
+
+
+def expected_rgb(path):
+    im = opened(path)
     if im.mode == "I;16":  # Pillow clips I;16 -> RGB; use the high byte (see the header)
         g = (np.array(im).astype(np.uint32) >> 8).astype(np.uint8)
         return np.repeat(g[:, :, None], 3, axis=2).tobytes()
@@ -140,7 +148,7 @@ def expected_rgb(path):
 
 
 def expected_composite(path):
-    rgba = np.array(Image.open(path).convert("RGBA")).astype(np.int64)
+    rgba = np.array(opened(path).convert("RGBA")).astype(np.int64)
     c, a = rgba[:, :, :3], rgba[:, :, 3:4]
     return ((c * a + 255 * (255 - a) + 127) // 255).astype(np.uint8).tobytes()
 
@@ -165,8 +173,7 @@ def make_decode(out):
 
     def record(name, composite=False):
         path = os.path.join(folder, name + ".png")
-        with Image.open(path) as im:
-            width, height = im.size
+        width, height = opened(path).size
         with open(os.path.join(folder, name + ".rgb"), "wb") as f:
             f.write(expected_rgb(path))
         if composite:
@@ -248,6 +255,13 @@ def make_decode(out):
     # above that size; this one stays small but spans many deflate blocks).
     big = scene(np.random.default_rng(7), 96, 80, 3, 255).astype(np.uint8)
     pil("pil_RGB8_96x80", Image.fromarray(big, "RGB"), compress_level=1)
+
+    # EXIF orientation 1..8 in an eXIf chunk (a non-square image, so rotations show).
+    oriented = scene(np.random.default_rng(8), 3, 5, 3, 255).astype(np.uint8)
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        pil(f"pil_exif_{orientation}", Image.fromarray(oriented, "RGB"), exif=exif)
 
     with open(os.path.join(folder, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)

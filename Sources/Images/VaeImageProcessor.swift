@@ -10,7 +10,7 @@ import Tensor
 ///   [−1, 1].
 /// - `postprocess`: `(x · 0.5 + 0.5)` clamped to [0, 1] (when denormalising), then
 ///   `round(x · 255)` with ties to even, as `numpy_to_pil` does with `(images * 255).round()`.
-public struct ImageProcessor: Sendable {
+public struct VaeImageProcessor: Sendable {
     /// Width and height of model inputs must be multiples of this (2^(VAE levels − 1)).
     public var vaeScaleFactor: Int
     /// Filter used to bring an image to a valid size; nil: a wrong size is an error.
@@ -103,7 +103,7 @@ public struct ImageProcessor: Sendable {
                 for c in 0..<3 {
                     let base = (b * 3 + c) * plane
                     for i in 0..<plane {
-                        pixels[i * 3 + c] = ImageProcessor.byte(input[base + i], denormalize: normalize)
+                        pixels[i * 3 + c] = VaeImageProcessor.byte(input[base + i], denormalize: normalize)
                     }
                 }
                 return Image(uncheckedWidth: width, height: height, pixels: pixels)
