@@ -38,7 +38,8 @@ let package = Package(
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .target(name: "Tensor", dependencies: ["CDNNL"], swiftSettings: optimisation),
         .target(name: "NN", dependencies: ["Tensor"], swiftSettings: optimisation),
-        .target(name: "Diffusers", dependencies: ["Tensor", "NN"], swiftSettings: optimisation),
+        .target(name: "Schedulers", dependencies: ["Tensor", "NN"], swiftSettings: optimisation),
+        .target(name: "Diffusers", dependencies: ["Tensor", "NN", "Schedulers"], swiftSettings: optimisation),
         .executableTarget(
             name: "diffuse",
             dependencies: ["Diffusers", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -49,6 +50,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "NN"], resources: []),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
         .testTarget(name: "CLITests", dependencies: ["NN"]),
+        .testTarget(name: "SchedulersTests", dependencies: ["Schedulers", "Tensor", "NN"]),
     ],
     swiftLanguageModes: [.v6]
 )
