@@ -78,9 +78,10 @@ public struct TorchGenerator: Sendable {
         self.cachedNormal = nil
     }
 
-    /// A generator for a signed seed; negative seeds wrap to `2⁶⁴ + seed` as in PyTorch.
-    public init(seed: Int64, normalKernel: NormalKernel = .native) {
-        self.init(seed: UInt64(bitPattern: seed), normalKernel: normalKernel)
+    /// A generator for a signed seed (what `--seed` parses); negative seeds wrap to
+    /// `2⁶⁴ + seed` as in PyTorch.
+    public init(seed: Int, normalKernel: NormalKernel = .native) {
+        self.init(seed: UInt64(bitPattern: Int64(seed)), normalKernel: normalKernel)
     }
 
     /// Restarts the stream, as `generator.manual_seed(seed)`.
