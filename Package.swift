@@ -42,8 +42,12 @@ let package = Package(
         .target(name: "NN", dependencies: ["Tensor"], swiftSettings: optimisation),
         .target(name: "Models", dependencies: ["Tensor", "NN"], swiftSettings: optimisation),
         .target(name: "Tokenizers", swiftSettings: optimisation),
+        .target(name: "Schedulers", dependencies: ["Tensor", "NN"], swiftSettings: optimisation),
         .target(name: "Images", dependencies: ["CZlib", "Tensor"], swiftSettings: optimisation),
-        .target(name: "Diffusers", dependencies: ["Tensor", "NN", "Models", "Tokenizers", "Images"], swiftSettings: optimisation),
+        .target(name: "Pipelines", dependencies: ["Tensor", "NN", "Models", "Tokenizers", "Schedulers", "Images"],
+                swiftSettings: optimisation),
+        .target(name: "Diffusers", dependencies: ["Tensor", "NN", "Models", "Tokenizers", "Schedulers", "Images", "Pipelines"],
+                swiftSettings: optimisation),
         .executableTarget(
             name: "diffuse",
             dependencies: ["Diffusers", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -59,6 +63,8 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensor"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "Tensor", "CZlib"]),
         .testTarget(name: "CLITests", dependencies: ["NN"]),
+        .testTarget(name: "SchedulersTests", dependencies: ["Schedulers", "Tensor", "NN"]),
+        .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "Models", "Images", "NN", "Tensor"]),
     ],
     swiftLanguageModes: [.v6]
 )

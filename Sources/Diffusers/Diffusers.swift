@@ -3,4 +3,6 @@
 @_exported import NN
 @_exported import Models
 @_exported import Tokenizers
+@_exported import Schedulers
 @_exported import Images
+@_exported import Pipelines

@@ -9,7 +9,7 @@ struct Diffuse: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diffuse",
         abstract: "Diffusion-model checkpoints and inference in Swift.",
-        subcommands: [Inspect.self, Shard.self])
+        subcommands: [Generate.self, Inspect.self, Shard.self])
 
     static func main() {
         let command: ParsableCommand
@@ -30,17 +30,12 @@ struct Diffuse: ParsableCommand {
         }
     }
 
-    /// One sentence for any error: our errors describe themselves; others use their
-    /// localized description.
+    /// One sentence for any error: the project's errors describe themselves (they are
+    /// CustomStringConvertible Swift values); Foundation's errors give their localized text.
     static func describe(_ error: Error) -> String {
-        switch error {
-        case let e as SafeTensorsError: return e.description
-        case let e as CheckpointError: return e.description
-        case let e as TensorError: return e.description
-        case let e as OutOfMemoryError: return e.description
-        case let e as JSONParseError: return e.description
-        default: return message(for: error)
-        }
+        if type(of: error) is NSObject.Type { return (error as NSError).localizedDescription }
+        if let described = error as? CustomStringConvertible { return described.description }
+        return message(for: error)
     }
 
     static func fail(_ message: String) -> Never {

@@ -1,0 +1,75 @@
+import Foundation
+import Models
+import Schedulers
+import Tensor
+
+/// Image to image, as Diffusers' `StableDiffusionImg2ImgPipeline`, on the components of a
+/// loaded `StableDiffusionPipeline`: the image is encoded, noised to the timestep `strength`
+/// of the way into the schedule, and denoised from there.
+public struct StableDiffusionImg2ImgPipeline: @unchecked Sendable {
+    public let base: StableDiffusionPipeline
+
+    public init(_ base: StableDiffusionPipeline) { self.base = base }
+
+    /// - Parameters:
+    ///   - image: [1 or N, 3, H, W] in [-1, 1], H and W multiples of 8.
+    ///   - strength: in [0, 1]; 1 ignores the image's content, 0 returns it (re-encoded).
+    ///   - noise: the latent noise to add instead of drawing it (for exact comparisons).
+    public func generate(_ options: GenerationOptions, image: Tensor, strength: Float, noise: Tensor? = nil,
+                         latentSampleNoise: Tensor? = nil, progress: ProgressHandler? = nil) throws -> GenerationResult {
+        guard (0...1).contains(strength) else {
+            throw PipelineError.invalidOption("strength must be between 0 and 1, not \(strength)")
+        }
+        guard image.rank == 4, image.shape[1] == 3, image.shape[2] % 8 == 0, image.shape[3] % 8 == 0 else {
+            throw PipelineError.invalidOption("the init image must be [B, 3, H, W] with H and W multiples of 8, got \(image.shape)")
+        }
+        var sized = options
+        sized.width = image.shape[3]
+        sized.height = image.shape[2]
+        _ = try base.resolvedSize(sized)
+        var timings = GenerationResult.Timings()
+        let start = Date()
+        let (positive, negative) = try base.conditioning(options)
+        timings.textEncoderSeconds = Date().timeIntervalSince(start)
+        let batch = positive.shape[0]
+        guard image.shape[0] == 1 || image.shape[0] == batch else {
+            throw PipelineError.invalidOption("\(image.shape[0]) init images for a batch of \(batch)")
+        }
+
+        // Timesteps: skip the first (1 - strength) of the schedule (`get_timesteps`).
+        try base.scheduler.setTimesteps(options.steps)
+        let initSteps = min(Int(Float(options.steps) * strength), options.steps)
+        let startIndex = max(options.steps - initSteps, 0)
+        let all = base.scheduler.timesteps
+        let timesteps = Array(all.dropFirst(startIndex * base.scheduler.order))
+        base.scheduler.setBeginIndex(startIndex * base.scheduler.order)
+        guard let first = timesteps.first else {
+            throw PipelineError.invalidOption("strength \(strength) with \(options.steps) steps leaves no denoising step")
+        }
+
+        // Latents of the image, sampled from the encoder's distribution, scaled, noised.
+        var generator = TorchGenerator(seed: options.seed)
+        let encodeStart = Date()
+        let distribution = try base.vae.encode(image.to(base.dtype))
+        let sampleNoise = try latentSampleNoise ?? generator.randn(distribution.mean.shape)
+        var latents = try distribution.sample(noise: sampleNoise.to(distribution.mean.dtype)).to(.f32)
+        latents = try latents.scaled(by: base.vae.config.scalingFactor)
+        timings.vaeEncodeSeconds = Date().timeIntervalSince(encodeStart)
+        if latents.shape[0] != batch {
+            latents = try Tensor.concat(Array(repeating: latents, count: batch / latents.shape[0]), axis: 0)
+        }
+        let addedNoise = try noise ?? generator.randn(latents.shape)
+        guard addedNoise.shape == latents.shape else {
+            throw PipelineError.invalidOption("noise \(addedNoise.shape) does not match the latents \(latents.shape)")
+        }
+        latents = try base.scheduler.addNoise(original: latents, noise: addedNoise.to(.f32), timestep: first)
+        base.scheduler.generator = generator
+
+        latents = try base.denoise(latents, timesteps: timesteps, positive: positive, negative: negative,
+                                   guidanceScale: options.guidanceScale, timings: &timings, progress: progress)
+        let decodeStart = Date()
+        let images = try base.decodeLatents(latents)
+        timings.vaeDecodeSeconds = Date().timeIntervalSince(decodeStart)
+        return GenerationResult(images: images, latents: latents, timings: timings)
+    }
+}

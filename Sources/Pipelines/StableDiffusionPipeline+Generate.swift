@@ -1,0 +1,113 @@
+import Foundation
+import Models
+import Schedulers
+import Tensor
+
+extension StableDiffusionPipeline {
+    /// Text to image, as Diffusers' `StableDiffusionPipeline.__call__`: encode the prompts,
+    /// draw (or take) the initial latents, denoise with classifier-free guidance, decode.
+    public func generate(_ options: GenerationOptions, progress: ProgressHandler? = nil) throws -> GenerationResult {
+        let (width, height) = try resolvedSize(options)
+        var timings = GenerationResult.Timings()
+        let start = Date()
+        let (positive, negative) = try conditioning(options)
+        timings.textEncoderSeconds = Date().timeIntervalSince(start)
+        let batch = positive.shape[0]
+
+        var generator = TorchGenerator(seed: options.seed)
+        try scheduler.setTimesteps(options.steps)
+        let shape = [batch, unet.config.inChannels, height / vaeScaleFactor, width / vaeScaleFactor]
+        var latents: Tensor
+        if let given = options.latents {
+            guard given.shape == shape else {
+                throw PipelineError.invalidOption("initial latents have shape \(given.shape); this run needs \(shape)")
+            }
+            latents = try given.to(.f32)
+        } else {
+            latents = try generator.randn(shape)
+        }
+        latents = try latents.scaled(by: scheduler.initNoiseSigma)
+        scheduler.generator = generator
+        latents = try denoise(latents, timesteps: scheduler.timesteps, positive: positive, negative: negative,
+                              guidanceScale: options.guidanceScale, timings: &timings, progress: progress)
+        let decodeStart = Date()
+        let images = try decodeLatents(latents)
+        timings.vaeDecodeSeconds = Date().timeIntervalSince(decodeStart)
+        return GenerationResult(images: images, latents: latents, timings: timings)
+    }
+
+    /// Prompt states (or the given embeddings), with negatives when guidance is on.
+    func conditioning(_ options: GenerationOptions) throws -> (Tensor, Tensor?) {
+        let guidance = options.guidanceScale > 1
+        if let embeddings = options.promptEmbeddings {
+            guard embeddings.rank == 3, embeddings.shape[2] == unet.config.crossAttentionDim else {
+                throw PipelineError.invalidOption("prompt embeddings must be [N, S, \(unet.config.crossAttentionDim)], got \(embeddings.shape)")
+            }
+            let positive = try repeatRows(embeddings.to(dtype), options.imagesPerPrompt)
+            guard guidance else { return (positive, nil) }
+            if let negative = options.negativePromptEmbeddings {
+                guard negative.shape == embeddings.shape else {
+                    throw PipelineError.invalidOption("negative prompt embeddings \(negative.shape) do not match the prompt embeddings \(embeddings.shape)")
+                }
+                return (positive, try repeatRows(negative.to(dtype), options.imagesPerPrompt))
+            }
+            let empty = try textStates(Array(repeating: "", count: embeddings.shape[0]))
+            return (positive, try repeatRows(empty, options.imagesPerPrompt))
+        }
+        return try encodePrompt(options.prompts, negativePrompts: options.negativePrompts,
+                                imagesPerPrompt: options.imagesPerPrompt, classifierFreeGuidance: guidance)
+    }
+
+    /// The loop shared by text-to-image and image-to-image.
+    func denoise(_ initial: Tensor, timesteps: [Timestep], positive: Tensor, negative: Tensor?, guidanceScale: Float,
+                 timings: inout GenerationResult.Timings, progress: ProgressHandler?) throws -> Tensor {
+        let context = try negative.map { try Tensor.concat([$0, positive], axis: 0) } ?? positive   // [2B or B, S, D]
+        var latents = initial
+        let loopStart = Date()
+        for (i, t) in timesteps.enumerated() {
+            let stepStart = Date()
+            let doubled = negative == nil ? latents : try Tensor.concat([latents, latents], axis: 0)
+            let input = try scheduler.scaleModelInput(doubled, timestep: t).to(dtype)
+            let timestep = try Timestep.tensor([t])
+            var prediction = try unet(input, timestep: timestep, encoderHiddenStates: context).to(.f32)
+            if negative != nil {
+                let halves = try prediction.chunked(2, axis: 0)                                    // uncond, text
+                prediction = try halves[0] + (halves[1] - halves[0]) * guidanceScale
+            }
+            latents = try scheduler.step(modelOutput: prediction.contiguous(), timestep: t, sample: latents).prevSample
+            let seconds = Date().timeIntervalSince(stepStart)
+            timings.stepSeconds.append(seconds)
+            if let progress, !progress(StepEvent(step: i + 1, totalSteps: timesteps.count, timestep: t.value, seconds: seconds)) {
+                throw PipelineError.cancelled
+            }
+        }
+        timings.denoiseSeconds = Date().timeIntervalSince(loopStart)
+        return latents
+    }
+
+    /// Latents → images in [0, 1] (f32), as `vae.decode(latents / scaling_factor)` then
+    /// `(x / 2 + 0.5).clamp(0, 1)`.
+    public func decodeLatents(_ latents: Tensor) throws -> Tensor {
+        var z = try latents.scaled(by: 1 / vae.config.scalingFactor)
+        if let shift = vae.config.shiftFactor { z = try z + shift }
+        let decoded = try vae.decode(z.to(dtype)).to(.f32)
+        let values = try decoded.scaled(by: 0.5, adding: 0.5).floats().map { Swift.min(Swift.max($0, 0), 1) }
+        return try Tensor(values, shape: decoded.shape)
+    }
+
+    func resolvedSize(_ options: GenerationOptions) throws -> (Int, Int) {
+        let fallback = unet.config.sampleSize * vaeScaleFactor
+        let width = options.width ?? fallback, height = options.height ?? fallback
+        guard width > 0, height > 0, width % 8 == 0, height % 8 == 0 else {
+            throw PipelineError.invalidOption("width and height must be positive multiples of 8, got \(width)×\(height)")
+        }
+        guard options.steps >= 1 else { throw PipelineError.invalidOption("the step count must be at least 1, not \(options.steps)") }
+        guard options.imagesPerPrompt >= 1 else {
+            throw PipelineError.invalidOption("the batch size must be at least 1, not \(options.imagesPerPrompt)")
+        }
+        if options.promptEmbeddings == nil && options.prompts.isEmpty {
+            throw PipelineError.invalidOption("give a prompt (or prompt embeddings)")
+        }
+        return (width, height)
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import Models
+import NN
+import Schedulers
+import Tensor
+import Tokenizers
+
+/// Stable Diffusion 1.x/2.x text-to-image, loaded from a Diffusers pipeline folder
+/// (`model_index.json` with `tokenizer`, `text_encoder`, `unet`, `vae`, `scheduler`).
+public final class StableDiffusionPipeline: @unchecked Sendable {
+    public let folder: String
+    public let tokenizer: CLIPTokenizer
+    public let textEncoder: CLIPTextModel
+    public let unet: UNet2DConditionModel
+    public let vae: AutoencoderKL
+    public var scheduler: any Scheduler
+    /// The dtype the models compute in.
+    public let dtype: DType
+    /// Pixels per latent along each side (8 for Stable Diffusion).
+    public var vaeScaleFactor: Int { vae.config.downscaleFactor }
+
+    /// Loads every component; weights convert to `dtype` (f32, bf16 or f16) as they load.
+    public init(folder: String, dtype: DType = .f32) throws {
+        guard dtype == .f32 || dtype == .bf16 || dtype == .f16 else {
+            throw PipelineError.invalidOption("--dtype must be f32, bf16 or f16, not \(dtype)")
+        }
+        self.folder = folder
+        self.dtype = dtype
+        let index = try PipelineIndex(path: folder + "/model_index.json")
+        func component(_ name: String, _ classes: [String]) throws -> String {
+            guard let entry = index.components.first(where: { $0.name == name }) else {
+                throw PipelineError.missingComponent(folder: folder, component: name)
+            }
+            guard classes.contains(entry.className) else {
+                throw PipelineError.unknownComponentClass(component: name, className: entry.className)
+            }
+            let path = folder + "/" + name
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw PipelineError.missingComponent(folder: folder, component: name)
+            }
+            return path
+        }
+        tokenizer = try CLIPTokenizer(folder: component("tokenizer", ["CLIPTokenizer", "CLIPTokenizerFast"]))
+        let textPath = try component("text_encoder", ["CLIPTextModel"])
+        textEncoder = CLIPTextModel(try CLIPTextConfig(ModelConfig(path: textPath + "/config.json")))
+        try textEncoder.load(from: Checkpoint(folder: textPath), dtype: dtype)
+        let unetPath = try component("unet", ["UNet2DConditionModel"])
+        unet = UNet2DConditionModel(try UNet2DConditionConfig(ModelConfig(path: unetPath + "/config.json")))
+        try unet.load(from: Checkpoint(folder: unetPath), dtype: dtype)
+        let vaePath = try component("vae", ["AutoencoderKL"])
+        vae = AutoencoderKL(try AutoencoderKLConfig(ModelConfig(path: vaePath + "/config.json")))
+        try vae.load(from: Checkpoint(folder: vaePath), dtype: dtype)
+        let schedulerPath = try component("scheduler", SchedulerKind.allCases.map(\.rawValue))
+        scheduler = try SchedulerConfig(contentsOf: schedulerPath + "/scheduler_config.json").makeScheduler()
+    }
+
+    /// Replaces the scheduler by `kind` built from the pipeline's scheduler config, as
+    /// `XScheduler.from_config(pipe.scheduler.config)` does.
+    public func useScheduler(_ kind: SchedulerKind) throws {
+        scheduler = try SchedulerConfig(contentsOf: folder + "/scheduler/scheduler_config.json", kind: kind).makeScheduler()
+    }
+
+    /// Text states for `prompts` [N·imagesPerPrompt, 77, D] and, with guidance, for the
+    /// negative prompts (empty strings when none), as Diffusers' `encode_prompt`.
+    public func encodePrompt(_ prompts: [String], negativePrompts: [String]? = nil, imagesPerPrompt: Int = 1,
+                             classifierFreeGuidance: Bool) throws -> (positive: Tensor, negative: Tensor?) {
+        guard !prompts.isEmpty else { throw PipelineError.invalidOption("the prompt list is empty") }
+        guard imagesPerPrompt >= 1 else { throw PipelineError.invalidOption("images per prompt must be at least 1, not \(imagesPerPrompt)") }
+        let positive = try repeatRows(textStates(prompts), imagesPerPrompt)
+        guard classifierFreeGuidance else { return (positive, nil) }
+        let negatives = negativePrompts ?? Array(repeating: "", count: prompts.count)
+        guard negatives.count == prompts.count || negatives.count == 1 else {
+            throw PipelineError.invalidOption("\(negatives.count) negative prompts for \(prompts.count) prompts")
+        }
+        let expanded = negatives.count == 1 ? Array(repeating: negatives[0], count: prompts.count) : negatives
+        return (positive, try repeatRows(textStates(expanded), imagesPerPrompt))
+    }
+
+    /// The text encoder's last hidden state for each prompt, padded/truncated to the
+    /// tokenizer's model_max_length.
+    func textStates(_ prompts: [String]) throws -> Tensor {
+        let length = tokenizer.modelMaxLength
+        var ids: [Int64] = []
+        for prompt in prompts {
+            ids += tokenizer.encode(prompt, padding: .maxLength, truncation: true, maxLength: length).ids.map { Int64($0) }
+        }
+        let tokens = try Tensor(int64: ids, shape: [prompts.count, length])
+        return try textEncoder(tokens).lastHiddenState
+    }
+}
+
+/// Repeats each row of [N, ...] `times` times in place: [N·times, ...] (`repeat_interleave`-like,
+/// the order `num_images_per_prompt` gives).
+func repeatRows(_ x: Tensor, _ times: Int) throws -> Tensor {
+    guard times > 1 else { return x }
+    let rows = try (0..<x.shape[0]).flatMap { i in
+        Array(repeating: try x.narrowed(axis: 0, start: i, length: 1), count: times)
+    }
+    return try Tensor.concat(rows, axis: 0)
+}

@@ -1,0 +1,62 @@
+/// The training noise schedule every scheduler starts from: βₜ, αₜ = 1 − βₜ and
+/// ᾱₜ = ∏ αₛ, in float32 as Diffusers computes them (PyTorch's `linspace` and `cumprod`).
+public struct NoiseSchedule: Sendable, Equatable {
+    public let betas: [Float]
+    public let alphas: [Float]
+    /// ᾱₜ (`alphas_cumprod`).
+    public let alphasCumprod: [Float]
+
+    /// The schedule of `config` (`beta_schedule`, `trained_betas`, `rescale_betas_zero_snr`).
+    /// - Parameter terminalFloor: set ᾱ of the last timestep to 2⁻²⁴ after a zero-SNR rescale
+    ///   (the Euler and DPM-Solver schedulers do, so that their sigmas stay finite).
+    /// - Parameter allowRescale: whether the class has `rescale_betas_zero_snr` (PNDM has not).
+    public init(config: SchedulerConfig, terminalFloor: Bool, allowRescale: Bool = true) throws {
+        let count = config.numTrainTimesteps
+        var betas: [Float]
+        if let trained = config.trainedBetas {
+            guard trained.count == count else {
+                throw SchedulerError.invalidValue(field: "trained_betas", value: "\(trained.count) values",
+                                                  expected: "num_train_timesteps (\(count)) values")
+            }
+            betas = trained.map { Float($0) }
+        } else {
+            switch config.betaSchedule {
+            case .linear:
+                betas = ReferenceNumerics.torchLinspace(config.betaStart, config.betaEnd, count: count)
+            case .scaledLinear:
+                betas = ReferenceNumerics.torchLinspace(config.betaStart.squareRoot(), config.betaEnd.squareRoot(), count: count)
+                    .map { $0 * $0 }
+            case .squaredcosCapV2:
+                betas = ReferenceNumerics.cosineBetas(count: count)
+            }
+        }
+        let rescale = allowRescale && config.rescaleBetasZeroSNR
+        if rescale { betas = NoiseSchedule.rescaledToZeroTerminalSNR(betas) }
+        alphas = betas.map { 1 - $0 }
+        var cumulative = ReferenceNumerics.cumulativeProduct(alphas)
+        if rescale && terminalFloor, !cumulative.isEmpty { cumulative[cumulative.count - 1] = 1.0 / 16_777_216 }
+        guard cumulative.allSatisfy({ $0 > 0 && $0.isFinite }) || rescale else {
+            throw SchedulerError.invalidValue(field: config.trainedBetas == nil ? "beta_end" : "trained_betas",
+                                              value: "a schedule whose cumulative alpha reaches 0",
+                                              expected: "betas that keep every alphas_cumprod above 0")
+        }
+        self.betas = betas
+        self.alphasCumprod = cumulative
+    }
+
+    /// σₜ = √((1 − ᾱₜ)/ᾱₜ), the noise level of each training timestep (ascending).
+    public var sigmas: [Float] { alphasCumprod.map { ((1 - $0) / $0).squareRoot() } }
+
+    /// `rescale_zero_terminal_snr` (Lin et al. 2023, algorithm 1) in float32.
+    static func rescaledToZeroTerminalSNR(_ betas: [Float]) -> [Float] {
+        let cumulative = ReferenceNumerics.cumulativeProduct(betas.map { 1 - $0 })
+        var root = cumulative.map { $0.squareRoot() }
+        guard let first = root.first, let last = root.last else { return betas }
+        let scale = first / (first - last)
+        root = root.map { ($0 - last) * scale }
+        let bar = root.map { $0 * $0 }
+        var alphas = [bar[0]]
+        for i in 1..<bar.count { alphas.append(bar[i] / bar[i - 1]) }
+        return alphas.map { 1 - $0 }
+    }
+}

@@ -1,0 +1,293 @@
+import Foundation
+import NN
+
+/// A scheduler's `scheduler_config.json`: every constructor argument of the five Diffusers
+/// classes, with each class's defaults. Unknown keys are ignored; `_class_name` selects the
+/// class (`kind`).
+///
+/// As in Diffusers' `from_config`, only the keys a file states (less those it lists in
+/// `_use_default_values`) are taken from it; every other field takes the default of the class
+/// being built. So reading SD 1.5's PNDM config as `.eulerDiscrete` gives `timestep_spacing`
+/// `linspace` (Euler's default), exactly like `EulerDiscreteScheduler.from_config(pndm.config)`.
+/// Fields a class does not use are kept but ignored by it.
+public struct SchedulerConfig: Sendable, Equatable {
+    /// The class to build.
+    public var kind: SchedulerKind
+
+    // Training noise schedule (all classes).
+    public var numTrainTimesteps = 1000
+    public var betaStart = 0.0001
+    public var betaEnd = 0.02
+    public var betaSchedule = BetaSchedule.linear
+    /// Explicit training betas (bypass `betaStart`/`betaEnd`/`betaSchedule`).
+    public var trainedBetas: [Double]?
+    /// Rescale betas to zero terminal SNR (DDIM, Euler, Euler ancestral, DPM-Solver).
+    public var rescaleBetasZeroSNR = false
+
+    // Inference.
+    public var predictionType = PredictionType.epsilon
+    public var timestepSpacing: TimestepSpacing
+    /// Added to `leading` timesteps (SD 1.x uses 1).
+    public var stepsOffset = 0
+
+    // PNDM.
+    /// Skip the Runge–Kutta warm-up and run only linear multistep steps (Stable Diffusion).
+    public var skipPRKSteps = false
+
+    // PNDM and DDIM.
+    /// Use ᾱ = 1 for the step after the last (else ᾱ of timestep 0). PNDM default false, DDIM true.
+    public var setAlphaToOne: Bool
+
+    // DDIM and DPM-Solver.
+    /// DDIM: clip the predicted x₀ to ±`clipSampleRange`.
+    public var clipSample: Bool
+    public var clipSampleRange = 1.0
+    /// Dynamic thresholding of x₀ (Imagen).
+    public var thresholding = false
+    public var dynamicThresholdingRatio = 0.995
+    public var sampleMaxValue = 1.0
+
+    // Euler and DPM-Solver sigma schedules.
+    public var interpolationType = InterpolationType.linear
+    public var useKarrasSigmas = false
+    public var useExponentialSigmas = false
+    public var useBetaSigmas = false
+    /// Euler: bounds for Karras/exponential sigmas (nil: the schedule's own).
+    public var sigmaMin: Double?
+    public var sigmaMax: Double?
+    public var timestepType = TimestepType.discrete
+    public var finalSigmasType = FinalSigmasType.zero
+
+    // DPM-Solver.
+    public var solverOrder = 2
+    public var algorithmType = DPMSolverAlgorithm.dpmsolverPlusPlus
+    public var solverType = DPMSolverType.midpoint
+    /// Use lower-order updates for the last steps when there are fewer than 15.
+    public var lowerOrderFinal = true
+    public var eulerAtFinal = false
+    public var useLuLambdas = false
+    public var useFlowSigmas = false
+    public var flowShift = 1.0
+    public var lambdaMinClipped = -Double.infinity
+    public var varianceType: VarianceType?
+    public var useDynamicShifting = false
+
+    /// The keys the source file stated (for `converted(to:)`).
+    public private(set) var statedKeys: Set<String> = []
+
+    /// The defaults of `kind` (Diffusers' constructor defaults for that class).
+    public init(kind: SchedulerKind) {
+        self.kind = kind
+        timestepSpacing = kind.defaultTimestepSpacing
+        setAlphaToOne = kind == .ddim
+        clipSample = kind == .ddim
+    }
+
+    /// Reads a `scheduler_config.json`. `kind` overrides `_class_name` (building another class
+    /// from this config, as `OtherScheduler.from_config(config)`).
+    public init(contentsOf path: String, kind: SchedulerKind? = nil) throws {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CheckpointError.io(path: path, message: "no such file")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CheckpointError.io(path: path, message: "cannot read the file")
+        }
+        let json: JSONValue
+        do {
+            json = try JSONParser.parse(Array(data), allowNonFinite: true)
+        } catch {
+            throw CheckpointError.invalidJSON(path: path, message: "\(error)")
+        }
+        try self.init(json: json, path: path, kind: kind)
+    }
+
+    /// The config of a pipeline folder: `folder/scheduler/scheduler_config.json`, or
+    /// `folder/scheduler_config.json` when `folder` is the scheduler folder itself.
+    public init(modelFolder folder: String, kind: SchedulerKind? = nil) throws {
+        let base = folder.hasSuffix("/") ? String(folder.dropLast()) : folder
+        let nested = base + "/scheduler/scheduler_config.json"
+        let path = FileManager.default.fileExists(atPath: nested) ? nested : base + "/scheduler_config.json"
+        try self.init(contentsOf: path, kind: kind)
+    }
+
+    /// A parsed config object; `path` only labels errors.
+    public init(json: JSONValue, path: String = "scheduler_config.json", kind: SchedulerKind? = nil) throws {
+        let config = try ModelConfig(json: json, path: path)
+        let resolved: SchedulerKind
+        if let kind {
+            resolved = kind
+        } else if let name = config.className {
+            guard let k = SchedulerKind(rawValue: name) else { throw SchedulerError.unknownClass(name: name, path: path) }
+            resolved = k
+        } else {
+            throw SchedulerError.missingClassName(path: path)
+        }
+        var defaulted: Set<String> = []
+        if let list = json["_use_default_values"]?.arrayValue {
+            defaulted = Set(list.compactMap(\.stringValue))
+        }
+        self.init(kind: resolved)
+        try parse(config, skipping: defaulted)
+    }
+
+    /// This config for another class: stated keys and fields changed from the defaults carry
+    /// over; the rest take `kind`'s defaults (Diffusers' `from_config` across classes).
+    public func converted(to kind: SchedulerKind) -> SchedulerConfig {
+        let source = SchedulerConfig(kind: self.kind)
+        var result = SchedulerConfig(kind: kind)
+        for field in SchedulerConfig.fields where statedKeys.contains(field.key) || field.differs(self, source) {
+            field.copy(&result, self)
+        }
+        result.statedKeys = statedKeys
+        return result
+    }
+
+    /// Builds the scheduler this config describes.
+    public func makeScheduler() throws -> any Scheduler {
+        switch kind {
+        case .pndm: return try PNDMScheduler(config: self)
+        case .ddim: return try DDIMScheduler(config: self)
+        case .eulerDiscrete: return try EulerDiscreteScheduler(config: self)
+        case .eulerAncestralDiscrete: return try EulerAncestralDiscreteScheduler(config: self)
+        case .dpmSolverMultistep: return try DPMSolverMultistepScheduler(config: self)
+        }
+    }
+
+    public static func == (a: SchedulerConfig, b: SchedulerConfig) -> Bool {
+        a.kind == b.kind && fields.allSatisfy { !$0.differs(a, b) }
+    }
+}
+
+// MARK: - Parsing
+
+extension SchedulerConfig {
+    struct Field {
+        let key: String
+        let copy: (inout SchedulerConfig, SchedulerConfig) -> Void
+        let differs: (SchedulerConfig, SchedulerConfig) -> Bool
+
+        init<V: Equatable>(_ key: String, _ path: WritableKeyPath<SchedulerConfig, V>) {
+            self.key = key
+            copy = { $0[keyPath: path] = $1[keyPath: path] }
+            differs = { $0[keyPath: path] != $1[keyPath: path] }
+        }
+    }
+
+    static var fields: [Field] {
+        [
+            Field("num_train_timesteps", \.numTrainTimesteps), Field("beta_start", \.betaStart),
+            Field("beta_end", \.betaEnd), Field("beta_schedule", \.betaSchedule),
+            Field("trained_betas", \.trainedBetas), Field("rescale_betas_zero_snr", \.rescaleBetasZeroSNR),
+            Field("prediction_type", \.predictionType), Field("timestep_spacing", \.timestepSpacing),
+            Field("steps_offset", \.stepsOffset), Field("skip_prk_steps", \.skipPRKSteps),
+            Field("set_alpha_to_one", \.setAlphaToOne), Field("clip_sample", \.clipSample),
+            Field("clip_sample_range", \.clipSampleRange), Field("thresholding", \.thresholding),
+            Field("dynamic_thresholding_ratio", \.dynamicThresholdingRatio),
+            Field("sample_max_value", \.sampleMaxValue), Field("interpolation_type", \.interpolationType),
+            Field("use_karras_sigmas", \.useKarrasSigmas), Field("use_exponential_sigmas", \.useExponentialSigmas),
+            Field("use_beta_sigmas", \.useBetaSigmas), Field("sigma_min", \.sigmaMin), Field("sigma_max", \.sigmaMax),
+            Field("timestep_type", \.timestepType), Field("final_sigmas_type", \.finalSigmasType),
+            Field("solver_order", \.solverOrder), Field("algorithm_type", \.algorithmType),
+            Field("solver_type", \.solverType), Field("lower_order_final", \.lowerOrderFinal),
+            Field("euler_at_final", \.eulerAtFinal), Field("use_lu_lambdas", \.useLuLambdas),
+            Field("use_flow_sigmas", \.useFlowSigmas), Field("flow_shift", \.flowShift),
+            Field("lambda_min_clipped", \.lambdaMinClipped), Field("variance_type", \.varianceType),
+            Field("use_dynamic_shifting", \.useDynamicShifting),
+        ]
+    }
+
+    private mutating func parse(_ config: ModelConfig, skipping defaulted: Set<String>) throws {
+        func stated(_ key: String) -> Bool {
+            guard let value = config[key], !defaulted.contains(key) else { return false }
+            return !value.isNull
+        }
+        for field in SchedulerConfig.fields where config[field.key] != nil && !defaulted.contains(field.key) {
+            statedKeys.insert(field.key)
+        }
+        func int(_ key: String, _ target: inout Int, in range: ClosedRange<Int>) throws {
+            guard stated(key) else { return }
+            let value = try config.int(key)
+            guard range.contains(value) else {
+                throw SchedulerError.invalidValue(field: key, value: "\(value)",
+                                                  expected: "an integer in \(range.lowerBound)...\(range.upperBound)")
+            }
+            target = value
+        }
+        func double(_ key: String, _ target: inout Double, _ expected: String, _ valid: (Double) -> Bool) throws {
+            guard stated(key) else { return }
+            let value = try config.double(key)
+            guard valid(value) else { throw SchedulerError.invalidValue(field: key, value: "\(value)", expected: expected) }
+            target = value
+        }
+        func bool(_ key: String, _ target: inout Bool) throws {
+            if stated(key) { target = try config.bool(key) }
+        }
+        func choice<E: RawRepresentable & CaseIterable>(_ key: String, _ target: inout E,
+                                                         aliases: [String: E] = [:]) throws where E.RawValue == String {
+            guard stated(key) else { return }
+            let text = try config.string(key)
+            if let value = E(rawValue: text) ?? aliases[text] { target = value; return }
+            throw SchedulerError.invalidValue(field: key, value: "'\(text)'",
+                                              expected: "one of " + E.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", "))
+        }
+        let probability: (Double) -> Bool = { $0.isFinite && $0 >= 0 && $0 < 1 }
+
+        try int("num_train_timesteps", &numTrainTimesteps, in: 1...1_000_000)
+        try double("beta_start", &betaStart, "a number in [0, 1)", probability)
+        try double("beta_end", &betaEnd, "a number in [0, 1)", probability)
+        try choice("beta_schedule", &betaSchedule)
+        if stated("trained_betas") {
+            let betas = try config.doubles("trained_betas")
+            if let bad = betas.first(where: { !probability($0) }) {
+                throw SchedulerError.invalidValue(field: "trained_betas", value: "containing \(bad)",
+                                                  expected: "betas in [0, 1)")
+            }
+            trainedBetas = betas
+        }
+        try bool("rescale_betas_zero_snr", &rescaleBetasZeroSNR)
+        try choice("prediction_type", &predictionType)
+        try choice("timestep_spacing", &timestepSpacing)
+        try int("steps_offset", &stepsOffset, in: 0...1_000_000)
+        try bool("skip_prk_steps", &skipPRKSteps)
+        try bool("set_alpha_to_one", &setAlphaToOne)
+        try bool("clip_sample", &clipSample)
+        try double("clip_sample_range", &clipSampleRange, "a number ≥ 0") { $0.isFinite && $0 >= 0 }
+        try bool("thresholding", &thresholding)
+        try double("dynamic_thresholding_ratio", &dynamicThresholdingRatio, "a number in [0, 1]") { $0 >= 0 && $0 <= 1 }
+        try double("sample_max_value", &sampleMaxValue, "a number > 0") { $0 > 0 && !$0.isNaN }
+        try choice("interpolation_type", &interpolationType)
+        try bool("use_karras_sigmas", &useKarrasSigmas)
+        try bool("use_exponential_sigmas", &useExponentialSigmas)
+        try bool("use_beta_sigmas", &useBetaSigmas)
+        for key in ["sigma_min", "sigma_max"] where stated(key) {
+            let value = try config.double(key)
+            guard value.isFinite, value > 0 else {
+                throw SchedulerError.invalidValue(field: key, value: "\(value)", expected: "a number > 0 or null")
+            }
+            if key == "sigma_min" { sigmaMin = value } else { sigmaMax = value }
+        }
+        try choice("timestep_type", &timestepType)
+        try choice("final_sigmas_type", &finalSigmasType)
+        try int("solver_order", &solverOrder, in: 1...3)
+        try choice("algorithm_type", &algorithmType, aliases: ["deis": .dpmsolverPlusPlus])
+        try choice("solver_type", &solverType, aliases: ["logrho": .midpoint, "bh1": .midpoint, "bh2": .midpoint])
+        try bool("lower_order_final", &lowerOrderFinal)
+        try bool("euler_at_final", &eulerAtFinal)
+        try bool("use_lu_lambdas", &useLuLambdas)
+        try bool("use_flow_sigmas", &useFlowSigmas)
+        try double("flow_shift", &flowShift, "a number > 0") { $0.isFinite && $0 > 0 }
+        try double("lambda_min_clipped", &lambdaMinClipped, "a number") { !$0.isNaN }
+        if stated("variance_type") {
+            var value = VarianceType.learned
+            try choice("variance_type", &value)
+            varianceType = value
+        }
+        try bool("use_dynamic_shifting", &useDynamicShifting)
+        if stated("time_shift_type") {
+            let text = try config.string("time_shift_type")
+            guard text == "exponential" else {
+                throw SchedulerError.invalidValue(field: "time_shift_type", value: "'\(text)'", expected: "'exponential'")
+            }
+        }
+    }
+}

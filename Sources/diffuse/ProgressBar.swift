@@ -1,0 +1,78 @@
+import Diffusers
+import Foundation
+
+/// Step progress on stderr: a redrawn bar with it/s and ETA on a terminal, one plain line per
+/// step otherwise (logs, pipes).
+final class ProgressBar {
+    private let interactive = isatty(STDERR_FILENO) != 0
+    private let started = Date()
+    private var drawn = false
+
+    init(total: Int) {}
+
+    func update(_ event: StepEvent) {
+        let elapsed = Date().timeIntervalSince(started)
+        let rate = Double(event.step) / max(elapsed, 1e-9)
+        let remaining = Double(event.totalSteps - event.step) / max(rate, 1e-9)
+        if interactive {
+            let width = 30
+            let filled = width * event.step / max(event.totalSteps, 1)
+            let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
+            write("\r[\(bar)] \(event.step)/\(event.totalSteps)  " + String(format: "%.2f", rate) + " it/s  ETA \(clock(remaining)) ")
+            drawn = true
+        } else {
+            write("step \(event.step)/\(event.totalSteps)  " + String(format: "%.2f s  (%.2f it/s", event.seconds, rate)
+                  + ", ETA \(clock(remaining)))\n")
+        }
+    }
+
+    func finish() { if drawn { write("\n") } }
+
+    private func clock(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return String(format: "%d:%02d", s / 60, s % 60)
+    }
+
+    private func write(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }
+}
+
+/// The `--report` JSON: options as resolved, device map, timings, memory and outputs.
+struct RunReport: Encodable {
+    struct Timings: Encodable {
+        let load_s: Double, text_encoder_s: Double, denoise_s: Double, steps_s: [Double]
+        let vae_encode_s: Double, vae_decode_s: Double, total_s: Double
+    }
+    struct DeviceMemory: Encodable {
+        let peak_bytes: Int, capacity_bytes: Int?
+    }
+    struct Memory: Encodable {
+        let devices: [String: DeviceMemory]
+        let process_peak_rss_bytes: Int?
+    }
+    let options: [String: String]
+    let device_map: [String: String]
+    let timings: Timings
+    let memory: Memory
+    let outputs: [String]
+
+    init(options: [String: String], loadSeconds: Double, result: GenerationResult, totalSeconds: Double, outputs: [String]) {
+        self.options = options
+        device_map = ["text_encoder": "cpu", "unet": "cpu", "vae": "cpu"]
+        let t = result.timings
+        timings = Timings(load_s: loadSeconds, text_encoder_s: t.textEncoderSeconds, denoise_s: t.denoiseSeconds,
+                          steps_s: t.stepSeconds, vae_encode_s: t.vaeEncodeSeconds, vae_decode_s: t.vaeDecodeSeconds,
+                          total_s: totalSeconds)
+        let cpu = Device.cpu.allocator
+        memory = Memory(devices: ["cpu": DeviceMemory(peak_bytes: cpu.peakBytes, capacity_bytes: cpu.capacity)],
+                        process_peak_rss_bytes: ProcessMemory.peakResidentBytes)
+        self.outputs = outputs
+    }
+
+    /// Written atomically (temporary file, then rename).
+    func write(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(self)
+        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+}
