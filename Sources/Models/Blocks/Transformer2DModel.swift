@@ -7,7 +7,7 @@ import Tensor
 public final class Transformer2DModel: Module, @unchecked Sendable {
     let norm: GroupNorm
     let projectionIn: Module, projectionOut: Module
-    let blocks: ModuleList<BasicTransformerBlock>
+    public let blocks: ModuleList<BasicTransformerBlock>
     let linearProjection: Bool
 
     public init(heads: Int, dimHead: Int, inChannels: Int, layers: Int, contextDim: Int, groups: Int,
@@ -79,7 +79,7 @@ public final class BasicTransformerBlock: Module, @unchecked Sendable {
         child("ff", feedForward)
     }
 
-    func callAsFunction(_ x: Tensor, context: Tensor) throws -> Tensor {
+    public func callAsFunction(_ x: Tensor, context: Tensor) throws -> Tensor {
         var h = try x + attn1(norm1(x), context: onlyCrossAttention ? context : nil)
         h = try h + attn2(norm2(h), context: context)
         return try h + feedForward(norm3(h))
@@ -100,7 +100,7 @@ public final class FeedForward: Module, @unchecked Sendable {
         net.child("2", output)
     }
 
-    func callAsFunction(_ x: Tensor) throws -> Tensor {
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
         let halves = try projection(x).chunked(2, axis: -1)
         return try output(halves[0] * halves[1].gelu())
     }

@@ -18,6 +18,11 @@ public final class CLIPTextModel: Module, @unchecked Sendable {
     public func callAsFunction(_ ids: Tensor, outputHiddenStates: Bool = false) throws -> CLIPTextOutput {
         try textModel(ids, outputHiddenStates: outputHiddenStates)
     }
+
+    /// transformers 5 writes the text model's keys without `text_model.`; hub checkpoints carry it.
+    override public func parameterPath(forCheckpointKey key: String) -> String? {
+        key.hasPrefix("text_model.") ? nil : "text_model." + key
+    }
 }
 
 /// `CLIPTextModelWithProjection`: the text model plus `text_projection` of the pooled output.
@@ -33,6 +38,11 @@ public final class CLIPTextModelWithProjection: Module, @unchecked Sendable {
         super.init()
         child("text_model", textModel)
         child("text_projection", textProjection)
+    }
+
+    /// transformers 5 writes the text model's keys without `text_model.`; hub checkpoints carry it.
+    override public func parameterPath(forCheckpointKey key: String) -> String? {
+        key.hasPrefix("text_model.") || key.hasPrefix("text_projection.") ? nil : "text_model." + key
     }
 
     /// The text model's outputs with `textEmbeds` = projection of the pooled output.

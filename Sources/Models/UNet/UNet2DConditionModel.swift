@@ -5,7 +5,7 @@ import Tensor
 /// of latents [B, 4, h, w] at a timestep, conditioned on text states [B, S, cross_attention_dim].
 public final class UNet2DConditionModel: Module, @unchecked Sendable {
     public let config: UNet2DConditionConfig
-    let convIn: Conv2d, convOut: Conv2d, normOut: GroupNorm
+    public let convIn: Conv2d, convOut: Conv2d, normOut: GroupNorm
     let timeLinear1: Linear, timeLinear2: Linear
     public let downBlocks: ModuleList<UNetDownBlock>
     public let midBlock: UNetMidBlock
@@ -82,7 +82,7 @@ public final class UNet2DConditionModel: Module, @unchecked Sendable {
     }
 
     /// Sinusoidal projection of the timesteps then the two-layer MLP (`time_embedding`).
-    func timeEmbedding(_ timestep: Tensor, batch: Int, dtype: DType) throws -> Tensor {
+    public func timeEmbedding(_ timestep: Tensor, batch: Int, dtype: DType) throws -> Tensor {
         var steps = try timestep.reshaped([-1])
         if steps.count == 1 { steps = try steps.expanded(to: [batch]).contiguous() }
         guard steps.count == batch else {

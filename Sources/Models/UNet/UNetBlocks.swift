@@ -6,7 +6,7 @@ import Tensor
 /// intermediate state the up path will concatenate.
 public final class UNetDownBlock: Module, @unchecked Sendable {
     let resnets: ModuleList<ResnetBlock2D>
-    let attentions: ModuleList<Transformer2DModel>?
+    public let attentions: ModuleList<Transformer2DModel>?
     let downsampler: Downsample2D?
 
     init(inChannels: Int, outChannels: Int, config: UNet2DConditionConfig, index: Int, addDownsample: Bool) {
@@ -31,7 +31,7 @@ public final class UNetDownBlock: Module, @unchecked Sendable {
         if let downsampler { child("downsamplers", ModuleList([downsampler])) }
     }
 
-    func callAsFunction(_ x: Tensor, timeEmbedding: Tensor, context: Tensor) throws -> (Tensor, [Tensor]) {
+    public func callAsFunction(_ x: Tensor, timeEmbedding: Tensor, context: Tensor) throws -> (Tensor, [Tensor]) {
         var h = x
         var states: [Tensor] = []
         for (i, resnet) in resnets.items.enumerated() {
@@ -66,7 +66,7 @@ public final class UNetMidBlock: Module, @unchecked Sendable {
         child("resnets", resnets)
     }
 
-    func callAsFunction(_ x: Tensor, timeEmbedding: Tensor, context: Tensor) throws -> Tensor {
+    public func callAsFunction(_ x: Tensor, timeEmbedding: Tensor, context: Tensor) throws -> Tensor {
         var h = try resnets[0](x, timeEmbedding: timeEmbedding)
         h = try attentions[0](h, context: context)
         return try resnets[1](h, timeEmbedding: timeEmbedding)
@@ -106,7 +106,7 @@ public final class UNetUpBlock: Module, @unchecked Sendable {
     }
 
     /// `skips` are consumed from the end.
-    func callAsFunction(_ x: Tensor, skips: inout [Tensor], timeEmbedding: Tensor, context: Tensor) throws -> Tensor {
+    public func callAsFunction(_ x: Tensor, skips: inout [Tensor], timeEmbedding: Tensor, context: Tensor) throws -> Tensor {
         var h = x
         for (i, resnet) in resnets.items.enumerated() {
             guard let skip = skips.popLast() else { throw ModuleError.invalidInput("UNet up block ran out of skip connections") }

@@ -9,13 +9,13 @@ extension Module {
     public func load(from checkpoint: Checkpoint, dtype: DType? = nil, device: Device = .cpu) throws {
         var headerShapes: [String: [Int]] = [:]
         for (_, header) in try checkpoint.headers() {
-            for entry in header.entries { headerShapes[entry.name] = entry.shape }
+            for entry in header.entries { headerShapes[resolvedPath(entry.name)] = entry.shape }
         }
         try checkKeys(against: headerShapes)
         let slots = Dictionary(uniqueKeysWithValues: namedParameters().map { ($0.path, $0.parameter) })
         try checkpoint.forEachShard { _, tensors in
             for (name, tensor) in tensors {
-                guard let slot = slots[name] else { continue }
+                guard let slot = slots[resolvedPath(name)] else { continue }
                 slot.value = try place(tensor, dtype: dtype, device: device)
             }
         }
@@ -23,11 +23,17 @@ extension Module {
 
     /// Fills every parameter from `weights` (checked as `load(from:)` does).
     public func load(weights: [String: Tensor], dtype: DType? = nil, device: Device = .cpu) throws {
-        try checkKeys(against: weights.mapValues(\.shape))
+        let resolved = Dictionary(weights.map { (resolvedPath($0.key), $0.value) }, uniquingKeysWith: { first, _ in first })
+        try checkKeys(against: resolved.mapValues(\.shape))
         for (path, slot) in namedParameters() {
-            guard let tensor = weights[path] else { continue }
+            guard let tensor = resolved[path] else { continue }
             slot.value = try place(tensor, dtype: dtype, device: device)
         }
+    }
+
+    /// The parameter path a checkpoint key fills: itself, or the root's alias for it.
+    private func resolvedPath(_ key: String) -> String {
+        parameterPath(forCheckpointKey: key) ?? key
     }
 
     /// Casts every loaded floating-point parameter to `dtype` (owned copies).

@@ -59,6 +59,10 @@ open class Module: @unchecked Sendable {
         return result
     }
 
+    /// Where a checkpoint key lands in this tree when it is not a parameter path itself (for
+    /// layouts that differ only by a prefix). The default: nowhere.
+    open func parameterPath(forCheckpointKey key: String) -> String? { nil }
+
     /// Checkpoint keys this module knows it may meet without a slot (buffers that older
     /// exports wrote, such as CLIP's `position_ids`). Paths are relative to this module.
     open var ignoredCheckpointKeys: [String] { [] }
