@@ -2,8 +2,13 @@
 #define SWIFT_DIFFUSERS_CDNNL_SHIM_H
 #include <oneapi/dnnl/dnnl.h>
 
-// oneDNN in Debian runs on OpenMP; worker threads that call small primitives set
-// their own team size to 1 so that two levels of parallelism never stack.
+// Debian's oneDNN runs on GNU OpenMP (libgomp). The Swift kernels run their parallel loops on
+// the same OpenMP team (GOMP_parallel is libgomp's entry point for `#pragma omp parallel`), so
+// oneDNN's threads and ours are one pool: no oversubscription, no threads spinning against
+// each other. Worker threads that run small primitives one per thread set their team size to 1.
 void omp_set_num_threads(int num_threads);
 int omp_get_max_threads(void);
+int omp_get_thread_num(void);
+int omp_get_num_threads(void);
+void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned int flags);
 #endif
