@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+# Writes a Stable Diffusion 1.5-shaped pipeline folder with RANDOM float32 weights: the real SD 1.5
+# component configurations (UNet 859.5M, VAE 83.7M, CLIP ViT-L/14 text encoder 123.1M parameters,
+# about 1.07B in all, ~4.3 GB on disk) for memory/speed benchmarks of the Swift port. Not run in CI;
+# its output is NOT committed.
+#
+# Pinned versions: python 3.11, torch==2.15.0, diffusers==0.42.1, transformers==5.24.0,
+# safetensors==0.8.0 (the same environment as the other scripts in tools/reference).
+# Run from the repository root (needs Tests/Fixtures/tokenizer from make_tokenizer_fixtures.py):
+#   /path/to/venv/bin/python tools/reference/make_sd15_random.py DIR [--no-check]
+# Peak RSS about 5 GB (1.2x the weights); writing takes under a minute.
+#
+# DIR gets, like runwayml/stable-diffusion-v1-5 (minus safety_checker/feature_extractor):
+#   model_index.json                  StableDiffusionPipeline, safety_checker/feature_extractor null
+#   unet/config.json, diffusion_pytorch_model.safetensors   SD 1.5's UNet config
+#   vae/config.json,  diffusion_pytorch_model.safetensors   SD 1.5's VAE config
+#   text_encoder/config.json, model.safetensors             CLIP ViT-L/14 text config (vocab 49408),
+#                                     keys with the "text_model." prefix as on the hub
+#   tokenizer/ vocab.json (49408 entries), merges.txt (48894 merges), tokenizer_config.json,
+#              special_tokens_map.json: the small generated tokenizer of Tests/Fixtures/tokenizer
+#              padded to CLIP-L's size: ids 0..511 the byte tokens, 512..997 the 486 real merges,
+#              then 48408 filler merges built only from the byte characters of ASCII control bytes
+#              and space (0x00-0x20, 0x7F: they never fire on text without control characters), then
+#              <|startoftext|> 49406 and <|endoftext|> 49407 -- CLIP-L's special ids.
+#   scheduler/scheduler_config.json   SD 1.5's PNDM config exactly as on the hub
+# Weights: the libraries' default initialisation under torch.manual_seed(0) (no rescaling).
+# Then (unless --no-check) it loads DIR with StableDiffusionPipeline.from_pretrained and runs one
+# step at 64x64 to prove the folder works. --bench (a separate process is best: peak RSS is the
+# process's) instead only loads DIR and times Diffusers on it, 512x512, 2 steps, guidance 7.5,
+# printing load time, each step's time (UNet on the CFG batch of 2 + scheduler step), VAE decode
+# time and the process's peak RSS -- the Diffusers side of BENCHMARKS.md:
+#   python tools/reference/make_sd15_random.py DIR --bench [--threads N]
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("DIFFUSERS_OFFLINE", "1")
+
+import torch
+import safetensors
+from safetensors.torch import load_file, save_file
+import diffusers
+import transformers
+from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+assert sys.version_info[:2] == (3, 11), sys.version
+assert torch.__version__.startswith("2.15"), torch.__version__
+assert diffusers.__version__ == "0.42.1", diffusers.__version__
+assert transformers.__version__ == "5.24.0", transformers.__version__
+assert safetensors.__version__.startswith("0.8"), safetensors.__version__
+
+torch.manual_seed(0)
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SMALL_TOKENIZER = os.path.join(REPO_ROOT, "Tests", "Fixtures", "tokenizer")
+
+# runwayml/stable-diffusion-v1-5 unet/config.json (diffusers 0.6.0 wrote it; absent keys = defaults)
+SD15_UNET = {
+    "act_fn": "silu",
+    "attention_head_dim": 8,
+    "block_out_channels": [320, 640, 1280, 1280],
+    "center_input_sample": False,
+    "cross_attention_dim": 768,
+    "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+    "downsample_padding": 1,
+    "flip_sin_to_cos": True,
+    "freq_shift": 0,
+    "in_channels": 4,
+    "layers_per_block": 2,
+    "mid_block_scale_factor": 1,
+    "norm_eps": 1e-05,
+    "norm_num_groups": 32,
+    "out_channels": 4,
+    "sample_size": 64,
+    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+}
+# runwayml/stable-diffusion-v1-5 vae/config.json
+SD15_VAE = {
+    "act_fn": "silu",
+    "block_out_channels": [128, 256, 512, 512],
+    "down_block_types": ["DownEncoderBlock2D"] * 4,
+    "in_channels": 3,
+    "latent_channels": 4,
+    "layers_per_block": 2,
+    "norm_num_groups": 32,
+    "out_channels": 3,
+    "sample_size": 512,
+    "up_block_types": ["UpDecoderBlock2D"] * 4,
+}
+# openai/clip-vit-large-patch14's text config as SD 1.5's text_encoder/config.json has it
+SD15_CLIP = {
+    "attention_dropout": 0.0,
+    "bos_token_id": 0,
+    "dropout": 0.0,
+    "eos_token_id": 2,
+    "hidden_act": "quick_gelu",
+    "hidden_size": 768,
+    "initializer_factor": 1.0,
+    "initializer_range": 0.02,
+    "intermediate_size": 3072,
+    "layer_norm_eps": 1e-05,
+    "max_position_embeddings": 77,
+    "num_attention_heads": 12,
+    "num_hidden_layers": 12,
+    "pad_token_id": 1,
+    "projection_dim": 768,
+    "vocab_size": 49408,
+}
+# runwayml/stable-diffusion-v1-5 scheduler/scheduler_config.json
+SD15_SCHEDULER = {
+    "_class_name": "PNDMScheduler",
+    "_diffusers_version": "0.6.0",
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085,
+    "num_train_timesteps": 1000,
+    "set_alpha_to_one": False,
+    "skip_prk_steps": True,
+    "steps_offset": 1,
+    "trained_betas": None,
+    "clip_sample": False,
+}
+EXPECTED_PARAMS = {"unet": 859_520_964, "vae": 83_653_863, "text_encoder": 123_060_480}
+CLIP_VOCAB = 49408
+
+
+def bytes_to_unicode():
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(2 ** 8):
+        if b not in bs:
+            bs.append(b)
+            cs.append(2 ** 8 + n)
+            n += 1
+    return dict(zip(bs, [chr(c) for c in cs]))
+
+
+def padded_tokenizer(out):
+    """The small tokenizer padded to CLIP-L's 49408 entries with merges that never fire on text
+    without control characters."""
+    with open(os.path.join(SMALL_TOKENIZER, "vocab.json"), encoding="utf-8") as f:
+        small = json.load(f)
+    with open(os.path.join(SMALL_TOKENIZER, "merges.txt"), encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    assert lines[0].startswith("#version")
+    merges = [tuple(l.split(" ")) for l in lines[1:] if l]
+    specials = ["<|startoftext|>", "<|endoftext|>"]
+    tokens = [t for t, _ in sorted(small.items(), key=lambda kv: kv[1]) if t not in specials]
+    assert len(tokens) == 512 + len(merges)
+    have = set(tokens)
+    b2u = bytes_to_unicode()
+    # ASCII control bytes and space: never inside UTF-8 multi-byte sequences, and the pre-tokenizer
+    # drops whitespace, so these merges only ever fire on text with control characters
+    rare = [b2u[b] for b in list(range(0x00, 0x21)) + [0x7F]]
+    need = CLIP_VOCAB - 2 - len(tokens)
+    grow = list(rare)  # tokens that filler merges extend
+    i = 0
+    while need > 0:
+        left = grow[i]
+        for c in rare:
+            for right in (c, c + "</w>"):
+                new = left + right
+                if need > 0 and new not in have:
+                    merges.append((left, right))
+                    tokens.append(new)
+                    have.add(new)
+                    if not right.endswith("</w>"):
+                        grow.append(new)
+                    need -= 1
+        i += 1
+    tokens += specials
+    assert len(tokens) == CLIP_VOCAB and len(set(tokens)) == CLIP_VOCAB
+    assert len(merges) == CLIP_VOCAB - 256 * 2 - 2 == 48894
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump({t: i for i, t in enumerate(tokens)}, f, ensure_ascii=False, separators=(",", ":"))
+    with open(os.path.join(out, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n")
+        for a, b in merges:
+            f.write(f"{a} {b}\n")
+    for fn in ["tokenizer_config.json", "special_tokens_map.json"]:
+        shutil.copyfile(os.path.join(SMALL_TOKENIZER, fn), os.path.join(out, fn))
+    tok = CLIPTokenizer.from_pretrained(out)
+    assert len(tok) == CLIP_VOCAB and tok.bos_token_id == 49406 and tok.eos_token_id == 49407, (
+        len(tok), tok.bos_token_id, tok.eos_token_id)
+    small_tok = CLIPTokenizer.from_pretrained(SMALL_TOKENIZER)
+    remap = {998: 49406, 999: 49407}
+    for text in ["a red circle", "A painting of a squirrel eating a burger!", "caf\u00e9 \u5706 2024 \U0001F431"]:
+        assert tok(text).input_ids == [remap.get(i, i) for i in small_tok(text).input_ids], text
+    return tok
+
+
+def count(m):
+    return sum(p.numel() for p in m.parameters())
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dir")
+    ap.add_argument("--no-check", action="store_true", help="skip loading the folder and running one step")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--bench", action="store_true", help="only time Diffusers on an existing DIR (512x512, 2 steps)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.bench:
+        return bench(args.dir, args.threads)
+    t0 = time.time()
+
+    tokenizer = padded_tokenizer(os.path.join(args.dir, "tokenizer.tmp"))
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(**SD15_UNET)
+    torch.manual_seed(0)
+    vae = AutoencoderKL(**SD15_VAE)
+    torch.manual_seed(0)
+    text_encoder = CLIPTextModel(CLIPTextConfig(**SD15_CLIP))
+    params = {"unet": count(unet), "vae": count(vae), "text_encoder": count(text_encoder)}
+    print("parameters:", params, "total", sum(params.values()))
+    assert params == EXPECTED_PARAMS, params
+    scheduler = PNDMScheduler.from_config(SD15_SCHEDULER)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.save_pretrained(args.dir, safe_serialization=True)
+    del pipe, unet, vae
+    # tokenizer/: the padded files (not transformers 5's re-serialisation, which adds tokenizer.json)
+    shutil.rmtree(os.path.join(args.dir, "tokenizer"))
+    os.rename(os.path.join(args.dir, "tokenizer.tmp"), os.path.join(args.dir, "tokenizer"))
+    # scheduler/: the hub file itself (no timestep_spacing / prediction_type keys)
+    with open(os.path.join(args.dir, "scheduler", "scheduler_config.json"), "w") as f:
+        json.dump(SD15_SCHEDULER, f, indent=2)
+        f.write("\n")
+    # text_encoder/: keys with the hub's "text_model." prefix
+    te_file = os.path.join(args.dir, "text_encoder", "model.safetensors")
+    sd = load_file(te_file)
+    save_file({"text_model." + k: v for k, v in sd.items()}, te_file, metadata={"format": "pt"})
+    del sd, text_encoder
+    total = 0
+    for root, _, files in os.walk(args.dir):
+        for fn in files:
+            total += os.path.getsize(os.path.join(root, fn))
+    print(f"wrote {args.dir}: {total / 1e9:.2f} GB in {time.time() - t0:.0f} s")
+
+    if not args.no_check:
+        t1 = time.time()
+        pipe = StableDiffusionPipeline.from_pretrained(args.dir, safety_checker=None)
+        assert isinstance(pipe.scheduler, PNDMScheduler)
+        assert {k: count(getattr(pipe, k)) for k in params} == params
+        t2 = time.time()
+        with torch.no_grad():
+            img = pipe("a red circle", height=64, width=64, num_inference_steps=1, guidance_scale=7.5,
+                       generator=torch.Generator().manual_seed(0), output_type="np").images
+        assert img.shape == (1, 64, 64, 3) and bool(((img >= 0) & (img <= 1)).all())
+        print(f"check: loaded in {t2 - t1:.1f} s; 1 step at 64x64 (PNDM timesteps {pipe.scheduler.timesteps.tolist()}) "
+              f"in {time.time() - t2:.1f} s; image {img.shape}, mean {img.mean():.4f}")
+
+
+def bench(folder, threads, size=512, steps=2):
+    import resource
+    t0 = time.time()
+    pipe = StableDiffusionPipeline.from_pretrained(folder, safety_checker=None)
+    pipe.set_progress_bar_config(disable=True)
+    load_s = time.time() - t0
+    marks = []
+
+    def on_step(p, i, t, kw):
+        marks.append(time.time())
+        return kw
+
+    decoded = []
+    orig_decode = pipe.vae.decode
+
+    def timed_decode(*a, **k):
+        s0 = time.time()
+        out = orig_decode(*a, **k)
+        decoded.append(time.time() - s0)
+        return out
+
+    pipe.vae.decode = timed_decode
+    with torch.no_grad():
+        t1 = time.time()
+        img = pipe("a red circle", height=size, width=size, num_inference_steps=steps, guidance_scale=7.5,
+                   generator=torch.Generator().manual_seed(0), output_type="np", callback_on_step_end=on_step).images
+        total = time.time() - t1
+    starts = [t1] + marks[:-1]
+    steps_s = [round(b - a, 3) for a, b in zip(starts, marks)]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"diffusers": diffusers.__version__, "torch": torch.__version__, "threads": threads,
+                      "size": size, "steps": steps, "timesteps": pipe.scheduler.timesteps.tolist(),
+                      "load_s": round(load_s, 3), "steps_s": steps_s,
+                      "note": "steps_s[0] includes encode_prompt; one entry per scheduler timestep",
+                      "vae_decode_s": round(decoded[0], 3), "total_s": round(total, 3),
+                      "process_peak_rss_bytes": peak, "image_shape": list(img.shape)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
