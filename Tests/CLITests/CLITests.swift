@@ -9,7 +9,7 @@ enum CLITestError: Error, CustomStringConvertible {
 
 /// Runs the built `diffuse` binary as a subprocess.
 final class CLITests: XCTestCase {
-    private static let packageRoot: String = {
+    static let packageRoot: String = {
         var url = URL(fileURLWithPath: #filePath)
         for _ in 0..<3 { url.deleteLastPathComponent() }
         return url.path
@@ -29,7 +29,7 @@ final class CLITests: XCTestCase {
         throw CLITestError.binaryNotBuilt(Bundle(for: CLITests.self).bundleURL.path)
     }
 
-    private func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try binary())
         process.arguments = arguments
@@ -48,7 +48,7 @@ final class CLITests: XCTestCase {
         try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
     }
 
-    private func assertFailsWithOneLine(_ arguments: [String], containing fragment: String,
+    func assertFailsWithOneLine(_ arguments: [String], containing fragment: String,
                                         file: StaticString = #filePath, line: UInt = #line) throws {
         let result = try run(arguments)
         XCTAssertEqual(result.status, 1, file: file, line: line)
