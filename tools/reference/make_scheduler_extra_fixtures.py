@@ -20,6 +20,10 @@
 #                           run.noise.<i> (what a stochastic step drew from
 #                           torch.Generator().manual_seed(generator_seed)), and for
 #                           image-to-image cases add_noise.original/noise/out.
+# Also randn_portable.safetensors (next to the case folders): torch.manual_seed(s); torch.randn(shape)
+# computed with ATEN_CPU_CAPABILITY=default (PyTorch's portable kernel, libm log/sin/cos), and
+# randn_native.safetensors, the same with the kernel PyTorch picks natively (AVX-512 here); both
+# hold sequence.* (several draws of different sizes from one generator in a row).
 # The run: set_timesteps(run_steps); when begin_index is set, timesteps[begin_index:] after
 # set_begin_index(begin_index) and add_noise(original, noise, timesteps[:1]) as Diffusers'
 # img2img pipeline does, the run starting from that noised sample; steps pass
@@ -240,6 +244,33 @@ def make_case(out, name, spec):
         f.write("\n")
 
 
+RANDN_CODE = r'''
+import sys, torch
+from safetensors.torch import save_file
+torch.set_num_threads(2)
+assert torch.backends.cpu.get_cpu_capability() == sys.argv[2], torch.backends.cpu.get_cpu_capability()
+out = {}
+for seed in [0, 3, 2024]:
+    for shape in [[5], [16], [17], [2, 3, 7], [1, 4, 16, 16]]:
+        torch.manual_seed(seed)
+        out["seed%d.%s" % (seed, "x".join(map(str, shape)))] = torch.randn(shape)
+g = torch.Generator().manual_seed(99)
+for i, n in enumerate([3, 1, 20, 7, 33, 2]):
+    out["sequence.%d" % i] = torch.randn(n, generator=g)
+save_file(out, sys.argv[1], metadata={"capability": sys.argv[2]})
+'''
+
+
+def make_randn(out):
+    import subprocess
+    env = dict(os.environ, ATEN_CPU_CAPABILITY="default")
+    subprocess.run([sys.executable, "-c", RANDN_CODE, os.path.join(out, "randn_portable.safetensors"), "DEFAULT"],
+                   check=True, env=env)
+    # The same draws with the kernel PyTorch picks on this (AVX-512) machine.
+    subprocess.run([sys.executable, "-c", RANDN_CODE, os.path.join(out, "randn_native.safetensors"),
+                    torch.backends.cpu.get_cpu_capability()], check=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="Tests/Fixtures/schedulers/extra")
@@ -247,6 +278,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     for name, spec in CASES.items():
         make_case(args.out, name, spec)
+    make_randn(args.out)
     print(f"wrote {len(CASES)} cases to {args.out}")
 
 
