@@ -142,6 +142,39 @@ final class SchedulerErrorTests: XCTestCase {
         }
     }
 
+    /// Configs built in code are checked when the scheduler is made, like parsed ones.
+    func testProgrammaticConfigsAreValidated() {
+        var config = SchedulerConfig(kind: .eulerDiscrete)
+        config.numTrainTimesteps = -5
+        XCTAssertThrowsError(try config.makeScheduler()) { error in
+            guard case .invalidValue(field: "num_train_timesteps", _, _)? = error as? SchedulerError else { return XCTFail("\(error)") }
+        }
+        var dpm = SchedulerConfig(kind: .dpmSolverMultistep)
+        dpm.solverOrder = 0
+        XCTAssertThrowsError(try dpm.makeScheduler())
+        var ddim = SchedulerConfig(kind: .ddim)
+        ddim.betaEnd = .nan
+        XCTAssertThrowsError(try ddim.makeScheduler())
+        var offset = SchedulerConfig(kind: .pndm)
+        offset.stepsOffset = -1
+        XCTAssertThrowsError(try offset.makeScheduler())
+    }
+
+    /// A multistep run whose model output changes shape mid-run is an error naming the run.
+    func testHistoryShapeChanges() throws {
+        let small = try Tensor([Float](repeating: 0.1, count: 16), shape: [1, 1, 4, 4])
+        let large = try Tensor([Float](repeating: 0.1, count: 32), shape: [2, 1, 4, 4])
+        for variant in ["pndm", "dpm_multistep"] {
+            var scheduler = try SchedulerFixtures.config(variant).makeScheduler()
+            try scheduler.setTimesteps(5)
+            _ = try scheduler.step(modelOutput: small, timestep: scheduler.timesteps[0], sample: small)
+            XCTAssertThrowsError(try scheduler.step(modelOutput: large, timestep: scheduler.timesteps[1], sample: large)) { error in
+                guard case .shapeMismatch(let message)? = error as? SchedulerError else { return XCTFail("\(error)") }
+                XCTAssertTrue(message.contains("reset()"), message)
+            }
+        }
+    }
+
     func testBadCalls() throws {
         let sample = try Tensor([Float](repeating: 0.5, count: 16), shape: [1, 1, 4, 4])
         let other = try Tensor([Float](repeating: 0.5, count: 32), shape: [2, 1, 4, 4])
