@@ -194,6 +194,12 @@ final class SchedulerErrorTests: XCTestCase {
         }
         XCTAssertThrowsError(try ddim.addNoise(original: other, noise: sample, timestep: .discrete(1)))
 
+        XCTAssertThrowsError(try ddim.imageToImageTimesteps(steps: 10, strength: 1.5)) { error in
+            XCTAssertEqual(error as? SchedulerError, .invalidArgument("strength must be in [0, 1], got 1.5"))
+        }
+        XCTAssertEqual(try ddim.imageToImageTimesteps(steps: 10, strength: 0), [])
+        XCTAssertEqual(try ddim.imageToImageTimesteps(steps: 10, strength: 1), ddim.timesteps)
+
         var euler = try SchedulerConfig(kind: .eulerDiscrete).makeScheduler()
         try euler.setTimesteps(4)
         XCTAssertThrowsError(try euler.scaleModelInput(sample, timestep: .continuous(500))) { error in
