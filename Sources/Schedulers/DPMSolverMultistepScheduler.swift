@@ -50,6 +50,9 @@ public struct DPMSolverMultistepScheduler: Scheduler {
             throw SchedulerError.invalidValue(field: "prediction_type", value: "'flow_prediction'",
                                               expected: "'epsilon', 'sample' or 'v_prediction' with algorithm_type '\(config.algorithmType.rawValue)'")
         }
+        guard (1...3).contains(config.solverOrder) else {
+            throw SchedulerError.invalidValue(field: "solver_order", value: "\(config.solverOrder)", expected: "an integer in 1...3")
+        }
         if config.useDynamicShifting {
             throw SchedulerError.unsupported(field: "use_dynamic_shifting", reason: "dynamic shifting (set_timesteps(mu=)) is not implemented")
         }
@@ -159,6 +162,7 @@ public struct DPMSolverMultistepScheduler: Scheduler {
         guard converted.count == x.count else {
             throw SchedulerError.shapeMismatch("modelOutput \(modelOutput.shape) does not fit sample \(sample.shape)")
         }
+        try requireHistoryFits(state.modelOutputs, count: converted.count, scheduler: Self.name)
         state.modelOutputs.removeFirst()
         state.modelOutputs.append(converted)
         var drawn: [Float]?

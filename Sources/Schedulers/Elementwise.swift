@@ -24,35 +24,49 @@ func elementwise(_ a: [Float], _ f: (Float) -> Float) -> [Float] {
     a.map(f)
 }
 
+// The multi-operand forms combine the common prefix; callers check shapes first (a shorter
+// operand is a bug that must not read out of bounds).
+
 func elementwise(_ a: [Float], _ b: [Float], _ f: (Float, Float) -> Float) -> [Float] {
-    [Float](unsafeUninitializedCapacity: a.count) { out, initialized in
+    let n = min(a.count, b.count)
+    return [Float](unsafeUninitializedCapacity: n) { out, initialized in
         a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
-                for i in 0..<pa.count { out[i] = f(pa[i], pb[i]) }
+                for i in 0..<n { out[i] = f(pa[i], pb[i]) }
             }
         }
-        initialized = a.count
+        initialized = n
     }
 }
 
 func elementwise(_ a: [Float], _ b: [Float], _ c: [Float], _ f: (Float, Float, Float) -> Float) -> [Float] {
-    [Float](unsafeUninitializedCapacity: a.count) { out, initialized in
+    let n = min(a.count, b.count, c.count)
+    return [Float](unsafeUninitializedCapacity: n) { out, initialized in
         a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
                 c.withUnsafeBufferPointer { pc in
-                    for i in 0..<pa.count { out[i] = f(pa[i], pb[i], pc[i]) }
+                    for i in 0..<n { out[i] = f(pa[i], pb[i], pc[i]) }
                 }
             }
         }
-        initialized = a.count
+        initialized = n
     }
 }
 
 func elementwise(_ a: [Float], _ b: [Float], _ c: [Float], _ d: [Float],
                  _ f: (Float, Float, Float, Float) -> Float) -> [Float] {
-    [Float](unsafeUninitializedCapacity: a.count) { out, initialized in
-        for i in 0..<a.count { out[i] = f(a[i], b[i], c[i], d[i]) }
-        initialized = a.count
+    let n = min(a.count, b.count, c.count, d.count)
+    return [Float](unsafeUninitializedCapacity: n) { out, initialized in
+        for i in 0..<n { out[i] = f(a[i], b[i], c[i], d[i]) }
+        initialized = n
+    }
+}
+
+/// Throws unless the stored history of a multistep scheduler fits the new model output.
+func requireHistoryFits(_ history: [[Float]?], count: Int, scheduler: String) throws {
+    if let stored = history.compactMap({ $0 }).first(where: { $0.count != count }) {
+        throw SchedulerError.shapeMismatch(
+            "\(scheduler): the model output has \(count) values but earlier steps of this run had \(stored.count); call reset() or setTimesteps to start a new run")
     }
 }
 

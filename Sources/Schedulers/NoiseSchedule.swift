@@ -12,6 +12,12 @@ public struct NoiseSchedule: Sendable, Equatable {
     /// - Parameter allowRescale: whether the class has `rescale_betas_zero_snr` (PNDM has not).
     public init(config: SchedulerConfig, terminalFloor: Bool, allowRescale: Bool = true) throws {
         let count = config.numTrainTimesteps
+        guard (1...1_000_000).contains(count) else {
+            throw SchedulerError.invalidValue(field: "num_train_timesteps", value: "\(count)", expected: "an integer in 1...1000000")
+        }
+        guard config.stepsOffset >= 0 else {
+            throw SchedulerError.invalidValue(field: "steps_offset", value: "\(config.stepsOffset)", expected: "an integer ≥ 0")
+        }
         var betas: [Float]
         if let trained = config.trainedBetas {
             guard trained.count == count else {

@@ -87,6 +87,8 @@ public struct PNDMScheduler: Scheduler {
         try requireSameShape(modelOutput, sample, ("modelOutput", "sample"))
         guard let t = timestep.integerValue else { throw SchedulerError.timestepNotInSchedule(timestep, scheduler: Self.name) }
         let output = try hostValues(modelOutput), x = try hostValues(sample)
+        try requireHistoryFits(state.ets.map(Optional.some) + [state.currentModelOutput, state.currentSample],
+                               count: output.count, scheduler: Self.name)
         let previous: [Float]
         if state.counter < prkTimesteps.count && !config.skipPRKSteps {
             previous = try rungeKuttaStep(output, t, x, count)

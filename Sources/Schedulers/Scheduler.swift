@@ -82,4 +82,20 @@ extension Scheduler {
     public var order: Int { 1 }
 
     public mutating func setBeginIndex(_ index: Int) {}
+
+    /// The timesteps of an image-to-image run, as Diffusers' img2img pipelines choose them
+    /// (`get_timesteps`): after `setTimesteps(steps)`, the last `⌊steps·strength⌋` steps'
+    /// worth of `timesteps`; the begin index is set to where they start. Noise the encoded
+    /// image to the first of them with `addNoise`, then step through them.
+    /// - Parameter steps: the step count given to `setTimesteps` (the pipeline's
+    ///   `num_inference_steps`).
+    public mutating func imageToImageTimesteps(steps: Int, strength: Double) throws -> [Timestep] {
+        guard strength >= 0, strength <= 1 else {
+            throw SchedulerError.invalidArgument("strength must be in [0, 1], got \(strength)")
+        }
+        let initial = min(Int(Double(steps) * strength), steps)
+        let start = max(steps - initial, 0) * order
+        setBeginIndex(start)
+        return Array(timesteps.dropFirst(start))
+    }
 }

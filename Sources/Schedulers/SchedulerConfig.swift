@@ -15,9 +15,13 @@ public struct SchedulerConfig: Sendable, Equatable {
     public var kind: SchedulerKind
 
     // Training noise schedule (all classes).
+    /// Length of the training schedule T (`num_train_timesteps`).
     public var numTrainTimesteps = 1000
+    /// β of the first training timestep (`beta_start`).
     public var betaStart = 0.0001
+    /// β of the last training timestep (`beta_end`).
     public var betaEnd = 0.02
+    /// How betas run from `betaStart` to `betaEnd` (`beta_schedule`).
     public var betaSchedule = BetaSchedule.linear
     /// Explicit training betas (bypass `betaStart`/`betaEnd`/`betaSchedule`).
     public var trainedBetas: [Double]?
@@ -25,7 +29,9 @@ public struct SchedulerConfig: Sendable, Equatable {
     public var rescaleBetasZeroSNR = false
 
     // Inference.
+    /// What the model predicts (`prediction_type`).
     public var predictionType = PredictionType.epsilon
+    /// How inference timesteps are spread (`timestep_spacing`; class default when absent).
     public var timestepSpacing: TimestepSpacing
     /// Added to `leading` timesteps (SD 1.x uses 1).
     public var stepsOffset = 0
@@ -41,35 +47,54 @@ public struct SchedulerConfig: Sendable, Equatable {
     // DDIM and DPM-Solver.
     /// DDIM: clip the predicted x₀ to ±`clipSampleRange`.
     public var clipSample: Bool
+    /// The bound of `clipSample` (`clip_sample_range`).
     public var clipSampleRange = 1.0
     /// Dynamic thresholding of x₀ (Imagen).
     public var thresholding = false
+    /// The quantile of |x₀| thresholding uses (`dynamic_thresholding_ratio`).
     public var dynamicThresholdingRatio = 0.995
+    /// The largest threshold (`sample_max_value`).
     public var sampleMaxValue = 1.0
 
     // Euler and DPM-Solver sigma schedules.
+    /// Euler: sigma interpolation between training timesteps (`interpolation_type`).
     public var interpolationType = InterpolationType.linear
+    /// Karras et al.'s ρ = 7 sigma spacing (`use_karras_sigmas`).
     public var useKarrasSigmas = false
+    /// Log-uniform sigma spacing (`use_exponential_sigmas`).
     public var useExponentialSigmas = false
+    /// Beta-distribution sigma spacing (`use_beta_sigmas`; not implemented: an error).
     public var useBetaSigmas = false
     /// Euler: bounds for Karras/exponential sigmas (nil: the schedule's own).
     public var sigmaMin: Double?
     public var sigmaMax: Double?
+    /// Euler: training-index or `0.25·log σ` timesteps (`timestep_type`).
     public var timestepType = TimestepType.discrete
+    /// The σ after the last step (`final_sigmas_type`).
     public var finalSigmasType = FinalSigmasType.zero
 
     // DPM-Solver.
+    /// 1, 2 or 3 (`solver_order`).
     public var solverOrder = 2
+    /// `algorithm_type`.
     public var algorithmType = DPMSolverAlgorithm.dpmsolverPlusPlus
+    /// The second-order update (`solver_type`).
     public var solverType = DPMSolverType.midpoint
     /// Use lower-order updates for the last steps when there are fewer than 15.
     public var lowerOrderFinal = true
+    /// Use a first-order update for the last step (`euler_at_final`).
     public var eulerAtFinal = false
+    /// Uniform-in-log-SNR spacing (`use_lu_lambdas`).
     public var useLuLambdas = false
+    /// Flow-matching sigmas σ = shift·s/(1 + (shift − 1)·s) (`use_flow_sigmas`).
     public var useFlowSigmas = false
+    /// The shift of flow sigmas (`flow_shift`).
     public var flowShift = 1.0
+    /// Timesteps whose λ = log(α/σ) falls below this are not used (`lambda_min_clipped`).
     public var lambdaMinClipped = -Double.infinity
+    /// The model also predicts its variance (`variance_type`): only the first 3 output channels are used.
     public var varianceType: VarianceType?
+    /// Resolution-dependent shifting (`use_dynamic_shifting`; not implemented: an error).
     public var useDynamicShifting = false
 
     /// The keys the source file stated (for `converted(to:)`).

@@ -25,6 +25,8 @@ public enum SchedulerError: Error, Equatable, Sendable, CustomStringConvertible 
     case shapeMismatch(String)
     /// A call that the scheduler's state does not allow (e.g. PLMS steps before PRK warm-up).
     case invalidState(String)
+    /// An argument outside its domain (e.g. an image-to-image strength above 1).
+    case invalidArgument(String)
 
     public var description: String {
         switch self {
@@ -50,6 +52,8 @@ public enum SchedulerError: Error, Equatable, Sendable, CustomStringConvertible 
         case let .shapeMismatch(message):
             return "shape mismatch: \(message)"
         case let .invalidState(message):
+            return message
+        case let .invalidArgument(message):
             return message
         }
     }

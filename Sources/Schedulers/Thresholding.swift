@@ -4,6 +4,9 @@ func dynamicThreshold(_ values: [Float], shape: [Int], ratio: Double, maxValue: 
     guard shape.count >= 2 else {
         throw SchedulerError.shapeMismatch("thresholding needs a [batch, channels, ...] sample, got \(shape)")
     }
+    guard ratio >= 0, ratio <= 1 else {
+        throw SchedulerError.invalidValue(field: "dynamic_thresholding_ratio", value: "\(ratio)", expected: "a number in [0, 1]")
+    }
     let batch = shape[0]
     guard batch > 0, !values.isEmpty else { return values }
     let perItem = values.count / batch

@@ -138,19 +138,28 @@ public struct TorchGenerator: Sendable {
     /// Values are drawn in float32 and converted to `dtype` (PyTorch draws other float dtypes
     /// natively, which can differ in the last bit of the reduced type).
     public mutating func randn(_ shape: [Int], dtype: DType = .f32, device: Device = .cpu) throws -> Tensor {
-        guard shape.allSatisfy({ $0 >= 0 }) else {
-            throw TensorError.invalidArgument("randn: negative dimension in shape \(shape)")
-        }
-        let count = shape.reduce(1, *)
+        let count = try TorchGenerator.elementCount(shape, "randn")
         return try Tensor(normalFloats(count: count), shape: shape, dtype: dtype, device: device)
     }
 
     /// A uniform [0, 1) tensor as `torch.rand(shape)` (float32 draws converted to `dtype`).
     public mutating func rand(_ shape: [Int], dtype: DType = .f32, device: Device = .cpu) throws -> Tensor {
-        guard shape.allSatisfy({ $0 >= 0 }) else {
-            throw TensorError.invalidArgument("rand: negative dimension in shape \(shape)")
+        let count = try TorchGenerator.elementCount(shape, "rand")
+        return try Tensor(uniformFloats(count: count), shape: shape, dtype: dtype, device: device)
+    }
+
+    /// The element count of `shape`, or an error for negative or overflowing dimensions.
+    private static func elementCount(_ shape: [Int], _ operation: String) throws -> Int {
+        var count = 1
+        for dimension in shape {
+            guard dimension >= 0 else { throw TensorError.invalidArgument("\(operation): negative dimension in shape \(shape)") }
+            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+            guard !overflow, product <= Int(Int32.max) * 64 else {
+                throw TensorError.invalidArgument("\(operation): shape \(shape) is too large")
+            }
+            count = product
         }
-        return try Tensor(uniformFloats(count: shape.reduce(1, *)), shape: shape, dtype: dtype, device: device)
+        return count
     }
 
     /// `at::normal_distribution<double>(0, 1)`: one value, caching the pair's second.

@@ -41,6 +41,27 @@ final class TorchGeneratorTests: XCTestCase {
         assertBitExact(batch, try file.tensor(named: "randn_tensor.generators0,1.2x4x8x8").floats(), "generator list")
     }
 
+    /// PyTorch's portable kernel (`ATEN_CPU_CAPABILITY=default`: libm log/sin/cos), and draws
+    /// of several sizes in a row from one generator (the cached second Box–Muller value of the
+    /// small-tensor path survives between calls; the ≥ 16 path leaves it alone).
+    func testPortableKernelAndSequences() throws {
+        for (file, kernel) in [("randn_portable", TorchGenerator.NormalKernel.scalar), ("randn_native", .vectorized)] {
+            let draws = try SafeTensorsFile(path: SchedulerFixtures.path("extra/\(file).safetensors"))
+            XCTAssertEqual(draws.metadata?["capability"], kernel == .scalar ? "DEFAULT" : "AVX512")
+            for name in draws.names where name.hasPrefix("seed") {
+                let parts = name.split(separator: ".")
+                var generator = TorchGenerator(seed: try XCTUnwrap(UInt64(parts[0].dropFirst(4))), normalKernel: kernel)
+                let expected = try draws.tensor(named: name)
+                assertBitExact(try generator.randn(expected.shape).floats(), try expected.floats(), "\(file) \(name)")
+            }
+            var generator = TorchGenerator(seed: 99, normalKernel: kernel)
+            for i in 0..<6 {
+                let expected = try draws.tensor(named: "sequence.\(i)")
+                assertBitExact(generator.normalFloats(count: expected.count), try expected.floats(), "\(file) sequence \(i)")
+            }
+        }
+    }
+
     func testStreamContinuesAcrossCallsAndCopiesFork() throws {
         var a = TorchGenerator(seed: 42)
         let whole = a.normalFloats(count: 3)
