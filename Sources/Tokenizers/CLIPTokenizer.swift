@@ -71,12 +71,12 @@ public final class CLIPTokenizer: Sendable {
     public let vocabularySize: Int
 
     private let symbols: [String]
-    private let symbolIndices: [String: Int32]
-    private let symbolVocabularyIDs: [Int32?]
+    let symbolIndices: [String: Int32]
+    let symbolVocabularyIDs: [Int32?]
     /// The id of each BPE symbol: its added-token id, else its vocabulary id, else `unkTokenID`.
     private let symbolIDs: [Int]
     private let bpe: BytePairEncoder
-    private let addedTokens: AddedVocabulary
+    let addedTokens: AddedVocabulary
     /// Id → token string (added tokens first, then the vocabulary), for decoding.
     let tokenStrings: [Int: String]
     /// The contents of the special tokens.
