@@ -73,7 +73,8 @@ public final class CLIPTokenizer: Sendable {
     private let symbols: [String]
     let symbolIndices: [String: Int32]
     let symbolVocabularyIDs: [Int32?]
-    /// The id of each BPE symbol: its added-token id, else its vocabulary id, else `unkTokenID`.
+    /// The id of each BPE symbol: its vocabulary id (with `.transformers4`, its added-token id
+    /// first), else `unkTokenID`.
     private let symbolIDs: [Int]
     private let bpe: BytePairEncoder
     let addedTokens: AddedVocabulary
@@ -102,7 +103,8 @@ public final class CLIPTokenizer: Sendable {
         let mergesPath = folder + "/merges.txt"
         let configuration = try TokenizerConfiguration(folder: folder)
         let vocabulary = try VocabularyFiles.readVocabulary(vocabularyPath)
-        let mergeLines = try VocabularyFiles.readMerges(mergesPath)
+        let mergeLines = try VocabularyFiles.readMerges(
+            mergesPath, limit: compatibility == .transformers4 ? VocabularyFiles.transformers4MergeLimit : nil)
 
         var table = SymbolTable(vocabulary: vocabulary)
         var merges: [(Int32, Int32, Int32)] = []

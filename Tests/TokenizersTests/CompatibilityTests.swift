@@ -53,4 +53,21 @@ final class CompatibilityTests: XCTestCase {
                        [998, 320, 27, 347, 68, 619, 78, 69, 588, 87, 339, 91, 285, 321, 999])
         XCTAssertEqual(tokenizer.encode("a\u{345}b").ids, [998, 320, 137, 483, 321, 999])
     }
+
+    func testOnlyTransformers4StopsAfter48894Merges() throws {
+        // The fixture's merges padded to 48 894 with repeats of its first, then "q x" (and "qx"
+        // added to the vocabulary). transformers 5.24.0 gives [998, 1000, 345, 999] for "qxz",
+        // transformers 4.57.6 [998, 80, 87, 345, 999].
+        let folder = try makeTemporaryFolder(self)
+        let vocabulary = try String(contentsOfFile: tokenizerFixtures + "/vocab.json", encoding: .utf8)
+        try writeFile(folder + "/vocab.json", vocabulary.trimmingCharacters(in: .whitespacesAndNewlines).dropLast() + ", \"qx\": 1000}")
+        let fixtureMerges = try String(contentsOfFile: tokenizerFixtures + "/merges.txt", encoding: .utf8)
+            .split(separator: "\n").map(String.init)
+        let merges = fixtureMerges + Array(repeating: "i n", count: 48_894 - (fixtureMerges.count - 1)) + ["q x"]
+        try writeFile(folder + "/merges.txt", merges.joined(separator: "\n") + "\n")
+
+        XCTAssertEqual(try CLIPTokenizer(folder: folder).encode("qxz").ids, [998, 1000, 345, 999])
+        XCTAssertEqual(try CLIPTokenizer(folder: folder, compatibility: .transformers4).encode("qxz").ids,
+                       [998, 80, 87, 345, 999])
+    }
 }
