@@ -9,8 +9,9 @@
 /// are then joined with single spaces. In order:
 ///
 /// 1. U+0000, U+FFFD and every character of a `C*` category (control, format — zero-width
-///    joiners and spaces, soft hyphens —, private use, unassigned) are removed, except tab,
-///    newline and carriage return; those and every `Zs` space become U+0020.
+///    joiners and spaces, soft hyphens —, private use, unassigned, including characters
+///    assigned after Python 3.11's Unicode 14.0) are removed, except tab, newline and carriage
+///    return; those and every `Zs` space become U+0020.
 /// 2. Each CJK ideograph (the blocks BERT lists) gets a space on either side.
 /// 3. The text is put in Unicode normalisation form C.
 /// 4. It is split at whitespace (U+0020, and U+2028/U+2029, which survive step 1), each word is
@@ -61,7 +62,7 @@ enum TextNormalizer {
                 }
                 continue
             }
-            if value == 0xFFFD { continue }
+            if value == 0xFFFD || isUnassignedInPython(scalar) { continue }
             let category = scalar.properties.generalCategory
             switch category {
             case .control, .format, .surrogate, .privateUse, .unassigned: continue
@@ -80,6 +81,15 @@ enum TextNormalizer {
         }
         if needsComposition { cleaned = CanonicalComposition.nfc(cleaned) }
         return lowercasedWords(cleaned)
+    }
+
+    /// The Unicode version of the `unicodedata` of Python 3.11, the version of this project's
+    /// reference scripts: characters assigned later are unassigned (`Cn`) there, so removed.
+    static let pythonUnicodeVersion = (major: 14, minor: 0)
+
+    private static func isUnassignedInPython(_ scalar: Unicode.Scalar) -> Bool {
+        guard let age = scalar.properties.age else { return false }  // unassigned: removed anyway
+        return (age.major, age.minor) > pythonUnicodeVersion
     }
 
     /// The CJK Unified Ideographs blocks and compatibility blocks of BERT's `_is_chinese_char`
