@@ -124,6 +124,11 @@ final class MalformedFileTests: XCTestCase {
         assertThrows(.malformedJSON(path: configuration, line: 3, reason: "expected a string key, found '}'")) { try load() }
     }
 
+    func testDeeplyNestedConfiguration() throws {
+        try writeFile(configuration, "{\"x\": " + String(repeating: "[", count: 100_000))
+        assertThrows(.malformedJSON(path: configuration, line: 1, reason: "nested more than 256 levels deep")) { try load() }
+    }
+
     func testConfigurationValuesOfTheWrongType() throws {
         try writeFile(configuration, #"{"model_max_length": "77"}"#)
         assertThrows(.invalidConfiguration(path: configuration, key: "model_max_length", reason: "must be a positive integer")) {
