@@ -1,38 +1,58 @@
-/// The added tokens of a tokenizer (transformers' `_added_tokens_decoder` and
-/// `_added_tokens_encoder`): the `added_tokens_decoder` of `tokenizer_config.json`, then the
-/// special tokens, each with its id.
+/// The added tokens of a tokenizer — the `added_tokens_decoder` of `tokenizer_config.json`, then
+/// the special tokens —, each with its id, and the splitting of text at them.
 ///
-/// Text is split at them before normalisation, as transformers' `PreTrainedTokenizer.tokenize`
-/// does with its trie: the leftmost occurrence of any added token, the longest at that place,
-/// is cut out, and so on to the end. Then each token's `rstrip`/`lstrip` removes whitespace from
-/// its neighbours, and a `singleWord` token not separated by a space is glued to its neighbour.
+/// `.transformers4` reproduces transformers 4's `PreTrainedTokenizer.tokenize`: the raw text is
+/// cut at the leftmost, longest occurrence of any added token, and so on; then each token's
+/// `rstrip`/`lstrip` removes whitespace from its neighbours, and a `singleWord` token not
+/// separated by a space is glued to its neighbour.
+///
+/// `.tokenizers` reproduces the tokenizers library's `AddedVocabulary`: tokens that are not
+/// `normalized` are cut out of the raw text, the rest of the text is normalised, and then the
+/// `normalized` tokens are cut out of it. A match takes in the whitespace before it (`lstrip`)
+/// or after it (`rstrip`); a `singleWord` match with a word character beside it is ignored.
 struct AddedVocabulary: Sendable {
+    /// A piece of text: an added token (its content, and the text it matched, which can differ
+    /// by case or surrounding whitespace with `.tokenizers`), or text between them.
+    enum Segment {
+        case token(content: String, matched: String)
+        case text([Unicode.Scalar])
+    }
+
     /// Id → token.
     private(set) var decoder: [Int: AddedToken] = [:]
-    /// Content → id. It can keep a content whose id another token took over, as transformers' does.
+    /// Content → id. It can keep a content whose id another token took over, as transformers 4 does.
     private(set) var encoder: [String: Int] = [:]
-    /// Tokens searched for in the text (the decoder's), by their first UTF-8 byte, longest first.
-    private let candidates: [[[UInt8]]]
+    private let compatibility: CLIPTokenizer.Compatibility
+    /// Tokens looked for in the raw text (all of them with `.transformers4`).
+    private let rawMatcher: TokenMatcher
+    /// Tokens looked for in the normalised text (`.tokenizers` only), by their normalised form.
+    private let normalizedMatcher: TokenMatcher
+    /// The content of each normalised form.
+    private let normalizedContents: [String: String]
 
     /// - Parameters:
     ///   - configured: `added_tokens_decoder` entries in file order.
     ///   - specials: the special tokens in transformers' order (bos, eos, unk, sep, pad, cls, mask,
-    ///     additional).
+    ///     additional). With `.transformers4` the first of several with the same content sets its
+    ///     flags, with `.tokenizers` the last.
     ///   - vocabularyID: the id of a string in `vocab.json`.
     ///   - vocabularyCount: the number of distinct strings of `vocab.json`.
     init(configured: [(id: Int, token: AddedToken)], specials: [AddedToken],
-         vocabularyID: (String) -> Int?, vocabularyCount: Int) {
+         vocabularyID: (String) -> Int?, vocabularyCount: Int, compatibility: CLIPTokenizer.Compatibility) {
+        self.compatibility = compatibility
         var order: [Int] = []
         for (id, token) in configured {
             if decoder.updateValue(token, forKey: id) == nil { order.append(id) }
         }
         for id in order { if let token = decoder[id] { encoder[token.content] = id } }
 
-        // transformers' `_add_tokens`: a special token keeps the id it has among the added tokens
-        // or in the vocabulary; a new one takes the next id after both.
+        // A special token keeps the id it has among the added tokens or in the vocabulary; a new
+        // one takes the next id after both (transformers' `_add_tokens`).
         var nextID = vocabularyCount + encoder.keys.filter { vocabularyID($0) == nil }.count
         var seen: Set<String> = []
-        for token in specials where !token.content.isEmpty && seen.insert(token.content).inserted {
+        for token in specials where !token.content.isEmpty {
+            if seen.contains(token.content) && compatibility == .transformers4 { continue }
+            seen.insert(token.content)
             let id: Int
             if let known = encoder[token.content] ?? vocabularyID(token.content) {
                 id = known
@@ -44,45 +64,45 @@ struct AddedVocabulary: Sendable {
             encoder[token.content] = id
         }
 
-        var candidates = [[[UInt8]]](repeating: [], count: 256)
-        for content in Set(decoder.values.map(\.content)) {
-            let bytes = Array(content.utf8)
-            guard let first = bytes.first else { continue }
-            candidates[Int(first)].append(bytes)
+        let tokens = Array(decoder.values)
+        var normalizedContents: [String: String] = [:]
+        switch compatibility {
+        case .transformers4:
+            rawMatcher = TokenMatcher(tokens.map(\.content))
+        case .tokenizers:
+            rawMatcher = TokenMatcher(tokens.filter { !$0.normalized }.map(\.content))
+            // A normalised token is looked for in its normalised form (tokenizers'
+            // `refresh_added_tokens`).
+            for token in tokens where token.normalized {
+                let form = TextNormalizer.normalizeForTokenizers(Array(token.content.unicodeScalars))
+                normalizedContents[Self.string(form[...])] = token.content
+            }
         }
-        self.candidates = candidates.map { $0.sorted { $0.count > $1.count } }
+        normalizedMatcher = TokenMatcher(Array(normalizedContents.keys))
+        self.normalizedContents = normalizedContents
     }
 
     /// The id of `piece` if it is an added token (and so stands for its own id).
     func id(of piece: String) -> Int? { encoder[piece] }
 
-    /// The pieces of `text`: added tokens and the text between them, with empty pieces removed.
-    func split(_ text: String) -> [String] {
-        let bytes = Array(text.utf8)
-        var pieces: [String] = []
-        var pieceStart = 0
-        var index = 0
-        while index < bytes.count {
-            // Matches start on character boundaries (not on UTF-8 continuation bytes).
-            if bytes[index] & 0xC0 != 0x80,
-               let match = candidates[Int(bytes[index])].first(where: { bytes[index...].starts(with: $0) }) {
-                if pieceStart < index { pieces.append(String(decoding: bytes[pieceStart..<index], as: UTF8.self)) }
-                pieces.append(String(decoding: match, as: UTF8.self))
-                index += match.count
-                pieceStart = index
-            } else {
-                index += 1
-            }
-        }
-        if pieces.isEmpty { return text.isEmpty ? [] : [text] }
-        if pieceStart < bytes.count { pieces.append(String(decoding: bytes[pieceStart...], as: UTF8.self)) }
-        return applyFlags(pieces)
-    }
+    private func token(_ content: String) -> AddedToken? { encoder[content].flatMap { decoder[$0] } }
 
-    private func applyFlags(_ pieces: [String]) -> [String] {
-        var pieces = pieces
+    /// `.transformers4`: the pieces of `text`, added tokens and the text between them.
+    func pythonSplit(_ text: String) -> [Segment] {
+        let scalars = Array(text.unicodeScalars)
+        let matches = rawMatcher.matches(in: scalars)
+        if matches.isEmpty && encoder[text] == nil { return scalars.isEmpty ? [] : [.text(scalars)] }
+        var pieces: [String] = []
+        var end = 0
+        for match in matches {
+            if end < match.lowerBound { pieces.append(Self.string(scalars[end..<match.lowerBound])) }
+            pieces.append(Self.string(scalars[match]))
+            end = match.upperBound
+        }
+        if end < scalars.count { pieces.append(Self.string(scalars[end...])) }
+
         for index in pieces.indices {
-            guard let id = encoder[pieces[index]], let token = decoder[id] else { continue }
+            guard let token = token(pieces[index]) else { continue }
             // The neighbours as they were before stripping decide on gluing, as in transformers.
             let left = index > 0 ? pieces[index - 1] : ""
             let right = index + 1 < pieces.count ? pieces[index + 1] : ""
@@ -96,7 +116,91 @@ struct AddedVocabulary: Sendable {
                 pieces[index] = ""
             }
         }
-        return pieces.filter { !$0.isEmpty }
+        return pieces.filter { !$0.isEmpty }.map {
+            encoder[$0] != nil ? .token(content: $0, matched: $0) : .text(Array($0.unicodeScalars))
+        }
+    }
+
+    /// `.tokenizers`: the pieces of `text` (raw when `normalized` is false, normalised when true),
+    /// cut at the tokens of that kind.
+    func tokenizersSplit(_ text: [Unicode.Scalar], normalized: Bool) -> [Segment] {
+        let matches = (normalized ? normalizedMatcher : rawMatcher).matches(in: text)
+        if matches.isEmpty { return text.isEmpty ? [] : [.text(text)] }
+        var segments: [Segment] = []
+        var end = 0
+        for match in matches {
+            let form = Self.string(text[match])
+            let content = normalized ? normalizedContents[form] ?? form : form
+            guard let token = token(content) else { continue }
+            var start = match.lowerBound
+            var stop = match.upperBound
+            if token.singleWord {
+                let wordBefore = start > 0 && isWordCharacter(text[start - 1])
+                let wordAfter = stop < text.count && isWordCharacter(text[stop])
+                if wordBefore || wordAfter { continue }
+            }
+            if token.lstrip {
+                while start > end, text[start - 1].properties.isWhitespace { start -= 1 }
+            }
+            if token.rstrip {
+                while stop < text.count, text[stop].properties.isWhitespace { stop += 1 }
+            }
+            start = max(start, end)
+            if end < start { segments.append(.text(Array(text[end..<start]))) }
+            segments.append(.token(content: content, matched: Self.string(text[start..<stop])))
+            end = stop
+        }
+        if end < text.count { segments.append(.text(Array(text[end...]))) }
+        return segments
+    }
+
+    /// The regular-expression `\w` of the tokenizers library (Rust's Unicode word characters).
+    private func isWordCharacter(_ scalar: Unicode.Scalar) -> Bool {
+        let properties = scalar.properties
+        switch properties.generalCategory {
+        case .nonspacingMark, .spacingMark, .enclosingMark, .decimalNumber, .connectorPunctuation: return true
+        default: return properties.isAlphabetic || properties.isJoinControl
+        }
+    }
+
+    private static func string(_ scalars: ArraySlice<Unicode.Scalar>) -> String {
+        var view = String.UnicodeScalarView()
+        view.append(contentsOf: scalars)
+        return String(view)
+    }
+}
+
+/// Finds added tokens in text: the leftmost occurrence of any of them, the longest there, then
+/// the same after it, and so on (an Aho–Corasick leftmost-longest search, as both transformers'
+/// trie and the tokenizers library do).
+struct TokenMatcher: Sendable {
+    /// Tokens by their first character, longest first.
+    private let candidates: [Unicode.Scalar: [[Unicode.Scalar]]]
+
+    init(_ contents: [String]) {
+        var candidates: [Unicode.Scalar: [[Unicode.Scalar]]] = [:]
+        for content in Set(contents) {
+            let scalars = Array(content.unicodeScalars)
+            guard let first = scalars.first else { continue }
+            candidates[first, default: []].append(scalars)
+        }
+        self.candidates = candidates.mapValues { $0.sorted { $0.count > $1.count } }
+    }
+
+    func matches(in text: [Unicode.Scalar]) -> [Range<Int>] {
+        guard !candidates.isEmpty else { return [] }
+        var matches: [Range<Int>] = []
+        var index = 0
+        while index < text.count {
+            if let tokens = candidates[text[index]],
+               let match = tokens.first(where: { text[index...].starts(with: $0) }) {
+                matches.append(index..<index + match.count)
+                index += match.count
+            } else {
+                index += 1
+            }
+        }
+        return matches
     }
 }
 

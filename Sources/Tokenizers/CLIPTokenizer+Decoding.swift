@@ -2,6 +2,12 @@ extension CLIPTokenizer {
     /// The token string of an id (added tokens first, then the vocabulary), if there is one.
     public func token(forID id: Int) -> String? { tokenStrings[id] }
 
+    /// The id of a token string (an added token, or a vocabulary entry in its byte-level form,
+    /// e.g. `"photo</w>"`), if it has one.
+    public func id(forToken token: String) -> Int? {
+        addedTokens.id(of: token) ?? symbolIndices[token].flatMap { symbolVocabularyIDs[Int($0)] }.map(Int.init)
+    }
+
     /// Text for `ids`, mainly for debugging, as transformers' `decode`: byte-level symbols are
     /// turned back into UTF-8 text, `</w>` into a space, and each run of symbols is stripped;
     /// added tokens that are not special stand apart, separated by spaces. Ids without a token

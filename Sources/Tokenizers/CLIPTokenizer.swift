@@ -24,9 +24,14 @@ public struct TokenizedText: Equatable, Sendable {
     }
 }
 
-/// CLIP's byte-level BPE tokenizer, as transformers' (slow, Python) `CLIPTokenizer` — the one
-/// Diffusers' Stable Diffusion pipelines load — without `ftfy`: same clean-up, same
-/// pre-tokenisation, same merges, same ids.
+/// CLIP's byte-level BPE tokenizer, giving the ids that Diffusers' Stable Diffusion pipelines
+/// get from transformers' `CLIPTokenizer`: same clean-up, pre-tokenisation, merges and ids.
+///
+/// transformers has had two `CLIPTokenizer`s, which differ on unusual text (control and
+/// format characters, CJK ideographs, a word-final capital sigma, upper-case special markers):
+/// the tokenizers library's pipeline (transformers 5, and `CLIPTokenizerFast` before it) and a
+/// pure-Python one (transformers 4, used without `ftfy`). `Compatibility` chooses; the default
+/// is the first, the one that current Diffusers and this project's reference fixtures use.
 ///
 /// ```swift
 /// let tokenizer = try CLIPTokenizer(folder: "sd-model/tokenizer")
@@ -36,6 +41,20 @@ public struct TokenizedText: Equatable, Sendable {
 ///
 /// Encoding is thread-safe; words already seen are served from a cache.
 public final class CLIPTokenizer: Sendable {
+    /// Which implementation's ids to reproduce.
+    public enum Compatibility: Sendable, Equatable {
+        /// transformers 5's `CLIPTokenizer` and every `CLIPTokenizerFast` (the tokenizers
+        /// library): NFC, whitespace runs to one space, per-character lower-casing; added
+        /// tokens matched by the tokenizers library's rules.
+        case tokenizers
+        /// transformers 4's pure-Python `CLIPTokenizer` without `ftfy`: BERT's basic clean-up
+        /// (control and format characters removed, CJK ideographs split apart, NFC, Python
+        /// lower-casing), a case-insensitive pre-tokeniser, transformers 4's added-token rules.
+        case transformers4
+    }
+
+    /// The implementation whose ids this tokenizer reproduces.
+    public let compatibility: Compatibility
     /// The longest sequence the text model accepts (`model_max_length`, 77 by default).
     public let modelMaxLength: Int
     /// The id of the start token (`<|startoftext|>`) put before every sequence.
@@ -52,12 +71,13 @@ public final class CLIPTokenizer: Sendable {
     public let vocabularySize: Int
 
     private let symbols: [String]
-    private let symbolIndices: [String: Int32]
-    private let symbolVocabularyIDs: [Int32?]
-    /// The id of each BPE symbol: its added-token id, else its vocabulary id, else `unkTokenID`.
+    let symbolIndices: [String: Int32]
+    let symbolVocabularyIDs: [Int32?]
+    /// The id of each BPE symbol: its vocabulary id (with `.transformers4`, its added-token id
+    /// first), else `unkTokenID`.
     private let symbolIDs: [Int]
     private let bpe: BytePairEncoder
-    private let addedTokens: AddedVocabulary
+    let addedTokens: AddedVocabulary
     /// Id → token string (added tokens first, then the vocabulary), for decoding.
     let tokenStrings: [Int: String]
     /// The contents of the special tokens.
@@ -69,20 +89,22 @@ public final class CLIPTokenizer: Sendable {
 
     /// Loads a tokenizer folder: `vocab.json` and `merges.txt` (required), and the optional
     /// `tokenizer_config.json` and `special_tokens_map.json` (`model_max_length`, special tokens,
-    /// `added_tokens_decoder`).
+    /// `added_tokens_decoder`, `clean_up_tokenization_spaces`).
     ///
     /// - Throws: `TokenizerError` naming the file (and line) at fault.
-    public convenience init(folder: URL) throws(TokenizerError) {
-        try self.init(folder: folder.path)
+    public convenience init(folder: URL, compatibility: Compatibility = .tokenizers) throws(TokenizerError) {
+        try self.init(folder: folder.path, compatibility: compatibility)
     }
 
-    /// Loads a tokenizer folder given by its path; see `init(folder: URL)`.
-    public init(folder: String) throws(TokenizerError) {
+    /// Loads a tokenizer folder given by its path; see `init(folder: URL, compatibility:)`.
+    public init(folder: String, compatibility: Compatibility = .tokenizers) throws(TokenizerError) {
+        self.compatibility = compatibility
         let vocabularyPath = folder + "/vocab.json"
         let mergesPath = folder + "/merges.txt"
         let configuration = try TokenizerConfiguration(folder: folder)
         let vocabulary = try VocabularyFiles.readVocabulary(vocabularyPath)
-        let mergeLines = try VocabularyFiles.readMerges(mergesPath)
+        let mergeLines = try VocabularyFiles.readMerges(
+            mergesPath, limit: compatibility == .transformers4 ? VocabularyFiles.transformers4MergeLimit : nil)
 
         var table = SymbolTable(vocabulary: vocabulary)
         var merges: [(Int32, Int32, Int32)] = []
@@ -102,7 +124,8 @@ public final class CLIPTokenizer: Sendable {
             table.indices[token].flatMap { table.vocabularyIDs[Int($0)] }.map(Int.init)
         }
         let added = AddedVocabulary(configured: configuration.addedTokens, specials: configuration.specialTokens,
-                                    vocabularyID: vocabularyID, vocabularyCount: vocabulary.count)
+                                    vocabularyID: vocabularyID, vocabularyCount: vocabulary.count,
+                                    compatibility: compatibility)
         addedTokens = added
         // transformers looks the unknown token up in the vocabulary only; its added id stands in
         // where the vocabulary lacks it (transformers would fail there).
@@ -119,8 +142,10 @@ public final class CLIPTokenizer: Sendable {
         symbols = table.strings
         symbolIndices = table.indices
         symbolVocabularyIDs = table.vocabularyIDs
+        // transformers 4 looks every token up among the added tokens first; the tokenizers
+        // library gives BPE symbols their vocabulary id.
         symbolIDs = zip(table.strings, table.vocabularyIDs).map { string, vocabularyID in
-            added.id(of: string) ?? vocabularyID.map(Int.init) ?? unk
+            (compatibility == .transformers4 ? added.id(of: string) : nil) ?? vocabularyID.map(Int.init) ?? unk
         }
 
         var strings: [Int: String] = [:]
@@ -129,9 +154,10 @@ public final class CLIPTokenizer: Sendable {
         for (id, token) in added.decoder { strings[id] = token.content }
         tokenStrings = strings
         specialTokens = Set(configuration.specialTokens.map(\.content))
-        separatelyDecodedTokens = Set(added.encoder.keys).subtracting(specialTokens)
+        separatelyDecodedTokens = compatibility == .tokenizers ? [] : Set(added.encoder.keys).subtracting(specialTokens)
             .union(configuration.additional.map(\.content).filter { id($0) >= vocabulary.count })
-        cleansUpTokenizationSpaces = configuration.cleanUpTokenizationSpaces
+        // transformers 5 ignores `clean_up_tokenization_spaces` for BPE tokenizers.
+        cleansUpTokenizationSpaces = compatibility == .transformers4 && configuration.cleanUpTokenizationSpaces
     }
 
     // MARK: Tokenising
@@ -140,30 +166,50 @@ public final class CLIPTokenizer: Sendable {
     /// added tokens verbatim, BPE symbols in their byte-level form (`</w>` ends a word).
     public func tokenize(_ text: String) -> [String] {
         var tokens: [String] = []
-        forEachSymbol(of: text, added: { tokens.append($0) }, symbols: { tokens.append(contentsOf: $0.map { symbols[Int($0)] }) })
+        forEachSymbol(of: text, added: { tokens.append($1) }, symbols: { tokens.append(contentsOf: $0.map { symbols[Int($0)] }) })
         return tokens
     }
 
     /// The ids of `text` without start and end tokens, untruncated.
     public func tokenIDs(_ text: String) -> [Int] {
         var ids: [Int] = []
-        forEachSymbol(of: text, added: { ids.append(addedTokens.id(of: $0) ?? unkTokenID) },
+        forEachSymbol(of: text, added: { content, _ in ids.append(addedTokens.id(of: content) ?? unkTokenID) },
                       symbols: { ids.append(contentsOf: $0.map { symbolIDs[Int($0)] }) })
         return ids
     }
 
-    private func forEachSymbol(of text: String, added: (String) -> Void, symbols: ([Int32]) -> Void) {
-        for piece in addedTokens.split(text) {
-            if addedTokens.id(of: piece) != nil {
-                added(piece)
-                continue
-            }
-            let normalized = TextNormalizer.normalize(piece)
-            for word in PreTokenizer.words(normalized) {
-                var bytes: [UInt8] = []
-                bytes.reserveCapacity(word.count)
+    /// Calls `added` with the content and matched text of each added token of `text`, and
+    /// `symbols` with the BPE symbols of each word between them.
+    private func forEachSymbol(of text: String, added: (String, String) -> Void, symbols: ([Int32]) -> Void) {
+        func encodeWords(_ normalized: [Unicode.Scalar]) {
+            var bytes: [UInt8] = []
+            for word in PreTokenizer.words(normalized, compatibility: compatibility) {
+                bytes.removeAll(keepingCapacity: true)
                 for scalar in normalized[word] { appendUTF8(scalar, to: &bytes) }
                 symbols(bpe.symbols(ofWord: bytes))
+            }
+        }
+        switch compatibility {
+        case .transformers4:
+            for segment in addedTokens.pythonSplit(text) {
+                switch segment {
+                case .token(let content, let matched): added(content, matched)
+                case .text(let raw): encodeWords(TextNormalizer.normalizeForTransformers4(raw))
+                }
+            }
+        case .tokenizers:
+            for segment in addedTokens.tokenizersSplit(Array(text.unicodeScalars), normalized: false) {
+                guard case .text(let raw) = segment else {
+                    if case .token(let content, let matched) = segment { added(content, matched) }
+                    continue
+                }
+                let normalized = TextNormalizer.normalizeForTokenizers(raw)
+                for piece in addedTokens.tokenizersSplit(normalized, normalized: true) {
+                    switch piece {
+                    case .token(let content, let matched): added(content, matched)
+                    case .text(let text): encodeWords(text)
+                    }
+                }
             }
         }
     }

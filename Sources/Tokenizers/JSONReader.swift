@@ -60,6 +60,9 @@ struct JSONReader {
     private var position = 0
     /// The 1-based line of `position`.
     private(set) var line = 1
+    /// Containers currently open; bounded so that a hostile file cannot exhaust the stack.
+    private var depth = 0
+    private static let maximumDepth = 256
 
     init(bytes: [UInt8]) {
         self.bytes = bytes
@@ -136,8 +139,15 @@ struct JSONReader {
         position += expected.count
     }
 
+    private mutating func enter() throws(Failure) {
+        depth += 1
+        if depth > Self.maximumDepth { throw fail("nested more than \(Self.maximumDepth) levels deep") }
+    }
+
     private mutating func readObject() throws(Failure) -> JSONValue {
         var members: [(key: String, value: JSONValue)] = []
+        try enter()
+        defer { depth -= 1 }
         try expect(UInt8(ascii: "{"), "'{'")
         if consume(UInt8(ascii: "}")) { return .object(members) }
         repeat {
@@ -149,6 +159,8 @@ struct JSONReader {
 
     private mutating func readArray() throws(Failure) -> JSONValue {
         var elements: [JSONValue] = []
+        try enter()
+        defer { depth -= 1 }
         try expect(UInt8(ascii: "["), "'['")
         if consume(UInt8(ascii: "]")) { return .array(elements) }
         repeat {

@@ -5,10 +5,15 @@
 /// At each position the alternatives are tried in order and the first that matches wins:
 /// the two special markers, the contractions, a run of letters, a single number character,
 /// or a run of characters that are neither whitespace, letters nor numbers. Whitespace matches
-/// nothing and is skipped. Case-insensitive matching uses simple case folding, under which
-/// `ſ` (U+017F) matches `s` and `K` (U+212A) matches `k`; it also makes U+0345 (combining
-/// ypogegrammeni, which folds to a letter but is not one) match no class at all, so that it is
-/// skipped like whitespace — as the `regex` module does.
+/// nothing and is skipped.
+///
+/// `.transformers4` matches case-insensitively (Python `regex.IGNORECASE`), with simple case
+/// folding, under which `ſ` (U+017F) matches `s` and `K` (U+212A) matches `k`; it also makes
+/// U+0345 (combining ypogegrammeni, which folds to a letter but is not one) match no class at
+/// all, so that it is skipped like whitespace — as the `regex` module does.
+///
+/// `.tokenizers` matches case-sensitively, and its byte-level pre-tokeniser then splits GPT-2's
+/// way, which only changes the markers: `<|startoftext|>` becomes `<|`, `startoftext`, `|>`.
 enum PreTokenizer {
     /// The character classes the expression distinguishes.
     enum CharacterClass: UInt8 {
@@ -17,12 +22,12 @@ enum PreTokenizer {
         case letter, number, other
     }
 
-    static func characterClass(_ scalar: Unicode.Scalar) -> CharacterClass {
+    static func characterClass(_ scalar: Unicode.Scalar, skipsYpogegrammeni: Bool) -> CharacterClass {
         if scalar.isASCII {
             switch scalar.value {
             case 0x41...0x5A, 0x61...0x7A: return .letter
             case 0x30...0x39: return .number
-            case 0x09...0x0D, 0x1C...0x20: return .skipped
+            case 0x09...0x0D, 0x20: return .skipped
             default: return .other
             }
         }
@@ -32,7 +37,9 @@ enum PreTokenizer {
         case .decimalNumber, .letterNumber, .otherNumber:
             return .number
         default:
-            return isPythonWhitespace(scalar) || scalar.value == 0x345 ? .skipped : .other
+            // `\s`: Unicode White_Space in both regular-expression engines.
+            if scalar.properties.isWhitespace || (skipsYpogegrammeni && scalar.value == 0x345) { return .skipped }
+            return .other
         }
     }
 
@@ -44,18 +51,29 @@ enum PreTokenizer {
     }
 
     /// The words of `text`, as index ranges into it.
-    static func words(_ text: [Unicode.Scalar]) -> [Range<Int>] {
+    static func words(_ text: [Unicode.Scalar], compatibility: CLIPTokenizer.Compatibility) -> [Range<Int>] {
+        let ignoresCase = compatibility == .transformers4
         var words: [Range<Int>] = []
         var index = 0
         let end = text.count
+        func match(_ pattern: [Unicode.Scalar], at start: Int) -> Int? {
+            matchLength(of: pattern, in: text, at: start, ignoringCase: ignoresCase)
+        }
+        func characterClass(_ scalar: Unicode.Scalar) -> CharacterClass {
+            Self.characterClass(scalar, skipsYpogegrammeni: ignoresCase)
+        }
         while index < end {
-            if let length = specialMarkers.lazy.compactMap({ matchLength(of: $0, in: text, at: index) }).first {
-                words.append(index..<index + length)
+            if let length = specialMarkers.lazy.compactMap({ match($0, at: index) }).first {
+                if ignoresCase {
+                    words.append(index..<index + length)
+                } else {
+                    // `<|`, the word, `|>`.
+                    words += [index..<index + 2, index + 2..<index + length - 2, index + length - 2..<index + length]
+                }
                 index += length
                 continue
             }
-            if text[index] == "'",
-               let length = contractions.lazy.compactMap({ matchLength(of: $0, in: text, at: index + 1) }).first {
+            if text[index] == "'", let length = contractions.lazy.compactMap({ match($0, at: index + 1) }).first {
                 words.append(index..<index + 1 + length)
                 index += 1 + length
                 continue
@@ -78,10 +96,12 @@ enum PreTokenizer {
     }
 
     /// The length of `pattern` if `text` at `start` matches it under simple case folding.
-    private static func matchLength(of pattern: [Unicode.Scalar], in text: [Unicode.Scalar], at start: Int) -> Int? {
+    private static func matchLength(of pattern: [Unicode.Scalar], in text: [Unicode.Scalar], at start: Int,
+                                    ignoringCase: Bool) -> Int? {
         guard text.count - start >= pattern.count else { return nil }
-        for (offset, expected) in pattern.enumerated() where folded(text[start + offset]) != expected {
-            return nil
+        for (offset, expected) in pattern.enumerated() {
+            let scalar = text[start + offset]
+            if scalar != expected && (!ignoringCase || folded(scalar) != expected) { return nil }
         }
         return pattern.count
     }

@@ -1,21 +1,58 @@
-/// The text clean-up that transformers' `CLIPTokenizer` applies when `ftfy` is not installed:
-/// its `BasicTokenizer(strip_accents=False, do_split_on_punc=False)`, whose words are then
-/// joined with single spaces. In order:
+/// The two text clean-ups of CLIP tokenizers without `ftfy`.
+///
+/// `normalizeForTokenizers` is the tokenizers library's CLIP normaliser (transformers 5):
+/// NFC, each run of whitespace (Unicode White_Space) replaced by one space, then each
+/// character lower-cased on its own (no final-sigma rule).
+///
+/// `normalizeForTransformers4` is what transformers 4's Python `CLIPTokenizer` does when `ftfy` is
+/// not installed: its `BasicTokenizer(strip_accents=False, do_split_on_punc=False)`, whose words
+/// are then joined with single spaces. In order:
 ///
 /// 1. U+0000, U+FFFD and every character of a `C*` category (control, format — zero-width
-///    joiners and spaces, soft hyphens —, private use, unassigned) are removed, except tab,
-///    newline and carriage return; those and every `Zs` space become U+0020.
+///    joiners and spaces, soft hyphens —, private use, unassigned, including characters
+///    assigned after Python 3.11's Unicode 14.0) are removed, except tab, newline and carriage
+///    return; those and every `Zs` space become U+0020.
 /// 2. Each CJK ideograph (the blocks BERT lists) gets a space on either side.
 /// 3. The text is put in Unicode normalisation form C.
 /// 4. It is split at whitespace (U+0020, and U+2028/U+2029, which survive step 1), each word is
 ///    lower-cased as Python's `str.lower` does (full mappings, final sigma), and the words are
 ///    joined with one space. Accents are kept; punctuation is not split off here.
 enum TextNormalizer {
-    static func normalize(_ text: String) -> [Unicode.Scalar] {
+    static func normalizeForTokenizers(_ text: [Unicode.Scalar]) -> [Unicode.Scalar] {
+        let composed = text.contains(where: { $0.value >= 0x300 }) ? CanonicalComposition.nfc(text) : text
+        var output: [Unicode.Scalar] = []
+        output.reserveCapacity(composed.count)
+        var inWhitespace = false
+        for scalar in composed {
+            if scalar.isASCII {
+                let value = scalar.value
+                switch value {
+                case 0x09...0x0D, 0x20:
+                    if !inWhitespace { output.append(" ") }
+                    inWhitespace = true
+                    continue
+                case 0x41...0x5A: output.append(Unicode.Scalar(UInt8(value + 0x20)))
+                default: output.append(scalar)
+                }
+            } else if scalar.properties.isWhitespace {
+                if !inWhitespace { output.append(" ") }
+                inWhitespace = true
+                continue
+            } else if scalar.properties.changesWhenLowercased {
+                output.append(contentsOf: scalar.properties.lowercaseMapping.unicodeScalars)
+            } else {
+                output.append(scalar)
+            }
+            inWhitespace = false
+        }
+        return output
+    }
+
+    static func normalizeForTransformers4(_ text: [Unicode.Scalar]) -> [Unicode.Scalar] {
         var cleaned: [Unicode.Scalar] = []
-        cleaned.reserveCapacity(text.utf8.count)
+        cleaned.reserveCapacity(text.count)
         var needsComposition = false
-        for scalar in text.unicodeScalars {
+        for scalar in text {
             let value = scalar.value
             if value < 0x80 {
                 switch value {
@@ -25,7 +62,7 @@ enum TextNormalizer {
                 }
                 continue
             }
-            if value == 0xFFFD { continue }
+            if value == 0xFFFD || isUnassignedInPython(scalar) { continue }
             let category = scalar.properties.generalCategory
             switch category {
             case .control, .format, .surrogate, .privateUse, .unassigned: continue
@@ -44,6 +81,15 @@ enum TextNormalizer {
         }
         if needsComposition { cleaned = CanonicalComposition.nfc(cleaned) }
         return lowercasedWords(cleaned)
+    }
+
+    /// The Unicode version of the `unicodedata` of Python 3.11, the version of this project's
+    /// reference scripts: characters assigned later are unassigned (`Cn`) there, so removed.
+    static let pythonUnicodeVersion = (major: 14, minor: 0)
+
+    private static func isUnassignedInPython(_ scalar: Unicode.Scalar) -> Bool {
+        guard let age = scalar.properties.age else { return false }  // unassigned: removed anyway
+        return (age.major, age.minor) > pythonUnicodeVersion
     }
 
     /// The CJK Unified Ideographs blocks and compatibility blocks of BERT's `_is_chinese_char`

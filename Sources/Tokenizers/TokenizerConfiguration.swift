@@ -10,16 +10,22 @@ public struct AddedToken: Equatable, Hashable, Sendable {
     public var lstrip: Bool
     /// Whether whitespace after the token is removed.
     public var rstrip: Bool
-    /// Whether the token only matches as a whole word (it is otherwise glued to its neighbour
-    /// and tokenized with it).
+    /// Whether the token only matches as a whole word. With `.transformers4` a token inside a
+    /// word is glued to its neighbour and tokenized with it; with `.tokenizers` such a match is
+    /// ignored.
     public var singleWord: Bool
+    /// Whether the token is looked for in the normalised (lower-cased…) text rather than in the
+    /// raw text. Only `.tokenizers` uses it.
+    public var normalized: Bool
 
     /// A token with the given flags (all off by default).
-    public init(_ content: String, lstrip: Bool = false, rstrip: Bool = false, singleWord: Bool = false) {
+    public init(_ content: String, lstrip: Bool = false, rstrip: Bool = false, singleWord: Bool = false,
+                normalized: Bool = false) {
         self.content = content
         self.lstrip = lstrip
         self.rstrip = rstrip
         self.singleWord = singleWord
+        self.normalized = normalized
     }
 }
 
@@ -94,10 +100,11 @@ struct TokenizerConfiguration {
             guard let token = specials[key] ?? nil else { return nil }
             return byContent[token.content] ?? token
         }
-        bos = resolve("bos_token") ?? bos
-        eos = resolve("eos_token") ?? eos
-        unk = resolve("unk_token") ?? unk
-        pad = resolve("pad_token") ?? pad
+        // Defaults too take their flags from `added_tokens_decoder` (transformers 5 does so).
+        bos = resolve("bos_token") ?? byContent[bos.content] ?? bos
+        eos = resolve("eos_token") ?? byContent[eos.content] ?? eos
+        unk = resolve("unk_token") ?? byContent[unk.content] ?? unk
+        pad = resolve("pad_token") ?? byContent[pad.content] ?? pad
         sep = resolve("sep_token")
         cls = resolve("cls_token")
         mask = resolve("mask_token")
@@ -135,7 +142,10 @@ struct TokenizerConfiguration {
     }
 
     /// A special token given as a string or as a serialised `AddedToken` object; nil for null.
-    private static func token(_ value: JSONValue, path: String, key: String) throws(TokenizerError) -> AddedToken? {
+    /// `normalized` is false unless the object says otherwise (or, for a token that is not
+    /// special, true unless it says otherwise), as for tokenizers' `AddedToken`.
+    private static func token(_ value: JSONValue, path: String, key: String,
+                              special: Bool = true) throws(TokenizerError) -> AddedToken? {
         switch value {
         case .null:
             return nil
@@ -145,15 +155,16 @@ struct TokenizerConfiguration {
             guard case .string(let content)? = value["content"] else {
                 throw .invalidConfiguration(path: path, key: key, reason: "must have a string \"content\"")
             }
-            func flag(_ name: String) throws(TokenizerError) -> Bool {
+            func flag(_ name: String, default: Bool = false) throws(TokenizerError) -> Bool {
                 switch value[name] {
-                case nil: return false
+                case nil: return `default`
                 case .bool(let flag)?: return flag
                 default: throw .invalidConfiguration(path: path, key: key, reason: "has a non-boolean \"\(name)\"")
                 }
             }
+            let isSpecial = try flag("special", default: special)
             return AddedToken(content, lstrip: try flag("lstrip"), rstrip: try flag("rstrip"),
-                              singleWord: try flag("single_word"))
+                              singleWord: try flag("single_word"), normalized: try flag("normalized", default: !isSpecial))
         default:
             throw .invalidConfiguration(path: path, key: key, reason: "must be a string or a token object, found \(value.kindName)")
         }
@@ -169,7 +180,7 @@ struct TokenizerConfiguration {
             guard let id = Int(member.key), id >= 0, id <= Int(Int32.max) else {
                 throw .invalidConfiguration(path: path, key: key, reason: "has a key \"\(member.key)\" that is not a token id")
             }
-            guard let token = try token(member.value, path: path, key: key) else {
+            guard let token = try token(member.value, path: path, key: key, special: false) else {
                 throw .invalidConfiguration(path: path, key: key, reason: "has a null token for id \(id)")
             }
             tokens.append((id, token))

@@ -3,9 +3,9 @@ import Foundation
 /// Readers of `vocab.json` and `merges.txt`, with transformers' reading rules and typed errors
 /// that name the file and line.
 enum VocabularyFiles {
-    /// transformers' CLIPTokenizer reads at most this many merges (49152 − 256 − 2), ignoring
-    /// any lines after them.
-    static let maximumMergeCount = 48_894
+    /// transformers 4's Python CLIPTokenizer reads at most this many merges (49152 − 256 − 2),
+    /// ignoring any lines after them; the tokenizers library reads them all.
+    static let transformers4MergeLimit = 48_894
 
     /// The file's bytes; `missingFile` when it is not there, `invalidUTF8` naming the first bad
     /// line when it is not UTF-8 (Python opens both files as UTF-8 text).
@@ -81,12 +81,12 @@ enum VocabularyFiles {
         let line: Int
     }
 
-    /// The merges of `merges.txt` in rank order, as transformers reads them: the file is
-    /// stripped of surrounding whitespace, the first line (the `#version` header, required
-    /// here) is skipped, and the next 48 894 lines are split at whitespace. Blank lines are
-    /// skipped; a line with other than two symbols is an error (transformers would keep it
-    /// as a merge that can never apply).
-    static func readMerges(_ path: String) throws(TokenizerError) -> [MergeLine] {
+    /// The merges of `merges.txt` in rank order: the file is stripped of surrounding whitespace,
+    /// the first line (the `#version` header, required here) is skipped, and the next lines
+    /// (`limit` of them at most) are split at whitespace. Blank lines are skipped; a line with
+    /// other than two symbols is an error (the tokenizers library rejects it too; transformers 4
+    /// would keep it as a merge that can never apply).
+    static func readMerges(_ path: String, limit: Int?) throws(TokenizerError) -> [MergeLine] {
         let bytes = try readText(path)
         // Python's str.strip(): skip leading whitespace, counting the lines it spans.
         var text = String(decoding: bytes, as: UTF8.self).unicodeScalars[...]
@@ -97,13 +97,14 @@ enum VocabularyFiles {
         }
         while let last = text.last, isPythonWhitespace(last) { text = text.dropLast() }
 
-        var lines = text.split(separator: "\n", maxSplits: maximumMergeCount + 1, omittingEmptySubsequences: false)
-            .prefix(maximumMergeCount + 1).makeIterator()
+        let lineLimit = limit.map { $0 + 1 } ?? Int.max
+        var lines = text.split(separator: "\n", maxSplits: lineLimit, omittingEmptySubsequences: false)
+            .prefix(lineLimit).makeIterator()
         guard let header = lines.next(), header.starts(with: "#version".unicodeScalars) else {
             throw .missingVersionHeader(path: path)
         }
         var merges: [MergeLine] = []
-        merges.reserveCapacity(maximumMergeCount)
+        merges.reserveCapacity(min(lineLimit, bytes.count / 4))
         while let content = lines.next() {
             line += 1
             let fields = content.split(whereSeparator: isPythonWhitespace)
