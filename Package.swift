@@ -61,6 +61,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "NN"]),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensor"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "Tensor", "CZlib"]),
         .testTarget(name: "CLITests", dependencies: ["NN"]),
         .testTarget(name: "SchedulersTests", dependencies: ["Schedulers", "Tensor", "NN"]),
