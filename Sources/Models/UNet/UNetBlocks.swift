@@ -11,17 +11,10 @@ public final class UNetDownBlock: Module, @unchecked Sendable {
 
     init(inChannels: Int, outChannels: Int, config: UNet2DConditionConfig, index: Int, addDownsample: Bool) {
         let layers = config.layersPerBlock
-        resnets = ModuleList((0..<layers).map {
-            ResnetBlock2D(inChannels: $0 == 0 ? inChannels : outChannels, outChannels: outChannels,
-                          timeEmbeddingChannels: config.timeEmbeddingDim, groups: config.normNumGroups, eps: config.normEps)
-        })
-        let heads = config.attentionHeads[index]
+        resnets = ModuleList((0..<layers).map { config.resnet(inChannels: $0 == 0 ? inChannels : outChannels, outChannels: outChannels) })
         attentions = config.downBlockTypes[index] == .crossAttention
             ? ModuleList((0..<layers).map { _ in
-                Transformer2DModel(heads: heads, dimHead: outChannels / heads, inChannels: outChannels,
-                                   layers: config.transformerLayersPerBlock, contextDim: config.crossAttentionDim,
-                                   groups: config.normNumGroups, linearProjection: config.useLinearProjection,
-                                   onlyCrossAttention: config.onlyCrossAttention)
+                config.transformer(channels: outChannels, heads: config.attentionHeads[index], onlyCrossAttention: config.onlyCrossAttention)
             })
             : nil
         downsampler = addDownsample ? Downsample2D(channels: outChannels, padding: config.downsamplePadding) : nil
@@ -53,14 +46,10 @@ public final class UNetMidBlock: Module, @unchecked Sendable {
     let attentions: ModuleList<Transformer2DModel>
 
     init(channels: Int, config: UNet2DConditionConfig) {
-        resnets = ModuleList((0..<2).map { _ in
-            ResnetBlock2D(inChannels: channels, outChannels: channels, timeEmbeddingChannels: config.timeEmbeddingDim,
-                          groups: config.normNumGroups, eps: config.normEps)
-        })
-        let heads = config.attentionHeads[config.attentionHeads.count - 1]
-        attentions = ModuleList([Transformer2DModel(heads: heads, dimHead: channels / heads, inChannels: channels,
-                                                    layers: config.transformerLayersPerBlock, contextDim: config.crossAttentionDim,
-                                                    groups: config.normNumGroups, linearProjection: config.useLinearProjection)])
+        resnets = ModuleList((0..<2).map { _ in config.resnet(inChannels: channels, outChannels: channels) })
+        // Diffusers' mid-block ignores only_cross_attention.
+        attentions = ModuleList([config.transformer(channels: channels, heads: config.attentionHeads[config.attentionHeads.count - 1],
+                                                    onlyCrossAttention: false)])
         super.init()
         child("attentions", attentions)
         child("resnets", resnets)
@@ -85,17 +74,12 @@ public final class UNetUpBlock: Module, @unchecked Sendable {
         resnets = ModuleList((0..<layers).map { i in
             let skip = i == layers - 1 ? inChannels : outChannels
             let input = i == 0 ? previousChannels : outChannels
-            return ResnetBlock2D(inChannels: input + skip, outChannels: outChannels, timeEmbeddingChannels: config.timeEmbeddingDim,
-                                 groups: config.normNumGroups, eps: config.normEps)
+            return config.resnet(inChannels: input + skip, outChannels: outChannels)
         })
-        let reversedHeads = Array(config.attentionHeads.reversed())
-        let heads = reversedHeads[index]
+        let heads = config.attentionHeads[config.attentionHeads.count - 1 - index]   // heads run in reverse on the way up
         attentions = config.upBlockTypes[index] == .crossAttention
             ? ModuleList((0..<layers).map { _ in
-                Transformer2DModel(heads: heads, dimHead: outChannels / heads, inChannels: outChannels,
-                                   layers: config.transformerLayersPerBlock, contextDim: config.crossAttentionDim,
-                                   groups: config.normNumGroups, linearProjection: config.useLinearProjection,
-                                   onlyCrossAttention: config.onlyCrossAttention)
+                config.transformer(channels: outChannels, heads: heads, onlyCrossAttention: config.onlyCrossAttention)
             })
             : nil
         upsampler = addUpsample ? Upsample2D(channels: outChannels) : nil
@@ -115,5 +99,20 @@ public final class UNetUpBlock: Module, @unchecked Sendable {
         }
         if let upsampler { h = try upsampler(h) }
         return h
+    }
+}
+
+extension UNet2DConditionConfig {
+    /// A time-conditioned resnet with the UNet's norm settings.
+    func resnet(inChannels: Int, outChannels: Int) -> ResnetBlock2D {
+        ResnetBlock2D(inChannels: inChannels, outChannels: outChannels, timeEmbeddingChannels: timeEmbeddingDim,
+                      groups: normNumGroups, eps: normEps)
+    }
+
+    /// A cross-attention transformer over `channels` split into `heads`.
+    func transformer(channels: Int, heads: Int, onlyCrossAttention: Bool) -> Transformer2DModel {
+        Transformer2DModel(heads: heads, dimHead: channels / heads, inChannels: channels, layers: transformerLayersPerBlock,
+                           contextDim: crossAttentionDim, groups: normNumGroups, linearProjection: useLinearProjection,
+                           onlyCrossAttention: onlyCrossAttention)
     }
 }
