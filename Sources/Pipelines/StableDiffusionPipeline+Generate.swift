@@ -90,9 +90,7 @@ extension StableDiffusionPipeline {
     public func decodeLatents(_ latents: Tensor) throws -> Tensor {
         var z = try latents.scaled(by: 1 / vae.config.scalingFactor)
         if let shift = vae.config.shiftFactor { z = try z + shift }
-        let decoded = try vae.decode(z.to(dtype)).to(.f32)
-        let values = try decoded.scaled(by: 0.5, adding: 0.5).floats().map { Swift.min(Swift.max($0, 0), 1) }
-        return try Tensor(values, shape: decoded.shape)
+        return try vae.decode(z.to(dtype)).to(.f32).scaled(by: 0.5, adding: 0.5).clamped(to: 0...1)
     }
 
     func resolvedSize(_ options: GenerationOptions) throws -> (Int, Int) {

@@ -24,6 +24,8 @@ public protocol Backend: Sendable {
     func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) throws -> Tensor
     /// `x * scale + shift`.
     func affine(_ x: Tensor, scale: Float, shift: Float) throws -> Tensor
+    /// Each element limited to `lower...upper` (NaN stays NaN, as `torch.clamp`).
+    func clamp(_ x: Tensor, lower: Float, upper: Float) throws -> Tensor
     func softmax(_ x: Tensor, axis: Int) throws -> Tensor
     func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor
     func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor

@@ -23,6 +23,11 @@ extension Tensor {
         try backend.affine(self, scale: scale, shift: shift)
     }
 
+    /// Each element limited to `range` (NaN stays NaN).
+    public func clamped(to range: ClosedRange<Float>) throws -> Tensor {
+        try backend.clamp(self, lower: range.lowerBound, upper: range.upperBound)
+    }
+
     public static func + (a: Tensor, b: Tensor) throws -> Tensor { try a.backend.binary(.add, a, b) }
     public static func - (a: Tensor, b: Tensor) throws -> Tensor { try a.backend.binary(.sub, a, b) }
     public static func * (a: Tensor, b: Tensor) throws -> Tensor { try a.backend.binary(.mul, a, b) }

@@ -21,6 +21,15 @@ final class ViewAndErrorTests: XCTestCase {
         XCTAssertEqual(try x.reshaped([-1, 8]).shape, [3, 8])
     }
 
+    func testClamp() throws {
+        let x = try Tensor([-40, -1, 0.5, 25, .nan], shape: [5])
+        let clamped = try x.clamped(to: -30...20).floats()
+        XCTAssertEqual(Array(clamped.prefix(4)), [-30, -1, 0.5, 20])
+        XCTAssertTrue(clamped[4].isNaN, "NaN stays NaN, as torch.clamp")
+        XCTAssertEqual(try x.to(.bf16).clamped(to: 0...1).dtype, .bf16)
+        XCTAssertThrowsError(try CPUBackend.shared.clamp(x, lower: 1, upper: 0))
+    }
+
     func testChunkSplitConcat() throws {
         let x = try Tensor((0..<12).map(Float.init), shape: [2, 6])
         let parts = try x.chunked(3, axis: 1)

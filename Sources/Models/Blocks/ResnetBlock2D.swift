@@ -41,19 +41,15 @@ public final class ResnetBlock2D: Module, @unchecked Sendable {
 /// VAE encoder) the input is first padded by one row and column at the bottom and right.
 public final class Downsample2D: Module, @unchecked Sendable {
     let conv: Conv2d
-    let padding: ConvPadding
 
     public init(channels: Int, outChannels: Int? = nil, padding: Int) {
-        conv = Conv2d(channels, outChannels ?? channels, kernelSize: 3, stride: 2, padding: 0)
-        self.padding = padding == 0 ? ConvPadding(top: 0, left: 0, bottom: 1, right: 1) : ConvPadding(padding)
+        let sides = padding == 0 ? ConvPadding(top: 0, left: 0, bottom: 1, right: 1) : ConvPadding(padding)
+        conv = Conv2d(channels, outChannels ?? channels, kernelSize: 3, stride: 2, padding: sides)
         super.init()
         child("conv", conv)
     }
 
-    public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try x.conv2d(weight: conv.weight.tensor("downsampler conv.weight"), bias: conv.bias?.tensor("downsampler conv.bias"),
-                     stride: 2, padding: padding)
-    }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try conv(x) }
 }
 
 /// Diffusers' `Upsample2D` with a convolution: nearest 2× then a 3×3 conv.

@@ -6,7 +6,7 @@ import Tensor
 /// `proj_out`, plus the residual.
 public final class Transformer2DModel: Module, @unchecked Sendable {
     let norm: GroupNorm
-    let projectionIn: Module, projectionOut: Module
+    let projectionIn: Projection, projectionOut: Projection
     public let blocks: ModuleList<BasicTransformerBlock>
     let linearProjection: Bool
 
@@ -15,16 +15,16 @@ public final class Transformer2DModel: Module, @unchecked Sendable {
         let inner = heads * dimHead
         norm = GroupNorm(groups: groups, channels: inChannels, eps: 1e-6)
         self.linearProjection = linearProjection
-        projectionIn = linearProjection ? Linear(inChannels, inner) : Conv2d(inChannels, inner, kernelSize: 1)
-        projectionOut = linearProjection ? Linear(inner, inChannels) : Conv2d(inner, inChannels, kernelSize: 1)
+        projectionIn = linearProjection ? .linear(Linear(inChannels, inner)) : .convolution(Conv2d(inChannels, inner, kernelSize: 1))
+        projectionOut = linearProjection ? .linear(Linear(inner, inChannels)) : .convolution(Conv2d(inner, inChannels, kernelSize: 1))
         blocks = ModuleList((0..<layers).map { _ in
             BasicTransformerBlock(dim: inner, heads: heads, dimHead: dimHead, contextDim: contextDim, onlyCrossAttention: onlyCrossAttention)
         })
         super.init()
         child("norm", norm)
-        child("proj_in", projectionIn)
+        child("proj_in", projectionIn.module)
         child("transformer_blocks", blocks)
-        child("proj_out", projectionOut)
+        child("proj_out", projectionOut.module)
     }
 
     /// x [B, C, H, W]; context [B, S, contextDim].
@@ -32,25 +32,39 @@ public final class Transformer2DModel: Module, @unchecked Sendable {
         let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         var hidden = try norm(x)
         if linearProjection {
-            hidden = try apply(projectionIn, hidden.permuted(0, 2, 3, 1).reshaped([b, h * w, c]))     // [B, HW, inner]
+            hidden = try projectionIn(hidden.permuted(0, 2, 3, 1).reshaped([b, h * w, c]))     // [B, HW, inner]
         } else {
-            hidden = try apply(projectionIn, hidden)
+            hidden = try projectionIn(hidden)
             hidden = try hidden.permuted(0, 2, 3, 1).reshaped([b, h * w, hidden.shape[1]])          // [B, HW, inner]
         }
         for block in blocks.items { hidden = try block(hidden, context: context) }
         let inner = hidden.shape[2]
         if linearProjection {
-            hidden = try apply(projectionOut, hidden).reshaped([b, h, w, c]).permuted(0, 3, 1, 2)
+            hidden = try projectionOut(hidden).reshaped([b, h, w, c]).permuted(0, 3, 1, 2)
         } else {
-            hidden = try apply(projectionOut, hidden.reshaped([b, h, w, inner]).permuted(0, 3, 1, 2))
+            hidden = try projectionOut(hidden.reshaped([b, h, w, inner]).permuted(0, 3, 1, 2))
         }
         return try hidden + x
     }
 
-    private func apply(_ module: Module, _ x: Tensor) throws -> Tensor {
-        if let linear = module as? Linear { return try linear(x) }
-        if let conv = module as? Conv2d { return try conv(x.contiguous()) }
-        throw ModuleError.invalidConfig("projection must be linear or a 1×1 convolution")
+    /// `proj_in` / `proj_out`: a linear layer or a 1×1 convolution, as the config says.
+    enum Projection {
+        case linear(Linear)
+        case convolution(Conv2d)
+
+        var module: Module {
+            switch self {
+            case .linear(let layer): return layer
+            case .convolution(let layer): return layer
+            }
+        }
+
+        func callAsFunction(_ x: Tensor) throws -> Tensor {
+            switch self {
+            case .linear(let layer): return try layer(x)
+            case .convolution(let layer): return try layer(x)
+            }
+        }
     }
 }
 

@@ -50,8 +50,7 @@ public struct DiagonalGaussianDistribution: @unchecked Sendable {
     public init(_ moments: Tensor) throws {
         let halves = try moments.chunked(2, axis: 1)
         mean = try halves[0].contiguous()
-        let clamped = try halves[1].contiguous().floats().map { Swift.min(Swift.max($0, -30), 20) }
-        logVariance = try Tensor(clamped, shape: mean.shape, dtype: moments.dtype, device: moments.device)
+        logVariance = try halves[1].clamped(to: -30...20)
         standardDeviation = try logVariance.scaled(by: 0.5).exp()
     }
 

@@ -24,11 +24,16 @@ public final class Linear: Module, @unchecked Sendable {
 
 /// 2-D convolution, NCHW (PyTorch's `nn.Conv2d` with dilation 1 and groups 1).
 public final class Conv2d: Module, @unchecked Sendable {
-    public let stride: Int, padding: Int
+    public let stride: Int, padding: ConvPadding
     public let weight: Parameter
     public let bias: Parameter?
 
-    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true) {
+    public convenience init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true) {
+        self.init(inChannels, outChannels, kernelSize: kernelSize, stride: stride, padding: ConvPadding(padding), bias: bias)
+    }
+
+    /// With padding per side (Diffusers' VAE downsampler pads only bottom and right).
+    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int, padding: ConvPadding, bias: Bool = true) {
         self.stride = stride
         self.padding = padding
         let w = Parameter(shape: [outChannels, inChannels, kernelSize, kernelSize])

@@ -17,6 +17,16 @@ extension CPUBackend {
         return out
     }
 
+    public func clamp(_ x: Tensor, lower: Float, upper: Float) throws -> Tensor {
+        try CPUBackend.requireCompute(x, "clamp")
+        guard lower <= upper else { throw TensorError.invalidArgument("clamp bounds \(lower)...\(upper) are reversed") }
+        let out = try Tensor.empty(x.shape, dtype: x.dtype, device: x.device)
+        try mapRows(x, into: out) { src, dst, n in
+            for i in 0..<n { let v = src[i]; dst[i] = v < lower ? lower : (v > upper ? upper : v) }
+        }
+        return out
+    }
+
     public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) throws -> Tensor {
         let device = try CPUBackend.sameDevice(a, b, op: op.rawValue)
         try CPUBackend.requireCompute(a, op.rawValue)
