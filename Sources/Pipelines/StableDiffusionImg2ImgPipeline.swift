@@ -52,7 +52,8 @@ public struct StableDiffusionImg2ImgPipeline: @unchecked Sendable {
         let encodeStart = Date()
         let distribution = try base.vae.encode(image.to(base.dtype))
         let sampleNoise = try latentSampleNoise ?? generator.randn(distribution.mean.shape)
-        var latents = try distribution.sample(noise: sampleNoise.to(distribution.mean.dtype)).to(.f32)
+        var latents = try distribution.sample(noise: sampleNoise.to(distribution.mean.dtype).to(distribution.mean.device))
+            .to(.f32).to(.cpu)
         latents = try latents.scaled(by: base.vae.config.scalingFactor)
         timings.vaeEncodeSeconds = Date().timeIntervalSince(encodeStart)
         if latents.shape[0] != batch {

@@ -69,7 +69,8 @@ extension StableDiffusionPipeline {
             let doubled = negative == nil ? latents : try Tensor.concat([latents, latents], axis: 0)
             let input = try scheduler.scaleModelInput(doubled, timestep: t).to(dtype)
             let timestep = try Timestep.tensor([t])
-            var prediction = try unet(input, timestep: timestep, encoderHiddenStates: context).to(.f32)
+            // The scheduler works on the host; the UNet computes wherever it was placed.
+            var prediction = try unet(input, timestep: timestep, encoderHiddenStates: context).to(.f32).to(latents.device)
             if negative != nil {
                 let halves = try prediction.chunked(2, axis: 0)                                    // uncond, text
                 prediction = try halves[0] + (halves[1] - halves[0]) * guidanceScale
@@ -90,7 +91,7 @@ extension StableDiffusionPipeline {
     public func decodeLatents(_ latents: Tensor) throws -> Tensor {
         var z = try latents.scaled(by: 1 / vae.config.scalingFactor)
         if let shift = vae.config.shiftFactor { z = try z + shift }
-        return try vae.decode(z.to(dtype)).to(.f32).scaled(by: 0.5, adding: 0.5).clamped(to: 0...1)
+        return try vae.decode(z.to(dtype)).to(.f32).to(latents.device).scaled(by: 0.5, adding: 0.5).clamped(to: 0...1)
     }
 
     func resolvedSize(_ options: GenerationOptions) throws -> (Int, Int) {

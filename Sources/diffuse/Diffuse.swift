@@ -30,12 +30,11 @@ struct Diffuse: ParsableCommand {
         }
     }
 
-    /// One sentence for any error: the project's errors describe themselves (they are
-    /// CustomStringConvertible Swift values); Foundation's errors give their localized text.
+    /// One sentence for any error `run()` throws: the project's errors describe themselves
+    /// (CustomStringConvertible); Foundation's errors give their localized text.
     static func describe(_ error: Error) -> String {
         if type(of: error) is NSObject.Type { return (error as NSError).localizedDescription }
-        if let described = error as? CustomStringConvertible { return described.description }
-        return message(for: error)
+        return String(describing: error)
     }
 
     static func fail(_ message: String) -> Never {

@@ -33,24 +33,26 @@ public final class Attention: Module, @unchecked Sendable {
 
     /// Attention over `x` [B, S, C] (or [B, C, H, W]); keys and values from `context` [B, S', C'] when given.
     public func callAsFunction(_ x: Tensor, context: Tensor? = nil) throws -> Tensor {
-        let spatial = x.rank == 4
-        var hidden = x
-        if spatial {
-            let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-            if let groupNorm { hidden = try groupNorm(hidden) }
-            hidden = try hidden.reshaped([b, c, h * w]).transposed(1, 2)           // [B, HW, C]
+        try forward {
+            let spatial = x.rank == 4
+            var hidden = x
+            if spatial {
+                let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+                if let groupNorm { hidden = try groupNorm(hidden) }
+                hidden = try hidden.reshaped([b, c, h * w]).transposed(1, 2)           // [B, HW, C]
+            }
+            let (b, s) = (hidden.shape[0], hidden.shape[1])
+            let source = context ?? hidden
+            func split(_ t: Tensor) throws -> Tensor {                                  // [B, H, S, d]
+                try t.reshaped([b, t.shape[1], heads, t.shape[2] / heads]).transposed(1, 2)
+            }
+            let attended = try scaledDotProductAttention(query: split(toQ(hidden)), key: split(toK(source)),
+                                                         value: split(toV(source)), kernel: kernel)
+            var out = try toOut(attended.transposed(1, 2).reshaped([b, s, -1]))         // [B, S, C]
+            if spatial {
+                out = try out.transposed(1, 2).reshaped(x.shape)                        // [B, C, H, W]
+            }
+            return residualConnection ? try out + x : out
         }
-        let (b, s) = (hidden.shape[0], hidden.shape[1])
-        let source = context ?? hidden
-        func split(_ t: Tensor) throws -> Tensor {                                  // [B, H, S, d]
-            try t.reshaped([b, t.shape[1], heads, t.shape[2] / heads]).transposed(1, 2)
-        }
-        let attended = try scaledDotProductAttention(query: split(toQ(hidden)), key: split(toK(source)),
-                                                     value: split(toV(source)), kernel: kernel)
-        var out = try toOut(attended.transposed(1, 2).reshaped([b, s, -1]))         // [B, S, C]
-        if spatial {
-            out = try out.transposed(1, 2).reshaped(x.shape)                        // [B, C, H, W]
-        }
-        return residualConnection ? try out + x : out
     }
 }

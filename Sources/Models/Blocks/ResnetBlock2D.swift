@@ -27,13 +27,15 @@ public final class ResnetBlock2D: Module, @unchecked Sendable {
 
     /// x [B, C, H, W]; timeEmbedding [B, T] (already the UNet's embedding, before SiLU).
     public func callAsFunction(_ x: Tensor, timeEmbedding: Tensor? = nil) throws -> Tensor {
-        var h = try conv1(norm1(x).silu())
-        if let projection = timeEmbeddingProjection, let timeEmbedding {
-            let t = try projection(timeEmbedding.silu())                              // [B, C]
-            h = try h + t.reshaped([t.shape[0], t.shape[1], 1, 1])
+        try forward {
+            var h = try conv1(norm1(x).silu())
+            if let projection = timeEmbeddingProjection, let timeEmbedding {
+                let t = try projection(timeEmbedding.silu())                              // [B, C]
+                h = try h + t.reshaped([t.shape[0], t.shape[1], 1, 1])
+            }
+            h = try conv2(norm2(h).silu())
+            return try (shortcut?(x) ?? x) + h
         }
-        h = try conv2(norm2(h).silu())
-        return try (shortcut?(x) ?? x) + h
     }
 }
 
@@ -49,7 +51,7 @@ public final class Downsample2D: Module, @unchecked Sendable {
         child("conv", conv)
     }
 
-    public func callAsFunction(_ x: Tensor) throws -> Tensor { try conv(x) }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try forward { try conv(x) } }
 }
 
 /// Diffusers' `Upsample2D` with a convolution: nearest 2× then a 3×3 conv.
@@ -62,5 +64,5 @@ public final class Upsample2D: Module, @unchecked Sendable {
         child("conv", conv)
     }
 
-    public func callAsFunction(_ x: Tensor) throws -> Tensor { try conv(x.upsampleNearest2x()) }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try forward { try conv(x.upsampleNearest2x()) } }
 }

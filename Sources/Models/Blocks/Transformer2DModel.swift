@@ -29,22 +29,24 @@ public final class Transformer2DModel: Module, @unchecked Sendable {
 
     /// x [B, C, H, W]; context [B, S, contextDim].
     public func callAsFunction(_ x: Tensor, context: Tensor) throws -> Tensor {
-        let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        var hidden = try norm(x)
-        if linearProjection {
-            hidden = try projectionIn(hidden.permuted(0, 2, 3, 1).reshaped([b, h * w, c]))     // [B, HW, inner]
-        } else {
-            hidden = try projectionIn(hidden)
-            hidden = try hidden.permuted(0, 2, 3, 1).reshaped([b, h * w, hidden.shape[1]])          // [B, HW, inner]
+        try forward {
+            let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+            var hidden = try norm(x)
+            if linearProjection {
+                hidden = try projectionIn(hidden.permuted(0, 2, 3, 1).reshaped([b, h * w, c]))     // [B, HW, inner]
+            } else {
+                hidden = try projectionIn(hidden)
+                hidden = try hidden.permuted(0, 2, 3, 1).reshaped([b, h * w, hidden.shape[1]])          // [B, HW, inner]
+            }
+            for block in blocks.items { hidden = try block(hidden, context: context) }
+            let inner = hidden.shape[2]
+            if linearProjection {
+                hidden = try projectionOut(hidden).reshaped([b, h, w, c]).permuted(0, 3, 1, 2)
+            } else {
+                hidden = try projectionOut(hidden.reshaped([b, h, w, inner]).permuted(0, 3, 1, 2))
+            }
+            return try hidden + x
         }
-        for block in blocks.items { hidden = try block(hidden, context: context) }
-        let inner = hidden.shape[2]
-        if linearProjection {
-            hidden = try projectionOut(hidden).reshaped([b, h, w, c]).permuted(0, 3, 1, 2)
-        } else {
-            hidden = try projectionOut(hidden.reshaped([b, h, w, inner]).permuted(0, 3, 1, 2))
-        }
-        return try hidden + x
     }
 
     /// `proj_in` / `proj_out`: a linear layer or a 1×1 convolution, as the config says.
@@ -94,9 +96,11 @@ public final class BasicTransformerBlock: Module, @unchecked Sendable {
     }
 
     public func callAsFunction(_ x: Tensor, context: Tensor) throws -> Tensor {
-        var h = try x + attn1(norm1(x), context: onlyCrossAttention ? context : nil)
-        h = try h + attn2(norm2(h), context: context)
-        return try h + feedForward(norm3(h))
+        try forward {
+            var h = try x + attn1(norm1(x), context: onlyCrossAttention ? context : nil)
+            h = try h + attn2(norm2(h), context: context)
+            return try h + feedForward(norm3(h))
+        }
     }
 }
 
@@ -115,7 +119,9 @@ public final class FeedForward: Module, @unchecked Sendable {
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        let halves = try projection(x).chunked(2, axis: -1)
-        return try output(halves[0] * halves[1].gelu())
+        try forward {
+            let halves = try projection(x).chunked(2, axis: -1)
+            return try output(halves[0] * halves[1].gelu())
+        }
     }
 }

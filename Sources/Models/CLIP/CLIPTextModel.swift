@@ -16,7 +16,9 @@ public final class CLIPTextModel: Module, @unchecked Sendable {
 
     /// Encodes token ids [B, S] (int) into hidden states.
     public func callAsFunction(_ ids: Tensor, outputHiddenStates: Bool = false) throws -> CLIPTextOutput {
-        try textModel(ids, outputHiddenStates: outputHiddenStates)
+        try forward {
+            try textModel(ids, outputHiddenStates: outputHiddenStates)
+        }
     }
 
     /// transformers 5 writes the text model's keys without `text_model.`; hub checkpoints carry it.
@@ -47,9 +49,11 @@ public final class CLIPTextModelWithProjection: Module, @unchecked Sendable {
 
     /// The text model's outputs with `textEmbeds` = projection of the pooled output.
     public func callAsFunction(_ ids: Tensor, outputHiddenStates: Bool = false) throws -> CLIPTextOutput {
-        var output = try textModel(ids, outputHiddenStates: outputHiddenStates)
-        output.textEmbeds = try textProjection(output.pooledOutput)
-        return output
+        try forward {
+            var output = try textModel(ids, outputHiddenStates: outputHiddenStates)
+            output.textEmbeds = try textProjection(output.pooledOutput)
+            return output
+        }
     }
 }
 
@@ -82,20 +86,22 @@ public final class CLIPTextTransformer: Module, @unchecked Sendable {
     }
 
     func callAsFunction(_ ids: Tensor, outputHiddenStates: Bool) throws -> CLIPTextOutput {
-        guard ids.rank == 2, !ids.dtype.isFloatingPoint else {
-            throw ModuleError.invalidInput("CLIP text model expects integer token ids [batch, length], got \(ids.dtype) \(ids.shape)")
+        try forward {
+            guard ids.rank == 2, !ids.dtype.isFloatingPoint else {
+                throw ModuleError.invalidInput("CLIP text model expects integer token ids [batch, length], got \(ids.dtype) \(ids.shape)")
+            }
+            guard ids.shape[1] <= config.maxPositionEmbeddings else {
+                throw ModuleError.invalidInput("\(ids.shape[1]) tokens exceed the text model's \(config.maxPositionEmbeddings) positions")
+            }
+            var hidden = try embeddings(ids)                                 // [B, S, D]
+            var states = outputHiddenStates ? [hidden] : []
+            for layer in encoder.layers.items {
+                hidden = try layer(hidden)
+                if outputHiddenStates { states.append(hidden) }
+            }
+            let last = try finalLayerNorm(hidden)
+            return CLIPTextOutput(lastHiddenState: last, pooledOutput: try pooled(last, ids: ids), hiddenStates: states, textEmbeds: nil)
         }
-        guard ids.shape[1] <= config.maxPositionEmbeddings else {
-            throw ModuleError.invalidInput("\(ids.shape[1]) tokens exceed the text model's \(config.maxPositionEmbeddings) positions")
-        }
-        var hidden = try embeddings(ids)                                 // [B, S, D]
-        var states = outputHiddenStates ? [hidden] : []
-        for layer in encoder.layers.items {
-            hidden = try layer(hidden)
-            if outputHiddenStates { states.append(hidden) }
-        }
-        let last = try finalLayerNorm(hidden)
-        return CLIPTextOutput(lastHiddenState: last, pooledOutput: try pooled(last, ids: ids), hiddenStates: states, textEmbeds: nil)
     }
 
     /// The state at each row's end-of-text token: the first `eos_token_id`, or for configs
@@ -134,9 +140,11 @@ final class CLIPTextEmbeddings: Module, @unchecked Sendable {
     override var ignoredCheckpointKeys: [String] { ["position_ids"] }
 
     func callAsFunction(_ ids: Tensor) throws -> Tensor {
-        let length = ids.shape[1]
-        let positions = try Tensor(int64: (0..<Int64(length)).map { $0 }, shape: [1, length])
-        return try tokenEmbedding(ids) + positionEmbedding(positions)     // [B, S, D]
+        try forward {
+            let length = ids.shape[1]
+            let positions = try Tensor(int64: (0..<Int64(length)).map { $0 }, shape: [1, length])
+            return try tokenEmbedding(ids) + positionEmbedding(positions)     // [B, S, D]
+        }
     }
 }
 
@@ -173,15 +181,17 @@ final class CLIPEncoderLayer: Module, @unchecked Sendable {
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        let h = try x + selfAttention(layerNorm1(x))
-        var m = try fc1(layerNorm2(h))
-        switch activation {
-        case .quickGelu: m = try m.quickGelu()
-        case .gelu: m = try m.gelu()
-        case .geluNew: m = try m.gelu(.tanh)
-        case .relu: m = try m.relu()
+        try forward {
+            let h = try x + selfAttention(layerNorm1(x))
+            var m = try fc1(layerNorm2(h))
+            switch activation {
+            case .quickGelu: m = try m.quickGelu()
+            case .gelu: m = try m.gelu()
+            case .geluNew: m = try m.gelu(.tanh)
+            case .relu: m = try m.relu()
+            }
+            return try h + fc2(m)
         }
-        return try h + fc2(m)
     }
 }
 
@@ -202,9 +212,11 @@ final class CLIPAttention: Module, @unchecked Sendable {
 
     /// Causal self-attention over [B, S, D].
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        let (b, s, d) = (x.shape[0], x.shape[1], x.shape[2])
-        func split(_ t: Tensor) throws -> Tensor { try t.reshaped([b, s, heads, d / heads]).transposed(1, 2) }  // [B, H, S, d]
-        let out = try scaledDotProductAttention(query: split(qProj(x)), key: split(kProj(x)), value: split(vProj(x)), isCausal: true)
-        return try outProj(out.transposed(1, 2).reshaped([b, s, d]))
+        try forward {
+            let (b, s, d) = (x.shape[0], x.shape[1], x.shape[2])
+            func split(_ t: Tensor) throws -> Tensor { try t.reshaped([b, s, heads, d / heads]).transposed(1, 2) }  // [B, H, S, d]
+            let out = try scaledDotProductAttention(query: split(qProj(x)), key: split(kProj(x)), value: split(vProj(x)), isCausal: true)
+            return try outProj(out.transposed(1, 2).reshaped([b, s, d]))
+        }
     }
 }

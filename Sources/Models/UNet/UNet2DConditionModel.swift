@@ -55,30 +55,35 @@ public final class UNet2DConditionModel: Module, @unchecked Sendable {
     /// The model's prediction for `sample` [B, C, h, w] at `timestep` (one value for the batch,
     /// or one per sample) given `encoderHiddenStates` [B, S, D].
     public func callAsFunction(_ sample: Tensor, timestep: Tensor, encoderHiddenStates: Tensor) throws -> Tensor {
-        guard sample.rank == 4, sample.shape[1] == config.inChannels else {
-            throw ModuleError.invalidInput("UNet expects a sample [B, \(config.inChannels), h, w], got \(sample.shape)")
+        try forward {
+            guard sample.rank == 4, sample.shape[1] == config.inChannels else {
+                throw ModuleError.invalidInput("UNet expects a sample [B, \(config.inChannels), h, w], got \(sample.shape)")
+            }
+            let factor = 1 << (config.blockOutChannels.count - 1)
+            guard sample.shape[2] % factor == 0, sample.shape[3] % factor == 0 else {
+                throw ModuleError.invalidInput("UNet sample size \(sample.shape[2])×\(sample.shape[3]) must be a multiple of \(factor)")
+            }
+            guard encoderHiddenStates.rank == 3, encoderHiddenStates.shape[0] == sample.shape[0],
+                  encoderHiddenStates.shape[2] == config.crossAttentionDim else {
+                throw ModuleError.invalidInput("UNet expects text states [\(sample.shape[0]), S, \(config.crossAttentionDim)], got \(encoderHiddenStates.shape)")
+            }
+            // Inputs move to where the model computes (the host, or wherever offloading put it).
+            let device = executionDevice
+            let context = try encoderHiddenStates.to(device)
+            let embedding = try timeEmbedding(timestep.to(device), batch: sample.shape[0], dtype: sample.dtype)   // [B, 4·C0]
+            var h = try convIn(sample.to(device))
+            var skips = [h]
+            for block in downBlocks.items {
+                let (out, states) = try block(h, timeEmbedding: embedding, context: context)
+                h = out
+                skips += states
+            }
+            h = try midBlock(h, timeEmbedding: embedding, context: context)
+            for block in upBlocks.items {
+                h = try block(h, skips: &skips, timeEmbedding: embedding, context: context)
+            }
+            return try convOut(normOut(h).silu())
         }
-        let factor = 1 << (config.blockOutChannels.count - 1)
-        guard sample.shape[2] % factor == 0, sample.shape[3] % factor == 0 else {
-            throw ModuleError.invalidInput("UNet sample size \(sample.shape[2])×\(sample.shape[3]) must be a multiple of \(factor)")
-        }
-        guard encoderHiddenStates.rank == 3, encoderHiddenStates.shape[0] == sample.shape[0],
-              encoderHiddenStates.shape[2] == config.crossAttentionDim else {
-            throw ModuleError.invalidInput("UNet expects text states [\(sample.shape[0]), S, \(config.crossAttentionDim)], got \(encoderHiddenStates.shape)")
-        }
-        let embedding = try timeEmbedding(timestep, batch: sample.shape[0], dtype: sample.dtype)   // [B, 4·C0]
-        var h = try convIn(sample)
-        var skips = [h]
-        for block in downBlocks.items {
-            let (out, states) = try block(h, timeEmbedding: embedding, context: encoderHiddenStates)
-            h = out
-            skips += states
-        }
-        h = try midBlock(h, timeEmbedding: embedding, context: encoderHiddenStates)
-        for block in upBlocks.items {
-            h = try block(h, skips: &skips, timeEmbedding: embedding, context: encoderHiddenStates)
-        }
-        return try convOut(normOut(h).silu())
     }
 
     /// Sinusoidal projection of the timesteps then the two-layer MLP (`time_embedding`).

@@ -25,18 +25,20 @@ public final class UNetDownBlock: Module, @unchecked Sendable {
     }
 
     public func callAsFunction(_ x: Tensor, timeEmbedding: Tensor, context: Tensor) throws -> (Tensor, [Tensor]) {
-        var h = x
-        var states: [Tensor] = []
-        for (i, resnet) in resnets.items.enumerated() {
-            h = try resnet(h, timeEmbedding: timeEmbedding)
-            if let attentions { h = try attentions[i](h, context: context) }
-            states.append(h)
+        try forward {
+            var h = x
+            var states: [Tensor] = []
+            for (i, resnet) in resnets.items.enumerated() {
+                h = try resnet(h, timeEmbedding: timeEmbedding)
+                if let attentions { h = try attentions[i](h, context: context) }
+                states.append(h)
+            }
+            if let downsampler {
+                h = try downsampler(h)
+                states.append(h)
+            }
+            return (h, states)
         }
-        if let downsampler {
-            h = try downsampler(h)
-            states.append(h)
-        }
-        return (h, states)
     }
 }
 
@@ -56,9 +58,11 @@ public final class UNetMidBlock: Module, @unchecked Sendable {
     }
 
     public func callAsFunction(_ x: Tensor, timeEmbedding: Tensor, context: Tensor) throws -> Tensor {
-        var h = try resnets[0](x, timeEmbedding: timeEmbedding)
-        h = try attentions[0](h, context: context)
-        return try resnets[1](h, timeEmbedding: timeEmbedding)
+        try forward {
+            var h = try resnets[0](x, timeEmbedding: timeEmbedding)
+            h = try attentions[0](h, context: context)
+            return try resnets[1](h, timeEmbedding: timeEmbedding)
+        }
     }
 }
 
@@ -91,14 +95,16 @@ public final class UNetUpBlock: Module, @unchecked Sendable {
 
     /// `skips` are consumed from the end.
     public func callAsFunction(_ x: Tensor, skips: inout [Tensor], timeEmbedding: Tensor, context: Tensor) throws -> Tensor {
-        var h = x
-        for (i, resnet) in resnets.items.enumerated() {
-            guard let skip = skips.popLast() else { throw ModuleError.invalidInput("UNet up block ran out of skip connections") }
-            h = try resnet(Tensor.concat([h, skip], axis: 1), timeEmbedding: timeEmbedding)
-            if let attentions { h = try attentions[i](h, context: context) }
+        try forward {
+            var h = x
+            for (i, resnet) in resnets.items.enumerated() {
+                guard let skip = skips.popLast() else { throw ModuleError.invalidInput("UNet up block ran out of skip connections") }
+                h = try resnet(Tensor.concat([h, skip], axis: 1), timeEmbedding: timeEmbedding)
+                if let attentions { h = try attentions[i](h, context: context) }
+            }
+            if let upsampler { h = try upsampler(h) }
+            return h
         }
-        if let upsampler { h = try upsampler(h) }
-        return h
     }
 }
 

@@ -23,22 +23,26 @@ public final class AutoencoderKL: Module, @unchecked Sendable {
 
     /// The latent distribution of images [B, C, H, W] (H and W multiples of the downscale factor).
     public func encode(_ images: Tensor) throws -> DiagonalGaussianDistribution {
-        guard images.rank == 4, images.shape[1] == config.inChannels else {
-            throw ModuleError.invalidInput("VAE encode expects [B, \(config.inChannels), H, W], got \(images.shape)")
+        try forward {
+            guard images.rank == 4, images.shape[1] == config.inChannels else {
+                throw ModuleError.invalidInput("VAE encode expects [B, \(config.inChannels), H, W], got \(images.shape)")
+            }
+            var moments = try encoder(images.to(executionDevice))
+            if let quantConv { moments = try quantConv(moments) }
+            return try DiagonalGaussianDistribution(moments)
         }
-        var moments = try encoder(images)
-        if let quantConv { moments = try quantConv(moments) }
-        return try DiagonalGaussianDistribution(moments)
     }
 
     /// Images [B, C, 8h, 8w] from latents [B, latent, h, w] (already divided by the scaling factor).
     public func decode(_ latents: Tensor) throws -> Tensor {
-        guard latents.rank == 4, latents.shape[1] == config.latentChannels else {
-            throw ModuleError.invalidInput("VAE decode expects [B, \(config.latentChannels), h, w], got \(latents.shape)")
+        try forward {
+            guard latents.rank == 4, latents.shape[1] == config.latentChannels else {
+                throw ModuleError.invalidInput("VAE decode expects [B, \(config.latentChannels), h, w], got \(latents.shape)")
+            }
+            var z = try latents.to(executionDevice)
+            if let postQuantConv { z = try postQuantConv(z) }
+            return try decoder(z)
         }
-        var z = latents
-        if let postQuantConv { z = try postQuantConv(z) }
-        return try decoder(z)
     }
 }
 

@@ -30,10 +30,12 @@ final class VAEEncoder: Module, @unchecked Sendable {
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        var h = try convIn(x)
-        for block in downBlocks.items { h = try block(h) }
-        h = try midBlock(h)
-        return try convOut(normOut(h).silu())
+        try forward {
+            var h = try convIn(x)
+            for block in downBlocks.items { h = try block(h) }
+            h = try midBlock(h)
+            return try convOut(normOut(h).silu())
+        }
     }
 }
 
@@ -66,9 +68,11 @@ final class VAEDecoder: Module, @unchecked Sendable {
     }
 
     func callAsFunction(_ z: Tensor) throws -> Tensor {
-        var h = try midBlock(convIn(z))
-        for block in upBlocks.items { h = try block(h) }
-        return try convOut(normOut(h).silu())
+        try forward {
+            var h = try midBlock(convIn(z))
+            for block in upBlocks.items { h = try block(h) }
+            return try convOut(normOut(h).silu())
+        }
     }
 }
 
@@ -94,11 +98,13 @@ final class ResnetStack: Module, @unchecked Sendable {
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        var h = x
-        for resnet in resnets.items { h = try resnet(h) }
-        if let downsampler { h = try downsampler(h) }
-        if let upsampler { h = try upsampler(h) }
-        return h
+        try forward {
+            var h = x
+            for resnet in resnets.items { h = try resnet(h) }
+            if let downsampler { h = try downsampler(h) }
+            if let upsampler { h = try upsampler(h) }
+            return h
+        }
     }
 }
 
@@ -120,8 +126,10 @@ final class VAEMidBlock: Module, @unchecked Sendable {
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        var h = try resnets[0](x)
-        if let attention { h = try attention(h) }
-        return try resnets[1](h)
+        try forward {
+            var h = try resnets[0](x)
+            if let attention { h = try attention(h) }
+            return try resnets[1](h)
+        }
     }
 }

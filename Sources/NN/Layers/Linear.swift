@@ -1,5 +1,8 @@
 import Tensor
 
+// Leaf layers move their input to their weight's device: wherever hooks placed the weights is
+// where the layer computes.
+
 /// `y = x Wᵀ + b` with `weight` [out, in] (PyTorch's `nn.Linear`).
 public final class Linear: Module, @unchecked Sendable {
     public let inFeatures: Int, outFeatures: Int
@@ -18,7 +21,10 @@ public final class Linear: Module, @unchecked Sendable {
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try x.linear(weight: weight.tensor("Linear.weight"), bias: bias?.tensor("Linear.bias"))
+        try forward {
+            let w = try weight.tensor("Linear.weight")
+            return try x.to(w.device).linear(weight: w, bias: bias?.tensor("Linear.bias"))
+        }
     }
 }
 
@@ -45,7 +51,10 @@ public final class Conv2d: Module, @unchecked Sendable {
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try x.conv2d(weight: weight.tensor("Conv2d.weight"), bias: bias?.tensor("Conv2d.bias"), stride: stride, padding: padding)
+        try forward {
+            let w = try weight.tensor("Conv2d.weight")
+            return try x.to(w.device).conv2d(weight: w, bias: bias?.tensor("Conv2d.bias"), stride: stride, padding: padding)
+        }
     }
 }
 
@@ -61,6 +70,9 @@ public final class Embedding: Module, @unchecked Sendable {
     }
 
     public func callAsFunction(_ ids: Tensor) throws -> Tensor {
-        try Tensor.embedding(ids, weight: weight.tensor("Embedding.weight"))
+        try forward {
+            let w = try weight.tensor("Embedding.weight")
+            return try Tensor.embedding(ids.to(w.device), weight: w)
+        }
     }
 }

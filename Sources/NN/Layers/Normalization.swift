@@ -15,7 +15,10 @@ public final class GroupNorm: Module, @unchecked Sendable {
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try x.groupNorm(groups: groups, weight: weight?.tensor("GroupNorm.weight"), bias: bias?.tensor("GroupNorm.bias"), eps: eps)
+        try forward {
+            let w = try weight?.tensor("GroupNorm.weight")
+            return try x.to(w?.device ?? x.device).groupNorm(groups: groups, weight: w, bias: bias?.tensor("GroupNorm.bias"), eps: eps)
+        }
     }
 }
 
@@ -33,6 +36,9 @@ public final class LayerNorm: Module, @unchecked Sendable {
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try x.layerNorm(weight: weight?.tensor("LayerNorm.weight"), bias: bias?.tensor("LayerNorm.bias"), eps: eps)
+        try forward {
+            let w = try weight?.tensor("LayerNorm.weight")
+            return try x.to(w?.device ?? x.device).layerNorm(weight: w, bias: bias?.tensor("LayerNorm.bias"), eps: eps)
+        }
     }
 }

@@ -21,6 +21,15 @@ public final class Parameter: @unchecked Sendable {
 open class Module: @unchecked Sendable {
     public private(set) var parameters: [(name: String, parameter: Parameter)] = []
     public private(set) var children: [(name: String, module: Module)] = []
+    /// Hooks around this module's forward, in registration order (see `ModuleHook`).
+    public internal(set) var hooks: [(name: String, hook: any ModuleHook)] = []
+    /// Where this module computes: inputs given to a model's entry point move here. Offload
+    /// strategies set it; by default the device of the first parameter, else the host.
+    public var executionDevice: Device {
+        get { explicitExecutionDevice ?? namedParameters().first?.parameter.value?.device ?? .cpu }
+        set { explicitExecutionDevice = newValue }
+    }
+    private var explicitExecutionDevice: Device?
 
     public init() {}
 
