@@ -1,6 +1,7 @@
 // The library product: one import for the whole toolkit.
 @_exported import Tensor
 @_exported import NN
+@_exported import Offload
 @_exported import Models
 @_exported import Tokenizers
 @_exported import Schedulers

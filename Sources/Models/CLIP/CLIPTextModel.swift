@@ -14,6 +14,10 @@ public final class CLIPTextModel: Module, @unchecked Sendable {
         child("text_model", textModel)
     }
 
+    override public var className: String { "CLIPTextModel" }
+    /// transformers' `_no_split_modules` for CLIP.
+    override public var noSplitModuleClasses: [String] { ["CLIPTextEmbeddings", "CLIPEncoderLayer"] }
+
     /// Encodes token ids [B, S] (int) into hidden states.
     public func callAsFunction(_ ids: Tensor, outputHiddenStates: Bool = false) throws -> CLIPTextOutput {
         try forward {

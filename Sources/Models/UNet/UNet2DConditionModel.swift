@@ -11,6 +11,10 @@ public final class UNet2DConditionModel: Module, @unchecked Sendable {
     public let midBlock: UNetMidBlock
     public let upBlocks: ModuleList<UNetUpBlock>
 
+    override public var className: String { "UNet2DConditionModel" }
+    /// Diffusers' `_no_split_modules` for this class.
+    override public var noSplitModuleClasses: [String] { ["BasicTransformerBlock", "ResnetBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"] }
+
     public init(_ config: UNet2DConditionConfig) {
         self.config = config
         let channels = config.blockOutChannels

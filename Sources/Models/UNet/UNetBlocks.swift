@@ -24,6 +24,8 @@ public final class UNetDownBlock: Module, @unchecked Sendable {
         if let downsampler { child("downsamplers", ModuleList([downsampler])) }
     }
 
+    override public var className: String { attentions == nil ? "DownBlock2D" : "CrossAttnDownBlock2D" }
+
     public func callAsFunction(_ x: Tensor, timeEmbedding: Tensor, context: Tensor) throws -> (Tensor, [Tensor]) {
         try forward {
             var h = x
@@ -56,6 +58,8 @@ public final class UNetMidBlock: Module, @unchecked Sendable {
         child("attentions", attentions)
         child("resnets", resnets)
     }
+
+    override public var className: String { "UNetMidBlock2DCrossAttn" }
 
     public func callAsFunction(_ x: Tensor, timeEmbedding: Tensor, context: Tensor) throws -> Tensor {
         try forward {
@@ -92,6 +96,8 @@ public final class UNetUpBlock: Module, @unchecked Sendable {
         child("resnets", resnets)
         if let upsampler { child("upsamplers", ModuleList([upsampler])) }
     }
+
+    override public var className: String { attentions == nil ? "UpBlock2D" : "CrossAttnUpBlock2D" }
 
     /// `skips` are consumed from the end.
     public func callAsFunction(_ x: Tensor, skips: inout [Tensor], timeEmbedding: Tensor, context: Tensor) throws -> Tensor {

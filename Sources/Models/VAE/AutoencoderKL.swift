@@ -7,6 +7,11 @@ public final class AutoencoderKL: Module, @unchecked Sendable {
     let encoder: VAEEncoder, decoder: VAEDecoder
     let quantConv: Conv2d?, postQuantConv: Conv2d?
 
+    override public var className: String { "AutoencoderKL" }
+    override public var noSplitModuleClasses: [String] { ["BasicTransformerBlock", "ResnetBlock2D"] }
+    /// The encoder and decoder hold the repeated blocks one level down.
+    override public var groupOffloadBlockModules: [String] { ["quant_conv", "post_quant_conv", "encoder", "decoder"] }
+
     public init(_ config: AutoencoderKLConfig) {
         self.config = config
         encoder = VAEEncoder(config)

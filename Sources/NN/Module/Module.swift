@@ -76,6 +76,18 @@ open class Module: @unchecked Sendable {
     /// exports wrote, such as CLIP's `position_ids`). Paths are relative to this module.
     open var ignoredCheckpointKeys: [String] { [] }
 
+    /// The Diffusers/transformers class this module mirrors (device maps and group offloading
+    /// speak in those names). Defaults to the Swift type name.
+    open var className: String { String(describing: type(of: self)) }
+
+    /// Classes whose instances a device map must not split across devices (Diffusers'
+    /// `_no_split_modules`), declared by each model on its root.
+    open var noSplitModuleClasses: [String] { [] }
+
+    /// Children that group offloading descends into at block level (Diffusers'
+    /// `_group_offload_block_modules`); repeated blocks (`ModuleList`s) are found on their own.
+    open var groupOffloadBlockModules: [String] { [] }
+
     /// Total number of parameters (elements).
     public final var parameterCount: Int { namedParameters().reduce(0) { $0 + $1.parameter.shape.reduce(1, *) } }
 }
