@@ -17,6 +17,7 @@ public struct StableDiffusionImg2ImgPipeline: @unchecked Sendable {
     ///   - noise: the latent noise to add instead of drawing it (for exact comparisons).
     public func generate(_ options: GenerationOptions, image: Tensor, strength: Float, noise: Tensor? = nil,
                          latentSampleNoise: Tensor? = nil, progress: ProgressHandler? = nil) throws -> GenerationResult {
+        defer { base.modelOffload?.offloadAll() }
         guard (0...1).contains(strength) else {
             throw PipelineError.invalidOption("strength must be between 0 and 1, not \(strength)")
         }

@@ -7,6 +7,7 @@ extension StableDiffusionPipeline {
     /// Text to image, as Diffusers' `StableDiffusionPipeline.__call__`: encode the prompts,
     /// draw (or take) the initial latents, denoise with classifier-free guidance, decode.
     public func generate(_ options: GenerationOptions, progress: ProgressHandler? = nil) throws -> GenerationResult {
+        defer { modelOffload?.offloadAll() }   // Diffusers' maybe_free_model_hooks
         let (width, height) = try resolvedSize(options)
         var timings = GenerationResult.Timings()
         let start = Date()

@@ -1,6 +1,7 @@
 import Foundation
 import Models
 import NN
+import Offload
 import Schedulers
 import Tensor
 import Tokenizers
@@ -16,6 +17,8 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
     public var scheduler: any Scheduler
     /// The dtype the models compute in.
     public let dtype: DType
+    /// Set by `enableModelCPUOffload`; every call ends with all components back home.
+    var modelOffload: ModelCPUOffload?
     /// Pixels per latent along each side (8 for Stable Diffusion).
     public var vaeScaleFactor: Int { vae.config.downscaleFactor }
 

@@ -29,7 +29,7 @@ open class Module: @unchecked Sendable {
         get { explicitExecutionDevice ?? namedParameters().first?.parameter.value?.device ?? .cpu }
         set { explicitExecutionDevice = newValue }
     }
-    private var explicitExecutionDevice: Device?
+    var explicitExecutionDevice: Device?
 
     public init() {}
 
@@ -92,9 +92,15 @@ open class Module: @unchecked Sendable {
     public final var parameterCount: Int { namedParameters().reduce(0) { $0 + $1.parameter.shape.reduce(1, *) } }
 }
 
+/// A list of repeated blocks, whatever their element type (group offloading chunks these).
+public protocol AnyModuleList: Module {
+    var modules: [Module] { get }
+}
+
 /// A list of modules registered as `0`, `1`, … (PyTorch's `nn.ModuleList`).
-public final class ModuleList<Element: Module>: Module, @unchecked Sendable {
+public final class ModuleList<Element: Module>: Module, AnyModuleList, @unchecked Sendable {
     public let items: [Element]
+    public var modules: [Module] { items }
 
     public init(_ items: [Element]) {
         self.items = items

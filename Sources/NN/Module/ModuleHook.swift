@@ -50,13 +50,15 @@ extension Module {
         hooks.remove(at: index)
     }
 
-    /// Removes every hook on this module and all below it (the last registered first).
+    /// Removes every hook on this module and all below it (the last registered first), and
+    /// the execution devices offload strategies set: the tree computes where its weights are.
     public final func removeAllHooks() throws {
         for (_, module) in namedModules() {
             while let last = module.hooks.last {
                 try last.hook.detach(from: module)
                 module.hooks.removeLast()
             }
+            module.explicitExecutionDevice = nil
         }
     }
 

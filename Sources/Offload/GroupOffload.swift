@@ -1,0 +1,192 @@
+import Dispatch
+import Foundation
+import NN
+import Tensor
+
+/// How group offloading cuts a model into groups (Diffusers' `offload_type`).
+public enum GroupOffloadType: Sendable, Equatable {
+    /// Runs of `blocksPerGroup` consecutive blocks of each repeated-block list; everything else
+    /// is one "unmatched" group resident for the whole forward.
+    case blockLevel(blocksPerGroup: Int)
+    /// Every module that owns parameters is its own group.
+    case leafLevel
+}
+
+/// Options of `applyGroupOffloading`, named as Diffusers names them.
+public struct GroupOffloadOptions: Sendable {
+    public var type: GroupOffloadType
+    /// Prefetch the next group on a background transfer queue while the current one computes
+    /// (the execution order is traced on the first forward).
+    public var useStream = false
+    /// Accepted for parity with Diffusers; copies here never race the compute, so it changes nothing.
+    public var recordStream = false
+    /// Accepted for parity: homes are never staged (pinned) copies here, so memory is already low.
+    public var lowCPUMemUsage = false
+
+    public init(type: GroupOffloadType, useStream: Bool = false, recordStream: Bool = false, lowCPUMemUsage: Bool = false) {
+        self.type = type
+        self.useStream = useStream
+        self.recordStream = recordStream
+        self.lowCPUMemUsage = lowCPUMemUsage
+    }
+}
+
+/// The groups of one offloaded model and the order they ran in (for prefetching).
+public final class GroupOffloadState: @unchecked Sendable {
+    public let device: Device
+    public let statistics = TransferStatistics()
+    public private(set) var groups: [ParameterGroup] = []
+    let prefetching: Bool
+    private let queue = DispatchQueue(label: "swift-diffusers.group-offload.transfers")
+    /// Group order seen on the first forward; nil until it finished.
+    private var order: [ObjectIdentifier: Int]?
+    private var trace: [ParameterGroup] = []
+
+    init(device: Device, prefetching: Bool) {
+        self.device = device
+        self.prefetching = prefetching
+    }
+
+    func add(_ group: ParameterGroup) { groups.append(group) }
+
+    /// A group's onload leader is about to run: make it resident, prefetch its successor.
+    func willRun(_ group: ParameterGroup) throws {
+        try group.onload(to: device)
+        guard prefetching else { return }
+        if let order {
+            if let index = order[ObjectIdentifier(group)], index + 1 < trace.count {
+                trace[index + 1].prefetch(to: device, on: queue)
+            }
+        } else if !trace.contains(where: { $0 === group }) {
+            trace.append(group)
+        }
+    }
+
+    /// The root's forward ended: the first one fixes the execution order.
+    func forwardEnded() {
+        if prefetching, order == nil {
+            order = Dictionary(uniqueKeysWithValues: trace.enumerated().map { (ObjectIdentifier($0.element), $0.offset) })
+        }
+    }
+
+    /// Ids of the groups in the order they first ran (empty before the first forward).
+    public var executionOrder: [String] { trace.map(\.id) }
+}
+
+final class GroupHook: ModuleHook, @unchecked Sendable {
+    let state: GroupOffloadState
+    let group: ParameterGroup
+    let onloadLeader: Bool, offloadLeader: Bool
+
+    init(state: GroupOffloadState, group: ParameterGroup, onloadLeader: Bool, offloadLeader: Bool) {
+        self.state = state
+        self.group = group
+        self.onloadLeader = onloadLeader
+        self.offloadLeader = offloadLeader
+    }
+
+    func preForward(_ module: Module) throws { if onloadLeader { try state.willRun(group) } }
+    func postForward(_ module: Module) throws { if offloadLeader { group.offload() } }
+    func detach(from module: Module) throws { group.offload() }
+}
+
+/// On the root: its unmatched group stays resident for the whole forward (synchronously), and
+/// the end of the first forward fixes the prefetch order.
+final class GroupRootHook: ModuleHook, @unchecked Sendable {
+    let state: GroupOffloadState
+    let group: ParameterGroup?
+
+    init(state: GroupOffloadState, group: ParameterGroup?) {
+        self.state = state
+        self.group = group
+    }
+
+    func preForward(_ module: Module) throws { try group?.onload(to: state.device) }
+    func postForward(_ module: Module) throws {
+        group?.offload()
+        state.forwardEnded()
+    }
+    func detach(from module: Module) throws { group?.offload() }
+}
+
+extension Module {
+    /// Group offloading (Diffusers' `apply_group_offloading` / `enable_group_offload`): the
+    /// model's weights live on the host and come to `device` a group at a time.
+    @discardableResult
+    public func applyGroupOffloading(device: Device, options: GroupOffloadOptions) throws -> GroupOffloadState {
+        if options.recordStream && !options.useStream {
+            throw OffloadError.invalidOption("recordStream requires useStream")
+        }
+        if options.useStream && device.isCPU {
+            throw OffloadError.invalidOption("using streams for data transfer requires an accelerator device (accel:N), not cpu")
+        }
+        var type = options.type
+        if case .blockLevel(let n) = type {
+            guard n >= 1 else { throw OffloadError.invalidOption("blocksPerGroup must be at least 1, not \(n)") }
+            // As Diffusers: with streams, one block per group (prefetch assumes it).
+            if options.useStream && n != 1 { type = .blockLevel(blocksPerGroup: 1) }
+        }
+        try refuseStackedOffload()
+        let state = GroupOffloadState(device: device, prefetching: options.useStream)
+        switch type {
+        case .blockLevel(let n): try groupBlocks(prefix: "", blocksPerGroup: n, state: state, isRoot: true)
+        case .leafLevel: try groupLeaves(state: state)
+        }
+        executionDevice = device
+        return state
+    }
+
+    /// Block level: lists of repeated blocks in chunks; declared block modules recursed into;
+    /// the rest of this level in one unmatched group on `self`.
+    private func groupBlocks(prefix: String, blocksPerGroup n: Int, state: GroupOffloadState, isRoot: Bool) throws {
+        var unmatched: [(path: String, parameter: Parameter)] = parameters.map { (prefix + $0.name, $0.parameter) }
+        for (name, child) in children {
+            let path = prefix + name
+            if groupOffloadBlockModules.contains(name) {
+                try child.groupBlocks(prefix: path + ".", blocksPerGroup: n, state: state, isRoot: false)
+            } else if let blocks = child as? AnyModuleList {
+                let items = blocks.modules
+                for start in stride(from: 0, to: items.count, by: n) {
+                    let chunk = Array(items[start..<min(start + n, items.count)])
+                    let slots = chunk.enumerated().flatMap { offset, module in
+                        module.namedParameters(prefix: "\(path).\(start + offset).")
+                    }
+                    guard !slots.isEmpty, let first = chunk.first, let last = chunk.last else { continue }
+                    let group = try ParameterGroup(id: "\(path)_\(start)_\(start + chunk.count - 1)", slots: slots,
+                                                   statistics: state.statistics)
+                    state.add(group)
+                    try first.registerHook(GroupHook(state: state, group: group, onloadLeader: true, offloadLeader: first === last),
+                                           name: OffloadHookName.group)
+                    if first !== last {
+                        try last.registerHook(GroupHook(state: state, group: group, onloadLeader: false, offloadLeader: true),
+                                              name: OffloadHookName.group)
+                    }
+                }
+            } else {
+                unmatched += child.namedParameters(prefix: path + ".")
+            }
+        }
+        let group = unmatched.isEmpty ? nil
+            : try ParameterGroup(id: "\(prefix)\(className)_unmatched_group", slots: unmatched, statistics: state.statistics)
+        if let group { state.add(group) }
+        if group != nil || isRoot {
+            try registerHook(GroupRootHook(state: state, group: group), name: isRoot ? OffloadHookName.groupRoot : OffloadHookName.group)
+        }
+    }
+
+    /// Leaf level: every module owning parameters is a group of its own.
+    private func groupLeaves(state: GroupOffloadState) throws {
+        var rootGroup: ParameterGroup?
+        for (path, module) in namedModules() where !module.parameters.isEmpty {
+            let prefix = path.isEmpty ? "" : path + "."
+            let group = try ParameterGroup(id: path.isEmpty ? className : path,
+                                           slots: module.parameters.map { (prefix + $0.name, $0.parameter) },
+                                           statistics: state.statistics)
+            state.add(group)
+            if module === self { rootGroup = group; continue }   // the root's own parameters: resident all forward
+            try module.registerHook(GroupHook(state: state, group: group, onloadLeader: true, offloadLeader: true),
+                                    name: OffloadHookName.group)
+        }
+        try registerHook(GroupRootHook(state: state, group: rootGroup), name: OffloadHookName.groupRoot)
+    }
+}

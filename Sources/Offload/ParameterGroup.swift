@@ -1,0 +1,112 @@
+import Dispatch
+import Foundation
+import NN
+import Tensor
+
+/// Parameters that move together between their home (the offload tier: host memory or a
+/// memory-mapped file) and an execution device. Onloading copies each home tensor to the
+/// device; offloading drops the device copies (weights do not change during inference, so
+/// nothing is copied back — Diffusers' streamed path does the same).
+public final class ParameterGroup: @unchecked Sendable {
+    public let id: String
+    let slots: [(path: String, parameter: Parameter)]
+    /// The offload-tier tensors, one per slot.
+    private(set) var homes: [Tensor]
+    public private(set) var onloadedDevice: Device?
+    /// Bytes of the group's weights in their home dtype.
+    public let byteCount: Int
+    let statistics: TransferStatistics
+
+    /// A copy running in the background (prefetch) and the tensors it will publish.
+    private var pending: (group: DispatchGroup, device: Device, result: PendingCopy)?
+
+    init(id: String, slots: [(path: String, parameter: Parameter)], statistics: TransferStatistics) throws {
+        self.id = id
+        self.slots = slots
+        self.statistics = statistics
+        homes = try slots.map { try $0.parameter.tensor($0.path) }
+        byteCount = homes.reduce(0) { $0 + $1.byteCount }
+    }
+
+    /// Replaces the home tensors (the disk tier maps them from a file instead of RAM).
+    func rehome(_ tensors: [Tensor]) {
+        homes = tensors
+        if onloadedDevice == nil { for (slot, home) in zip(slots, tensors) { slot.parameter.value = home } }
+    }
+
+    /// Makes the weights live on `device`: waits for a prefetch of them, or copies now.
+    func onload(to device: Device) throws {
+        if let pending {
+            let start = DispatchTime.now().uptimeNanoseconds
+            pending.group.wait()
+            statistics.addWait(seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            self.pending = nil
+            if pending.device == device, let tensors = try pending.result.take() {
+                publish(tensors, on: device)
+                return
+            }
+        }
+        if onloadedDevice == device { return }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let tensors = try homes.map { try $0.to(device) }
+        statistics.addWait(seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        publish(tensors, on: device)
+    }
+
+    /// Starts copying the weights to `device` on `queue`; `onload` publishes them.
+    func prefetch(to device: Device, on queue: DispatchQueue) {
+        guard onloadedDevice != device, pending == nil else { return }
+        let group = DispatchGroup()
+        let result = PendingCopy()
+        let homes = self.homes
+        group.enter()
+        queue.async {
+            result.set(Result { try homes.map { try $0.to(device) } })
+            group.leave()
+        }
+        pending = (group, device, result)
+    }
+
+    /// Back to the home tensors; device copies are freed when nothing else holds them.
+    func offload() {
+        if let pending { pending.group.wait(); self.pending = nil }
+        guard onloadedDevice != nil else { return }
+        for (slot, home) in zip(slots, homes) { slot.parameter.value = home }
+        onloadedDevice = nil
+    }
+
+    private func publish(_ tensors: [Tensor], on device: Device) {
+        for (slot, tensor) in zip(slots, tensors) { slot.parameter.value = tensor }
+        onloadedDevice = device
+        if !device.isCPU || homes.first?.storage.isMapped == true { statistics.addTransfer(bytes: byteCount) }
+    }
+}
+
+/// The outcome of a background copy, handed from the copy queue to the compute thread.
+final class PendingCopy: @unchecked Sendable {
+    private let lock = NSLock()
+    private var result: Result<[Tensor], Error>?
+    func set(_ r: Result<[Tensor], Error>) { lock.lock(); result = r; lock.unlock() }
+    /// The tensors, nil if the copy has not finished, or the copy's error.
+    func take() throws -> [Tensor]? {
+        lock.lock(); defer { lock.unlock() }
+        return try result?.get()
+    }
+}
+
+/// What a strategy moved: bytes, transfers and the time the compute thread waited for them.
+public final class TransferStatistics: @unchecked Sendable {
+    private let lock = NSLock()
+    private var bytes = 0, count = 0, wait = 0.0
+
+    public init() {}
+
+    public var bytesMoved: Int { lock.lock(); defer { lock.unlock() }; return bytes }
+    public var transfers: Int { lock.lock(); defer { lock.unlock() }; return count }
+    /// Seconds the compute thread spent copying or waiting for copies.
+    public var waitSeconds: Double { lock.lock(); defer { lock.unlock() }; return wait }
+
+    func addTransfer(bytes b: Int) { lock.lock(); bytes += b; count += 1; lock.unlock() }
+    func addWait(seconds: Double) { lock.lock(); wait += seconds; lock.unlock() }
+    public func reset() { lock.lock(); bytes = 0; count = 0; wait = 0; lock.unlock() }
+}

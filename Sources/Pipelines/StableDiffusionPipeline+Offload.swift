@@ -1,0 +1,41 @@
+import Models
+import NN
+import Offload
+import Tensor
+
+/// The memory techniques of Diffusers' pipelines, applied to every component. Switching
+/// technique: `removeAllHooks()` first (as Diffusers requires), then enable another.
+extension StableDiffusionPipeline {
+    /// The components in the order a call uses them (Diffusers' `model_cpu_offload_seq`).
+    public var components: [Module] { [textEncoder, unet, vae] }
+
+    /// Whole components on `device` one at a time (the UNet stays for all steps).
+    public func enableModelCPUOffload(device: Device) throws {
+        modelOffload = try ModelCPUOffload(components: components, device: device)
+    }
+
+    /// Each module's weights on `device` only during its own forward.
+    @discardableResult
+    public func enableSequentialCPUOffload(device: Device) throws -> [TransferStatistics] {
+        try components.map { try $0.enableSequentialCPUOffload(device: device) }
+    }
+
+    /// Group offloading of every component.
+    @discardableResult
+    public func enableGroupOffload(device: Device, options: GroupOffloadOptions) throws -> [GroupOffloadState] {
+        try components.map { try $0.applyGroupOffloading(device: device, options: options) }
+    }
+
+    /// Removes every hook of every component; weights go back to the host.
+    public func removeAllHooks() throws {
+        for component in components { try component.removeAllHooks() }
+        modelOffload = nil
+    }
+
+    /// Every hook in the pipeline, by component and module path.
+    public var hooks: [(component: String, path: String, name: String)] {
+        zip(["text_encoder", "unet", "vae"], components).flatMap { name, component in
+            component.allHooks().map { (name, $0.path, $0.name) }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import Models
+import NN
+import Offload
+import Pipelines
+import Tensor
+import XCTest
+
+/// The tiny pipeline with each technique gives the plain run's image bit for bit, and switching
+/// technique leaves no hooks behind.
+final class PipelineOffloadTests: XCTestCase {
+    func testEveryTechniqueGivesThePlainImage() throws {
+        let folder = OffloadStrategyTests.root + "/tiny-sd"
+        let pipeline = try StableDiffusionPipeline(folder: folder)
+        var options = GenerationOptions(prompt: "a red circle", negativePrompt: "")
+        options.steps = 2
+        options.width = 64
+        options.height = 64
+        options.seed = 11
+        let plain = try pipeline.generate(options).images.floats()
+        let device = Device.accel(7)
+        let techniques: [(String, () throws -> Void)] = [
+            ("model offload", { try pipeline.enableModelCPUOffload(device: device) }),
+            ("sequential offload", { try pipeline.enableSequentialCPUOffload(device: device) }),
+            ("group offload, block level", { try pipeline.enableGroupOffload(device: device, options: GroupOffloadOptions(type: .blockLevel(blocksPerGroup: 1))) }),
+            ("group offload, leaf level, prefetch", { try pipeline.enableGroupOffload(device: device, options: GroupOffloadOptions(type: .leafLevel, useStream: true)) }),
+        ]
+        for (name, enable) in techniques {
+            try enable()
+            XCTAssertFalse(pipeline.hooks.isEmpty, name)
+            XCTAssertEqual(try pipeline.generate(options).images.floats(), plain, "\(name): image must equal the plain run's")
+            XCTAssertEqual(device.allocator.bytesInUse, 0, "\(name): everything back on the host after the call")
+            try pipeline.removeAllHooks()
+            XCTAssertTrue(pipeline.hooks.isEmpty, "\(name): hooks left behind")
+        }
+        XCTAssertEqual(try pipeline.generate(options).images.floats(), plain, "plain again after switching")
+    }
+
+    func testModelOffloadMovesWholeComponentsInTurn() throws {
+        let pipeline = try StableDiffusionPipeline(folder: OffloadStrategyTests.root + "/tiny-sd")
+        let device = Device.accel(8)
+        try pipeline.enableModelCPUOffload(device: device)
+        var options = GenerationOptions(prompt: "a red circle")
+        options.steps = 2
+        options.width = 64
+        options.height = 64
+        func devices(_ module: Module) -> Set<String> { Set(module.namedParameters().compactMap { $0.parameter.value?.device.description }) }
+        var seen: [Set<String>] = []
+        _ = try pipeline.generate(options) { _ in
+            // During denoising: the UNet entirely on the device, the text encoder gone home, the VAE not yet there.
+            seen = [devices(pipeline.textEncoder), devices(pipeline.unet), devices(pipeline.vae)]
+            return true
+        }
+        XCTAssertEqual(seen, [["cpu"], ["accel:8"], ["cpu"]])
+        XCTAssertEqual(device.allocator.bytesInUse, 0, "every component back home after the call")
+        XCTAssertEqual(Set(pipeline.components.flatMap { devices($0) }), ["cpu"])
+    }
+}
