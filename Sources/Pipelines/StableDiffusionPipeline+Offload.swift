@@ -26,6 +26,19 @@ extension StableDiffusionPipeline {
         try components.map { try $0.applyGroupOffloading(device: device, options: options) }
     }
 
+    /// Moves every component's weights to `device` (Diffusers' `pipe.to(device)`).
+    public func to(_ device: Device) throws {
+        guard hooks.isEmpty else {
+            throw OffloadError.conflictingStrategy("cannot move a pipeline with offloading enabled; call removeAllHooks() first")
+        }
+        for component in components {
+            for (_, parameter) in component.namedParameters() { parameter.value = try parameter.value.map { try $0.to(device) } }
+        }
+    }
+
+    /// What model offloading moved, when it is enabled.
+    public var modelOffloadStatistics: TransferStatistics? { modelOffload?.statistics }
+
     /// Removes every hook of every component; weights go back to the host.
     public func removeAllHooks() throws {
         for component in components { try component.removeAllHooks() }

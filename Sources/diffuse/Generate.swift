@@ -59,6 +59,30 @@ struct Generate: ParsableCommand {
     @Option(help: "Compute dtype: f32, bf16 or f16.")
     var dtype = "f32"
 
+    @Option(help: "Where to compute: cpu or accel:N (a host-memory stand-in for an accelerator).")
+    var device = "cpu"
+
+    @Option(help: "Capacity of accelerator stand-ins, e.g. 0=2GB,1=512MiB (Accelerate's size strings).")
+    var accelCapacity: String?
+
+    @Option(help: "Copy bandwidth of accelerator stand-ins in bytes per second, e.g. 8GB.")
+    var accelBandwidth: String?
+
+    @Option(help: "Offloading: none, model, sequential, group-block or group-leaf.")
+    var offload = "none"
+
+    @Option(help: "Blocks per group for --offload group-block.")
+    var blocksPerGroup: Int?
+
+    @Flag(help: "Prefetch the next group on a background transfer queue (group offload).")
+    var stream = false
+
+    @Flag(help: "Accepted for parity with Diffusers (needs --stream).")
+    var recordStream = false
+
+    @Flag(help: "Accepted for parity with Diffusers: host copies are never staged here.")
+    var lowCPUMem = false
+
     func validate() throws {
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1, not \(steps)") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1, not \(batch)") }
@@ -70,6 +94,17 @@ struct Generate: ParsableCommand {
         guard DType(name: dtype).map({ [.f32, .bf16, .f16].contains($0) }) ?? false else {
             throw ValidationError("--dtype must be f32, bf16 or f16, not \(dtype)")
         }
+        guard ["none", "model", "sequential", "group-block", "group-leaf"].contains(offload) else {
+            throw ValidationError("--offload must be none, model, sequential, group-block or group-leaf, not \(offload)")
+        }
+        if offload == "group-block" && blocksPerGroup == nil {
+            throw ValidationError("--offload group-block needs --blocks-per-group N")
+        }
+        if let blocksPerGroup, blocksPerGroup < 1 { throw ValidationError("--blocks-per-group must be at least 1, not \(blocksPerGroup)") }
+        if recordStream && !stream { throw ValidationError("--record-stream requires --stream") }
+        if offload != "none" && device == "cpu" {
+            throw ValidationError("--offload \(offload) needs an execution device: add --device accel:N")
+        }
         if let scheduler, SchedulerKind(name: scheduler) == nil {
             throw ValidationError("--scheduler must be one of pndm, ddim, euler, euler-a, dpm++, not \(scheduler)")
         }
@@ -79,8 +114,11 @@ struct Generate: ParsableCommand {
         let started = Date()
         ProcessMemory.resetPeak()
         let computeType = DType(name: dtype) ?? .f32
+        let devices = try makeDevices()
+        let target = try devices.device(named: device)
         let pipeline = try StableDiffusionPipeline(folder: model, dtype: computeType)
         if let scheduler, let kind = SchedulerKind(name: scheduler) { try pipeline.useScheduler(kind) }
+        let statistics = try place(pipeline, on: target)
         let loadSeconds = Date().timeIntervalSince(started)
 
         var options = GenerationOptions(prompt: prompt ?? "", negativePrompt: negativePrompt)
@@ -112,16 +150,49 @@ struct Generate: ParsableCommand {
         for path in outputs { print("wrote \(path)") }
         if let report {
             let document = RunReport(options: resolvedOptions(pipeline), loadSeconds: loadSeconds, result: result,
-                                     totalSeconds: Date().timeIntervalSince(started), outputs: outputs)
+                                     totalSeconds: Date().timeIntervalSince(started), outputs: outputs,
+                                     devices: devices.allDevices, placement: target.description, transfers: statistics)
             try document.write(to: report)
             print("wrote \(report)")
+        }
+    }
+
+    /// Accelerator stand-ins with the capacities and bandwidth asked for.
+    private func makeDevices() throws -> DeviceSet {
+        var capacities: [Int: Int] = [:]
+        for entry in (accelCapacity ?? "").split(separator: ",") where !entry.isEmpty {
+            let parts = entry.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, let index = Int(parts[0]), index >= 0 else {
+                throw OffloadError.invalidOption("--accel-capacity entries look like 0=2GB, not '\(entry)'")
+            }
+            capacities[index] = try MemorySize.parse(parts[1])
+        }
+        let bandwidth = try accelBandwidth.map { Double(try MemorySize.parse($0)) }
+        return DeviceSet(accelCapacities: capacities, copyBandwidth: bandwidth)
+    }
+
+    /// Puts the pipeline on `target` as --offload says; returns what the strategy will move.
+    private func place(_ pipeline: StableDiffusionPipeline, on target: Device) throws -> [TransferStatistics] {
+        switch offload {
+        case "model":
+            try pipeline.enableModelCPUOffload(device: target)
+            return pipeline.modelOffloadStatistics.map { [$0] } ?? []
+        case "sequential": return try pipeline.enableSequentialCPUOffload(device: target)
+        case "group-block", "group-leaf":
+            let type: GroupOffloadType = offload == "group-leaf" ? .leafLevel : .blockLevel(blocksPerGroup: blocksPerGroup ?? 1)
+            let options = GroupOffloadOptions(type: type, useStream: stream, recordStream: recordStream, lowCPUMemUsage: lowCPUMem)
+            return try pipeline.enableGroupOffload(device: target, options: options).map(\.statistics)
+        default:
+            if !target.isCPU { try pipeline.to(target) }
+            return []
         }
     }
 
     private func resolvedOptions(_ pipeline: StableDiffusionPipeline) -> [String: String] {
         var options: [String: String] = [
             "model": model, "prompt": prompt ?? "", "steps": "\(steps)", "guidance": "\(guidance)", "seed": "\(seed)",
-            "batch": "\(batch)", "dtype": dtype, "scheduler": "\(type(of: pipeline.scheduler))", "device": "cpu",
+            "batch": "\(batch)", "dtype": dtype, "scheduler": "\(type(of: pipeline.scheduler))", "device": device,
+            "offload": offload,
             "width": "\(width ?? pipeline.unet.config.sampleSize * pipeline.vaeScaleFactor)",
             "height": "\(height ?? pipeline.unet.config.sampleSize * pipeline.vaeScaleFactor)",
         ]

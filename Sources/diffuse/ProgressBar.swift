@@ -49,22 +49,30 @@ struct RunReport: Encodable {
         let devices: [String: DeviceMemory]
         let process_peak_rss_bytes: Int?
     }
+    struct Transfers: Encodable {
+        let bytes: Int, count: Int, wait_s: Double
+    }
     let options: [String: String]
     let device_map: [String: String]
     let timings: Timings
     let memory: Memory
+    let transfers: Transfers
     let outputs: [String]
 
-    init(options: [String: String], loadSeconds: Double, result: GenerationResult, totalSeconds: Double, outputs: [String]) {
+    init(options: [String: String], loadSeconds: Double, result: GenerationResult, totalSeconds: Double, outputs: [String],
+         devices: [Device], placement: String, transfers statistics: [TransferStatistics]) {
         self.options = options
-        device_map = ["text_encoder": "cpu", "unet": "cpu", "vae": "cpu"]
+        device_map = ["text_encoder": placement, "unet": placement, "vae": placement]
         let t = result.timings
         timings = Timings(load_s: loadSeconds, text_encoder_s: t.textEncoderSeconds, denoise_s: t.denoiseSeconds,
                           steps_s: t.stepSeconds, vae_encode_s: t.vaeEncodeSeconds, vae_decode_s: t.vaeDecodeSeconds,
                           total_s: totalSeconds)
-        let cpu = Device.cpu.allocator
-        memory = Memory(devices: ["cpu": DeviceMemory(peak_bytes: cpu.peakBytes, capacity_bytes: cpu.capacity)],
+        memory = Memory(devices: Dictionary(uniqueKeysWithValues: devices.map {
+                            ($0.description, DeviceMemory(peak_bytes: $0.allocator.peakBytes, capacity_bytes: $0.allocator.capacity))
+                        }),
                         process_peak_rss_bytes: ProcessMemory.peakResidentBytes)
+        transfers = Transfers(bytes: statistics.reduce(0) { $0 + $1.bytesMoved }, count: statistics.reduce(0) { $0 + $1.transfers },
+                              wait_s: statistics.reduce(0) { $0 + $1.waitSeconds })
         self.outputs = outputs
     }
 
