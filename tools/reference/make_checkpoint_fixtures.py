@@ -41,17 +41,7 @@ pinned.setup(threads=2)
 
 VERSIONS = pinned.versions("huggingface_hub")
 
-UNET_CONFIG = dict(
-    block_out_channels=(16, 32),
-    layers_per_block=1,
-    sample_size=32,
-    in_channels=4,
-    out_channels=4,
-    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-    cross_attention_dim=32,
-    norm_num_groups=16,
-)
+UNET_CONFIG = dict(pinned.DIFFUSERS_TEST_UNET, block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=16)
 
 FOLDERS = {
     # name: (dtype, variant, max_shard_size)
@@ -62,8 +52,7 @@ FOLDERS = {
 
 
 def build_model():
-    torch.manual_seed(0)
-    model = UNet2DConditionModel(**UNET_CONFIG)
+    model = pinned.default_init(UNet2DConditionModel, **UNET_CONFIG)
     g = torch.Generator().manual_seed(1234)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -203,13 +192,8 @@ def main():
                             "call": "model(sample, timestep, encoder_hidden_states=encoder_hidden_states).sample"})
     print(f"  forward: out {tuple(out.shape)}, |out| max {out.abs().max().item():.4g}")
 
-    with open(os.path.join(args.out, "expected.json"), "w") as f:
-        json.dump(expected, f, indent=1, sort_keys=True)
-        f.write("\n")
-    total = 0
-    for root, _, fs in os.walk(args.out):
-        total += sum(os.path.getsize(os.path.join(root, x)) for x in fs)
-    print(f"total size of {args.out}: {total} bytes")
+    pinned.write_json(os.path.join(args.out, "expected.json"), expected, indent=1, sort_keys=True)
+    print(f"total size of {args.out}: {pinned.folder_bytes(args.out)} bytes")
 
 
 if __name__ == "__main__":

@@ -38,13 +38,11 @@ import argparse
 import json
 import math
 import os
-import zlib
 
 import pinned  # first: offline mode and version pins before diffusers is imported
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from diffusers.models.embeddings import get_timestep_embedding
 
 pinned.setup(threads=2, deterministic=True)
@@ -55,9 +53,7 @@ VERSIONS = pinned.versions("numpy")
 # ----------------------------------------------------------------------------- helpers
 
 def gen(group, case):
-    g = torch.Generator()
-    g.manual_seed(zlib.crc32(f"{group}/{case}".encode()))
-    return g
+    return pinned.gen(f"{group}/{case}")
 
 
 def randn(g, *shape, scale=1.0, shift=0.0):
@@ -65,12 +61,7 @@ def randn(g, *shape, scale=1.0, shift=0.0):
 
 
 def write(path, tensors, metadata):
-    tensors = {k: v.contiguous() for k, v in tensors.items()}
-    pinned.save_file_ordered(tensors, path, dict(sorted(metadata.items())))
-    back = load_file(path)
-    assert set(back) == set(tensors)
-    for k, v in tensors.items():
-        assert pinned.tensor_equal(back[k], v), k
+    tensors = pinned.save_checked(tensors, path, dict(sorted(metadata.items())))
     print(f"wrote {path}: {len(tensors)} tensors, {os.path.getsize(path)} bytes")
 
 

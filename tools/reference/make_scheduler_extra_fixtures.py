@@ -4,8 +4,8 @@
 # Karras/exponential/log-linear sigmas, churn and continuous timesteps, DPM-Solver in every
 # algorithm/order/solver type and sigma schedule, image-to-image runs from a begin index.
 #
-# Pinned versions (the committed fixtures were produced with exactly these):
-#   python 3.11, torch==2.15.0, diffusers==0.42.1, safetensors==0.8.0, numpy 2.x
+# Pinned versions: see pinned.py (the committed fixtures were produced with exactly those;
+# numpy 2.x).
 # Run from the repository root:
 #   /path/to/venv/bin/python tools/reference/make_scheduler_extra_fixtures.py [--out Tests/Fixtures/schedulers/extra]
 #
@@ -30,20 +30,13 @@
 # generator=<the seeded generator> and **step_kwargs.
 
 import argparse
-import json
 import os
-import shutil
 import sys
-import tempfile
-import zlib
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
+import pinned  # first: offline mode and version pins before diffusers is imported
+from pinned import NoiseRecorder, randn
 import numpy as np
 import torch
-import safetensors
-from safetensors.torch import save_file, load_file
-import diffusers
 from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
                        EulerDiscreteScheduler, PNDMScheduler)
 import diffusers.schedulers.scheduling_ddim as ddim_module
@@ -51,14 +44,10 @@ import diffusers.schedulers.scheduling_euler_discrete as euler_module
 import diffusers.schedulers.scheduling_euler_ancestral_discrete as euler_a_module
 import diffusers.schedulers.scheduling_dpmsolver_multistep as dpm_module
 
-assert sys.version_info[:2] == (3, 11), sys.version
-assert torch.__version__.startswith("2.15"), torch.__version__
-assert diffusers.__version__ == "0.42.1", diffusers.__version__
-torch.set_num_threads(2)
+pinned.setup(threads=2)
 
-SD15 = {"beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085, "num_train_timesteps": 1000,
-        "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1, "trained_betas": None,
-        "clip_sample": False}
+# SD 1.5's scheduler config without the _class_name / _diffusers_version entries
+SD15 = {k: v for k, v in pinned.SD15_SCHEDULER_CONFIG.items() if not k.startswith("_")}
 N_VALUES = [1, 2, 3, 7, 15, 50]
 SEED = 777
 MODULES = {PNDMScheduler: None, DDIMScheduler: ddim_module, EulerDiscreteScheduler: euler_module,
@@ -145,33 +134,6 @@ CASES = {
 }
 
 
-def randn(name, *shape):
-    g = torch.Generator().manual_seed(zlib.crc32(name.encode()))
-    return torch.randn(*shape, generator=g, dtype=torch.float32)
-
-
-class NoiseRecorder:
-    def __init__(self, module):
-        self.module = module
-        self.drawn = []
-
-    def __enter__(self):
-        if self.module is not None:
-            self.orig = self.module.randn_tensor
-
-            def wrapped(*args, **kwargs):
-                t = self.orig(*args, **kwargs)
-                self.drawn.append(t.detach().clone())
-                return t
-
-            self.module.randn_tensor = wrapped
-        return self
-
-    def __exit__(self, *exc):
-        if self.module is not None:
-            self.module.randn_tensor = self.orig
-
-
 def build(cls, overrides):
     cfg = dict(SD15)
     cfg.update(overrides)
@@ -186,9 +148,7 @@ def make_case(out, name, spec):
     folder = os.path.join(out, name)
     os.makedirs(folder, exist_ok=True)
     sched = build(cls, overrides)
-    with tempfile.TemporaryDirectory() as d:
-        sched.save_config(d)
-        shutil.copyfile(os.path.join(d, "scheduler_config.json"), os.path.join(folder, "scheduler_config.json"))
+    pinned.save_scheduler_config(sched, folder)
     tensors, info = {}, {"class": cls.__name__, "overrides": overrides, "step_kwargs": step_kwargs,
                          "run_steps": run_steps, "begin_index": begin, "generator_seed": SEED,
                          "sample_shape": [1, channels, 8, 8], "model_output_shape": [1, out_channels, 8, 8],
@@ -235,13 +195,8 @@ def make_case(out, name, spec):
         x = res.prev_sample
         tensors[f"run.prev_sample.{i}"] = x.clone()
     info["run_timesteps"] = timesteps.tolist()
-    save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(folder, "reference.safetensors"),
-              metadata={"case": name})
-    back = load_file(os.path.join(folder, "reference.safetensors"))
-    assert all(torch.equal(back[k], v) for k, v in tensors.items())
-    with open(os.path.join(folder, "case.json"), "w") as f:
-        json.dump(info, f, indent=1, sort_keys=True)
-        f.write("\n")
+    pinned.save_checked(tensors, os.path.join(folder, "reference.safetensors"), {"case": name})
+    pinned.write_json(os.path.join(folder, "case.json"), info, indent=1, sort_keys=True)
 
 
 RANDN_CODE = r'''

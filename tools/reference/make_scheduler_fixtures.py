@@ -1,9 +1,8 @@
 #!/usr/bin/env python3
 # Generates the scheduler and random-number fixtures for swift-diffusers.
 #
-# Pinned versions (the fixtures in Tests/Fixtures/schedulers were produced with exactly these):
-#   python 3.11, torch==2.15.0, diffusers==0.42.1, transformers==5.24.0, safetensors==0.8.0,
-#   numpy (2.x)
+# Pinned versions: see pinned.py (the fixtures in Tests/Fixtures/schedulers were produced with
+# exactly those; numpy 2.x).
 # Run from the repository root:
 #   /path/to/venv/bin/python tools/reference/make_scheduler_fixtures.py [--out Tests/Fixtures/schedulers]
 #
@@ -53,54 +52,18 @@
 import argparse
 import json
 import os
-import shutil
-import sys
-import tempfile
-import zlib
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("DIFFUSERS_OFFLINE", "1")
-
-import numpy as np
+import pinned  # first: offline mode and version pins before diffusers is imported
+from pinned import NoiseRecorder, SD15_SCHEDULER_CONFIG, randn, write_json
 import torch
-import safetensors
-from safetensors.torch import save_file, load_file
-import diffusers
 from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
                        EulerDiscreteScheduler, PNDMScheduler)
 import diffusers.schedulers.scheduling_euler_ancestral_discrete as euler_a_module
 from diffusers.utils.torch_utils import randn_tensor
 
-assert sys.version_info[:2] == (3, 11), sys.version
-assert torch.__version__.startswith("2.15"), torch.__version__
-assert diffusers.__version__ == "0.42.1", diffusers.__version__
-assert safetensors.__version__.startswith("0.8"), safetensors.__version__
+pinned.setup(threads=2)
 
-torch.manual_seed(0)
-torch.set_num_threads(2)
-
-VERSIONS = {
-    "torch": torch.__version__,
-    "diffusers": diffusers.__version__,
-    "safetensors": safetensors.__version__,
-    "numpy": np.__version__,
-    "python": "%d.%d" % sys.version_info[:2],
-}
-
-# runwayml/stable-diffusion-v1-5 scheduler/scheduler_config.json, key order as on the hub
-SD15_SCHEDULER_CONFIG = {
-    "_class_name": "PNDMScheduler",
-    "_diffusers_version": "0.6.0",
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "beta_start": 0.00085,
-    "num_train_timesteps": 1000,
-    "set_alpha_to_one": False,
-    "skip_prk_steps": True,
-    "steps_offset": 1,
-    "trained_betas": None,
-    "clip_sample": False,
-}
+VERSIONS = pinned.versions("numpy")
 
 N_VALUES = [1, 4, 10, 25]
 STEP_N = 4
@@ -131,51 +94,8 @@ def variants():
     return out
 
 
-def gen(name):
-    g = torch.Generator()
-    g.manual_seed(zlib.crc32(name.encode()))
-    return g
-
-
-def randn(name, *shape):
-    return torch.randn(*shape, generator=gen(name), dtype=torch.float32)
-
-
 def write_safetensors(path, tensors, info):
-    tensors = {k: v.contiguous() for k, v in tensors.items()}
-    save_file(tensors, path, metadata={"info": json.dumps(info, sort_keys=True)})
-    back = load_file(path)
-    assert set(back) == set(tensors)
-    for k, v in tensors.items():
-        assert back[k].dtype == v.dtype and torch.equal(back[k], v), k
-
-
-def write_json(path, obj):
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-
-
-class NoiseRecorder:
-    """Wraps randn_tensor in a scheduler module and records what it returns."""
-
-    def __init__(self, module):
-        self.module = module
-        self.drawn = []
-
-    def __enter__(self):
-        self.orig = self.module.randn_tensor
-
-        def wrapped(*args, **kwargs):
-            t = self.orig(*args, **kwargs)
-            self.drawn.append(t.detach().clone())
-            return t
-
-        self.module.randn_tensor = wrapped
-        return self
-
-    def __exit__(self, *exc):
-        self.module.randn_tensor = self.orig
+    pinned.save_checked(tensors, path, {"info": json.dumps(info, sort_keys=True)})
 
 
 def base_pndm():
@@ -194,9 +114,7 @@ def build(key, overrides):
 
 
 def saved_config(sched, folder):
-    with tempfile.TemporaryDirectory() as d:
-        sched.save_config(d)
-        shutil.copyfile(os.path.join(d, "scheduler_config.json"), os.path.join(folder, "scheduler_config.json"))
+    pinned.save_scheduler_config(sched, folder)
     with open(os.path.join(folder, "scheduler_config.json")) as f:
         return json.load(f)
 
@@ -340,10 +258,7 @@ def main():
                          "timesteps": info["timesteps"], "init_noise_sigma": info["init_noise_sigma"],
                          "errors": info["errors"]}
     write_json(os.path.join(args.out, "summary.json"), summary)
-    total = 0
-    for root, _, files in os.walk(args.out):
-        total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
-    print(f"wrote {len(summary)} variants, {total} bytes")
+    print(f"wrote {len(summary)} variants, {pinned.folder_bytes(args.out)} bytes")
 
 
 if __name__ == "__main__":

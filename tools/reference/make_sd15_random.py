@@ -4,8 +4,7 @@
 # about 1.07B in all, ~4.3 GB on disk) for memory/speed benchmarks of the Swift port. Not run in CI;
 # its output is NOT committed.
 #
-# Pinned versions: python 3.11, torch==2.15.0, diffusers==0.42.1, transformers==5.24.0,
-# safetensors==0.8.0 (the same environment as the other scripts in tools/reference).
+# Pinned versions: see pinned.py (the same environment as the other scripts in tools/reference).
 # Run from the repository root (needs Tests/Fixtures/tokenizer from make_tokenizer_fixtures.py):
 #   /path/to/venv/bin/python tools/reference/make_sd15_random.py DIR [--no-check]
 # Peak RSS about 5 GB (1.2x the weights); writing takes under a minute.
@@ -35,30 +34,18 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import time
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("DIFFUSERS_OFFLINE", "1")
-
+import pinned  # first: offline mode and version pins before diffusers is imported
+from pinned import SD15_SCHEDULER_CONFIG as SD15_SCHEDULER, bytes_to_unicode, default_init
 import torch
-import safetensors
-from safetensors.torch import load_file, save_file
 import diffusers
-import transformers
 from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+
+pinned.import_transformers()
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-assert sys.version_info[:2] == (3, 11), sys.version
-assert torch.__version__.startswith("2.15"), torch.__version__
-assert diffusers.__version__ == "0.42.1", diffusers.__version__
-assert transformers.__version__ == "5.24.0", transformers.__version__
-assert safetensors.__version__.startswith("0.8"), safetensors.__version__
-
-torch.manual_seed(0)
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SMALL_TOKENIZER = os.path.join(REPO_ROOT, "Tests", "Fixtures", "tokenizer")
+SMALL_TOKENIZER = os.path.join(pinned.REPO_ROOT, "Tests", "Fixtures", "tokenizer")
 
 # runwayml/stable-diffusion-v1-5 unet/config.json (diffusers 0.6.0 wrote it; absent keys = defaults)
 SD15_UNET = {
@@ -112,34 +99,8 @@ SD15_CLIP = {
     "projection_dim": 768,
     "vocab_size": 49408,
 }
-# runwayml/stable-diffusion-v1-5 scheduler/scheduler_config.json
-SD15_SCHEDULER = {
-    "_class_name": "PNDMScheduler",
-    "_diffusers_version": "0.6.0",
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "beta_start": 0.00085,
-    "num_train_timesteps": 1000,
-    "set_alpha_to_one": False,
-    "skip_prk_steps": True,
-    "steps_offset": 1,
-    "trained_betas": None,
-    "clip_sample": False,
-}
 EXPECTED_PARAMS = {"unet": 859_520_964, "vae": 83_653_863, "text_encoder": 123_060_480}
 CLIP_VOCAB = 49408
-
-
-def bytes_to_unicode():
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(2 ** 8):
-        if b not in bs:
-            bs.append(b)
-            cs.append(2 ** 8 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
 
 
 def padded_tokenizer(out):
@@ -208,18 +169,15 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--bench", action="store_true", help="only time Diffusers on an existing DIR (512x512, 2 steps)")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    pinned.setup(threads=args.threads)
     if args.bench:
         return bench(args.dir, args.threads)
     t0 = time.time()
 
     tokenizer = padded_tokenizer(os.path.join(args.dir, "tokenizer.tmp"))
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(**SD15_UNET)
-    torch.manual_seed(0)
-    vae = AutoencoderKL(**SD15_VAE)
-    torch.manual_seed(0)
-    text_encoder = CLIPTextModel(CLIPTextConfig(**SD15_CLIP))
+    unet = default_init(UNet2DConditionModel, **SD15_UNET)
+    vae = default_init(AutoencoderKL, **SD15_VAE)
+    text_encoder = default_init(CLIPTextModel, CLIPTextConfig(**SD15_CLIP))
     params = {"unet": count(unet), "vae": count(vae), "text_encoder": count(text_encoder)}
     print("parameters:", params, "total", sum(params.values()))
     assert params == EXPECTED_PARAMS, params
@@ -233,19 +191,11 @@ def main():
     shutil.rmtree(os.path.join(args.dir, "tokenizer"))
     os.rename(os.path.join(args.dir, "tokenizer.tmp"), os.path.join(args.dir, "tokenizer"))
     # scheduler/: the hub file itself (no timestep_spacing / prediction_type keys)
-    with open(os.path.join(args.dir, "scheduler", "scheduler_config.json"), "w") as f:
-        json.dump(SD15_SCHEDULER, f, indent=2)
-        f.write("\n")
+    pinned.write_json(os.path.join(args.dir, "scheduler", "scheduler_config.json"), SD15_SCHEDULER)
+    del text_encoder
     # text_encoder/: keys with the hub's "text_model." prefix
-    te_file = os.path.join(args.dir, "text_encoder", "model.safetensors")
-    sd = load_file(te_file)
-    save_file({"text_model." + k: v for k, v in sd.items()}, te_file, metadata={"format": "pt"})
-    del sd, text_encoder
-    total = 0
-    for root, _, files in os.walk(args.dir):
-        for fn in files:
-            total += os.path.getsize(os.path.join(root, fn))
-    print(f"wrote {args.dir}: {total / 1e9:.2f} GB in {time.time() - t0:.0f} s")
+    pinned.add_text_model_prefix(os.path.join(args.dir, "text_encoder", "model.safetensors"))
+    print(f"wrote {args.dir}: {pinned.folder_bytes(args.dir) / 1e9:.2f} GB in {time.time() - t0:.0f} s")
 
     if not args.no_check:
         t1 = time.time()

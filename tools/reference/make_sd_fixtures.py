@@ -1,9 +1,8 @@
 #!/usr/bin/env python3
 # Generates the tiny Stable Diffusion pipeline and its reference outputs for swift-diffusers.
 #
-# Pinned versions (the fixtures in Tests/Fixtures/tiny-sd and tiny-sd-v were produced with these):
-#   python 3.11, torch==2.15.0, diffusers==0.42.1, transformers==5.24.0, safetensors==0.8.0,
-#   numpy (2.x), pillow
+# Pinned versions: see pinned.py (the fixtures in Tests/Fixtures/tiny-sd and tiny-sd-v were
+# produced with those; numpy 2.x, pillow).
 # Needs Tests/Fixtures/tokenizer (make_tokenizer_fixtures.py) and Tests/Fixtures/schedulers/pndm
 # (make_scheduler_fixtures.py) first. Run from the repository root:
 #   /path/to/venv/bin/python tools/reference/make_sd_fixtures.py
@@ -39,34 +38,26 @@ import json
 import os
 import shutil
 import sys
-import zlib
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("DIFFUSERS_OFFLINE", "1")
-
+import pinned  # first: offline mode and version pins before diffusers is imported
+from pinned import NoiseRecorder, default_init, gen, randn
 import numpy as np
 import torch
 import safetensors
-from safetensors.torch import save_file, load_file
 import PIL
 from PIL import Image
 import diffusers
-import transformers
 from diffusers import (AutoencoderKL, DDIMScheduler, PNDMScheduler, StableDiffusionImg2ImgPipeline,
                        StableDiffusionPipeline, UNet2DConditionModel)
 import diffusers.models.autoencoders.vae as vae_module
 import diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img as img2img_module
+
+transformers = pinned.import_transformers()
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-assert sys.version_info[:2] == (3, 11), sys.version
-assert torch.__version__.startswith("2.15"), torch.__version__
-assert diffusers.__version__ == "0.42.1", diffusers.__version__
-assert transformers.__version__ == "5.24.0", transformers.__version__
-assert safetensors.__version__.startswith("0.8"), safetensors.__version__
+pinned.setup(threads=2)
 
-torch.manual_seed(0)
-torch.set_num_threads(2)
-
+# key order as in tiny-sd/README.md (which lists them)
 VERSIONS = {
     "torch": torch.__version__,
     "diffusers": diffusers.__version__,
@@ -77,16 +68,7 @@ VERSIONS = {
     "python": "%d.%d" % sys.version_info[:2],
 }
 
-UNET_CONFIG = dict(
-    block_out_channels=(32, 64),
-    layers_per_block=1,
-    sample_size=32,
-    in_channels=4,
-    out_channels=4,
-    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-    cross_attention_dim=32,
-)
+UNET_CONFIG = dict(pinned.DIFFUSERS_TEST_UNET, layers_per_block=1)
 # SD 2.x-like: attention at the full-resolution level, heads given as a list (Diffusers passes
 # attention_head_dim on as num_attention_heads: 2 heads of 8 at 16 channels, 4 heads of 8 at 32),
 # Linear proj_in/proj_out, upcast_attention, two resnets per down block.
@@ -135,23 +117,10 @@ STRENGTH = 0.75
 
 # ----------------------------------------------------------------------------- helpers
 
-def gen(name):
-    g = torch.Generator()
-    g.manual_seed(zlib.crc32(name.encode()))
-    return g
-
-
-def randn(name, *shape, scale=1.0):
-    return torch.randn(*shape, generator=gen(name), dtype=torch.float32) * scale
-
-
 def write_safetensors(path, tensors, info):
     tensors = {k: v.detach().contiguous().to(torch.float32) if v.is_floating_point() else v.detach().contiguous()
                for k, v in tensors.items()}
-    save_file(tensors, path, metadata={"info": json.dumps(info, sort_keys=True)})
-    back = load_file(path)
-    for k, v in tensors.items():
-        assert torch.equal(back[k], v), k
+    pinned.save_checked(tensors, path, {"info": json.dumps(info, sort_keys=True)})
     print(f"wrote {path}: {len(tensors)} tensors, {os.path.getsize(path)} bytes")
     return {k: (str(v.dtype).replace("torch.", ""), list(v.shape)) for k, v in tensors.items()}
 
@@ -208,14 +177,10 @@ def shape_activations(unet, vae, text_encoder, unet_v):
 
 
 def build_models():
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(**UNET_CONFIG)
-    torch.manual_seed(0)
-    vae = AutoencoderKL(**VAE_CONFIG)
-    torch.manual_seed(0)
-    text_encoder = CLIPTextModel(CLIPTextConfig(**CLIP_CONFIG))
-    torch.manual_seed(0)
-    unet_v = UNet2DConditionModel(**UNET_V_CONFIG)
+    unet = default_init(UNet2DConditionModel, **UNET_CONFIG)
+    vae = default_init(AutoencoderKL, **VAE_CONFIG)
+    text_encoder = default_init(CLIPTextModel, CLIPTextConfig(**CLIP_CONFIG))
+    unet_v = default_init(UNet2DConditionModel, **UNET_V_CONFIG)
     redrawn = {
         "unet": redraw_constant_params(unet, "unet"),
         "vae": redraw_constant_params(vae, "vae"),
@@ -227,28 +192,6 @@ def build_models():
         m.eval()
         m.requires_grad_(False)
     return unet, vae, text_encoder, unet_v, redrawn
-
-
-class NoiseRecorder:
-    """Wraps randn_tensor in the given modules and records every tensor it returns, in order."""
-
-    def __init__(self, *modules):
-        self.modules = modules
-        self.drawn = []
-
-    def __enter__(self):
-        self.origs = [m.randn_tensor for m in self.modules]
-        for m, orig in zip(self.modules, self.origs):
-            def wrapped(*args, _orig=orig, _name=m.__name__, **kwargs):
-                t = _orig(*args, **kwargs)
-                self.drawn.append((_name, t.detach().clone()))
-                return t
-            m.randn_tensor = wrapped
-        return self
-
-    def __exit__(self, *exc):
-        for m, orig in zip(self.modules, self.origs):
-            m.randn_tensor = orig
 
 
 # ----------------------------------------------------------------------------- pipeline folder
@@ -273,13 +216,8 @@ def save_pipeline(out, unet, vae, text_encoder, tokenizer_dir, scheduler_dir):
     os.makedirs(os.path.join(out, "tokenizer"))
     for fn in ["vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"]:
         shutil.copyfile(os.path.join(tokenizer_dir, fn), os.path.join(out, "tokenizer", fn))
-    # text_encoder/: transformers 5 writes CLIPTextModel keys without the "text_model." prefix that every
-    # SD 1.x/2.x checkpoint on the hub has (and transformers 4 wrote); rewrite them with it (transformers 5
-    # loads both layouts, checked below)
-    te_file = os.path.join(out, "text_encoder", "model.safetensors")
-    sd = load_file(te_file)
-    assert not any(k.startswith("text_model.") for k in sd)
-    save_file({"text_model." + k: v for k, v in sd.items()}, te_file, metadata={"format": "pt"})
+    # text_encoder/: keys with the "text_model." prefix of the hub's SD checkpoints (loading is checked below)
+    pinned.add_text_model_prefix(os.path.join(out, "text_encoder", "model.safetensors"))
     # scheduler/: exactly Tests/Fixtures/schedulers/pndm/scheduler_config.json
     shutil.copyfile(os.path.join(scheduler_dir, "scheduler_config.json"),
                     os.path.join(out, "scheduler", "scheduler_config.json"))
@@ -293,7 +231,7 @@ def save_pipeline(out, unet, vae, text_encoder, tokenizer_dir, scheduler_dir):
     loaded.set_progress_bar_config(disable=True)
     for a, b in [(loaded.unet, unet), (loaded.vae, vae), (loaded.text_encoder, text_encoder)]:
         sa, sb = a.state_dict(), b.state_dict()
-        assert set(sa) == set(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
+        assert pinned.state_equal(sa, sb)
     assert isinstance(loaded.scheduler, PNDMScheduler)
     return loaded
 
@@ -465,7 +403,7 @@ def vae_outputs(vae, path):
         assert dist.mode() is dist.mean  # mode() returns the mean tensor itself: stored once
         with NoiseRecorder(vae_module) as rec:
             t["encode.sample_seed0"] = dist.sample(torch.Generator().manual_seed(0))
-        t["encode.sample_noise_seed0"] = rec.drawn[0][1]
+        t["encode.sample_noise_seed0"] = rec.drawn[0]
         t["decode"] = vae.decode(z).sample
         t["decode_batch2"] = vae.decode(z2).sample
         assert torch.allclose(vae.decode(z2[1:]).sample, t["decode_batch2"][1:], atol=1e-5)
@@ -539,9 +477,9 @@ def pipeline_outputs(pipe, out_dir, init_png):
         img = i2i(prompt=TXT2IMG_PROMPT, negative_prompt="", image=pil, strength=STRENGTH, guidance_scale=GUIDANCE,
                   num_inference_steps=3, generator=torch.Generator().manual_seed(IMG2IMG_SEED), output_type="np",
                   callback_on_step_end=cb2).images
-    assert [m for m, _ in rec.drawn] == [vae_module.__name__, img2img_module.__name__], [m for m, _ in rec.drawn]
-    t["img2img.noise_vae_sample"] = rec.drawn[0][1]
-    t["img2img.noise_add"] = rec.drawn[1][1]
+    assert rec.sources == [vae_module.__name__, img2img_module.__name__], rec.sources
+    t["img2img.noise_vae_sample"] = rec.drawn[0]
+    t["img2img.noise_add"] = rec.drawn[1]
     for i, sl in enumerate(step_latents):
         t[f"img2img.step_latents.{i}"] = sl
     t["img2img.image"] = torch.from_numpy(img).permute(0, 3, 1, 2)

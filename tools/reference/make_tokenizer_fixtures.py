@@ -48,16 +48,12 @@ import sys
 import unicodedata
 from collections import Counter
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("DIFFUSERS_OFFLINE", "1")
-
+import pinned  # first: offline mode and version pins
 import regex
 import tokenizers
-import transformers
-from transformers import CLIPTokenizer, CLIPTokenizerFast
 
-assert sys.version_info[:2] == (3, 11), sys.version
-assert transformers.__version__ == "5.24.0", transformers.__version__
+transformers = pinned.import_transformers()
+from transformers import CLIPTokenizer, CLIPTokenizerFast
 
 try:
     import ftfy  # noqa: F401
@@ -83,20 +79,7 @@ PAT = regex.compile(
 )
 
 
-def bytes_to_unicode():
-    """GPT-2's / CLIP's reversible byte -> unicode character table, in CLIP's order."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(2 ** 8):
-        if b not in bs:
-            bs.append(b)
-            cs.append(2 ** 8 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
-
-
-BYTE_ENCODER = bytes_to_unicode()
+BYTE_ENCODER = pinned.bytes_to_unicode()
 
 
 # ----------------------------------------------------------------------------- captions

@@ -6,7 +6,6 @@
 # the Swift test feeds it to the shard planner to reproduce Diffusers' own shard files byte
 # for byte.
 # Run (from any folder): /path/to/venv/bin/python tools/reference/make_unet_order.py
-import json
 import os
 
 import pinned  # first: offline mode and version pins before diffusers is imported
@@ -18,6 +17,5 @@ FIXTURES = os.path.join(pinned.REPO_ROOT, "Tests", "Fixtures")
 
 config = UNet2DConditionModel.load_config(os.path.join(FIXTURES, "checkpoints", "unet-single"))
 model = UNet2DConditionModel.from_config(config)
-with open(os.path.join(FIXTURES, "state-dict-order", "unet-state-dict-order.json"), "w") as f:
-    json.dump(list(model.state_dict().keys()), f, indent=1)
-    f.write("\n")
+pinned.write_json(os.path.join(FIXTURES, "state-dict-order", "unet-state-dict-order.json"),
+                  list(model.state_dict().keys()), indent=1)
