@@ -1,0 +1,43 @@
+import Foundation
+import XCTest
+
+/// `diffuse generate` with placement and offloading options on the tiny pipeline.
+extension CLITests {
+    private var tinyPipeline: String { CLITests.packageRoot + "/Tests/Fixtures/tiny-sd" }
+
+    func testOffloadOptionsGiveThePlainImageAndReportTransfers() throws {
+        let folder = NSTemporaryDirectory() + "cli-offload-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let base = ["generate", "--model", tinyPipeline, "--prompt", "a red circle", "--steps", "1", "--width", "64", "--height", "64"]
+        let plain = try run(base + ["--out", folder + "/plain.png"])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        let expected = try Data(contentsOf: URL(fileURLWithPath: folder + "/plain.png"))
+        for offload in [["--offload", "model"], ["--offload", "sequential"], ["--offload", "group-block", "--blocks-per-group", "1", "--stream"],
+                        ["--offload", "group-leaf"], ["--offload", "none"]] {
+            let name = offload.joined(separator: "_")
+            let result = try run(base + ["--device", "accel:0", "--accel-capacity", "0=256MB", "--out", "\(folder)/\(name).png",
+                                         "--report", "\(folder)/\(name).json"] + offload)
+            XCTAssertEqual(result.status, 0, "\(offload): \(result.stderr)")
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(folder)/\(name).png")), expected, "\(offload): same image")
+            let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/\(name).json"))) as? [String: Any])
+            let devices = try XCTUnwrap((report["memory"] as? [String: Any])?["devices"] as? [String: [String: Int]])
+            XCTAssertEqual(devices["accel:0"]?["capacity_bytes"], 256_000_000)
+            XCTAssertGreaterThan(devices["accel:0"]?["peak_bytes"] ?? 0, 0)
+            let transfers = try XCTUnwrap(report["transfers"] as? [String: Any])
+            if offload[1] != "none" { XCTAssertGreaterThan(transfers["bytes"] as? Int ?? 0, 0, "\(offload)") }
+        }
+    }
+
+    func testOffloadBadOptions() throws {
+        let base = ["generate", "--model", tinyPipeline, "--prompt", "x", "--steps", "1", "--width", "64", "--height", "64"]
+        try assertFailsWithOneLine(base + ["--device", "accel:0", "--offload", "group-leaf", "--record-stream"], containing: "--stream")
+        try assertFailsWithOneLine(base + ["--device", "accel:0", "--offload", "group-block"], containing: "--blocks-per-group")
+        try assertFailsWithOneLine(base + ["--offload", "sequential"], containing: "accel")
+        try assertFailsWithOneLine(base + ["--device", "gpu:0"], containing: "gpu:0")
+        try assertFailsWithOneLine(base + ["--device", "accel:0", "--accel-capacity", "0=5 potatoes"], containing: "5 potatoes")
+        try assertFailsWithOneLine(base + ["--device", "accel:0", "--offload", "magic"], containing: "magic")
+        // A device too small for the model: the allocator's out-of-memory error, one line.
+        try assertFailsWithOneLine(base + ["--device", "accel:0", "--accel-capacity", "0=100KB"], containing: "out of memory on accel:0")
+    }
+}
