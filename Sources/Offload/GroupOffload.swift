@@ -22,12 +22,17 @@ public struct GroupOffloadOptions: Sendable {
     public var recordStream = false
     /// Accepted for parity: homes are never staged (pinned) copies here, so memory is already low.
     public var lowCPUMemUsage = false
+    /// Write each group's weights to a file in this folder once and map them from there (the
+    /// disk tier); weights already mapped from their checkpoint need no file.
+    public var offloadToDiskPath: String?
 
-    public init(type: GroupOffloadType, useStream: Bool = false, recordStream: Bool = false, lowCPUMemUsage: Bool = false) {
+    public init(type: GroupOffloadType, useStream: Bool = false, recordStream: Bool = false, lowCPUMemUsage: Bool = false,
+                offloadToDiskPath: String? = nil) {
         self.type = type
         self.useStream = useStream
         self.recordStream = recordStream
         self.lowCPUMemUsage = lowCPUMemUsage
+        self.offloadToDiskPath = offloadToDiskPath
     }
 }
 
@@ -127,10 +132,28 @@ extension Module {
             if options.useStream && n != 1 { type = .blockLevel(blocksPerGroup: 1) }
         }
         try refuseStackedOffload()
+        if let folder = options.offloadToDiskPath {
+            do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+                throw OffloadError.invalidOption("cannot create the offload folder \(folder): \(error.localizedDescription)")
+            }
+            guard FileManager.default.isWritableFile(atPath: folder) else {
+                throw OffloadError.invalidOption("the offload folder \(folder) is not writable")
+            }
+        }
         let state = GroupOffloadState(device: device, prefetching: options.useStream)
-        switch type {
-        case .blockLevel(let n): try groupBlocks(prefix: "", blocksPerGroup: n, state: state, isRoot: true)
-        case .leafLevel: try groupLeaves(state: state)
+        do {
+            switch type {
+            case .blockLevel(let n): try groupBlocks(prefix: "", blocksPerGroup: n, state: state, isRoot: true)
+            case .leafLevel: try groupLeaves(state: state)
+            }
+            if let folder = options.offloadToDiskPath {
+                for group in state.groups where !group.homes.allSatisfy({ $0.storage.isMapped }) {
+                    try GroupDiskCache.rehome(group, folder: folder)
+                }
+            }
+        } catch {
+            try? removeAllHooks()   // nothing half-applied
+            throw error
         }
         executionDevice = device
         return state

@@ -47,6 +47,12 @@ public final class ParameterGroup: @unchecked Sendable {
             }
         }
         if onloadedDevice == device { return }
+        // The disk tier: weights mapped from a file are read in place on the host — the pages
+        // come in as the forward touches them and leave at `offload`.
+        if device.isCPU && homes.allSatisfy({ $0.storage.isMapped }) {
+            publish(homes, on: device)
+            return
+        }
         let start = DispatchTime.now().uptimeNanoseconds
         let tensors = try homes.map { try $0.to(device) }
         statistics.addWait(seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
@@ -72,6 +78,8 @@ public final class ParameterGroup: @unchecked Sendable {
         if let pending { pending.group.wait(); self.pending = nil }
         guard onloadedDevice != nil else { return }
         for (slot, home) in zip(slots, homes) { slot.parameter.value = home }
+        // Mapped homes drop their pages and packed copies, so the resident set is the groups in use.
+        for home in homes where home.storage.isMapped { home.storage.releaseResidentPages() }
         onloadedDevice = nil
     }
 

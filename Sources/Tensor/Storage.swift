@@ -60,6 +60,20 @@ public final class Storage: @unchecked Sendable {
         return value
     }
 
+    /// For mapped storage: tells the kernel these pages may go (they are read again from the
+    /// file on the next touch), so the process's resident set drops; derived data goes too.
+    /// Owned storage is left alone. This is how the disk tier releases a group after use.
+    public func releaseResidentPages() {
+        invalidateDerived()
+        guard mapping != nil, byteCount > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = Int(bitPattern: pointer) & ~(page - 1)
+        let end = (Int(bitPattern: pointer) + byteCount + page - 1) & ~(page - 1)
+        if let base = UnsafeMutableRawPointer(bitPattern: start) {
+            _ = madvise(base, end - start, MADV_DONTNEED)
+        }
+    }
+
     /// Call after writing into the bytes so that derived data is rebuilt.
     public func invalidateDerived() {
         cacheLock.lock(); derived.removeAll(); cacheLock.unlock()

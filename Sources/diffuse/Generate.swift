@@ -83,6 +83,9 @@ struct Generate: ParsableCommand {
     @Flag(help: "Accepted for parity with Diffusers: host copies are never staged here.")
     var lowCPUMem = false
 
+    @Option(help: "Folder for group-offload weight files (the disk tier for weights not mapped from their checkpoint).")
+    var offloadDir: String?
+
     func validate() throws {
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1, not \(steps)") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1, not \(batch)") }
@@ -102,8 +105,8 @@ struct Generate: ParsableCommand {
         }
         if let blocksPerGroup, blocksPerGroup < 1 { throw ValidationError("--blocks-per-group must be at least 1, not \(blocksPerGroup)") }
         if recordStream && !stream { throw ValidationError("--record-stream requires --stream") }
-        if offload != "none" && device == "cpu" {
-            throw ValidationError("--offload \(offload) needs an execution device: add --device accel:N")
+        if offload == "model" && device == "cpu" {
+            throw ValidationError("--offload model needs an execution device: add --device accel:N")
         }
         if let scheduler, SchedulerKind(name: scheduler) == nil {
             throw ValidationError("--scheduler must be one of pndm, ddim, euler, euler-a, dpm++, not \(scheduler)")
@@ -180,7 +183,8 @@ struct Generate: ParsableCommand {
         case "sequential": return try pipeline.enableSequentialCPUOffload(device: target)
         case "group-block", "group-leaf":
             let type: GroupOffloadType = offload == "group-leaf" ? .leafLevel : .blockLevel(blocksPerGroup: blocksPerGroup ?? 1)
-            let options = GroupOffloadOptions(type: type, useStream: stream, recordStream: recordStream, lowCPUMemUsage: lowCPUMem)
+            let options = GroupOffloadOptions(type: type, useStream: stream, recordStream: recordStream, lowCPUMemUsage: lowCPUMem,
+                                              offloadToDiskPath: offloadDir)
             return try pipeline.enableGroupOffload(device: target, options: options).map(\.statistics)
         default:
             if !target.isCPU { try pipeline.to(target) }

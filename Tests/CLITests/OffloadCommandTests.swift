@@ -33,7 +33,7 @@ extension CLITests {
         let base = ["generate", "--model", tinyPipeline, "--prompt", "x", "--steps", "1", "--width", "64", "--height", "64"]
         try assertFailsWithOneLine(base + ["--device", "accel:0", "--offload", "group-leaf", "--record-stream"], containing: "--stream")
         try assertFailsWithOneLine(base + ["--device", "accel:0", "--offload", "group-block"], containing: "--blocks-per-group")
-        try assertFailsWithOneLine(base + ["--offload", "sequential"], containing: "accel")
+        try assertFailsWithOneLine(base + ["--offload", "model"], containing: "accel")
         try assertFailsWithOneLine(base + ["--device", "gpu:0"], containing: "gpu:0")
         try assertFailsWithOneLine(base + ["--device", "accel:0", "--accel-capacity", "0=5 potatoes"], containing: "5 potatoes")
         try assertFailsWithOneLine(base + ["--device", "accel:0", "--offload", "magic"], containing: "magic")

@@ -1,0 +1,120 @@
+import Foundation
+import Models
+import NN
+import Offload
+import Tensor
+import XCTest
+
+/// The disk tier on a CPU-only machine: weights stay in their memory-mapped checkpoint, a group's
+/// pages come in while it computes and are released after, so the peak resident set is the
+/// groups in use, not the model (VmHWM, the kernel's figure).
+final class DiskTierTests: XCTestCase {
+    /// A UNet of the SD family big enough (about 64 MB of f32 weights) to see in the RSS.
+    static func config() -> UNet2DConditionConfig {
+        var c = UNet2DConditionConfig()
+        c.blockOutChannels = [128, 256]
+        c.downBlockTypes = [.plain, .crossAttention]
+        c.upBlockTypes = [.crossAttention, .plain]
+        c.attentionHeads = [8, 8]
+        c.crossAttentionDim = 64
+        c.sampleSize = 16
+        return c
+    }
+
+    static let folder: String = {
+        let folder = NSTemporaryDirectory() + "disk-tier-\(UUID().uuidString)"
+        return folder
+    }()
+
+    /// Writes random weights once; the model then maps them from that file.
+    static func writeCheckpoint() throws {
+        guard !FileManager.default.fileExists(atPath: folder) else { return }
+        let unet = UNet2DConditionModel(config())
+        var state: UInt64 = 7
+        var tensors: [(name: String, tensor: Tensor)] = []
+        for (path, parameter) in unet.namedParameters() {
+            let count = parameter.shape.reduce(1, *)
+            let fanIn = max(1, parameter.shape.dropFirst().reduce(1, *))
+            let scale = 1 / Float(fanIn).squareRoot()
+            let values = (0..<count).map { _ -> Float in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return (Float(state >> 40) / Float(1 << 23) - 1) * scale
+            }
+            tensors.append((path, try Tensor(values, shape: parameter.shape)))
+        }
+        try CheckpointWriter.save(tensors, to: folder)
+    }
+
+    override class func tearDown() { try? FileManager.default.removeItem(atPath: folder) }
+
+    func peakGrowth(_ prepare: (UNet2DConditionModel) throws -> Void) throws -> (growth: Int, output: [Float]) {
+        try Self.writeCheckpoint()
+        let unet = UNet2DConditionModel(Self.config())
+        try unet.load(from: Checkpoint(folder: Self.folder))
+        XCTAssertTrue(unet.namedParameters().allSatisfy { $0.parameter.value?.storage.isMapped == true }, "weights stay mapped")
+        try prepare(unet)
+        let sample = try Tensor((0..<(4 * 16 * 16)).map { Float($0 % 13) / 13 - 0.5 }, shape: [1, 4, 16, 16])
+        let context = try Tensor((0..<(8 * 64)).map { Float($0 % 7) / 7 - 0.5 }, shape: [1, 8, 64])
+        let timestep = try Tensor(int64: [500], shape: [])
+        ProcessMemory.resetPeak()
+        let base = try XCTUnwrap(ProcessMemory.residentBytes)
+        let out = try unet(sample, timestep: timestep, encoderHiddenStates: context).floats()
+        let growth = try XCTUnwrap(ProcessMemory.peakResidentBytes) - base
+        return (growth, out)
+    }
+
+    func testDiskTierBoundsThePeakResidentSet() throws {
+        let plain = try peakGrowth { _ in }
+        let weights = try Checkpoint(folder: Self.folder).headers().reduce(0) { $0 + $1.header.dataByteCount }
+        for (name, options) in [("leaf level", GroupOffloadOptions(type: .leafLevel)),
+                                ("block level", GroupOffloadOptions(type: .blockLevel(blocksPerGroup: 1)))] {
+            let tiered = try peakGrowth { try $0.applyGroupOffloading(device: .cpu, options: options) }
+            XCTAssertEqual(tiered.output, plain.output, "\(name): the same numbers")
+            print("disk tier, \(name): peak RSS grew \(formatBytes(tiered.growth)) vs \(formatBytes(plain.growth)) plain (weights \(formatBytes(weights)))")
+            if name == "leaf level" {
+                XCTAssertLessThan(Double(tiered.growth), 0.4 * Double(plain.growth), "\(name): under 40 % of the plain run's peak")
+            } else {
+                XCTAssertLessThan(tiered.growth, plain.growth, "\(name): below the plain run's peak")
+            }
+        }
+        let sequential = try peakGrowth { try $0.enableSequentialCPUOffload(device: .cpu) }
+        XCTAssertEqual(sequential.output, plain.output)
+        XCTAssertLessThan(Double(sequential.growth), 0.4 * Double(plain.growth), "sequential: under 40 %")
+    }
+
+    func testGroupFilesAreWrittenOnceAndNeverStale() throws {
+        let folder = NSTemporaryDirectory() + "group-files-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/tiny-sd/unet").path
+        func model() throws -> UNet2DConditionModel {
+            let unet = UNet2DConditionModel(try UNet2DConditionConfig(ModelConfig(path: root + "/config.json")))
+            try unet.load(from: Checkpoint(folder: root), dtype: .bf16)   // converted: owned, not mapped
+            return unet
+        }
+        let options = GroupOffloadOptions(type: .blockLevel(blocksPerGroup: 1), offloadToDiskPath: folder)
+        let first = try model()
+        try first.applyGroupOffloading(device: .cpu, options: options)
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+        XCTAssertEqual(files.count, 5)
+        XCTAssertTrue(first.namedParameters().allSatisfy { $0.parameter.value?.storage.isMapped == true }, "homes now map the group files")
+        let dates = try files.map { try FileManager.default.attributesOfItem(atPath: folder + "/" + $0)[.modificationDate] as? Date }
+        // A second model reuses the files (same weights, same checksum).
+        let second = try model()
+        try second.applyGroupOffloading(device: .cpu, options: options)
+        XCTAssertEqual(try files.map { try FileManager.default.attributesOfItem(atPath: folder + "/" + $0)[.modificationDate] as? Date }, dates)
+        // Other weights against the same folder: an error, and nothing half-applied.
+        let other = try model()
+        if let (_, p) = other.namedParameters().first(where: { $0.path.hasPrefix("down_blocks.0") }) { p.value = try p.value?.scaled(by: 2) }
+        XCTAssertThrowsError(try other.applyGroupOffloading(device: .cpu, options: options)) { XCTAssertTrue("\($0)".contains("stale"), "\($0)") }
+        XCTAssertTrue(other.allHooks().isEmpty)
+        // A truncated group file: an error naming it.
+        let victim = folder + "/" + files[0]
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: victim))
+        try handle.truncate(atOffset: 100)
+        try handle.close()
+        XCTAssertThrowsError(try model().applyGroupOffloading(device: .cpu, options: options)) { XCTAssertTrue("\($0)".contains(files[0]), "\($0)") }
+        // An offload folder that cannot be written.
+        XCTAssertThrowsError(try model().applyGroupOffloading(device: .cpu, options: GroupOffloadOptions(type: .leafLevel, offloadToDiskPath: "/proc/nope")))
+    }
+}
