@@ -49,9 +49,11 @@ public final class UNet2DConditionModel: Module, @unchecked Sendable {
         let timeEmbedding = child("time_embedding", Module())
         timeEmbedding.child("linear_1", timeLinear1)
         timeEmbedding.child("linear_2", timeLinear2)
+        // Diffusers registers up_blocks (created empty) before mid_block: state-dict order, and so
+        // sharding and device maps, follow that.
         child("down_blocks", downBlocks)
-        child("mid_block", midBlock)
         child("up_blocks", upBlocks)
+        child("mid_block", midBlock)
         child("conv_norm_out", normOut)
         child("conv_out", convOut)
     }
