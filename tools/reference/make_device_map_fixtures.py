@@ -144,6 +144,20 @@ MODEL_CASES = [
     ("unet", "auto", None, "f16", {0: 1 * MB, 1: 1 * MB, "cpu": 100 * MB}),
     ("unet", "sequential", None, None, {0: 2 * MB, 1: 1 * MB, "cpu": 1 * MB}),
     ("unet", "auto", {0: "10MB", "cpu": "10MB"}, None, None),
+    # The reserve at its boundaries: conv_in (4,736 bytes) and the largest layer, up_blocks.0
+    # (1,785,344 bytes); the whole model (3,941,776 bytes) on one accelerator.
+    ("unet", "sequential", {0: 1_785_344 + 4_736 - 1}, None, None),
+    ("unet", "sequential", {0: 1_785_344 + 4_736}, None, None),
+    ("unet", "sequential", {"cpu": 1_785_344 + 4_736}, None, None),
+    ("unet", "sequential", {0: 0, 1: 4_736}, None, None),
+    ("unet", "sequential", {0: 3_941_776}, None, None),
+    ("unet", "sequential", {0: 3_941_775}, None, None),
+    # Budgets large enough for get_balanced_memory's per-device cap to bind.
+    ("unet", "balanced", {0: "10MB", 1: "10MB", 2: "10MB"}, None, None),
+    ("unet", "balanced_low_0", {0: "10MB", 1: "10MB", 2: "10MB"}, None, None),
+    ("unet", "auto", None, "f16", {0: 10 * MB, 1: 10 * MB, "cpu": 100 * MB}),
+    ("vae", "balanced", {0: "1MB", 1: "1MB", 2: "1MB"}, None, None),
+    ("text_encoder", "balanced", {0: "1MB", 1: "1MB"}, None, None),
     ("vae", "auto", {0: "400KB", 1: "400KB", "cpu": "200KB"}, None, None),
     ("vae", "sequential", {0: "300KB", 1: "300KB", "cpu": "200KB"}, None, None),
     ("vae", "balanced_low_0", {0: "1MB", 1: "1MB", "cpu": "1MB"}, "f16", None),

@@ -43,6 +43,16 @@ extension ModuleTree {
         return (maxSize, names)
     }
 
+    /// The largest layer of the model as Accelerate's `calculate_maximum_sizes` finds it (over
+    /// the root's parameters, children and buffers): its size in `dtype` and the names of the
+    /// layers of that size. This is what the first accelerator and `cpu` keep free.
+    public func largestLayer(noSplitModuleClasses: [String], dtype: DType? = nil) -> (size: Int, names: [String]) {
+        let items = root.parameters.map { Pending(name: $0.name, node: nil) }
+            + root.children.map { Pending(name: $0.name, node: $0.node) }
+            + root.buffers.map { Pending(name: $0.name, node: nil) }
+        return maxLayerSize(items, sizes: moduleSizes(dtype: dtype), noSplit: Set(noSplitModuleClasses))
+    }
+
     /// Accelerate's `infer_auto_device_map` (without tied parameters, which these models do
     /// not have, and without `fallback_allocation`, which Diffusers does not ask for).
     ///
