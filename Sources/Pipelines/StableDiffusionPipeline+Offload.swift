@@ -11,13 +11,15 @@ extension StableDiffusionPipeline {
 
     /// Whole components on `device` one at a time (the UNet stays for all steps).
     public func enableModelCPUOffload(device: Device) throws {
+        try refuseIfDeviceMapped("enable_model_cpu_offload")
         modelOffload = try ModelCPUOffload(components: components, device: device)
     }
 
     /// Each module's weights on `device` only during its own forward.
     @discardableResult
     public func enableSequentialCPUOffload(device: Device) throws -> [TransferStatistics] {
-        try components.map { try $0.enableSequentialCPUOffload(device: device) }
+        try refuseIfDeviceMapped("enable_sequential_cpu_offload")
+        return try components.map { try $0.enableSequentialCPUOffload(device: device) }
     }
 
     /// Group offloading of every component.
@@ -28,6 +30,7 @@ extension StableDiffusionPipeline {
 
     /// Moves every component's weights to `device` (Diffusers' `pipe.to(device)`).
     public func to(_ device: Device) throws {
+        try refuseIfDeviceMapped("`pipeline.to()`")
         guard hooks.isEmpty else {
             throw OffloadError.conflictingStrategy("cannot move a pipeline with offloading enabled; call removeAllHooks() first")
         }

@@ -19,6 +19,8 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
     public let dtype: DType
     /// Set by `enableModelCPUOffload`; every call ends with all components back home.
     var modelOffload: ModelCPUOffload?
+    /// Where `applyDeviceMap(.balanced)` put each component (Diffusers' `hf_device_map`).
+    public internal(set) var hfDeviceMap: DeviceMap?
     /// Pixels per latent along each side (8 for Stable Diffusion).
     public var vaeScaleFactor: Int { vae.config.downscaleFactor }
 

@@ -68,6 +68,12 @@ struct Generate: ParsableCommand {
     @Option(help: "Copy bandwidth of accelerator stand-ins in bytes per second, e.g. 8GB.")
     var accelBandwidth: String?
 
+    @Option(help: "Pipeline placement across devices: balanced (components spread over the accel devices by size), accel or cpu.")
+    var deviceMap: String?
+
+    @Option(help: "Budgets for --device-map, e.g. 0=1GB,1=2GB,cpu=8GB (Accelerate's size strings).")
+    var maxMemory: String?
+
     @Option(help: "Offloading: none, model, sequential, group-block or group-leaf.")
     var offload = "none"
 
@@ -108,6 +114,9 @@ struct Generate: ParsableCommand {
         if offload == "model" && device == "cpu" {
             throw ValidationError("--offload model needs an execution device: add --device accel:N")
         }
+        if deviceMap != nil && offload != "none" {
+            throw ValidationError("--device-map and --offload \(offload) cannot be combined: a device-mapped pipeline refuses offloading, as in Diffusers")
+        }
         if let scheduler, SchedulerKind(name: scheduler) == nil {
             throw ValidationError("--scheduler must be one of pndm, ddim, euler, euler-a, dpm++, not \(scheduler)")
         }
@@ -122,6 +131,9 @@ struct Generate: ParsableCommand {
         let pipeline = try StableDiffusionPipeline(folder: model, dtype: computeType)
         if let scheduler, let kind = SchedulerKind(name: scheduler) { try pipeline.useScheduler(kind) }
         let statistics = try place(pipeline, on: target)
+        if let deviceMap {
+            try pipeline.applyDeviceMap(PipelineDeviceMapRequest(parsing: deviceMap), devices: devices, maxMemory: try budgets())
+        }
         let loadSeconds = Date().timeIntervalSince(started)
 
         var options = GenerationOptions(prompt: prompt ?? "", negativePrompt: negativePrompt)
@@ -154,7 +166,8 @@ struct Generate: ParsableCommand {
         if let report {
             let document = RunReport(options: resolvedOptions(pipeline), loadSeconds: loadSeconds, result: result,
                                      totalSeconds: Date().timeIntervalSince(started), outputs: outputs,
-                                     devices: devices.allDevices, placement: target.description, transfers: statistics)
+                                     devices: devices.allDevices, placement: target.description, transfers: statistics,
+                                     deviceMap: pipeline.hfDeviceMap)
             try document.write(to: report)
             print("wrote \(report)")
         }
@@ -172,6 +185,18 @@ struct Generate: ParsableCommand {
         }
         let bandwidth = try accelBandwidth.map { Double(try MemorySize.parse($0)) }
         return DeviceSet(accelCapacities: capacities, copyBandwidth: bandwidth)
+    }
+
+    /// `--max-memory 0=1GB,cpu=8GB` as Accelerate's max_memory dictionary.
+    private func budgets() throws -> [String: MemoryBudget]? {
+        guard let maxMemory else { return nil }
+        var result: [String: MemoryBudget] = [:]
+        for entry in maxMemory.split(separator: ",") where !entry.isEmpty {
+            let parts = entry.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2 else { throw OffloadError.invalidOption("--max-memory entries look like 0=1GB or cpu=8GB, not '\(entry)'") }
+            result[parts[0]] = Int(parts[1]).map { .bytes($0) } ?? .text(parts[1])
+        }
+        return result
     }
 
     /// Puts the pipeline on `target` as --offload says; returns what the strategy will move.

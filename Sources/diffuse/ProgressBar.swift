@@ -60,9 +60,13 @@ struct RunReport: Encodable {
     let outputs: [String]
 
     init(options: [String: String], loadSeconds: Double, result: GenerationResult, totalSeconds: Double, outputs: [String],
-         devices: [Device], placement: String, transfers statistics: [TransferStatistics]) {
+         devices: [Device], placement: String, transfers statistics: [TransferStatistics], deviceMap: DeviceMap? = nil) {
         self.options = options
-        device_map = ["text_encoder": placement, "unet": placement, "vae": placement]
+        var map = ["text_encoder": placement, "unet": placement, "vae": placement]
+        if let deviceMap {
+            for key in map.keys { map[key] = deviceMap.target(for: key).map { "\($0)" } ?? placement }
+        }
+        device_map = map
         let t = result.timings
         timings = Timings(load_s: loadSeconds, text_encoder_s: t.textEncoderSeconds, denoise_s: t.denoiseSeconds,
                           steps_s: t.stepSeconds, vae_encode_s: t.vaeEncodeSeconds, vae_decode_s: t.vaeDecodeSeconds,
