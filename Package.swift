@@ -39,9 +39,11 @@ let package = Package(
         // zlib (Debian's zlib1g-dev) for PNG files.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "Tensor", dependencies: ["CDNNL"], swiftSettings: optimisation),
-        .target(name: "NN", dependencies: ["Tensor"], swiftSettings: optimisation),
+        // JSON parsing and writing (standard library only): NN re-exports it; Tokenizers uses it without Tensor.
+        .target(name: "JSON", swiftSettings: optimisation),
+        .target(name: "NN", dependencies: ["Tensor", "JSON"], swiftSettings: optimisation),
         .target(name: "Models", dependencies: ["Tensor", "NN"], swiftSettings: optimisation),
-        .target(name: "Tokenizers", swiftSettings: optimisation),
+        .target(name: "Tokenizers", dependencies: ["JSON"], swiftSettings: optimisation),
         .target(name: "Schedulers", dependencies: ["Tensor", "NN"], swiftSettings: optimisation),
         .target(name: "Images", dependencies: ["CZlib", "Tensor"], swiftSettings: optimisation),
         .target(name: "Pipelines", dependencies: ["Tensor", "NN", "Models", "Tokenizers", "Schedulers", "Images"],
