@@ -60,13 +60,16 @@ let package = Package(
         .executableTarget(
             name: "UNetBenchmark", dependencies: ["Models", "NN", "Tensor"], path: "Benchmarks/UNetBenchmark",
             swiftSettings: optimisation),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor", "NN"]),
-        .testTarget(name: "NNTests", dependencies: ["NN"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensor"]),
+        // Helpers the test targets share (fixture paths, tensor comparisons, error assertions);
+        // under Tests/ and in no product.
+        .target(name: "TestSupport", dependencies: ["Tensor", "NN"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "NN", "TestSupport"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensor", "TestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "Tensor", "CZlib"]),
         .testTarget(name: "CLITests", dependencies: ["NN"]),
-        .testTarget(name: "SchedulersTests", dependencies: ["Schedulers", "Tensor", "NN"]),
+        .testTarget(name: "SchedulersTests", dependencies: ["Schedulers", "Tensor", "NN", "TestSupport"]),
         .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "Models", "Images", "NN", "Tensor"]),
     ],
     swiftLanguageModes: [.v6]
