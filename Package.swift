@@ -39,10 +39,12 @@ let package = Package(
         // zlib (Debian's zlib1g-dev) for PNG files.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "Tensor", dependencies: ["CDNNL"], swiftSettings: optimisation),
-        .target(name: "NN", dependencies: ["Tensor"], swiftSettings: optimisation),
+        // JSON parsing and writing (standard library only): NN re-exports it; Tokenizers uses it without Tensor.
+        .target(name: "JSON", swiftSettings: optimisation),
+        .target(name: "NN", dependencies: ["Tensor", "JSON"], swiftSettings: optimisation),
         .target(name: "Offload", dependencies: ["Tensor", "NN"], swiftSettings: optimisation),
         .target(name: "Models", dependencies: ["Tensor", "NN"], swiftSettings: optimisation),
-        .target(name: "Tokenizers", swiftSettings: optimisation),
+        .target(name: "Tokenizers", dependencies: ["JSON"], swiftSettings: optimisation),
         .target(name: "Schedulers", dependencies: ["Tensor", "NN"], swiftSettings: optimisation),
         .target(name: "Images", dependencies: ["CZlib", "Tensor"], swiftSettings: optimisation),
         .target(name: "Pipelines", dependencies: ["Tensor", "NN", "Offload", "Models", "Tokenizers", "Schedulers", "Images"],
@@ -59,14 +61,17 @@ let package = Package(
         .executableTarget(
             name: "UNetBenchmark", dependencies: ["Models", "NN", "Tensor"], path: "Benchmarks/UNetBenchmark",
             swiftSettings: optimisation),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor", "NN"]),
-        .testTarget(name: "NNTests", dependencies: ["NN"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensor"]),
+        // Helpers the test targets share (fixture paths, tensor comparisons, error assertions);
+        // under Tests/ and in no product.
+        .target(name: "TestSupport", dependencies: ["Tensor", "NN"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "NN", "TestSupport"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensor", "TestSupport"]),
         .testTarget(name: "OffloadTests", dependencies: ["Offload", "Models", "Pipelines", "NN", "Tensor"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "Tensor", "CZlib"]),
         .testTarget(name: "CLITests", dependencies: ["NN"]),
-        .testTarget(name: "SchedulersTests", dependencies: ["Schedulers", "Tensor", "NN"]),
+        .testTarget(name: "SchedulersTests", dependencies: ["Schedulers", "Tensor", "NN", "TestSupport"]),
         .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "Models", "Images", "NN", "Tensor"]),
     ],
     swiftLanguageModes: [.v6]

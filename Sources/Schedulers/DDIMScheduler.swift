@@ -3,12 +3,11 @@ import Tensor
 /// Denoising diffusion implicit models (Song et al. 2020), as Diffusers' `DDIMScheduler`.
 /// With `eta = 0` (the default) sampling is deterministic; `eta > 0` adds noise drawn from
 /// `generator` (or passed to `step`).
-public struct DDIMScheduler: Scheduler {
+public struct DDIMScheduler: CumulativeAlphaScheduler {
     public let config: SchedulerConfig
     public let noiseSchedule: NoiseSchedule
     public private(set) var timesteps: [Timestep]
     public private(set) var numInferenceSteps: Int?
-    public var initNoiseSigma: Float { 1 }
     public var generator = TorchGenerator(seed: 0)
     /// η of the DDIM paper: 0 is DDIM, 1 is DDPM-like ancestral sampling (`step(eta=)`).
     public var eta: Double = 0
@@ -26,29 +25,17 @@ public struct DDIMScheduler: Scheduler {
         }
         self.config = config
         noiseSchedule = try NoiseSchedule(config: config, terminalFloor: false)
-        finalAlphaCumprod = config.setAlphaToOne ? 1 : noiseSchedule.alphasCumprod[0]
-        timesteps = (0..<config.numTrainTimesteps).reversed().map { .discrete($0) }
+        finalAlphaCumprod = noiseSchedule.finalAlphaCumprod(setAlphaToOne: config.setAlphaToOne)
+        timesteps = noiseSchedule.trainingTimesteps
     }
 
     public mutating func setTimesteps(_ count: Int) throws {
-        let train = config.numTrainTimesteps
-        try TimestepLayout.validate(count, numTrainTimesteps: train)
-        let values: [Int]
-        switch config.timestepSpacing {
-        case .linspace:
-            values = TimestepLayout.linspaceRounded(count, train).reversed().map { Int($0) }
-        case .leading:
-            values = TimestepLayout.leading(count, train).reversed().map { Int($0) + config.stepsOffset }
-        case .trailing:
-            values = TimestepLayout.trailing(count, train).map { Int($0) - 1 }
-        }
+        let values = try TimestepLayout.spaced(count, config: config, roundingLinspace: true).map { Int($0) }
         timesteps = values.map { .discrete($0) }
         numInferenceSteps = count
     }
 
     public mutating func reset() {}
-
-    public mutating func scaleModelInput(_ sample: Tensor, timestep: Timestep) throws -> Tensor { sample }
 
     public mutating func step(modelOutput: Tensor, timestep: Timestep, sample: Tensor, noise: Tensor? = nil) throws -> SchedulerOutput {
         guard let count = numInferenceSteps else { throw SchedulerError.timestepsNotSet(scheduler: Self.name) }
@@ -97,21 +84,10 @@ public struct DDIMScheduler: Scheduler {
         let rootAlphaPrevious = alphaPrevious.squareRoot()
         var previous = elementwise(original, epsilon) { rootAlphaPrevious * $0 + direction * $1 }
         if eta > 0 {
-            let drawn: [Float]
-            if let noise {
-                try requireSameShape(noise, modelOutput, ("noise", "modelOutput"))
-                drawn = try hostValues(noise)
-            } else {
-                drawn = generator.normalFloats(count: modelOutput.count)
-            }
+            let drawn = try stepNoise(noise, like: modelOutput, generator: &generator)
             previous = elementwise(previous, drawn) { $0 + deviation * $1 }
         }
         return SchedulerOutput(prevSample: try makeTensor(previous, like: sample, dtype: modelOutput.dtype),
                                predOriginalSample: try makeTensor(original, like: sample, dtype: modelOutput.dtype))
-    }
-
-    public func addNoise(original: Tensor, noise: Tensor, timesteps: [Timestep]) throws -> Tensor {
-        try addNoiseWithAlphas(noiseSchedule.alphasCumprod, original: original, noise: noise, timesteps: timesteps,
-                               numTrainTimesteps: config.numTrainTimesteps)
     }
 }

@@ -110,14 +110,7 @@ public struct DPMSolverMultistepScheduler: Scheduler {
             let trainDouble = trainSigmas.map(Double.init)
             schedule = points.map { ReferenceNumerics.interpolate(at: $0, in: trainDouble) }
         }
-        let final: Float
-        switch config.finalSigmasType {
-        case .zero: final = 0
-        case .sigmaMin:
-            let a = noiseSchedule.alphasCumprod[0]
-            final = ((1 - a) / a).squareRoot()
-        }
-        sigmas = schedule.map { Float($0) } + [final]
+        sigmas = schedule.map { Float($0) } + [noiseSchedule.finalSigma(config.finalSigmasType)]
         timesteps = points.map { .discrete(ReferenceNumerics.truncatedInt($0)) }
         numInferenceSteps = timesteps.count
         state = State(order: config.solverOrder)

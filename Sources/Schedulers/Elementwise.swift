@@ -20,6 +20,14 @@ func requireSameShape(_ a: Tensor, _ b: Tensor, _ names: (String, String)) throw
     }
 }
 
+/// The noise of a stochastic step: `noise`'s values (its shape must be `modelOutput`'s), or
+/// one `randn` of `modelOutput`'s size from `generator` when none is passed.
+func stepNoise(_ noise: Tensor?, like modelOutput: Tensor, generator: inout TorchGenerator) throws -> [Float] {
+    guard let noise else { return generator.normalFloats(count: modelOutput.count) }
+    try requireSameShape(noise, modelOutput, ("noise", "modelOutput"))
+    return try hostValues(noise)
+}
+
 func elementwise(_ a: [Float], _ f: (Float) -> Float) -> [Float] {
     a.map(f)
 }

@@ -53,6 +53,17 @@ public struct NoiseSchedule: Sendable, Equatable {
     /// σₜ = √((1 − ᾱₜ)/ᾱₜ), the noise level of each training timestep (ascending).
     public var sigmas: [Float] { alphasCumprod.map { ((1 - $0) / $0).squareRoot() } }
 
+    /// The σ after the last inference step (`final_sigmas_type`): 0, or the smallest training
+    /// σ, √((1 − ᾱ₀)/ᾱ₀).
+    func finalSigma(_ type: FinalSigmasType) -> Float {
+        switch type {
+        case .zero: return 0
+        case .sigmaMin:
+            let a = alphasCumprod[0]
+            return ((1 - a) / a).squareRoot()
+        }
+    }
+
     /// `rescale_zero_terminal_snr` (Lin et al. 2023, algorithm 1) in float32.
     static func rescaledToZeroTerminalSNR(_ betas: [Float]) -> [Float] {
         let cumulative = ReferenceNumerics.cumulativeProduct(betas.map { 1 - $0 })

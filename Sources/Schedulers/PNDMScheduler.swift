@@ -4,7 +4,7 @@ import Tensor
 /// `PNDMScheduler`: Runge–Kutta warm-up steps (PRK) followed by linear multistep steps (PLMS).
 /// Stable Diffusion 1.x uses it with `skip_prk_steps`: PLMS only, its second step
 /// re-evaluating the first timestep (so `timesteps` has `count + 1` entries).
-public struct PNDMScheduler: Scheduler {
+public struct PNDMScheduler: CumulativeAlphaScheduler {
     /// The per-run history.
     public struct State: Sendable {
         /// Steps taken in this run.
@@ -24,7 +24,6 @@ public struct PNDMScheduler: Scheduler {
     public let noiseSchedule: NoiseSchedule
     public private(set) var timesteps: [Timestep]
     public private(set) var numInferenceSteps: Int?
-    public var initNoiseSigma: Float { 1 }
     public var generator = TorchGenerator(seed: 0)
     /// The Runge–Kutta timesteps of the run (empty with `skip_prk_steps`).
     public private(set) var prkTimesteps: [Int] = []
@@ -44,22 +43,13 @@ public struct PNDMScheduler: Scheduler {
         }
         self.config = config
         noiseSchedule = try NoiseSchedule(config: config, terminalFloor: false, allowRescale: false)
-        finalAlphaCumprod = config.setAlphaToOne ? 1 : noiseSchedule.alphasCumprod[0]
-        timesteps = (0..<config.numTrainTimesteps).reversed().map { .discrete($0) }
+        finalAlphaCumprod = noiseSchedule.finalAlphaCumprod(setAlphaToOne: config.setAlphaToOne)
+        timesteps = noiseSchedule.trainingTimesteps
     }
 
     public mutating func setTimesteps(_ count: Int) throws {
         let train = config.numTrainTimesteps
-        try TimestepLayout.validate(count, numTrainTimesteps: train)
-        var base: [Int]
-        switch config.timestepSpacing {
-        case .linspace:
-            base = TimestepLayout.linspaceRounded(count, train).map { Int($0) }
-        case .leading:
-            base = TimestepLayout.leading(count, train).map { Int($0) + config.stepsOffset }
-        case .trailing:
-            base = TimestepLayout.trailing(count, train).reversed().map { Int($0) - 1 }
-        }
+        let base = try TimestepLayout.spaced(count, config: config, roundingLinspace: true).reversed().map { Int($0) }
         if config.skipPRKSteps {
             prkTimesteps = []
             plmsTimesteps = (base.dropLastPython(1) + Array(base.dropLastPython(1).suffixPython(1)) + base.suffixPython(1)).reversed()
@@ -79,8 +69,6 @@ public struct PNDMScheduler: Scheduler {
     }
 
     public mutating func reset() { state = State() }
-
-    public mutating func scaleModelInput(_ sample: Tensor, timestep: Timestep) throws -> Tensor { sample }
 
     public mutating func step(modelOutput: Tensor, timestep: Timestep, sample: Tensor, noise: Tensor? = nil) throws -> SchedulerOutput {
         guard let count = numInferenceSteps else { throw SchedulerError.timestepsNotSet(scheduler: Self.name) }
@@ -184,25 +172,5 @@ public struct PNDMScheduler: Scheduler {
         let denominator = alphaT * betaPrevious.squareRoot() + (alphaT * betaT * alphaPrevious).squareRoot()
         let difference = alphaPrevious - alphaT
         return elementwise(sample, output) { sampleCoefficient * $0 - difference * $1 / denominator }
-    }
-
-    public func addNoise(original: Tensor, noise: Tensor, timesteps: [Timestep]) throws -> Tensor {
-        try addNoiseWithAlphas(noiseSchedule.alphasCumprod, original: original, noise: noise, timesteps: timesteps,
-                               numTrainTimesteps: config.numTrainTimesteps)
-    }
-}
-
-/// `√ᾱₜ·x₀ + √(1 − ᾱₜ)·ε` per batch item (PNDM and DDIM).
-func addNoiseWithAlphas(_ cumulative: [Float], original: Tensor, noise: Tensor, timesteps: [Timestep],
-                        numTrainTimesteps: Int) throws -> Tensor {
-    try requireTimesteps(timesteps)
-    let coefficients: [(Float, Float)] = try timesteps.map { timestep in
-        guard let t = timestep.integerValue, cumulative.indices.contains(t) else {
-            throw SchedulerError.timestepOutOfRange(timestep, numTrainTimesteps: numTrainTimesteps)
-        }
-        return (cumulative[t].squareRoot(), (1 - cumulative[t]).squareRoot())
-    }
-    return try batchwise(original, noise, count: timesteps.count) { x, e, item in
-        coefficients[item].0 * x + coefficients[item].1 * e
     }
 }

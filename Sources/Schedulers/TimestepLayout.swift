@@ -11,6 +11,26 @@ enum TimestepLayout {
         }
     }
 
+    /// The inference timesteps of `config.timestepSpacing`, descending, after validating
+    /// `count`: `linspace` over [0, T − 1] (rounded for the integer-timestep classes),
+    /// `leading` plus `steps_offset`, `trailing` minus 1. The values are whole numbers except
+    /// unrounded `linspace`, so each class's conversion to its timestep type is exact.
+    static func spaced(_ count: Int, config: SchedulerConfig, roundingLinspace: Bool) throws -> [Double] {
+        let train = config.numTrainTimesteps
+        try validate(count, numTrainTimesteps: train)
+        switch config.timestepSpacing {
+        case .linspace:
+            let points = roundingLinspace
+                ? linspaceRounded(count, train)
+                : ReferenceNumerics.linspace(0, Double(train - 1), count: count)
+            return points.reversed()
+        case .leading:
+            return leading(count, train).reversed().map { $0 + Double(config.stepsOffset) }
+        case .trailing:
+            return trailing(count, train).map { $0 - 1 }
+        }
+    }
+
     /// `np.linspace(0, T − 1, count).round()`, ascending.
     static func linspaceRounded(_ count: Int, _ train: Int) -> [Double] {
         ReferenceNumerics.linspace(0, Double(train - 1), count: count).map(ReferenceNumerics.round)

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// A token matched verbatim in the input before any other processing (transformers'
 /// `AddedToken`): the special tokens and the `added_tokens_decoder` entries of
@@ -77,7 +78,7 @@ struct TokenizerConfiguration {
                     specials[key] = try Self.token(value, path: path, key: key)
                 case "additional_special_tokens":
                     guard case .array(let elements) = value else {
-                        throw .invalidConfiguration(path: path, key: key, reason: "must be an array, found \(value.kindName)")
+                        throw .invalidConfiguration(path: path, key: key, reason: "must be an array, found \(value.typeName)")
                     }
                     additional = []
                     for element in elements {
@@ -117,28 +118,25 @@ struct TokenizerConfiguration {
         let bytes = try VocabularyFiles.readText(path)
         let value: JSONValue
         do {
-            value = try JSONReader.parse(bytes)
+            value = try JSONParser.parse(bytes, dialect: .lenient)
         } catch {
-            throw .malformedJSON(path: path, line: error.line, reason: error.reason)
+            throw TokenizerError(readingJSON: path, bytes: bytes, error: error)
         }
         guard case .object(let members) = value else {
-            throw .invalidConfiguration(path: path, key: "(top level)", reason: "must be a JSON object, found \(value.kindName)")
+            throw .invalidConfiguration(path: path, key: "(top level)", reason: "must be a JSON object, found \(value.typeName)")
         }
         return members
     }
 
     private static func length(_ value: JSONValue, path: String, key: String) throws(TokenizerError) -> Int {
-        switch value {
-        case .integer(let length) where length > 0:
-            return length
-        // transformers writes "no limit" as int(1e30), too large for Int.
-        case .number(let length) where length >= Double(Int.max):
-            return Int.max
-        case .number(let length) where length > 0 && length == length.rounded():
-            return Int(length)
-        default:
-            throw .invalidConfiguration(path: path, key: key, reason: "must be a positive integer")
+        if let length = value.intValue {
+            if length > 0 { return length }
+        } else if let length = value.doubleValue {
+            // transformers writes "no limit" as int(1e30), too large for Int.
+            if length >= Double(Int.max) { return Int.max }
+            if length > 0 && length == length.rounded() { return Int(length) }
         }
+        throw .invalidConfiguration(path: path, key: key, reason: "must be a positive integer")
     }
 
     /// A special token given as a string or as a serialised `AddedToken` object; nil for null.
@@ -152,11 +150,11 @@ struct TokenizerConfiguration {
         case .string(let content):
             return AddedToken(content)
         case .object:
-            guard case .string(let content)? = value["content"] else {
+            guard case .string(let content)? = value.lastMember("content") else {
                 throw .invalidConfiguration(path: path, key: key, reason: "must have a string \"content\"")
             }
             func flag(_ name: String, default: Bool = false) throws(TokenizerError) -> Bool {
-                switch value[name] {
+                switch value.lastMember(name) {
                 case nil: return `default`
                 case .bool(let flag)?: return flag
                 default: throw .invalidConfiguration(path: path, key: key, reason: "has a non-boolean \"\(name)\"")
@@ -166,14 +164,14 @@ struct TokenizerConfiguration {
             return AddedToken(content, lstrip: try flag("lstrip"), rstrip: try flag("rstrip"),
                               singleWord: try flag("single_word"), normalized: try flag("normalized", default: !isSpecial))
         default:
-            throw .invalidConfiguration(path: path, key: key, reason: "must be a string or a token object, found \(value.kindName)")
+            throw .invalidConfiguration(path: path, key: key, reason: "must be a string or a token object, found \(value.typeName)")
         }
     }
 
     private static func addedTokens(_ value: JSONValue, path: String) throws(TokenizerError) -> [(id: Int, token: AddedToken)] {
         let key = "added_tokens_decoder"
         guard case .object(let members) = value else {
-            throw .invalidConfiguration(path: path, key: key, reason: "must be an object, found \(value.kindName)")
+            throw .invalidConfiguration(path: path, key: key, reason: "must be an object, found \(value.typeName)")
         }
         var tokens: [(id: Int, token: AddedToken)] = []
         for member in members {

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// Readers of `vocab.json` and `merges.txt`, with transformers' reading rules and typed errors
 /// that name the file and line.
@@ -37,39 +38,25 @@ enum VocabularyFiles {
     /// A repeated token keeps its first place and its last id (Python's `json.load`).
     static func readVocabulary(_ path: String) throws(TokenizerError) -> [(token: String, id: Int32)] {
         let bytes = try readText(path)
-        var reader = JSONReader(bytes: bytes)
         var entries: [(token: String, id: Int32)] = []
         entries.reserveCapacity(bytes.count / 16)
         var positions: [String: Int] = [:]
         do {
-            reader.skipWhitespace()
-            guard reader.consume(UInt8(ascii: "{")) else {
-                // Valid JSON of another kind, or a syntax error to report as such.
-                let value = try JSONReader.parse(bytes)
-                throw TokenizerError.vocabularyNotAnObject(path: path, found: value.kindName)
+            let other = try JSONParser.parseMembers(bytes, dialect: .lenient) { token, value, end in
+                guard let id = value.intValue, let id32 = Int32(exactly: id), id32 >= 0 else {
+                    throw TokenizerError.invalidTokenID(path: path, line: JSONParser.line(at: end, in: bytes), token: token)
+                }
+                if let position = positions[token] {
+                    entries[position].id = id32
+                } else {
+                    positions[token] = entries.count
+                    entries.append((token, id32))
+                }
             }
-            if !reader.consume(UInt8(ascii: "}")) {
-                repeat {
-                    let token = try reader.readKey()
-                    let value = try reader.readValue()
-                    guard case .integer(let id) = value, let id32 = Int32(exactly: id), id32 >= 0 else {
-                        throw TokenizerError.invalidTokenID(path: path, line: reader.line, token: token)
-                    }
-                    if let position = positions[token] {
-                        entries[position].id = id32
-                    } else {
-                        positions[token] = entries.count
-                        entries.append((token, id32))
-                    }
-                } while try reader.continueContainer(closing: UInt8(ascii: "}"))
-            }
-            try reader.expectEnd()
-        } catch let failure as JSONReader.Failure {
-            throw .malformedJSON(path: path, line: failure.line, reason: failure.reason)
-        } catch let error as TokenizerError {
-            throw error
+            // Valid JSON of another kind.
+            if let other { throw TokenizerError.vocabularyNotAnObject(path: path, found: other.typeName) }
         } catch {
-            throw .unreadableFile(path: path, reason: "\(error)")
+            throw TokenizerError(readingJSON: path, bytes: bytes, error: error)
         }
         return entries
     }
@@ -116,4 +103,10 @@ enum VocabularyFiles {
         }
         return merges
     }
+}
+
+/// The string of `bytes` if they are valid UTF-8 (decoding is lossless exactly then).
+func validUTF8String(_ bytes: ArraySlice<UInt8>) -> String? {
+    let text = String(decoding: bytes, as: UTF8.self)
+    return text.utf8.elementsEqual(bytes) ? text : nil
 }

@@ -1,5 +1,6 @@
 import NN
 import Tensor
+import TestSupport
 import XCTest
 import Models
 
@@ -14,11 +15,11 @@ final class BF16Tests: XCTestCase {
     static let slack = 1.25
 
     func testUNetTextEncoderAndVAEInBF16() throws {
-        let root = ModelFixtures.path("tiny-sd")
+        let root = Fixtures.path("tiny-sd")
         let unet = UNet2DConditionModel(try UNet2DConditionConfig(ModelConfig(path: root + "/unet/config.json")))
         try unet.load(from: Checkpoint(folder: root + "/unet"), dtype: .bf16)
         XCTAssertTrue(unet.namedParameters().allSatisfy { $0.parameter.value?.dtype == .bf16 })
-        let u = try ModelFixtures.file("tiny-sd/outputs/unet.safetensors")
+        let u = try Fixtures.file("tiny-sd/outputs/unet.safetensors")
         let out = try unet(u.tensor(named: "sample").to(.bf16), timestep: Tensor(int64: [981], shape: []),
                            encoderHiddenStates: u.tensor(named: "encoder_hidden_states").to(.bf16))
         XCTAssertEqual(out.dtype, .bf16)
@@ -26,13 +27,13 @@ final class BF16Tests: XCTestCase {
 
         let clip = CLIPTextModel(try CLIPTextConfig(ModelConfig(path: root + "/text_encoder/config.json")))
         try clip.load(from: Checkpoint(folder: root + "/text_encoder"), dtype: .bf16)
-        let t = try ModelFixtures.file("tiny-sd/outputs/text_encoder.safetensors")
+        let t = try Fixtures.file("tiny-sd/outputs/text_encoder.safetensors")
         try assertMatches(clip(t.tensor(named: "input_ids")).lastHiddenState, t.tensor(named: "last_hidden_state"),
                           tolerance: Self.pytorch.textEncoder * Self.slack, "text encoder in bf16")
 
         let vae = AutoencoderKL(try AutoencoderKLConfig(ModelConfig(path: root + "/vae/config.json")))
         try vae.load(from: Checkpoint(folder: root + "/vae"), dtype: .bf16)
-        let v = try ModelFixtures.file("tiny-sd/outputs/vae.safetensors")
+        let v = try Fixtures.file("tiny-sd/outputs/vae.safetensors")
         try assertMatches(vae.decode(v.tensor(named: "latent").to(.bf16)), v.tensor(named: "decode"), tolerance: Self.pytorch.vaeDecode * Self.slack, "VAE decode in bf16")
         try assertMatches(vae.encode(v.tensor(named: "image").to(.bf16)).mean, v.tensor(named: "encode.mean"),
                           tolerance: Self.pytorch.vaeEncode * Self.slack, "VAE encode in bf16")

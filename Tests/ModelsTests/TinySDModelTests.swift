@@ -1,18 +1,19 @@
 import NN
 import Tensor
+import TestSupport
 import XCTest
 import Models
 
 /// The tiny Stable Diffusion components (Fixtures/tiny-sd, random weights) against the outputs
 /// Diffusers/transformers computed for them (f32, within DESIGN.md's 1e-4 relative L2).
 final class TinySDModelTests: XCTestCase {
-    static let folder = ModelFixtures.path("tiny-sd")
+    static let folder = Fixtures.path("tiny-sd")
 
     func testCLIPTextEncoder() throws {
         let config = try CLIPTextConfig(ModelConfig(path: Self.folder + "/text_encoder/config.json"))
         let model = CLIPTextModel(config)
         try model.load(from: Checkpoint(folder: Self.folder + "/text_encoder"))
-        let f = try ModelFixtures.file("tiny-sd/outputs/text_encoder.safetensors")
+        let f = try Fixtures.file("tiny-sd/outputs/text_encoder.safetensors")
         let out = try model(f.tensor(named: "input_ids"), outputHiddenStates: true)
         try assertMatches(out.lastHiddenState, f.tensor(named: "last_hidden_state"), "last hidden state")
         try assertMatches(out.pooledOutput, f.tensor(named: "pooler_output"), "pooled output")
@@ -36,7 +37,7 @@ final class TinySDModelTests: XCTestCase {
     func testVAEEncodeAndDecode() throws {
         let vae = AutoencoderKL(try AutoencoderKLConfig(ModelConfig(path: Self.folder + "/vae/config.json")))
         try vae.load(from: Checkpoint(folder: Self.folder + "/vae"))
-        let f = try ModelFixtures.file("tiny-sd/outputs/vae.safetensors")
+        let f = try Fixtures.file("tiny-sd/outputs/vae.safetensors")
         let posterior = try vae.encode(f.tensor(named: "image"))
         try assertMatches(posterior.mean, f.tensor(named: "encode.mean"), "posterior mean")
         try assertMatches(posterior.logVariance, f.tensor(named: "encode.logvar"), "posterior log-variance")
@@ -49,10 +50,10 @@ final class TinySDModelTests: XCTestCase {
 
     func testUNetBothConfigurations() throws {
         for name in ["tiny-sd", "tiny-sd-v"] {
-            let folder = ModelFixtures.path(name + "/unet")
+            let folder = Fixtures.path(name + "/unet")
             let unet = UNet2DConditionModel(try UNet2DConditionConfig(ModelConfig(path: folder + "/config.json")))
             try unet.load(from: Checkpoint(folder: folder))
-            let f = try ModelFixtures.file(name + "/outputs/unet.safetensors")
+            let f = try Fixtures.file(name + "/outputs/unet.safetensors")
             for t in [981, 1] {
                 let out = try unet(f.tensor(named: "sample"), timestep: Tensor(int64: [Int64(t)], shape: []),
                                    encoderHiddenStates: f.tensor(named: "encoder_hidden_states"))
@@ -63,10 +64,10 @@ final class TinySDModelTests: XCTestCase {
 
     /// Each block type on the inputs Diffusers recorded with forward hooks.
     func testUNetBlocks() throws {
-        let folder = ModelFixtures.path("tiny-sd/unet")
+        let folder = Fixtures.path("tiny-sd/unet")
         let unet = UNet2DConditionModel(try UNet2DConditionConfig(ModelConfig(path: folder + "/config.json")))
         try unet.load(from: Checkpoint(folder: folder))
-        let f = try ModelFixtures.file("tiny-sd/outputs/unet_blocks.safetensors")
+        let f = try Fixtures.file("tiny-sd/outputs/unet_blocks.safetensors")
         let context = try f.tensor(named: "encoder_hidden_states")
         let embedding = try unet.timeEmbedding(Tensor(int64: [981], shape: [1]), batch: 1, dtype: .f32)
         try assertMatches(embedding, f.tensor(named: "time_embedding.out"), "time embedding")
@@ -106,7 +107,7 @@ final class TinySDModelTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("SimpleCrossAttnDownBlock2D"), "\(error)")
         }
         // A checkpoint of another shape: every mismatch listed in one error, nothing loaded.
-        let other = UNet2DConditionModel(try UNet2DConditionConfig(ModelConfig(path: ModelFixtures.path("tiny-sd-v/unet/config.json"))))
+        let other = UNet2DConditionModel(try UNet2DConditionConfig(ModelConfig(path: Fixtures.path("tiny-sd-v/unet/config.json"))))
         XCTAssertThrowsError(try other.load(from: Checkpoint(folder: Self.folder + "/unet"))) { error in
             guard case ModuleError.checkpointMismatch(let missing, let unexpected, let shapes) = error else {
                 return XCTFail("expected a checkpoint mismatch, got \(error)")

@@ -1,7 +1,8 @@
 import Foundation
-import XCTest
 import NN
 import Tensor
+import TestSupport
+import XCTest
 
 final class CheckpointTests: XCTestCase {
     private func expected() throws -> JSONValue {

@@ -1,7 +1,8 @@
 import Foundation
-import XCTest
 import NN
 import Tensor
+import TestSupport
+import XCTest
 
 /// Each malformed safetensors, index, config or model_index file must give one specific
 /// typed error, never a trap.

@@ -1,7 +1,8 @@
 import Foundation
-import XCTest
 import NN
 import Tensor
+import TestSupport
+import XCTest
 
 final class SafeTensorsRoundTripTests: XCTestCase {
     private func sample(_ dtype: DType) throws -> Tensor {

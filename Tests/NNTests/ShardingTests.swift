@@ -1,7 +1,8 @@
 import Foundation
-import XCTest
 import NN
 import Tensor
+import TestSupport
+import XCTest
 
 final class ShardingTests: XCTestCase {
     // MARK: planning (huggingface_hub split_state_dict_into_shards_factory)

@@ -1,14 +1,8 @@
 import Foundation
 import NN
 import Tensor
+import TestSupport
 import XCTest
-
-/// The package root, found from this file's path (fixtures are not SwiftPM resources).
-let packageRoot: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    for _ in 0..<3 { url.deleteLastPathComponent() }  // TestSupport.swift, NNTests, Tests
-    return url.path
-}()
 
 let checkpointFixtures = packageRoot + "/Tests/Fixtures/checkpoints"
 
@@ -39,17 +33,4 @@ func safetensorsBytes(header: String, data: [UInt8] = [], declaredLength: UInt64
     var out: [UInt8] = []
     for _ in 0..<8 { out.append(UInt8(n & 0xFF)); n >>= 8 }
     return out + json + data
-}
-
-/// Asserts that `body` throws exactly `expected`.
-func assertThrows<E: Error & Equatable, T>(_ expected: E, file: StaticString = #filePath, line: UInt = #line,
-                                           _ body: () throws -> T) {
-    do {
-        _ = try body()
-        XCTFail("expected \(expected), got no error", file: file, line: line)
-    } catch let error as E {
-        XCTAssertEqual(error, expected, file: file, line: line)
-    } catch {
-        XCTFail("expected \(expected), got \(error)", file: file, line: line)
-    }
 }

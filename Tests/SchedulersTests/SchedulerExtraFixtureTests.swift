@@ -53,7 +53,7 @@ final class SchedulerExtraFixtureTests: XCTestCase {
                 }
                 if reference.entry(named: "N\(n).sigmas") != nil {
                     let theirs = try reference.tensor(named: "N\(n).sigmas").floats()
-                    let ours = try XCTUnwrap(sigmas(of: scheduler), label)
+                    let ours = try XCTUnwrap(sigmasOf(scheduler), label)
                     XCTAssertEqual(ours.count, theirs.count, "\(label) sigma count")
                     let tolerance = tolerances(name).sigma
                     for (a, b) in zip(ours, theirs) { XCTAssertEqual(a, b, accuracy: max(abs(b) * tolerance, 1e-9), "\(label) sigma") }
@@ -118,14 +118,5 @@ final class SchedulerExtraFixtureTests: XCTestCase {
         }
         XCTFail("step arguments \(members.map(\.key)) for \(type(of: scheduler))")
         return scheduler
-    }
-
-    private func sigmas(of scheduler: any Scheduler) -> [Float]? {
-        switch scheduler {
-        case let s as EulerDiscreteScheduler: return s.sigmas
-        case let s as EulerAncestralDiscreteScheduler: return s.sigmas
-        case let s as DPMSolverMultistepScheduler: return s.sigmas
-        default: return nil
-        }
     }
 }

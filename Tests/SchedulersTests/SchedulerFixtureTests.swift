@@ -118,13 +118,4 @@ final class SchedulerFixtureTests: XCTestCase {
         assertBitExact(schedule.betas, try common.tensor(named: "betas").floats(), "betas")
         assertBitExact(schedule.alphasCumprod, try common.tensor(named: "alphas_cumprod").floats(), "alphas_cumprod")
     }
-
-    private func sigmasOf(_ scheduler: any Scheduler) -> [Float]? {
-        switch scheduler {
-        case let s as EulerDiscreteScheduler: return s.sigmas
-        case let s as EulerAncestralDiscreteScheduler: return s.sigmas
-        case let s as DPMSolverMultistepScheduler: return s.sigmas
-        default: return nil
-        }
-    }
 }

@@ -2,13 +2,13 @@ import Foundation
 import NN
 import Schedulers
 import Tensor
+import TestSupport
 import XCTest
 
 /// The scheduler fixtures written by tools/reference/make_scheduler_fixtures.py
 /// (PyTorch 2.15 / Diffusers 0.42.1), read without Python.
 enum SchedulerFixtures {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures/schedulers")
+    static let root = Fixtures.root.appendingPathComponent("schedulers")
 
     static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
 
@@ -33,25 +33,22 @@ enum SchedulerFixtures {
     }
 }
 
-/// ‖a − b‖₂ / ‖b‖₂.
-func relativeL2(_ a: [Float], _ b: [Float]) -> Double {
-    var diff = 0.0, norm = 0.0
-    for (x, y) in zip(a, b) {
-        diff += Double(x - y) * Double(x - y)
-        norm += Double(y) * Double(y)
-    }
-    return norm == 0 ? diff.squareRoot() : (diff / norm).squareRoot()
-}
-
-/// Same shape and relative L2 error within `tolerance` (1e-5: the scheduler contract in f32).
+/// Same shape and relative L2 error within `tolerance` (1e-5: the scheduler contract in f32),
+/// recorded in the parity log.
 func assertClose(_ actual: Tensor, _ expected: Tensor, tolerance: Double = 1e-5, _ label: String,
                  file: StaticString = #filePath, line: UInt = #line) throws {
-    XCTAssertEqual(actual.shape, expected.shape, "\(label): shape", file: file, line: line)
-    let a = try actual.floats(), e = try expected.floats()
-    XCTAssertEqual(a.count, e.count, "\(label): element count", file: file, line: line)
-    let error = relativeL2(a, e)
-    XCTAssertLessThanOrEqual(error, tolerance, "\(label): relative L2 \(error)", file: file, line: line)
-    ParityLog.record(label, error: error, exact: zip(a, e).allSatisfy { $0.bitPattern == $1.bitPattern })
+    let closeness = try assertRelativeL2(actual, expected, within: tolerance, label, file: file, line: line)
+    ParityLog.record(label, error: closeness.relativeL2, exact: closeness.bitExact)
+}
+
+/// The sigmas of the classes that index them (nil for the others).
+func sigmasOf(_ scheduler: any Scheduler) -> [Float]? {
+    switch scheduler {
+    case let s as EulerDiscreteScheduler: return s.sigmas
+    case let s as EulerAncestralDiscreteScheduler: return s.sigmas
+    case let s as DPMSolverMultistepScheduler: return s.sigmas
+    default: return nil
+    }
 }
 
 /// The worst relative error seen per fixture variant, printed by the tests that compare runs.
@@ -81,17 +78,4 @@ func assertBitExact(_ actual: [Float], _ expected: [Float], _ label: String,
     XCTAssertEqual(actual.count, expected.count, "\(label): count", file: file, line: line)
     let mismatches = zip(actual, expected).filter { $0.bitPattern != $1.bitPattern }.count
     XCTAssertEqual(mismatches, 0, "\(label): \(mismatches) of \(expected.count) values differ", file: file, line: line)
-}
-
-/// Asserts that `body` throws an error equal to `expected`.
-func assertThrows<E: Error & Equatable, T>(_ expected: E, _ body: @autoclosure () throws -> T,
-                                             file: StaticString = #filePath, line: UInt = #line) {
-    do {
-        _ = try body()
-        XCTFail("expected \(expected), nothing was thrown", file: file, line: line)
-    } catch let error as E {
-        XCTAssertEqual(error, expected, file: file, line: line)
-    } catch {
-        XCTFail("expected \(expected), got \(error)", file: file, line: line)
-    }
 }

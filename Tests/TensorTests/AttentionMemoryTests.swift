@@ -1,4 +1,5 @@
 import Tensor
+import TestSupport
 import XCTest
 
 /// The memory-efficient kernel never holds the score matrix: at 4096 query tokens × 8 heads

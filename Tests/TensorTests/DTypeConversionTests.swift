@@ -1,5 +1,6 @@
 import NN
 import Tensor
+import TestSupport
 import XCTest
 
 /// Every conversion against what PyTorch 2.15 produced for the same values

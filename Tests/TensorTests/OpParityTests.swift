@@ -1,5 +1,6 @@
 import NN
 import Tensor
+import TestSupport
 import XCTest
 
 /// Each op against PyTorch's output for the same inputs (Fixtures/ops, f32, tolerance 1e-4

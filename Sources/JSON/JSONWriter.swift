@@ -8,6 +8,7 @@ public enum JSONStyle: Sendable, Equatable {
     case python(indent: Int)
 }
 
+/// Renders `JSONValue`s as text in a `JSONStyle`.
 public enum JSONWriter {
     /// The text of `value` in `style` (no trailing newline).
     public static func render(_ value: JSONValue, style: JSONStyle) -> String {

@@ -8,9 +8,11 @@ public indirect enum JSONValue: Sendable, Equatable {
     case number(String)
     case string(String)
     case array([JSONValue])
-    /// Members in file order; keys are unique (the parser rejects duplicates).
+    /// Members in file order; keys are unique in the strict dialect (the parser rejects
+    /// duplicates), the lenient one keeps every member.
     case object([(key: String, value: JSONValue)])
 
+    /// Structural equality: numbers compare by text, object members in order.
     public static func == (a: JSONValue, b: JSONValue) -> Bool {
         switch (a, b) {
         case (.null, .null): return true
@@ -24,7 +26,7 @@ public indirect enum JSONValue: Sendable, Equatable {
         }
     }
 
-    /// The member named `key` of an object, or nil.
+    /// The (first) member named `key` of an object, or nil.
     public subscript(key: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }
         return members.first { $0.key == key }?.value
@@ -36,27 +38,32 @@ public indirect enum JSONValue: Sendable, Equatable {
         return nil
     }
 
+    /// The text of a string, or nil for any other value.
     public var stringValue: String? {
         if case .string(let s) = self { return s }
         return nil
     }
 
+    /// The elements of an array, or nil for any other value.
     public var arrayValue: [JSONValue]? {
         if case .array(let a) = self { return a }
         return nil
     }
 
+    /// The value of a boolean, or nil for any other value.
     public var boolValue: Bool? {
         if case .bool(let b) = self { return b }
         return nil
     }
 
+    /// Whether the value is `null`.
     public var isNull: Bool { self == .null }
 
     /// The value as an integer when it is a number literal without fraction or exponent
     /// that fits in `Int` (`3` yes; `3.0`, `3e0`, `99999999999999999999` no).
     public var intValue: Int? {
-        guard case .number(let text) = self, !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) else {
+        // Bytes, not Characters: a '.', 'e' or 'E' byte inside a larger grapheme makes `Int` fail too.
+        guard case .number(let text) = self, !text.utf8.contains(where: { $0 == 0x2E || $0 == 0x65 || $0 == 0x45 }) else {
             return nil
         }
         return Int(text)
