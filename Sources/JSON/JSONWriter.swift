@@ -61,6 +61,13 @@ public enum JSONWriter {
         out += close
     }
 
+    /// `text` as a JSON string literal, escaped as `render` escapes strings.
+    public static func quoted(_ text: String, asciiOnly: Bool = false) -> String {
+        var out = ""
+        writeString(text, asciiOnly: asciiOnly, into: &out)
+        return out
+    }
+
     private static func hex4(_ v: UInt32) -> String {
         let digits = String(v, radix: 16)
         return String(repeating: "0", count: max(0, 4 - digits.count)) + digits

@@ -77,7 +77,7 @@ public struct DeviceMap: Sendable, Equatable, CustomStringConvertible {
     /// The map as Diffusers prints `hf_device_map`, as JSON:
     /// `{"conv_in": 0, "down_blocks.0": 0, "mid_block": "cpu", "up_blocks": "disk"}`.
     public var hfDeviceMap: String {
-        "{" + entries.map { "\(jsonString($0.prefix)): \($0.target.hfValue)" }.joined(separator: ", ") + "}"
+        "{" + entries.map { "\(JSONWriter.quoted($0.prefix)): \($0.target.hfValue)" }.joined(separator: ", ") + "}"
     }
 
     public var description: String { hfDeviceMap }
@@ -154,23 +154,3 @@ public struct DeviceMap: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// `text` as a JSON string literal (quotes, backslashes and control characters escaped).
-func jsonString(_ text: String) -> String {
-    var result = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": result += "\\\""
-        case "\\": result += "\\\\"
-        case "\n": result += "\\n"
-        case "\t": result += "\\t"
-        case "\r": result += "\\r"
-        default:
-            if scalar.value < 0x20 {
-                result += String(format: "\\u%04x", scalar.value)
-            } else {
-                result.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return result + "\""
-}
