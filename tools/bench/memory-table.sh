@@ -2,7 +2,8 @@
 # Peak memory and time of each placement/offload technique on an SD 1.5-size pipeline folder
 # (tools/reference/make_sd15_random.py DIR), one fresh `diffuse generate` process per row.
 #   tools/bench/memory-table.sh DIR [SIZE] [STEPS] [BANDWIDTH]
-# BANDWIDTH (bytes/s, e.g. 4GB) throttles the accel stand-in's copy engine.
+# BANDWIDTH (bytes/s, e.g. 4GB) throttles the accel stand-in's copy engine. ONLY=accel keeps the
+# rows whose name contains that text.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 model=${1:?pipeline folder}; size=${2:-512}; steps=${3:-1}; bandwidth=${4:-}
@@ -26,6 +27,7 @@ extra=()
 i=0
 for row in "${rows[@]}"; do
   name=${row%%|*}; args=${row#*|}
+  [[ -n "${ONLY:-}" && "$name" != *"$ONLY"* ]] && continue
   # shellcheck disable=SC2086
   .build/release/diffuse generate --model "$model" --prompt "a red circle" --steps "$steps" --width "$size" --height "$size" \
       $args "${extra[@]}" --out "$out/$i.png" --report "$out/$i.json" >/dev/null 2>&1 || { echo "| $name | failed |"; i=$((i+1)); continue; }
