@@ -40,9 +40,13 @@ public struct Device: Hashable, Sendable, CustomStringConvertible {
 public final class DeviceSet: @unchecked Sendable {
     private let lock = NSLock()
     private var accels: [Int: Device] = [:]
+    /// Copy bandwidth of every accelerator of the set (bytes per second), nil for unlimited.
+    public let copyBandwidth: Double?
 
     /// - Parameter accelCapacities: capacity in bytes per accelerator index.
+    /// - Parameter copyBandwidth: applies to every accelerator, including those first named later.
     public init(accelCapacities: [Int: Int] = [:], copyBandwidth: Double? = nil) {
+        self.copyBandwidth = copyBandwidth
         for (index, capacity) in accelCapacities {
             accels[index] = .accel(index, capacity: capacity, copyBandwidth: copyBandwidth)
         }
@@ -51,7 +55,7 @@ public final class DeviceSet: @unchecked Sendable {
     public func accel(_ index: Int) -> Device {
         lock.lock(); defer { lock.unlock() }
         if let device = accels[index] { return device }
-        let device = Device.accel(index)
+        let device = Device.accel(index, copyBandwidth: copyBandwidth)
         accels[index] = device
         return device
     }

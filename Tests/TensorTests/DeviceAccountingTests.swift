@@ -69,6 +69,13 @@ final class DeviceAccountingTests: XCTestCase {
         XCTAssertThrowsError(try Tensor.zeros([1], device: .accel(9)) + Tensor.zeros([1]), "operands on two devices")
     }
 
+    func testDeviceSetBandwidthAppliesToEveryAccelerator() throws {
+        let devices = DeviceSet(accelCapacities: [0: 1 << 30], copyBandwidth: 1e9)
+        XCTAssertEqual(devices.accel(0).allocator.copyBytesPerSecond, 1e9)
+        XCTAssertEqual(devices.accel(3).allocator.copyBytesPerSecond, 1e9, "a device first named later gets it too")
+        XCTAssertNil(devices.accel(3).allocator.capacity)
+    }
+
     func testCopyBandwidthLimitIsHonoured() throws {
         let slow = Device.accel(1, copyBandwidth: 100e6)  // 100 MB/s
         let x = try Tensor.zeros([5_000_000], dtype: .f32)  // 20 MB → ≥ 0.2 s
