@@ -19,9 +19,12 @@ run: build
 
 # Tests run in release mode: the kernels they check are the ones users run, and the large
 # attention and memory tests take seconds instead of minutes.
+# Products and tests share one release build: testable imports stay off (no test uses them), so
+# `swift test` does not rebuild the modules with other settings than `swift build` (mixing the
+# two in one build folder left stale objects behind).
 test: setup
-	$(SWIFT) build -c release --build-tests
-	$(SWIFT) test -c release --skip-build --disable-swift-testing
+	$(SWIFT) build -c release
+	$(SWIFT) test -c release --disable-testable-imports --disable-swift-testing
 
 # Op throughput beside PyTorch's (needs a Python with torch; see BENCHMARKS.md).
 bench: build
