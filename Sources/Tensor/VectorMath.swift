@@ -65,7 +65,8 @@ func vectorMax(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
         -.infinity, -.infinity, -.infinity, -.infinity, -.infinity, -.infinity, -.infinity, -.infinity)
     var i = 0
     withUnsafeMutableBytes(of: &lanes) { raw in
-        let m = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+        guard let base = raw.baseAddress else { return }
+        let m = base.assumingMemoryBound(to: Float.self)
         while i + 16 <= n {
             for k in 0..<16 { let v = p[i + k]; m[k] = v > m[k] ? v : m[k] }
             i += 16
