@@ -25,6 +25,10 @@ public struct GroupOffloadOptions: Sendable {
     /// Write each group's weights to a file in this folder once and map them from there (the
     /// disk tier); weights already mapped from their checkpoint need no file.
     public var offloadToDiskPath: String?
+    /// With `useStream`: keep copying the groups that follow until this many bytes are on their
+    /// way (at least one group). 0 prefetches exactly one group ahead, as Diffusers does; more
+    /// lets a large group's copy start behind several small ones, at that many bytes of memory.
+    public var prefetchBytes = 0
 
     public init(type: GroupOffloadType, useStream: Bool = false, recordStream: Bool = false, lowCPUMemUsage: Bool = false,
                 offloadToDiskPath: String? = nil) {
@@ -47,9 +51,12 @@ public final class GroupOffloadState: @unchecked Sendable {
     private var order: [ObjectIdentifier: Int]?
     private var trace: [ParameterGroup] = []
 
-    init(device: Device, prefetching: Bool) {
+    let prefetchBytes: Int
+
+    init(device: Device, prefetching: Bool, prefetchBytes: Int) {
         self.device = device
         self.prefetching = prefetching
+        self.prefetchBytes = prefetchBytes
     }
 
     func add(_ group: ParameterGroup) { groups.append(group) }
@@ -59,8 +66,12 @@ public final class GroupOffloadState: @unchecked Sendable {
         try group.onload(to: device)
         guard prefetching else { return }
         if let order {
-            if let index = order[ObjectIdentifier(group)], index + 1 < trace.count {
-                trace[index + 1].prefetch(to: device, on: queue)
+            guard let index = order[ObjectIdentifier(group)] else { return }
+            var ahead = 0
+            for next in trace.dropFirst(index + 1) {
+                if ahead > 0 && ahead + next.byteCount > prefetchBytes { break }
+                next.prefetch(to: device, on: queue)
+                ahead += next.byteCount
             }
         } else if !trace.contains(where: { $0 === group }) {
             trace.append(group)
@@ -140,7 +151,8 @@ extension Module {
                 throw OffloadError.invalidOption("the offload folder \(folder) is not writable")
             }
         }
-        let state = GroupOffloadState(device: device, prefetching: options.useStream)
+        guard options.prefetchBytes >= 0 else { throw OffloadError.invalidOption("prefetchBytes must not be negative") }
+        let state = GroupOffloadState(device: device, prefetching: options.useStream, prefetchBytes: options.prefetchBytes)
         do {
             switch type {
             case .blockLevel(let n): try groupBlocks(prefix: "", blocksPerGroup: n, state: state, isRoot: true)

@@ -62,6 +62,7 @@ public final class ParameterGroup: @unchecked Sendable {
     /// Starts copying the weights to `device` on `queue`; `onload` publishes them.
     func prefetch(to device: Device, on queue: DispatchQueue) {
         guard onloadedDevice != device, pending == nil else { return }
+        statistics.addPrefetch()
         let group = DispatchGroup()
         let result = PendingCopy()
         let homes = self.homes
@@ -105,7 +106,7 @@ final class PendingCopy: @unchecked Sendable {
 /// What a strategy moved: bytes, transfers and the time the compute thread waited for them.
 public final class TransferStatistics: @unchecked Sendable {
     private let lock = NSLock()
-    private var bytes = 0, count = 0, wait = 0.0
+    private var bytes = 0, count = 0, wait = 0.0, prefetches = 0
 
     public init() {}
 
@@ -113,8 +114,11 @@ public final class TransferStatistics: @unchecked Sendable {
     public var transfers: Int { lock.lock(); defer { lock.unlock() }; return count }
     /// Seconds the compute thread spent copying or waiting for copies.
     public var waitSeconds: Double { lock.lock(); defer { lock.unlock() }; return wait }
+    /// Copies started on the transfer queue ahead of need.
+    public var prefetchCount: Int { lock.lock(); defer { lock.unlock() }; return prefetches }
 
     func addTransfer(bytes b: Int) { lock.lock(); bytes += b; count += 1; lock.unlock() }
     func addWait(seconds: Double) { lock.lock(); wait += seconds; lock.unlock() }
-    public func reset() { lock.lock(); bytes = 0; count = 0; wait = 0; lock.unlock() }
+    func addPrefetch() { lock.lock(); prefetches += 1; lock.unlock() }
+    public func reset() { lock.lock(); bytes = 0; count = 0; wait = 0; prefetches = 0; lock.unlock() }
 }

@@ -89,6 +89,9 @@ struct Generate: ParsableCommand {
     @Flag(help: "Accepted for parity with Diffusers: host copies are never staged here.")
     var lowCPUMem = false
 
+    @Option(help: "With --stream: bytes of following groups to copy ahead (e.g. 512MB); default one group, as Diffusers.")
+    var prefetchBytes: String?
+
     @Option(help: "Folder for group-offload weight files (the disk tier for weights not mapped from their checkpoint).")
     var offloadDir: String?
 
@@ -208,8 +211,9 @@ struct Generate: ParsableCommand {
         case "sequential": return try pipeline.enableSequentialCPUOffload(device: target)
         case "group-block", "group-leaf":
             let type: GroupOffloadType = offload == "group-leaf" ? .leafLevel : .blockLevel(blocksPerGroup: blocksPerGroup ?? 1)
-            let options = GroupOffloadOptions(type: type, useStream: stream, recordStream: recordStream, lowCPUMemUsage: lowCPUMem,
+            var options = GroupOffloadOptions(type: type, useStream: stream, recordStream: recordStream, lowCPUMemUsage: lowCPUMem,
                                               offloadToDiskPath: offloadDir)
+            options.prefetchBytes = try prefetchBytes.map(MemorySize.parse) ?? 0
             return try pipeline.enableGroupOffload(device: target, options: options).map(\.statistics)
         default:
             if !target.isCPU { try pipeline.to(target) }

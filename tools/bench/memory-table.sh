@@ -21,6 +21,7 @@ rows=(
   "accel group-leaf + prefetch|--device accel:0 --offload group-leaf --stream"
   "accel group-block 1|--device accel:0 --offload group-block --blocks-per-group 1"
   "accel group-block 1 + prefetch|--device accel:0 --offload group-block --blocks-per-group 1 --stream"
+  "accel group-leaf + prefetch 1GB ahead|--device accel:0 --offload group-leaf --stream --prefetch-bytes 1GB"
 )
 extra=()
 [ -n "$bandwidth" ] && extra=(--accel-bandwidth "$bandwidth")
