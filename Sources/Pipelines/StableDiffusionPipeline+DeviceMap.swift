@@ -29,7 +29,7 @@ extension StableDiffusionPipeline {
                 switch map.target(for: name) {
                 case .accel(let index)?:
                     let device = devices.accel(index)
-                    for (_, parameter) in component.namedParameters() { parameter.value = try parameter.value.map { try $0.to(device) } }
+                    try component.moveParameters(to: device)
                     component.executionDevice = device
                 default:
                     // Diffusers dispatches it with main_device=0 and force_hooks: sequential offload.
@@ -45,7 +45,7 @@ extension StableDiffusionPipeline {
         guard hfDeviceMap != nil else { return }
         for component in components {
             try component.removeAllHooks()
-            for (_, parameter) in component.namedParameters() { parameter.value = try parameter.value.map { try $0.to(.cpu) } }
+            try component.moveParameters(to: .cpu)
         }
         hfDeviceMap = nil
     }

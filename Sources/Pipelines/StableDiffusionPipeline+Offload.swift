@@ -34,9 +34,7 @@ extension StableDiffusionPipeline {
         guard hooks.isEmpty else {
             throw OffloadError.conflictingStrategy("cannot move a pipeline with offloading enabled; call removeAllHooks() first")
         }
-        for component in components {
-            for (_, parameter) in component.namedParameters() { parameter.value = try parameter.value.map { try $0.to(device) } }
-        }
+        for component in components { try component.moveParameters(to: device) }
     }
 
     /// What model offloading moved, when it is enabled.

@@ -43,7 +43,7 @@ final class OffloadStrategyTests: XCTestCase {
         // Plain: the whole model on the device.
         let plainDevice = Device.accel(0)
         let plain = try makeUNet()
-        for (_, p) in plain.namedParameters() { p.value = try p.value.map { try $0.to(plainDevice) } }
+        try plain.moveParameters(to: plainDevice)
         let (plainOut, plainPeak) = try run(plain, on: plainDevice)
         XCTAssertEqual(plainOut, expected)
         // What stays on the device between forwards is the weights and their oneDNN-packed copies;

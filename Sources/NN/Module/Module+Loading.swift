@@ -36,6 +36,11 @@ extension Module {
         parameterPath(forCheckpointKey: key) ?? key
     }
 
+    /// Moves every loaded parameter to `device` (real copies; already-there ones stay).
+    public func moveParameters(to device: Device) throws {
+        for (_, slot) in namedParameters() { slot.value = try slot.value.map { try $0.to(device) } }
+    }
+
     /// Casts every loaded floating-point parameter to `dtype` (owned copies).
     public func convert(to dtype: DType) throws {
         for (_, slot) in namedParameters() {
