@@ -9,6 +9,16 @@ import Tensor
 enum GroupDiskCache {
     static let checksumKey = "swift_diffusers_checksum"
 
+    /// Creates `folder` if needed; throws unless it is a writable directory.
+    static func prepare(folder: String) throws {
+        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+            throw OffloadError.invalidOption("cannot create the offload folder \(folder): \(error.localizedDescription)")
+        }
+        guard FileManager.default.isWritableFile(atPath: folder) else {
+            throw OffloadError.invalidOption("the offload folder \(folder) is not writable")
+        }
+    }
+
     /// Moves `group`'s home to its file in `folder`, writing the file when absent.
     static func rehome(_ group: ParameterGroup, folder: String) throws {
         let path = folder + "/group_" + String(fnv1a(Array(group.id.utf8)), radix: 16) + ".safetensors"

@@ -143,14 +143,7 @@ extension Module {
             if options.useStream && n != 1 { type = .blockLevel(blocksPerGroup: 1) }
         }
         try refuseStackedOffload()
-        if let folder = options.offloadToDiskPath {
-            do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
-                throw OffloadError.invalidOption("cannot create the offload folder \(folder): \(error.localizedDescription)")
-            }
-            guard FileManager.default.isWritableFile(atPath: folder) else {
-                throw OffloadError.invalidOption("the offload folder \(folder) is not writable")
-            }
-        }
+        if let folder = options.offloadToDiskPath { try GroupDiskCache.prepare(folder: folder) }
         guard options.prefetchBytes >= 0 else { throw OffloadError.invalidOption("prefetchBytes must not be negative") }
         let state = GroupOffloadState(device: device, prefetching: options.useStream, prefetchBytes: options.prefetchBytes)
         do {
@@ -163,6 +156,7 @@ extension Module {
                     try GroupDiskCache.rehome(group, folder: folder)
                 }
             }
+            try device.requireRoom(forLargestOf: state.groups, strategy: "group offloading")
         } catch {
             try? removeAllHooks()   // nothing half-applied
             throw error

@@ -1,3 +1,4 @@
+import Tensor
 import Foundation
 
 /// Memory sizes exactly as Accelerate's `convert_file_size_to_int` reads them (device budgets,
@@ -55,6 +56,9 @@ public enum OffloadError: Error, CustomStringConvertible, Equatable, Sendable {
     case unsupportedPipelineDeviceMap(String)
     /// A device-map file or text that is not a JSON object of paths to devices.
     case invalidDeviceMap(String)
+    /// The execution device cannot hold the largest set of weights a strategy must bring to it
+    /// at once (found when the strategy is applied, not in the middle of a run).
+    case insufficientCapacity(device: String, unit: String, unitBytes: Int, freeBytes: Int, strategy: String)
 
     public var description: String {
         switch self {
@@ -62,6 +66,9 @@ public enum OffloadError: Error, CustomStringConvertible, Equatable, Sendable {
             // Accelerate's `convert_file_size_to_int` wording.
             return "`size` \(text) is not in a valid format. Use an integer for bytes, or a string with an unit (like '5.0GB')."
         case .invalidOption(let message), .conflictingStrategy(let message), .invalidDeviceMap(let message): return message
+        case let .insufficientCapacity(device, unit, unitBytes, freeBytes, strategy):
+            return "\(strategy) needs \(formatBytes(unitBytes)) on \(device) at once for '\(unit)', but \(device) has "
+                + "\(formatBytes(freeBytes)) free; give it more capacity or split the model finer"
         case let .unknownDevice(value, context):
             return "unknown device '\(value)' \(context); expected an accel index (0, 1, ...), 'accel:N', 'cpu' or 'disk'"
         case let .unknownModule(path, model):

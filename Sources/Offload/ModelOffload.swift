@@ -14,9 +14,12 @@ public final class ModelCPUOffload: @unchecked Sendable {
     /// Hooks each of `components` (in the order the pipeline calls them).
     public init(components: [Module], device: Device) throws {
         self.device = device
-        for component in components {
-            try component.refuseStackedOffload()
-            let group = try ParameterGroup(id: component.className, slots: component.namedParameters(), statistics: statistics)
+        for component in components { try component.refuseStackedOffload() }
+        let componentGroups = try components.map {
+            try ParameterGroup(id: $0.className, slots: $0.namedParameters(), statistics: statistics)
+        }
+        try device.requireRoom(forLargestOf: componentGroups, strategy: "model CPU offload")
+        for (component, group) in zip(components, componentGroups) {
             groups[ObjectIdentifier(component)] = group
             try component.registerHook(ModelOffloadHook(owner: self, group: group), name: OffloadHookName.model)
             component.executionDevice = device

@@ -7,8 +7,12 @@ public enum OffloadHookName {
     public static let model = "model_offload"
     public static let group = "group_offload"
     public static let groupRoot = "group_offload_root"
+    /// A device map's block hooks: inputs to the block's device, the output back.
+    public static let deviceMap = "device_map"
+    /// A device map's `cpu`/`disk` modules: weights to the execution device per forward.
+    public static let deviceMapOffload = "device_map_offload"
 
-    static let all = [sequential, model, group, groupRoot]
+    static let all = [sequential, model, group, groupRoot, deviceMap, deviceMapOffload]
 }
 
 /// Brings one module's own parameters to the execution device for its forward only.
@@ -38,10 +42,14 @@ extension Module {
     public func enableSequentialCPUOffload(device: Device) throws -> TransferStatistics {
         try refuseStackedOffload()
         let statistics = TransferStatistics()
-        for (path, module) in namedModules() where !module.parameters.isEmpty {
+        let groups = try namedModules().filter { !$0.module.parameters.isEmpty }.map { path, module in
             let prefix = path.isEmpty ? "" : path + "."
-            let group = try ParameterGroup(id: path, slots: module.parameters.map { (prefix + $0.name, $0.parameter) },
-                                           statistics: statistics)
+            return (module, try ParameterGroup(id: path.isEmpty ? className : path,
+                                               slots: module.parameters.map { (prefix + $0.name, $0.parameter) },
+                                               statistics: statistics))
+        }
+        try device.requireRoom(forLargestOf: groups.map(\.1), strategy: "sequential CPU offload")
+        for (module, group) in groups {
             try module.registerHook(ResidencyHook(group: group, device: device), name: OffloadHookName.sequential)
         }
         executionDevice = device

@@ -20,12 +20,11 @@ extension StableDiffusionPipeline {
             }
             try to(device)
         case .balanced:
-            let named = zip(["text_encoder", "unet", "vae"], components).map { (name: $0, module: $1) }
-            guard let map = try balancedPipelineDeviceMap(components: named, dtype: dtype, maxMemory: maxMemory,
+            guard let map = try balancedPipelineDeviceMap(components: namedComponents, dtype: dtype, maxMemory: maxMemory,
                                                           inventory: .current(devices: devices)) else {
                 throw OffloadError.invalidDeviceMap("device_map 'balanced' needs at least one accelerator (--device accel:N or --accel-capacity)")
             }
-            for (name, component) in named {
+            for (name, component) in namedComponents {
                 switch map.target(for: name) {
                 case .accel(let index)?:
                     let device = devices.accel(index)
@@ -38,6 +37,71 @@ extension StableDiffusionPipeline {
             }
             hfDeviceMap = map
         }
+    }
+
+    /// The components by the names Diffusers gives them, in the order a call uses them.
+    var namedComponents: [(name: String, module: Module)] {
+        zip(["text_encoder", "unet", "vae"], components).map { (name: $0, module: $1) }
+    }
+
+    /// Module-level placement inside the components (each `dispatch`ed as Accelerate's
+    /// `dispatch_model` does): `map` keys are a component name (`"vae": "disk"`) or a module
+    /// path under one (`"unet.down_blocks.0": 0`, `"unet.mid_block": "cpu"`). A component the
+    /// map does not name stays on the host. Records the map as `hfDeviceMap`.
+    ///
+    /// - Parameter offloadFolder: where `disk` weights not mapped from their checkpoint are
+    ///   written (one subfolder per component).
+    /// - Returns: what each component's `cpu`/`disk` modules move.
+    @discardableResult
+    public func applyDeviceMap(_ map: DeviceMap, devices: DeviceSet, offloadFolder: String? = nil) throws -> [TransferStatistics] {
+        guard hooks.isEmpty, hfDeviceMap == nil else {
+            throw OffloadError.conflictingStrategy("the pipeline already has placement or offloading; call resetDeviceMap() or removeAllHooks() first")
+        }
+        var perComponent: [String: DeviceMap] = [:]
+        for entry in map.entries {
+            let parts = entry.prefix.split(separator: ".", maxSplits: 1).map(String.init)
+            guard let name = parts.first, namedComponents.contains(where: { $0.name == name }) else {
+                throw OffloadError.unknownModule(entry.prefix, model: "StableDiffusionPipeline (components text_encoder, unet, vae)")
+            }
+            perComponent[name, default: DeviceMap()][parts.count > 1 ? parts[1] : ""] = entry.target
+        }
+        var statistics: [TransferStatistics] = []
+        do {
+            for (name, component) in namedComponents {
+                guard let componentMap = perComponent[name] else { continue }
+                statistics.append(try component.dispatch(deviceMap: componentMap, devices: devices,
+                                                         offloadFolder: offloadFolder.map { $0 + "/" + name }))
+            }
+        } catch {
+            for component in components { try? component.removeAllHooks(); try? component.moveParameters(to: .cpu) }
+            throw error
+        }
+        hfDeviceMap = map
+        return statistics
+    }
+
+    /// Module-level maps computed per component with Accelerate's `strategy` (`auto` as in
+    /// `ModelMixin.from_pretrained(device_map="auto")`), then `applyDeviceMap(_:)`. Components
+    /// are planned in call order, each against what the earlier ones left: the devices' free
+    /// memory, or `maxMemory` less what was already placed.
+    @discardableResult
+    public func applyDeviceMap(strategy: DeviceMapStrategy, devices: DeviceSet, maxMemory: [String: MemoryBudget]? = nil,
+                               offloadFolder: String? = nil) throws -> [TransferStatistics] {
+        var remaining = try maxMemory.map { try getMaxMemory($0, devices: devices) }
+        var combined = DeviceMap()
+        for (name, component) in namedComponents {
+            let tree = ModuleTree(component)
+            let budgets = remaining.map { Dictionary(uniqueKeysWithValues: $0.entries.map { ($0.device.description, MemoryBudget.bytes($0.bytes)) }) }
+            let map = try determineDeviceMap(for: tree, request: .strategy(strategy), maxMemory: budgets, dtype: dtype,
+                                             inventory: .current(devices: devices))
+            for entry in map.entries { combined[entry.prefix.isEmpty ? name : name + "." + entry.prefix] = entry.target }
+            if var left = remaining {
+                let sizes = tree.moduleSizes(dtype: dtype)
+                for entry in map.entries { left[entry.target] = left[entry.target].map { max(0, $0 - sizes[entry.prefix]) } }
+                remaining = left
+            }
+        }
+        return try applyDeviceMap(combined, devices: devices, offloadFolder: offloadFolder)
     }
 
     /// Undoes `applyDeviceMap`: hooks removed, every component back on the host.

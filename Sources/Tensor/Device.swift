@@ -42,11 +42,14 @@ public final class DeviceSet: @unchecked Sendable {
     private var accels: [Int: Device] = [:]
     /// Copy bandwidth of every accelerator of the set (bytes per second), nil for unlimited.
     public let copyBandwidth: Double?
+    /// The accelerators given a capacity when the set was made (empty: any index is accepted).
+    public let declaredAccelIndices: Set<Int>
 
     /// - Parameter accelCapacities: capacity in bytes per accelerator index.
     /// - Parameter copyBandwidth: applies to every accelerator, including those first named later.
     public init(accelCapacities: [Int: Int] = [:], copyBandwidth: Double? = nil) {
         self.copyBandwidth = copyBandwidth
+        declaredAccelIndices = Set(accelCapacities.keys)
         for (index, capacity) in accelCapacities {
             accels[index] = .accel(index, capacity: capacity, copyBandwidth: copyBandwidth)
         }

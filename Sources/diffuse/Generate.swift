@@ -68,7 +68,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Copy bandwidth of accelerator stand-ins in bytes per second, e.g. 8GB.")
     var accelBandwidth: String?
 
-    @Option(help: "Pipeline placement across devices: balanced (components spread over the accel devices by size), accel or cpu.")
+    @Option(help: "Placement across devices: balanced (whole components spread over the accel devices by size), accel, cpu; auto, balanced_low_0 or sequential (each component split by Accelerate's planner); or a JSON file of module paths to devices ({\"unet.mid_block\": \"cpu\", \"vae\": \"disk\"}).")
     var deviceMap: String?
 
     @Option(help: "Budgets for --device-map, e.g. 0=1GB,1=2GB,cpu=8GB (Accelerate's size strings).")
@@ -133,9 +133,9 @@ struct Generate: ParsableCommand {
         let target = try devices.device(named: device)
         let pipeline = try StableDiffusionPipeline(folder: model, dtype: computeType)
         if let scheduler, let kind = SchedulerKind(name: scheduler) { try pipeline.useScheduler(kind) }
-        let statistics = try place(pipeline, on: target)
+        var statistics = try place(pipeline, on: target)
         if let deviceMap {
-            try pipeline.applyDeviceMap(PipelineDeviceMapRequest(parsing: deviceMap), devices: devices, maxMemory: try budgets())
+            statistics += try applyDeviceMap(deviceMap, to: pipeline, devices: devices)
         }
         let loadSeconds = Date().timeIntervalSince(started)
 
@@ -200,6 +200,23 @@ struct Generate: ParsableCommand {
             result[parts[0]] = Int(parts[1]).map { .bytes($0) } ?? .text(parts[1])
         }
         return result
+    }
+
+    /// `--device-map`: a pipeline-level value (Diffusers' balanced/accel/cpu), a strategy that
+    /// splits each component, or a JSON file of module paths.
+    private func applyDeviceMap(_ value: String, to pipeline: StableDiffusionPipeline, devices: DeviceSet) throws -> [TransferStatistics] {
+        if PipelineDeviceMapRequest.supportedValues.contains(value) {
+            try pipeline.applyDeviceMap(PipelineDeviceMapRequest(parsing: value), devices: devices, maxMemory: try budgets())
+            return []
+        }
+        if let strategy = DeviceMapStrategy(rawValue: value) {
+            return try pipeline.applyDeviceMap(strategy: strategy, devices: devices, maxMemory: try budgets(), offloadFolder: offloadDir)
+        }
+        guard value.hasSuffix(".json") || FileManager.default.fileExists(atPath: value) else {
+            throw OffloadError.invalidOption("--device-map must be balanced, accel, cpu, auto, balanced_low_0, sequential or a JSON file, not '\(value)'")
+        }
+        if maxMemory != nil { throw OffloadError.invalidOption("--max-memory applies to computed device maps, not to the map in \(value)") }
+        return try pipeline.applyDeviceMap(DeviceMap(contentsOfFile: value), devices: devices, offloadFolder: offloadDir)
     }
 
     /// Puts the pipeline on `target` as --offload says; returns what the strategy will move.

@@ -62,9 +62,15 @@ struct RunReport: Encodable {
     init(options: [String: String], loadSeconds: Double, result: GenerationResult, totalSeconds: Double, outputs: [String],
          devices: [Device], placement: String, transfers statistics: [TransferStatistics], deviceMap: DeviceMap? = nil) {
         self.options = options
+        // Every entry of the resolved map (module paths under a component included), and each
+        // component the map leaves out where it runs.
         var map = ["text_encoder": placement, "unet": placement, "vae": placement]
         if let deviceMap {
-            for key in map.keys { map[key] = deviceMap.target(for: key).map { "\($0)" } ?? placement }
+            for key in map.keys where deviceMap.target(for: key) == nil && !deviceMap.keys.contains(where: { $0.hasPrefix(key + ".") }) {
+                map[key] = "cpu"
+            }
+            for key in map.keys where deviceMap.keys.contains(where: { $0.hasPrefix(key + ".") }) { map[key] = nil }
+            for entry in deviceMap.entries { map[entry.prefix] = entry.target.description }
         }
         device_map = map
         let t = result.timings

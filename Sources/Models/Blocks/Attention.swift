@@ -33,7 +33,7 @@ public final class Attention: Module, @unchecked Sendable {
 
     /// Attention over `x` [B, S, C] (or [B, C, H, W]); keys and values from `context` [B, S', C'] when given.
     public func callAsFunction(_ x: Tensor, context: Tensor? = nil) throws -> Tensor {
-        try forward {
+        try forward(x, context) { x, context in
             let spatial = x.rank == 4
             var hidden = x
             if spatial {

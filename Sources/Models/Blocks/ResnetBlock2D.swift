@@ -27,7 +27,7 @@ public final class ResnetBlock2D: Module, @unchecked Sendable {
 
     /// x [B, C, H, W]; timeEmbedding [B, T] (already the UNet's embedding, before SiLU).
     public func callAsFunction(_ x: Tensor, timeEmbedding: Tensor? = nil) throws -> Tensor {
-        try forward {
+        try forward(x, timeEmbedding) { x, timeEmbedding in
             var h = try conv1(norm1(x).silu())
             if let projection = timeEmbeddingProjection, let timeEmbedding {
                 let t = try projection(timeEmbedding.silu())                              // [B, C]
@@ -51,7 +51,7 @@ public final class Downsample2D: Module, @unchecked Sendable {
         child("conv", conv)
     }
 
-    public func callAsFunction(_ x: Tensor) throws -> Tensor { try forward { try conv(x) } }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try forward(x) { x in try conv(x) } }
 }
 
 /// Diffusers' `Upsample2D` with a convolution: nearest 2× then a 3×3 conv.
@@ -64,5 +64,5 @@ public final class Upsample2D: Module, @unchecked Sendable {
         child("conv", conv)
     }
 
-    public func callAsFunction(_ x: Tensor) throws -> Tensor { try forward { try conv(x.upsampleNearest2x()) } }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try forward(x) { x in try conv(x.upsampleNearest2x()) } }
 }

@@ -29,7 +29,7 @@ public final class Transformer2DModel: Module, @unchecked Sendable {
 
     /// x [B, C, H, W]; context [B, S, contextDim].
     public func callAsFunction(_ x: Tensor, context: Tensor) throws -> Tensor {
-        try forward {
+        try forward(x, context) { x, context in
             let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
             var hidden = try norm(x)
             if linearProjection {
@@ -96,7 +96,7 @@ public final class BasicTransformerBlock: Module, @unchecked Sendable {
     }
 
     public func callAsFunction(_ x: Tensor, context: Tensor) throws -> Tensor {
-        try forward {
+        try forward(x, context) { x, context in
             var h = try x + attn1(norm1(x), context: onlyCrossAttention ? context : nil)
             h = try h + attn2(norm2(h), context: context)
             return try h + feedForward(norm3(h))
@@ -119,7 +119,7 @@ public final class FeedForward: Module, @unchecked Sendable {
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try forward {
+        try forward(x) { x in
             let halves = try projection(x).chunked(2, axis: -1)
             return try output(halves[0] * halves[1].gelu())
         }

@@ -20,7 +20,7 @@ public final class CLIPTextModel: Module, @unchecked Sendable {
 
     /// Encodes token ids [B, S] (int) into hidden states.
     public func callAsFunction(_ ids: Tensor, outputHiddenStates: Bool = false) throws -> CLIPTextOutput {
-        try forward {
+        try forward(ids) { ids in
             try textModel(ids, outputHiddenStates: outputHiddenStates)
         }
     }
@@ -53,7 +53,7 @@ public final class CLIPTextModelWithProjection: Module, @unchecked Sendable {
 
     /// The text model's outputs with `textEmbeds` = projection of the pooled output.
     public func callAsFunction(_ ids: Tensor, outputHiddenStates: Bool = false) throws -> CLIPTextOutput {
-        try forward {
+        try forward(ids) { ids in
             var output = try textModel(ids, outputHiddenStates: outputHiddenStates)
             output.textEmbeds = try textProjection(output.pooledOutput)
             return output
@@ -90,7 +90,7 @@ public final class CLIPTextTransformer: Module, @unchecked Sendable {
     }
 
     func callAsFunction(_ ids: Tensor, outputHiddenStates: Bool) throws -> CLIPTextOutput {
-        try forward {
+        try forward(ids) { ids in
             guard ids.rank == 2, !ids.dtype.isFloatingPoint else {
                 throw ModuleError.invalidInput("CLIP text model expects integer token ids [batch, length], got \(ids.dtype) \(ids.shape)")
             }
@@ -144,7 +144,7 @@ final class CLIPTextEmbeddings: Module, @unchecked Sendable {
     override var ignoredCheckpointKeys: [String] { ["position_ids"] }
 
     func callAsFunction(_ ids: Tensor) throws -> Tensor {
-        try forward {
+        try forward(ids) { ids in
             let length = ids.shape[1]
             let positions = try Tensor(int64: (0..<Int64(length)).map { $0 }, shape: [1, length])
             return try tokenEmbedding(ids) + positionEmbedding(positions)     // [B, S, D]
@@ -185,7 +185,7 @@ final class CLIPEncoderLayer: Module, @unchecked Sendable {
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try forward {
+        try forward(x) { x in
             let h = try x + selfAttention(layerNorm1(x))
             var m = try fc1(layerNorm2(h))
             switch activation {
@@ -216,7 +216,7 @@ final class CLIPAttention: Module, @unchecked Sendable {
 
     /// Causal self-attention over [B, S, D].
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try forward {
+        try forward(x) { x in
             let (b, s, d) = (x.shape[0], x.shape[1], x.shape[2])
             func split(_ t: Tensor) throws -> Tensor { try t.reshaped([b, s, heads, d / heads]).transposed(1, 2) }  // [B, H, S, d]
             let out = try scaledDotProductAttention(query: split(qProj(x)), key: split(kProj(x)), value: split(vProj(x)), isCausal: true)

@@ -61,7 +61,7 @@ public final class UNet2DConditionModel: Module, @unchecked Sendable {
     /// The model's prediction for `sample` [B, C, h, w] at `timestep` (one value for the batch,
     /// or one per sample) given `encoderHiddenStates` [B, S, D].
     public func callAsFunction(_ sample: Tensor, timestep: Tensor, encoderHiddenStates: Tensor) throws -> Tensor {
-        try forward {
+        try forward(sample, timestep, encoderHiddenStates) { sample, timestep, encoderHiddenStates in
             guard sample.rank == 4, sample.shape[1] == config.inChannels else {
                 throw ModuleError.invalidInput("UNet expects a sample [B, \(config.inChannels), h, w], got \(sample.shape)")
             }

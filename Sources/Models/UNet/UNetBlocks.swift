@@ -27,7 +27,7 @@ public final class UNetDownBlock: Module, @unchecked Sendable {
     override public var className: String { attentions == nil ? "DownBlock2D" : "CrossAttnDownBlock2D" }
 
     public func callAsFunction(_ x: Tensor, timeEmbedding: Tensor, context: Tensor) throws -> (Tensor, [Tensor]) {
-        try forward {
+        try forward(x, timeEmbedding, context) { x, timeEmbedding, context in
             var h = x
             var states: [Tensor] = []
             for (i, resnet) in resnets.items.enumerated() {
@@ -62,7 +62,7 @@ public final class UNetMidBlock: Module, @unchecked Sendable {
     override public var className: String { "UNetMidBlock2DCrossAttn" }
 
     public func callAsFunction(_ x: Tensor, timeEmbedding: Tensor, context: Tensor) throws -> Tensor {
-        try forward {
+        try forward(x, timeEmbedding, context) { x, timeEmbedding, context in
             var h = try resnets[0](x, timeEmbedding: timeEmbedding)
             h = try attentions[0](h, context: context)
             return try resnets[1](h, timeEmbedding: timeEmbedding)
@@ -101,10 +101,15 @@ public final class UNetUpBlock: Module, @unchecked Sendable {
 
     /// `skips` are consumed from the end.
     public func callAsFunction(_ x: Tensor, skips: inout [Tensor], timeEmbedding: Tensor, context: Tensor) throws -> Tensor {
-        try forward {
+        guard skips.count >= resnets.count else { throw ModuleError.invalidInput("UNet up block ran out of skip connections") }
+        // This block's skips, in the order it consumes them (last first), pass as an input so
+        // that a device map's hook can move them to the block's device.
+        let own = Array(skips.suffix(resnets.count).reversed())
+        skips.removeLast(resnets.count)
+        return try forward(x, own, timeEmbedding, context) { x, own, timeEmbedding, context in
             var h = x
             for (i, resnet) in resnets.items.enumerated() {
-                guard let skip = skips.popLast() else { throw ModuleError.invalidInput("UNet up block ran out of skip connections") }
+                let skip = own[i]
                 h = try resnet(Tensor.concat([h, skip], axis: 1), timeEmbedding: timeEmbedding)
                 if let attentions { h = try attentions[i](h, context: context) }
             }

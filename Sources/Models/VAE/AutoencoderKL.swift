@@ -28,7 +28,7 @@ public final class AutoencoderKL: Module, @unchecked Sendable {
 
     /// The latent distribution of images [B, C, H, W] (H and W multiples of the downscale factor).
     public func encode(_ images: Tensor) throws -> DiagonalGaussianDistribution {
-        try forward {
+        try forward(images) { images in
             guard images.rank == 4, images.shape[1] == config.inChannels else {
                 throw ModuleError.invalidInput("VAE encode expects [B, \(config.inChannels), H, W], got \(images.shape)")
             }
@@ -40,7 +40,7 @@ public final class AutoencoderKL: Module, @unchecked Sendable {
 
     /// Images [B, C, 8h, 8w] from latents [B, latent, h, w] (already divided by the scaling factor).
     public func decode(_ latents: Tensor) throws -> Tensor {
-        try forward {
+        try forward(latents) { latents in
             guard latents.rank == 4, latents.shape[1] == config.latentChannels else {
                 throw ModuleError.invalidInput("VAE decode expects [B, \(config.latentChannels), h, w], got \(latents.shape)")
             }

@@ -30,7 +30,7 @@ final class VAEEncoder: Module, @unchecked Sendable {
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try forward {
+        try forward(x) { x in
             var h = try convIn(x)
             for block in downBlocks.items { h = try block(h) }
             h = try midBlock(h)
@@ -68,7 +68,7 @@ final class VAEDecoder: Module, @unchecked Sendable {
     }
 
     func callAsFunction(_ z: Tensor) throws -> Tensor {
-        try forward {
+        try forward(z) { z in
             var h = try midBlock(convIn(z))
             for block in upBlocks.items { h = try block(h) }
             return try convOut(normOut(h).silu())
@@ -98,7 +98,7 @@ final class ResnetStack: Module, @unchecked Sendable {
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try forward {
+        try forward(x) { x in
             var h = x
             for resnet in resnets.items { h = try resnet(h) }
             if let downsampler { h = try downsampler(h) }
@@ -126,7 +126,7 @@ final class VAEMidBlock: Module, @unchecked Sendable {
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try forward {
+        try forward(x) { x in
             var h = try resnets[0](x)
             if let attention { h = try attention(h) }
             return try resnets[1](h)

@@ -21,7 +21,7 @@ public final class Linear: Module, @unchecked Sendable {
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try forward {
+        try forward(x) { x in
             let w = try weight.tensor("Linear.weight")
             return try x.to(w.device).linear(weight: w, bias: bias?.tensor("Linear.bias"))
         }
@@ -51,7 +51,7 @@ public final class Conv2d: Module, @unchecked Sendable {
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try forward {
+        try forward(x) { x in
             let w = try weight.tensor("Conv2d.weight")
             return try x.to(w.device).conv2d(weight: w, bias: bias?.tensor("Conv2d.bias"), stride: stride, padding: padding)
         }
@@ -70,7 +70,7 @@ public final class Embedding: Module, @unchecked Sendable {
     }
 
     public func callAsFunction(_ ids: Tensor) throws -> Tensor {
-        try forward {
+        try forward(ids) { ids in
             let w = try weight.tensor("Embedding.weight")
             return try Tensor.embedding(ids.to(w.device), weight: w)
         }

@@ -15,7 +15,7 @@ public final class GroupNorm: Module, @unchecked Sendable {
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try forward {
+        try forward(x) { x in
             let w = try weight?.tensor("GroupNorm.weight")
             return try x.to(w?.device ?? x.device).groupNorm(groups: groups, weight: w, bias: bias?.tensor("GroupNorm.bias"), eps: eps)
         }
@@ -36,7 +36,7 @@ public final class LayerNorm: Module, @unchecked Sendable {
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try forward {
+        try forward(x) { x in
             let w = try weight?.tensor("LayerNorm.weight")
             return try x.to(w?.device ?? x.device).layerNorm(weight: w, bias: bias?.tensor("LayerNorm.bias"), eps: eps)
         }

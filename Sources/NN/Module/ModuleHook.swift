@@ -11,12 +11,20 @@ public protocol ModuleHook: AnyObject, Sendable {
     func postForward(_ module: Module) throws
     /// Undoes what the hook did to the module when it is removed (weights back home).
     func detach(from module: Module) throws
+    /// Where the module's inputs must be when its body runs (a device map's block device);
+    /// nil: wherever they are. The outermost hook that names a device wins.
+    var inputDevice: Device? { get }
+    /// Whether the module's output goes back to the device its first input came from
+    /// (Accelerate's `io_same_device`).
+    var returnsOutputToInputDevice: Bool { get }
 }
 
 extension ModuleHook {
     public func preForward(_ module: Module) throws {}
     public func postForward(_ module: Module) throws {}
     public func detach(from module: Module) throws {}
+    public var inputDevice: Device? { nil }
+    public var returnsOutputToInputDevice: Bool { false }
 }
 
 /// Errors of registering and removing hooks.
@@ -67,13 +75,54 @@ extension Module {
         namedModules().flatMap { path, module in module.hooks.map { (path, $0.name, $0.hook) } }
     }
 
-    /// Runs `body` as this module's forward: pre-hooks (outermost first), the body, post-hooks
-    /// (innermost first). Every module's entry points go through here, `encode`/`decode` too.
-    public final func forward<T>(_ body: () throws -> T) throws -> T {
-        if hooks.isEmpty { return try body() }
+    /// Runs `body` as this module's forward on `inputs`: pre-hooks (outermost first), the body,
+    /// post-hooks (innermost first). Every module's entry points go through here, `encode` and
+    /// `decode` too, and pass their tensor arguments as `inputs`, so that a hook can move them
+    /// to the module's device (device maps) and the output back.
+    public final func forward<each Input: DeviceMovable, Output>(
+        _ inputs: repeat each Input, body: (repeat each Input) throws -> Output
+    ) throws -> Output {
+        if hooks.isEmpty { return try body(repeat each inputs) }
         for (_, hook) in hooks.reversed() { try hook.preForward(self) }
-        let result = try body()
+        let target = hooks.reversed().lazy.compactMap(\.hook.inputDevice).first
+        var origin: Device?
+        if hooks.contains(where: { $0.hook.returnsOutputToInputDevice }) {
+            for input in repeat each inputs { origin = origin ?? input.firstDevice }
+        }
+        var result = try body(repeat try Self.align(each inputs, to: target))
         for (_, hook) in hooks { try hook.postForward(self) }
+        if let origin, let movable = result as? any DeviceMovable, let moved = try movable.moved(to: origin) as? Output {
+            result = moved
+        }
         return result
     }
+
+    private static func align<Input: DeviceMovable>(_ input: Input, to device: Device?) throws -> Input {
+        guard let device else { return input }
+        return try input.moved(to: device)
+    }
+}
+
+/// A forward argument or result that hooks may move between devices: tensors, optional
+/// tensors and arrays of them. Other arguments (flags, counts) are captured by the body as usual.
+public protocol DeviceMovable {
+    /// The value with its tensors on `device` (unchanged where they already are).
+    func moved(to device: Device) throws -> Self
+    /// The device of its first tensor, nil when it holds none.
+    var firstDevice: Device? { get }
+}
+
+extension Tensor: DeviceMovable {
+    public func moved(to device: Device) throws -> Tensor { self.device == device ? self : try to(device) }
+    public var firstDevice: Device? { device }
+}
+
+extension Optional: DeviceMovable where Wrapped: DeviceMovable {
+    public func moved(to device: Device) throws -> Self { try map { try $0.moved(to: device) } }
+    public var firstDevice: Device? { self?.firstDevice }
+}
+
+extension Array: DeviceMovable where Element: DeviceMovable {
+    public func moved(to device: Device) throws -> Self { try map { try $0.moved(to: device) } }
+    public var firstDevice: Device? { lazy.compactMap(\.firstDevice).first }
 }
