@@ -40,7 +40,7 @@ extension StableDiffusionPipeline {
     }
 
     /// The components by the names Diffusers gives them, in the order a call uses them.
-    var namedComponents: [(name: String, module: Module)] {
+    public var namedComponents: [(name: String, module: Module)] {
         zip(["text_encoder", "unet", "vae"], components).map { (name: $0, module: $1) }
     }
 

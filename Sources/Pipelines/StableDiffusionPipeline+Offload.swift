@@ -19,13 +19,21 @@ extension StableDiffusionPipeline {
     @discardableResult
     public func enableSequentialCPUOffload(device: Device) throws -> [TransferStatistics] {
         try refuseIfDeviceMapped("enable_sequential_cpu_offload")
-        return try components.map { try $0.enableSequentialCPUOffload(device: device) }
+        return try allOrNothing { try components.map { try $0.enableSequentialCPUOffload(device: device) } }
     }
 
     /// Group offloading of every component.
     @discardableResult
     public func enableGroupOffload(device: Device, options: GroupOffloadOptions) throws -> [GroupOffloadState] {
-        try components.map { try $0.applyGroupOffloading(device: device, options: options) }
+        try allOrNothing { try components.map { try $0.applyGroupOffloading(device: device, options: options) } }
+    }
+
+    /// Runs `apply` on the components; if one fails, the hooks the others got are removed.
+    private func allOrNothing<T>(_ apply: () throws -> T) throws -> T {
+        do { return try apply() } catch {
+            for component in components { try? component.removeAllHooks() }
+            throw error
+        }
     }
 
     /// Moves every component's weights to `device` (Diffusers' `pipe.to(device)`).

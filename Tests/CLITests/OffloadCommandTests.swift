@@ -40,4 +40,42 @@ extension CLITests {
         // A device too small for the model: the allocator's out-of-memory error, one line.
         try assertFailsWithOneLine(base + ["--device", "accel:0", "--accel-capacity", "0=100KB"], containing: "out of memory on accel:0")
     }
+
+    func testModuleLevelDeviceMapsGiveThePlainImage() throws {
+        let folder = NSTemporaryDirectory() + "cli-device-map-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let base = ["generate", "--model", tinyPipeline, "--prompt", "a red circle", "--steps", "1", "--width", "64", "--height", "64"]
+        XCTAssertEqual(try run(base + ["--out", folder + "/plain.png"]).status, 0)
+        let expected = try Data(contentsOf: URL(fileURLWithPath: folder + "/plain.png"))
+        let mapFile = folder + "/map.json"
+        try Data(#"{"text_encoder": 1, "unet": 0, "unet.mid_block": "cpu", "unet.up_blocks": "disk", "vae": "accel:1"}"#.utf8)
+            .write(to: URL(fileURLWithPath: mapFile))
+        let capacities = ["--accel-capacity", "0=64MB,1=64MB"]
+        for (name, value) in [("file", mapFile), ("auto", "auto")] {
+            let extra = name == "auto" ? ["--max-memory", "0=1MB,1=1MB,cpu=1GB"] : []
+            let result = try run(base + capacities + extra + ["--device-map", value, "--out", "\(folder)/\(name).png",
+                                                             "--report", "\(folder)/\(name).json"])
+            XCTAssertEqual(result.status, 0, "\(name): \(result.stderr)")
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(folder)/\(name).png")), expected, name)
+            let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/\(name).json"))) as? [String: Any])
+            let map = try XCTUnwrap(report["device_map"] as? [String: String])
+            let transfers = try XCTUnwrap(report["transfers"] as? [String: Any])
+            XCTAssertGreaterThan(transfers["bytes"] as? Int ?? 0, 0, "\(name): cpu/disk modules streamed")
+            if name == "file" {
+                XCTAssertEqual(map["unet.mid_block"], "cpu")
+                XCTAssertEqual(map["unet.up_blocks"], "disk")
+                XCTAssertEqual(map["text_encoder"], "accel:1")
+            } else {
+                XCTAssertTrue(map.values.contains("cpu"), "\(map)")
+            }
+        }
+        try Data(#"{"unet.nope": 0}"#.utf8).write(to: URL(fileURLWithPath: mapFile))
+        try assertFailsWithOneLine(base + capacities + ["--device-map", mapFile], containing: "nope")
+        try Data(#"{"unet": "gpu:0"}"#.utf8).write(to: URL(fileURLWithPath: mapFile))
+        try assertFailsWithOneLine(base + capacities + ["--device-map", mapFile], containing: "gpu:0")
+        try assertFailsWithOneLine(base + capacities + ["--device-map", "everywhere"], containing: "everywhere")
+        try assertFailsWithOneLine(base + ["--device", "accel:0", "--accel-capacity", "0=20KB", "--offload", "sequential"],
+                                   containing: "19.53 KiB free")
+    }
 }
