@@ -227,19 +227,7 @@ def state_equal(a, b):
 
 # runwayml/stable-diffusion-v1-5 scheduler/scheduler_config.json exactly as the hub has it, key
 # order included (written by diffusers 0.6.0: NO timestep_spacing and NO prediction_type keys)
-SD15_SCHEDULER_CONFIG = {
-    "_class_name": "PNDMScheduler",
-    "_diffusers_version": "0.6.0",
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "beta_start": 0.00085,
-    "num_train_timesteps": 1000,
-    "set_alpha_to_one": False,
-    "skip_prk_steps": True,
-    "steps_offset": 1,
-    "trained_betas": None,
-    "clip_sample": False,
-}
+from sd15_configs import SD15_SCHEDULER_CONFIG  # noqa: E402,F401  (re-exported)
 
 # The UNet2DConditionModel of Diffusers' older unit tests (1.43M parameters); the tiny fixture
 # UNets are this with a few arguments changed: dict(DIFFUSERS_TEST_UNET, layers_per_block=1, ...)
