@@ -78,11 +78,27 @@ public final class GroupOffloadState: @unchecked Sendable {
         }
     }
 
-    /// The root's forward ended: the first one fixes the execution order.
+    /// The root's forward ended: the first one fixes the execution order. With a prefetch
+    /// budget, the first groups of the next forward start copying now (a denoising loop calls
+    /// the model again at once), so a call does not begin with an idle copy engine; `endCall`
+    /// drops them when no call follows.
     func forwardEnded() {
-        if prefetching, order == nil {
+        guard prefetching else { return }
+        if order == nil {
             order = Dictionary(uniqueKeysWithValues: trace.enumerated().map { (ObjectIdentifier($0.element), $0.offset) })
         }
+        guard prefetchBytes > 0 else { return }
+        var ahead = 0
+        for next in trace {
+            if ahead > 0 && ahead + next.byteCount > prefetchBytes { break }
+            next.prefetch(to: device, on: queue)
+            ahead += next.byteCount
+        }
+    }
+
+    /// Drops groups copied ahead for a forward that is not coming.
+    func dropPrefetched() {
+        for group in trace { group.offload() }
     }
 
     /// Ids of the groups in the order they first ran (empty before the first forward).
@@ -122,7 +138,11 @@ final class GroupRootHook: ModuleHook, @unchecked Sendable {
         group?.offload()
         state.forwardEnded()
     }
-    func detach(from module: Module) throws { group?.offload() }
+    func callEnded(_ module: Module) throws { state.dropPrefetched() }
+    func detach(from module: Module) throws {
+        state.dropPrefetched()
+        group?.offload()
+    }
 }
 
 extension Module {

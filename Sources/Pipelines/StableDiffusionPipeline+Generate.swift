@@ -64,6 +64,7 @@ extension StableDiffusionPipeline {
                  timings: inout GenerationResult.Timings, progress: ProgressHandler?) throws -> Tensor {
         let context = try negative.map { try Tensor.concat([$0, positive], axis: 0) } ?? positive   // [2B or B, S, D]
         var latents = initial
+        defer { try? unet.endCall() }   // nothing kept on the device for a next step during the VAE decode
         let loopStart = Date()
         for (i, t) in timesteps.enumerated() {
             let stepStart = Date()

@@ -83,12 +83,13 @@ extension Tensor {
     }
 
     /// Sleeps out the rest of a copy's time when a device has a copy bandwidth limit, so that
-    /// transfers cost what they would on a real bus.
+    /// transfers cost what they would on a real bus: the copy is booked on the slower device's
+    /// copy engine, behind the copies already booked there.
     static func throttleCopy(bytes: Int, between a: Device, and b: Device, since start: UInt64) {
-        let limits = [a.allocator.copyBytesPerSecond, b.allocator.copyBytesPerSecond].compactMap { $0 }
-        guard let bandwidth = limits.min(), bandwidth > 0 else { return }
-        let wanted = Double(bytes) / bandwidth
-        let spent = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        if wanted > spent { Thread.sleep(forTimeInterval: wanted - spent) }
+        let limited = [a, b].filter { ($0.allocator.copyBytesPerSecond ?? 0) > 0 }
+        guard let engine = limited.min(by: { ($0.allocator.copyBytesPerSecond ?? 0) < ($1.allocator.copyBytesPerSecond ?? 0) }),
+              let end = engine.allocator.bookCopy(bytes: bytes, startingAt: start) else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        if end > now { Thread.sleep(forTimeInterval: Double(end - now) / 1e9) }
     }
 }

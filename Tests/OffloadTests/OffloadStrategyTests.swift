@@ -126,17 +126,27 @@ final class OffloadStrategyTests: XCTestCase {
             options.prefetchBytes = ahead
             let state = try model.applyGroupOffloading(device: device, options: options)
             _ = try model(sample, timestep: t, encoderHiddenStates: context)      // traces the order
-            XCTAssertEqual(state.statistics.prefetchCount, 0, "the tracing forward copies on demand")
+            if ahead > 0 {
+                // With a budget, the end of a forward starts the next one's first groups…
+                XCTAssertGreaterThan(state.statistics.prefetchCount, 0, "copies for the next forward")
+                XCTAssertGreaterThan(device.allocator.bytesInUse, 0)
+                // …and endCall drops them when no forward follows.
+                try model.endCall()
+                XCTAssertEqual(device.allocator.bytesInUse, 0, "nothing kept after endCall")
+            } else {
+                XCTAssertEqual(state.statistics.prefetchCount, 0, "the tracing forward copies on demand")
+            }
             state.statistics.reset()
             device.allocator.resetPeak()
             let out = try model(sample, timestep: t, encoderHiddenStates: context).to(.cpu).floats()
+            try model.endCall()
             return (state.statistics.waitSeconds, state.statistics.prefetchCount, device.allocator.peakBytes, out)
         }
         let blocking = try measure(false), prefetched = try measure(true), deep = try measure(true, ahead: weights / 4)
         print("transfer wait per forward: blocking \(String(format: "%.3f", blocking.wait)) s, one group ahead \(String(format: "%.3f", prefetched.wait)) s, a quarter of the weights ahead \(String(format: "%.3f", deep.wait)) s")
         XCTAssertEqual(blocking.prefetches, 0)
         XCTAssertGreaterThan(prefetched.prefetches, 10, "every traced group after the first is prefetched")
-        XCTAssertEqual(deep.prefetches, prefetched.prefetches, "each group is copied once either way")
+        XCTAssertGreaterThan(deep.prefetches, prefetched.prefetches, "each group ahead of need, and the next forward's first groups")
         XCTAssertEqual(prefetched.output, blocking.output)
         XCTAssertEqual(deep.output, blocking.output)
         XCTAssertGreaterThanOrEqual(deep.peak, prefetched.peak, "looking further ahead holds more on the device")

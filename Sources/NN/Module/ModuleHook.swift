@@ -11,6 +11,9 @@ public protocol ModuleHook: AnyObject, Sendable {
     func postForward(_ module: Module) throws
     /// Undoes what the hook did to the module when it is removed (weights back home).
     func detach(from module: Module) throws
+    /// The caller is done with the module for now (a pipeline left its denoising loop or
+    /// returned): release what was kept for a next forward.
+    func callEnded(_ module: Module) throws
     /// Where the module's inputs must be when its body runs (a device map's block device);
     /// nil: wherever they are. The outermost hook that names a device wins.
     var inputDevice: Device? { get }
@@ -23,6 +26,7 @@ extension ModuleHook {
     public func preForward(_ module: Module) throws {}
     public func postForward(_ module: Module) throws {}
     public func detach(from module: Module) throws {}
+    public func callEnded(_ module: Module) throws {}
     public var inputDevice: Device? { nil }
     public var returnsOutputToInputDevice: Bool { false }
 }
@@ -68,6 +72,12 @@ extension Module {
             }
             module.explicitExecutionDevice = nil
         }
+    }
+
+    /// Tells every hook in the tree that the caller is done with this model for now (Diffusers'
+    /// `maybe_free_model_hooks` moment), so that nothing kept for a next forward stays.
+    public final func endCall() throws {
+        for (_, module) in namedModules() { for (_, hook) in module.hooks { try hook.callEnded(module) } }
     }
 
     /// Every hook in the tree, by module path and hook name.
