@@ -184,10 +184,17 @@ struct Generate: ParsableCommand {
             guard parts.count == 2, let index = Int(parts[0]), index >= 0 else {
                 throw OffloadError.invalidOption("--accel-capacity entries look like 0=2GB, not '\(entry)'")
             }
-            capacities[index] = try MemorySize.parse(parts[1])
+            capacities[index] = try Self.size(parts[1])
         }
-        let bandwidth = try accelBandwidth.map { Double(try MemorySize.parse($0)) }
+        let bandwidth = try accelBandwidth.map { Double(try Self.size($0)) }
         return DeviceSet(accelCapacities: capacities, copyBandwidth: bandwidth)
+    }
+
+    /// A size on the command line: an integer (bytes, as `--max-memory` takes them) or an
+    /// Accelerate size string.
+    private static func size(_ text: String) throws -> Int {
+        if let bytes = Int(text), bytes >= 0 { return bytes }
+        return try MemorySize.parse(text)
     }
 
     /// `--max-memory 0=1GB,cpu=8GB` as Accelerate's max_memory dictionary.
