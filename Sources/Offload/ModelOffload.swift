@@ -12,8 +12,16 @@ public final class ModelCPUOffload: @unchecked Sendable {
     private var current: ParameterGroup?
 
     /// Hooks each of `components` (in the order the pipeline calls them).
-    public init(components: [Module], device: Device) throws {
+    ///
+    /// A component already under group offloading keeps its own hooks and is left out of the
+    /// chain; when it runs, the chained component on the device leaves first. (Diffusers
+    /// refuses the combination — "contains components with group offloading enabled" — but
+    /// group-offloading the largest model and model-offloading the rest is the natural setup
+    /// for a small device, and both strategies already agree on where weights live.)
+    public init(components all: [Module], device: Device) throws {
         self.device = device
+        let grouped = all.filter { $0.allHooks().contains { $0.name == OffloadHookName.groupRoot } }
+        let components = all.filter { c in !grouped.contains { $0 === c } }
         for component in components { try component.refuseStackedOffload() }
         let componentGroups = try components.map {
             try ParameterGroup(id: $0.className, slots: $0.namedParameters(), statistics: statistics)
@@ -24,12 +32,21 @@ public final class ModelCPUOffload: @unchecked Sendable {
             try component.registerHook(ModelOffloadHook(owner: self, group: group), name: OffloadHookName.model)
             component.executionDevice = device
         }
+        for component in grouped {
+            try component.registerHook(ModelOffloadYieldHook(owner: self), name: OffloadHookName.model)
+        }
     }
 
     fileprivate func activate(_ group: ParameterGroup) throws {
         if current !== group { current?.offload() }
         try group.onload(to: device)
         current = group
+    }
+
+    /// A component outside the chain runs: the chained one on the device leaves.
+    fileprivate func yield() {
+        current?.offload()
+        current = nil
     }
 
     /// Every component back to the host (Diffusers' `maybe_free_model_hooks`).
@@ -50,4 +67,11 @@ private final class ModelOffloadHook: ModuleHook, @unchecked Sendable {
 
     func preForward(_ module: Module) throws { try owner?.activate(group) }
     func detach(from module: Module) throws { group.offload() }
+}
+
+/// On a group-offloaded component: makes room by sending the chained component home.
+private final class ModelOffloadYieldHook: ModuleHook, @unchecked Sendable {
+    weak var owner: ModelCPUOffload?
+    init(owner: ModelCPUOffload) { self.owner = owner }
+    func preForward(_ module: Module) throws { owner?.yield() }
 }

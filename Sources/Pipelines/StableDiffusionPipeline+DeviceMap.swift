@@ -51,9 +51,9 @@ extension StableDiffusionPipeline {
     ///
     /// - Parameter offloadFolder: where `disk` weights not mapped from their checkpoint are
     ///   written (one subfolder per component).
-    /// - Returns: what each component's `cpu`/`disk` modules move.
+    /// - Returns: what each mapped component's `cpu`/`disk` modules move, by component name.
     @discardableResult
-    public func applyDeviceMap(_ map: DeviceMap, devices: DeviceSet, offloadFolder: String? = nil) throws -> [TransferStatistics] {
+    public func applyDeviceMap(_ map: DeviceMap, devices: DeviceSet, offloadFolder: String? = nil) throws -> [String: TransferStatistics] {
         guard hooks.isEmpty, hfDeviceMap == nil else {
             throw OffloadError.conflictingStrategy("the pipeline already has placement or offloading; call resetDeviceMap() or removeAllHooks() first")
         }
@@ -65,12 +65,14 @@ extension StableDiffusionPipeline {
             }
             perComponent[name, default: DeviceMap()][parts.count > 1 ? parts[1] : ""] = entry.target
         }
-        var statistics: [TransferStatistics] = []
+        var statistics: [String: TransferStatistics] = [:]
+        // A component mapped only to cpu/disk still computes on the pipeline's first accelerator.
+        let execution = map.targets.first(where: \.isAccelerator).flatMap { $0.device(in: devices) }
         do {
             for (name, component) in namedComponents {
                 guard let componentMap = perComponent[name] else { continue }
-                statistics.append(try component.dispatch(deviceMap: componentMap, devices: devices,
-                                                         offloadFolder: offloadFolder.map { $0 + "/" + name }))
+                statistics[name] = try component.dispatch(deviceMap: componentMap, devices: devices, executionDevice: execution,
+                                                          offloadFolder: offloadFolder.map { $0 + "/" + name })
             }
         } catch {
             for component in components { try? component.removeAllHooks(); try? component.moveParameters(to: .cpu) }
@@ -86,7 +88,7 @@ extension StableDiffusionPipeline {
     /// memory, or `maxMemory` less what was already placed.
     @discardableResult
     public func applyDeviceMap(strategy: DeviceMapStrategy, devices: DeviceSet, maxMemory: [String: MemoryBudget]? = nil,
-                               offloadFolder: String? = nil) throws -> [TransferStatistics] {
+                               offloadFolder: String? = nil) throws -> [String: TransferStatistics] {
         var remaining = try maxMemory.map { try getMaxMemory($0, devices: devices) }
         var combined = DeviceMap()
         for (name, component) in namedComponents {

@@ -211,36 +211,44 @@ struct Generate: ParsableCommand {
 
     /// `--device-map`: a pipeline-level value (Diffusers' balanced/accel/cpu), a strategy that
     /// splits each component, or a JSON file of module paths.
-    private func applyDeviceMap(_ value: String, to pipeline: StableDiffusionPipeline, devices: DeviceSet) throws -> [TransferStatistics] {
+    private func applyDeviceMap(_ value: String, to pipeline: StableDiffusionPipeline, devices: DeviceSet) throws -> [HookTransfers] {
         if PipelineDeviceMapRequest.supportedValues.contains(value) {
             try pipeline.applyDeviceMap(PipelineDeviceMapRequest(parsing: value), devices: devices, maxMemory: try budgets())
             return []
         }
+        func named(_ statistics: [String: TransferStatistics]) -> [HookTransfers] {
+            statistics.keys.sorted().compactMap { name in statistics[name].map { HookTransfers(name, OffloadHookName.deviceMap, $0) } }
+        }
         if let strategy = DeviceMapStrategy(rawValue: value) {
-            return try pipeline.applyDeviceMap(strategy: strategy, devices: devices, maxMemory: try budgets(), offloadFolder: offloadDir)
+            return named(try pipeline.applyDeviceMap(strategy: strategy, devices: devices, maxMemory: try budgets(), offloadFolder: offloadDir))
         }
         guard value.hasSuffix(".json") || FileManager.default.fileExists(atPath: value) else {
             throw OffloadError.invalidOption("--device-map must be balanced, accel, cpu, auto, balanced_low_0, sequential or a JSON file, not '\(value)'")
         }
         if maxMemory != nil { throw OffloadError.invalidOption("--max-memory applies to computed device maps, not to the map in \(value)") }
-        return try pipeline.applyDeviceMap(DeviceMap(contentsOfFile: value), devices: devices, offloadFolder: offloadDir)
+        return named(try pipeline.applyDeviceMap(DeviceMap(contentsOfFile: value), devices: devices, offloadFolder: offloadDir))
     }
 
     /// Puts the pipeline on `target` as --offload says; returns what the strategy will move.
-    private func place(_ pipeline: StableDiffusionPipeline, on target: Device) throws -> [TransferStatistics] {
+    private func place(_ pipeline: StableDiffusionPipeline, on target: Device) throws -> [HookTransfers] {
+        let names = pipeline.namedComponents.map(\.name)
         switch offload {
         case "model":
             try pipeline.enableModelCPUOffload(device: target)
-            return pipeline.modelOffloadStatistics.map { [$0] } ?? []
-        case "sequential": return try pipeline.enableSequentialCPUOffload(device: target)
+            return pipeline.modelOffloadStatistics.map { [HookTransfers("pipeline", OffloadHookName.model, $0)] } ?? []
+        case "sequential":
+            return zip(names, try pipeline.enableSequentialCPUOffload(device: target)).map { HookTransfers($0, OffloadHookName.sequential, $1) }
         case "group-block", "group-leaf":
             let type: GroupOffloadType = offload == "group-leaf" ? .leafLevel : .blockLevel(blocksPerGroup: blocksPerGroup ?? 1)
             var options = GroupOffloadOptions(type: type, useStream: stream, recordStream: recordStream, lowCPUMemUsage: lowCPUMem,
                                               offloadToDiskPath: offloadDir)
             options.prefetchBytes = try prefetchBytes.map(MemorySize.parse) ?? 0
-            return try pipeline.enableGroupOffload(device: target, options: options).map(\.statistics)
+            return zip(names, try pipeline.enableGroupOffload(device: target, options: options)).map {
+                HookTransfers($0, OffloadHookName.group, $1.statistics)
+            }
         default:
-            if !target.isCPU { try pipeline.to(target) }
+            // With --device-map the map places the weights.
+            if !target.isCPU && deviceMap == nil { try pipeline.to(target) }
             return []
         }
     }

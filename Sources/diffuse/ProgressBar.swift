@@ -51,6 +51,11 @@ struct RunReport: Encodable {
     }
     struct Transfers: Encodable {
         let bytes: Int, count: Int, wait_s: Double
+        /// The same per component and hook.
+        let by_hook: [HookFigures]
+    }
+    struct HookFigures: Encodable {
+        let component: String, hook: String, bytes: Int, count: Int, wait_s: Double
     }
     let options: [String: String]
     let device_map: [String: String]
@@ -60,7 +65,7 @@ struct RunReport: Encodable {
     let outputs: [String]
 
     init(options: [String: String], loadSeconds: Double, result: GenerationResult, totalSeconds: Double, outputs: [String],
-         devices: [Device], placement: String, transfers statistics: [TransferStatistics], deviceMap: DeviceMap? = nil) {
+         devices: [Device], placement: String, transfers hooks: [HookTransfers], deviceMap: DeviceMap? = nil) {
         self.options = options
         // Every entry of the resolved map (module paths under a component included), and each
         // component the map leaves out where it runs.
@@ -81,8 +86,13 @@ struct RunReport: Encodable {
                             ($0.description, DeviceMemory(peak_bytes: $0.allocator.peakBytes, capacity_bytes: $0.allocator.capacity))
                         }),
                         process_peak_rss_bytes: ProcessMemory.peakResidentBytes)
+        let statistics = hooks.map(\.statistics)
         transfers = Transfers(bytes: statistics.reduce(0) { $0 + $1.bytesMoved }, count: statistics.reduce(0) { $0 + $1.transfers },
-                              wait_s: statistics.reduce(0) { $0 + $1.waitSeconds })
+                              wait_s: statistics.reduce(0) { $0 + $1.waitSeconds },
+                              by_hook: hooks.map {
+                                  HookFigures(component: $0.component, hook: $0.hook, bytes: $0.statistics.bytesMoved,
+                                              count: $0.statistics.transfers, wait_s: $0.statistics.waitSeconds)
+                              })
         self.outputs = outputs
     }
 
@@ -92,5 +102,15 @@ struct RunReport: Encodable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(self)
         try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+}
+
+/// What one strategy's hooks on one component moved (`--report`'s `transfers.by_hook`).
+struct HookTransfers {
+    let component: String, hook: String, statistics: TransferStatistics
+    init(_ component: String, _ hook: String, _ statistics: TransferStatistics) {
+        self.component = component
+        self.hook = hook
+        self.statistics = statistics
     }
 }

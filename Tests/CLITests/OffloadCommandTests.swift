@@ -25,7 +25,14 @@ extension CLITests {
             XCTAssertEqual(devices["accel:0"]?["capacity_bytes"], 256_000_000)
             XCTAssertGreaterThan(devices["accel:0"]?["peak_bytes"] ?? 0, 0)
             let transfers = try XCTUnwrap(report["transfers"] as? [String: Any])
-            if offload[1] != "none" { XCTAssertGreaterThan(transfers["bytes"] as? Int ?? 0, 0, "\(offload)") }
+            if offload[1] != "none" {
+                XCTAssertGreaterThan(transfers["bytes"] as? Int ?? 0, 0, "\(offload)")
+                // Per component and hook: the parts add up to the total.
+                let parts = try XCTUnwrap(transfers["by_hook"] as? [[String: Any]], "\(offload)")
+                XCTAssertFalse(parts.isEmpty)
+                XCTAssertEqual(parts.reduce(0) { $0 + ($1["bytes"] as? Int ?? 0) }, transfers["bytes"] as? Int)
+                XCTAssertTrue(parts.allSatisfy { ($0["hook"] as? String)?.isEmpty == false && $0["component"] is String })
+            }
         }
     }
 

@@ -54,7 +54,7 @@ final class ModelDispatchTests: XCTestCase {
             }
         }
         XCTAssertEqual(try pipeline.generate(options()).images.floats(), plain, "a device map moves bytes, not values")
-        XCTAssertGreaterThan(statistics.reduce(0) { $0 + $1.bytesMoved }, 0, "cpu/disk modules came to accel:0 per forward")
+        XCTAssertGreaterThan(statistics.values.reduce(0) { $0 + $1.bytesMoved }, 0, "cpu/disk modules came to accel:0 per forward")
         XCTAssertGreaterThan(devices.accel(1).allocator.peakBytes, 0)
 
         // After the call the cpu/disk weights are home again; accel:1 holds exactly its entries.
@@ -155,5 +155,19 @@ final class ModelDispatchTests: XCTestCase {
             }
             XCTAssertTrue(pipeline.unet.allHooks().isEmpty, "nothing half-applied")
         }
+    }
+
+    /// A component the map sends wholly to the host still computes on the pipeline's
+    /// accelerator, its weights streamed in per module (Diffusers' main_device + force_hooks).
+    func testAHostOnlyComponentComputesOnThePipelinesAccelerator() throws {
+        let pipeline = try pipeline()
+        let plain = try pipeline.generate(options()).images.floats()
+        let devices = DeviceSet(accelCapacities: [0: 64 << 20])
+        let statistics = try pipeline.applyDeviceMap(DeviceMap([("text_encoder", .accel(0)), ("unet", .cpu), ("vae", .accel(0))]),
+                                                     devices: devices)
+        XCTAssertFalse(pipeline.unet.allHooks().isEmpty)
+        XCTAssertEqual(pipeline.unet.executionDevice, devices.accel(0))
+        XCTAssertEqual(try pipeline.generate(options()).images.floats(), plain)
+        XCTAssertGreaterThan(statistics["unet"]?.bytesMoved ?? 0, 0)
     }
 }

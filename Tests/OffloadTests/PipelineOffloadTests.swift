@@ -24,6 +24,10 @@ final class PipelineOffloadTests: XCTestCase {
             ("sequential offload", { try pipeline.enableSequentialCPUOffload(device: device) }),
             ("group offload, block level", { try pipeline.enableGroupOffload(device: device, options: GroupOffloadOptions(type: .blockLevel(blocksPerGroup: 1))) }),
             ("group offload, leaf level, prefetch", { try pipeline.enableGroupOffload(device: device, options: GroupOffloadOptions(type: .leafLevel, useStream: true)) }),
+            ("model offload + group offload of the UNet", {
+                try pipeline.unet.applyGroupOffloading(device: device, options: GroupOffloadOptions(type: .blockLevel(blocksPerGroup: 1), useStream: true))
+                try pipeline.enableModelCPUOffload(device: device)
+            }),
         ]
         for (name, enable) in techniques {
             try enable()
@@ -54,5 +58,30 @@ final class PipelineOffloadTests: XCTestCase {
         XCTAssertEqual(seen, [["cpu"], ["accel:8"], ["cpu"]])
         XCTAssertEqual(device.allocator.bytesInUse, 0, "every component back home after the call")
         XCTAssertEqual(Set(pipeline.components.flatMap { devices($0) }), ["cpu"])
+    }
+
+    /// Group offload on the UNet, model offload on the rest: during denoising only UNet groups
+    /// are on the device (the text encoder left when the UNet started), and all leave after.
+    func testModelOffloadAroundAGroupOffloadedUNet() throws {
+        let pipeline = try StableDiffusionPipeline(folder: OffloadStrategyTests.root + "/tiny-sd")
+        let device = Device.accel(9)
+        try pipeline.unet.applyGroupOffloading(device: device, options: GroupOffloadOptions(type: .leafLevel))
+        try pipeline.enableModelCPUOffload(device: device)
+        XCTAssertThrowsError(try pipeline.unet.applyGroupOffloading(device: device, options: GroupOffloadOptions(type: .leafLevel)))
+        var options = GenerationOptions(prompt: "a red circle")
+        options.steps = 2
+        options.width = 64
+        options.height = 64
+        func onDevice(_ module: Module) -> Int {
+            module.namedParameters().filter { $0.parameter.value?.device == device }.count
+        }
+        var seen: [Int] = []
+        _ = try pipeline.generate(options) { _ in
+            seen = [onDevice(pipeline.textEncoder), onDevice(pipeline.unet), onDevice(pipeline.vae)]
+            return true
+        }
+        XCTAssertEqual(seen, [0, 0, 0], "between steps: text encoder gone, UNet groups offloaded, VAE not yet there")
+        XCTAssertEqual(device.allocator.bytesInUse, 0)
+        XCTAssertGreaterThan(pipeline.modelOffloadStatistics?.transfers ?? 0, 1)
     }
 }

@@ -50,7 +50,12 @@ extension Module {
 
     private func place(_ tensor: Tensor, dtype: DType?, device: Device) throws -> Tensor {
         var t = tensor
-        if let dtype, t.dtype != dtype, t.dtype.isFloatingPoint { t = try t.to(dtype) }
+        if let dtype, t.dtype != dtype, t.dtype.isFloatingPoint {
+            t = try t.to(dtype)
+            // The file's pages were read once for the copy: let them go, so that loading in
+            // another dtype peaks at the copies, not the copies plus the whole checkpoint.
+            tensor.storage.releaseResidentPages()
+        }
         if t.device != device { t = try t.to(device) }
         return t
     }

@@ -22,7 +22,8 @@ extension Module {
     /// Runs this model as `map` places it (Accelerate's `dispatch_model`, which Diffusers'
     /// `from_pretrained(device_map=...)` calls).
     ///
-    /// - A map with one device and no `disk` entry moves the whole model there, no hooks.
+    /// - A map with one device and no `disk` entry moves the whole model there, no hooks
+    ///   (unless that device is the host and `executionDevice` is an accelerator).
     /// - Otherwise the execution device is the first accelerator of the map (the host if it
     ///   names none). Modules mapped to an accelerator get their weights moved there and
     ///   compute there, inputs moved in and the output moved back. Modules mapped to `cpu` or
@@ -35,9 +36,14 @@ extension Module {
     /// without a device, an accelerator the device set does not declare, a module whose own
     /// parameters are mapped to different devices, `disk` without a needed offload folder.
     ///
+    /// - Parameter executionDevice: where the model computes when the map does not say (a
+    ///   map of only `cpu`/`disk` entries then still runs there, its weights streamed in:
+    ///   Accelerate's `main_device` with `force_hooks`, as Diffusers dispatches a pipeline
+    ///   component that fits on no accelerator).
     /// - Returns: what the `cpu`/`disk` modules move per forward.
     @discardableResult
-    public func dispatch(deviceMap map: DeviceMap, devices: DeviceSet, offloadFolder: String? = nil) throws -> TransferStatistics {
+    public func dispatch(deviceMap map: DeviceMap, devices: DeviceSet, executionDevice: Device? = nil,
+                         offloadFolder: String? = nil) throws -> TransferStatistics {
         try refuseStackedOffload()
         try map.validate(against: ModuleTree(self))
         for target in map.targets {
@@ -48,11 +54,11 @@ extension Module {
         }
         let statistics = TransferStatistics()
         let targets = map.targets
-        if targets.count == 1, let device = targets[0].device(in: devices) {
+        let main = targets.first(where: \.isAccelerator)?.device(in: devices) ?? executionDevice ?? .cpu
+        if targets.count == 1, let device = targets[0].device(in: devices), device == main || main.isCPU {
             try moveParameters(to: device)
             return statistics
         }
-        let main = targets.first(where: \.isAccelerator)?.device(in: devices) ?? .cpu
         if let folder = offloadFolder, map.usesDisk { try GroupDiskCache.prepare(folder: folder) }
         let placer = DeviceMapPlacer(map: map, devices: devices, main: main, offloadFolder: offloadFolder, statistics: statistics)
         do {
@@ -66,7 +72,7 @@ extension Module {
             try? moveParameters(to: .cpu)
             throw error
         }
-        executionDevice = main
+        self.executionDevice = main
         return statistics
     }
 }
