@@ -24,6 +24,7 @@ rows=(
   "accel group-block 1|--device accel:0 --offload group-block --blocks-per-group 1"
   "accel group-block 1 + prefetch|--device accel:0 --offload group-block --blocks-per-group 1 --stream"
   "accel group-leaf + prefetch 1GB ahead|--device accel:0 --offload group-leaf --stream --prefetch-bytes 1GB"
+  "accel group-leaf + prefetch 2GB ahead|--device accel:0 --offload group-leaf --stream --prefetch-bytes 2GB"
   "accel device map auto, 0=1GB|--device accel:0 --device-map auto --max-memory 0=1GB,cpu=64GB"
 )
 echo "| technique | accel peak | process peak RSS | last UNet step | VAE decode | transfers | transfer wait |"
