@@ -29,6 +29,9 @@ public struct GroupOffloadOptions: Sendable {
     /// way (at least one group). 0 prefetches exactly one group ahead, as Diffusers does; more
     /// lets a large group's copy start behind several small ones, at that many bytes of memory.
     public var prefetchBytes = 0
+    /// Cast floating-point weights to this dtype as each group comes to the device (the homes
+    /// keep their dtype, e.g. an f32 checkpoint left memory-mapped); nil: no cast.
+    public var computeDType: DType?
 
     public init(type: GroupOffloadType, useStream: Bool = false, recordStream: Bool = false, lowCPUMemUsage: Bool = false,
                 offloadToDiskPath: String? = nil) {
@@ -52,11 +55,13 @@ public final class GroupOffloadState: @unchecked Sendable {
     private var trace: [ParameterGroup] = []
 
     let prefetchBytes: Int
+    let computeDType: DType?
 
-    init(device: Device, prefetching: Bool, prefetchBytes: Int) {
+    init(device: Device, prefetching: Bool, prefetchBytes: Int, computeDType: DType?) {
         self.device = device
         self.prefetching = prefetching
         self.prefetchBytes = prefetchBytes
+        self.computeDType = computeDType
     }
 
     func add(_ group: ParameterGroup) { groups.append(group) }
@@ -165,7 +170,8 @@ extension Module {
         try refuseStackedOffload()
         if let folder = options.offloadToDiskPath { try GroupDiskCache.prepare(folder: folder) }
         guard options.prefetchBytes >= 0 else { throw OffloadError.invalidOption("prefetchBytes must not be negative") }
-        let state = GroupOffloadState(device: device, prefetching: options.useStream, prefetchBytes: options.prefetchBytes)
+        let state = GroupOffloadState(device: device, prefetching: options.useStream, prefetchBytes: options.prefetchBytes,
+                                      computeDType: options.computeDType)
         do {
             switch type {
             case .blockLevel(let n): try groupBlocks(prefix: "", blocksPerGroup: n, state: state, isRoot: true)
@@ -202,7 +208,7 @@ extension Module {
                     }
                     guard !slots.isEmpty, let first = chunk.first, let last = chunk.last else { continue }
                     let group = try ParameterGroup(id: "\(path)_\(start)_\(start + chunk.count - 1)", slots: slots,
-                                                   statistics: state.statistics)
+                                                   statistics: state.statistics, computeDType: state.computeDType)
                     state.add(group)
                     try first.registerHook(GroupHook(state: state, group: group, onloadLeader: true, offloadLeader: first === last),
                                            name: OffloadHookName.group)
@@ -216,7 +222,8 @@ extension Module {
             }
         }
         let group = unmatched.isEmpty ? nil
-            : try ParameterGroup(id: "\(prefix)\(className)_unmatched_group", slots: unmatched, statistics: state.statistics)
+            : try ParameterGroup(id: "\(prefix)\(className)_unmatched_group", slots: unmatched, statistics: state.statistics,
+                                 computeDType: state.computeDType)
         if let group { state.add(group) }
         if group != nil || isRoot {
             try registerHook(GroupRootHook(state: state, group: group), name: isRoot ? OffloadHookName.groupRoot : OffloadHookName.group)
@@ -230,7 +237,7 @@ extension Module {
             let prefix = path.isEmpty ? "" : path + "."
             let group = try ParameterGroup(id: path.isEmpty ? className : path,
                                            slots: module.parameters.map { (prefix + $0.name, $0.parameter) },
-                                           statistics: state.statistics)
+                                           statistics: state.statistics, computeDType: state.computeDType)
             state.add(group)
             if module === self { rootGroup = group; continue }   // the root's own parameters: resident all forward
             try module.registerHook(GroupHook(state: state, group: group, onloadLeader: true, offloadLeader: true),

@@ -18,13 +18,16 @@ public final class ModelCPUOffload: @unchecked Sendable {
     /// refuses the combination — "contains components with group offloading enabled" — but
     /// group-offloading the largest model and model-offloading the rest is the natural setup
     /// for a small device, and both strategies already agree on where weights live.)
-    public init(components all: [Module], device: Device) throws {
+    ///
+    /// - Parameter computeDType: cast floating-point weights to this dtype as a component
+    ///   comes to the device (the homes keep theirs); nil: no cast.
+    public init(components all: [Module], device: Device, computeDType: DType? = nil) throws {
         self.device = device
         let grouped = all.filter { $0.allHooks().contains { $0.name == OffloadHookName.groupRoot } }
         let components = all.filter { c in !grouped.contains { $0 === c } }
         for component in components { try component.refuseStackedOffload() }
         let componentGroups = try components.map {
-            try ParameterGroup(id: $0.className, slots: $0.namedParameters(), statistics: statistics)
+            try ParameterGroup(id: $0.className, slots: $0.namedParameters(), statistics: statistics, computeDType: computeDType)
         }
         try device.requireRoom(forLargestOf: componentGroups, strategy: "model CPU offload")
         for (component, group) in zip(components, componentGroups) {

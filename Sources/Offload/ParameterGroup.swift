@@ -13,19 +13,47 @@ public final class ParameterGroup: @unchecked Sendable {
     /// The offload-tier tensors, one per slot.
     private(set) var homes: [Tensor]
     public private(set) var onloadedDevice: Device?
-    /// Bytes of the group's weights in their home dtype.
+    /// Floating-point weights are cast to this dtype on their way to the execution device
+    /// (the homes keep theirs, e.g. a memory-mapped f32 checkpoint); nil: no cast.
+    let computeDType: DType?
+    /// Bytes of the group's weights as they arrive on the execution device.
     public let byteCount: Int
     let statistics: TransferStatistics
 
     /// A copy running in the background (prefetch) and the tensors it will publish.
     private var pending: (group: DispatchGroup, device: Device, result: PendingCopy)?
 
-    init(id: String, slots: [(path: String, parameter: Parameter)], statistics: TransferStatistics) throws {
+    init(id: String, slots: [(path: String, parameter: Parameter)], statistics: TransferStatistics,
+         computeDType: DType? = nil) throws {
         self.id = id
         self.slots = slots
         self.statistics = statistics
+        self.computeDType = computeDType
         homes = try slots.map { try $0.parameter.tensor($0.path) }
-        byteCount = homes.reduce(0) { $0 + $1.byteCount }
+        byteCount = homes.reduce(0) { total, home in
+            total + (Self.castTarget(home, computeDType).map { home.count * $0.itemSize } ?? home.byteCount)
+        }
+    }
+
+    /// The dtype `home` is cast to on onload, or nil when it arrives as it is.
+    private static func castTarget(_ home: Tensor, _ dtype: DType?) -> DType? {
+        guard let dtype, home.dtype.isFloatingPoint, home.dtype != dtype else { return nil }
+        return dtype
+    }
+
+    /// Whether any home needs a cast on its way to the device.
+    private var casts: Bool { homes.contains { Self.castTarget($0, computeDType) != nil } }
+
+    /// The homes as the device gets them: cast on the host first (so that the copy moves the
+    /// smaller dtype), then copied. A cast from a mapped file lets the file's pages go after.
+    private static func deviceTensors(_ homes: [Tensor], computeDType: DType?, on device: Device,
+                                      submittedAt: UInt64 = DispatchTime.now().uptimeNanoseconds) throws -> [Tensor] {
+        try homes.map { home in
+            guard let dtype = castTarget(home, computeDType) else { return try home.to(device, submittedAt: submittedAt) }
+            let cast = try home.to(dtype).to(device, submittedAt: submittedAt)
+            if home.storage.isMapped { home.storage.releaseResidentPages() }
+            return cast
+        }
     }
 
     /// Replaces the home tensors (the disk tier maps them from a file instead of RAM).
@@ -49,12 +77,12 @@ public final class ParameterGroup: @unchecked Sendable {
         if onloadedDevice == device { return }
         // The disk tier: weights mapped from a file are read in place on the host — the pages
         // come in as the forward touches them and leave at `offload`.
-        if device.isCPU && homes.allSatisfy({ $0.storage.isMapped }) {
+        if device.isCPU && homes.allSatisfy({ $0.storage.isMapped }) && !casts {
             publish(homes, on: device)
             return
         }
         let start = DispatchTime.now().uptimeNanoseconds
-        let tensors = try homes.map { try $0.to(device) }
+        let tensors = try Self.deviceTensors(homes, computeDType: computeDType, on: device)
         statistics.addWait(seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         publish(tensors, on: device)
     }
@@ -65,10 +93,11 @@ public final class ParameterGroup: @unchecked Sendable {
         statistics.addPrefetch()
         let group = DispatchGroup()
         let result = PendingCopy()
-        let homes = self.homes
+        let homes = self.homes, dtype = computeDType
+        let submitted = DispatchTime.now().uptimeNanoseconds
         group.enter()
         queue.async {
-            result.set(Result { try homes.map { try $0.to(device) } })
+            result.set(Result { try Self.deviceTensors(homes, computeDType: dtype, on: device, submittedAt: submitted) })
             group.leave()
         }
         pending = (group, device, result)
@@ -76,7 +105,11 @@ public final class ParameterGroup: @unchecked Sendable {
 
     /// Back to the home tensors; device copies are freed when nothing else holds them.
     func offload() {
-        if let pending { pending.group.wait(); self.pending = nil }
+        if let pending {
+            pending.group.wait()
+            pending.result.discard()   // freed now, not when the copy's closure lets go of it
+            self.pending = nil
+        }
         guard onloadedDevice != nil else { return }
         for (slot, home) in zip(slots, homes) { slot.parameter.value = home }
         // Mapped homes drop their pages and packed copies, so the resident set is the groups in use.
@@ -87,7 +120,7 @@ public final class ParameterGroup: @unchecked Sendable {
     private func publish(_ tensors: [Tensor], on device: Device) {
         for (slot, tensor) in zip(slots, tensors) { slot.parameter.value = tensor }
         onloadedDevice = device
-        if !device.isCPU || homes.first?.storage.isMapped == true { statistics.addTransfer(bytes: byteCount) }
+        if !device.isCPU || casts || homes.first?.storage.isMapped == true { statistics.addTransfer(bytes: byteCount) }
     }
 }
 
@@ -96,6 +129,7 @@ final class PendingCopy: @unchecked Sendable {
     private let lock = NSLock()
     private var result: Result<[Tensor], Error>?
     func set(_ r: Result<[Tensor], Error>) { lock.lock(); result = r; lock.unlock() }
+    func discard() { lock.lock(); result = nil; lock.unlock() }
     /// The tensors, nil if the copy has not finished, or the copy's error.
     func take() throws -> [Tensor]? {
         lock.lock(); defer { lock.unlock() }

@@ -39,14 +39,17 @@ extension Module {
     /// them on `device` only during its own forward; they live on the host otherwise. The
     /// least memory on the device, the most traffic.
     @discardableResult
-    public func enableSequentialCPUOffload(device: Device) throws -> TransferStatistics {
+    ///
+    /// - Parameter computeDType: cast floating-point weights to this dtype as they come to
+    ///   the device (their homes keep theirs); nil: no cast.
+    public func enableSequentialCPUOffload(device: Device, computeDType: DType? = nil) throws -> TransferStatistics {
         try refuseStackedOffload()
         let statistics = TransferStatistics()
         let groups = try namedModules().filter { !$0.module.parameters.isEmpty }.map { path, module in
             let prefix = path.isEmpty ? "" : path + "."
             return (module, try ParameterGroup(id: path.isEmpty ? className : path,
                                                slots: module.parameters.map { (prefix + $0.name, $0.parameter) },
-                                               statistics: statistics))
+                                               statistics: statistics, computeDType: computeDType))
         }
         try device.requireRoom(forLargestOf: groups.map(\.1), strategy: "sequential CPU offload")
         for (module, group) in groups {
@@ -55,6 +58,10 @@ extension Module {
         executionDevice = device
         return statistics
     }
+
+    /// Whether an offload strategy or a device map hooks this tree (its weights then move,
+    /// and are cast, by those hooks).
+    public var hasOffloadHooks: Bool { allHooks().contains { OffloadHookName.all.contains($0.name) } }
 
     /// Throws when an offload strategy is already on this tree (remove it first).
     func refuseStackedOffload() throws {

@@ -18,6 +18,7 @@ public struct StableDiffusionImg2ImgPipeline: @unchecked Sendable {
     public func generate(_ options: GenerationOptions, image: Tensor, strength: Float, noise: Tensor? = nil,
                          latentSampleNoise: Tensor? = nil, progress: ProgressHandler? = nil) throws -> GenerationResult {
         defer { base.modelOffload?.offloadAll() }
+        try base.castPendingWeights()
         guard (0...1).contains(strength) else {
             throw PipelineError.invalidOption("strength must be between 0 and 1, not \(strength)")
         }

@@ -13,6 +13,7 @@ extension StableDiffusionPipeline {
         guard hooks.isEmpty, hfDeviceMap == nil else {
             throw OffloadError.conflictingStrategy("the pipeline already has placement or offloading; call resetDeviceMap() or removeAllHooks() first")
         }
+        try castPendingWeights(all: true)
         switch request {
         case .device(let target):
             guard let device = target.device(in: devices) else {
@@ -57,6 +58,7 @@ extension StableDiffusionPipeline {
         guard hooks.isEmpty, hfDeviceMap == nil else {
             throw OffloadError.conflictingStrategy("the pipeline already has placement or offloading; call resetDeviceMap() or removeAllHooks() first")
         }
+        try castPendingWeights(all: true)
         var perComponent: [String: DeviceMap] = [:]
         for entry in map.entries {
             let parts = entry.prefix.split(separator: ".", maxSplits: 1).map(String.init)

@@ -8,6 +8,7 @@ extension StableDiffusionPipeline {
     /// draw (or take) the initial latents, denoise with classifier-free guidance, decode.
     public func generate(_ options: GenerationOptions, progress: ProgressHandler? = nil) throws -> GenerationResult {
         defer { modelOffload?.offloadAll() }   // Diffusers' maybe_free_model_hooks
+        try castPendingWeights()
         let (width, height) = try resolvedSize(options)
         var timings = GenerationResult.Timings()
         let start = Date()

@@ -12,20 +12,34 @@ extension StableDiffusionPipeline {
     /// Whole components on `device` one at a time (the UNet stays for all steps).
     public func enableModelCPUOffload(device: Device) throws {
         try refuseIfDeviceMapped("enable_model_cpu_offload")
-        modelOffload = try ModelCPUOffload(components: components, device: device)
+        modelOffload = try ModelCPUOffload(components: components, device: device, computeDType: dtype)
     }
 
     /// Each module's weights on `device` only during its own forward.
     @discardableResult
     public func enableSequentialCPUOffload(device: Device) throws -> [TransferStatistics] {
         try refuseIfDeviceMapped("enable_sequential_cpu_offload")
-        return try allOrNothing { try components.map { try $0.enableSequentialCPUOffload(device: device) } }
+        return try allOrNothing { try components.map { try $0.enableSequentialCPUOffload(device: device, computeDType: dtype) } }
     }
 
     /// Group offloading of every component.
     @discardableResult
     public func enableGroupOffload(device: Device, options: GroupOffloadOptions) throws -> [GroupOffloadState] {
-        try allOrNothing { try components.map { try $0.applyGroupOffloading(device: device, options: options) } }
+        var options = options
+        options.computeDType = options.computeDType ?? dtype
+        return try allOrNothing { try components.map { try $0.applyGroupOffloading(device: device, options: options) } }
+    }
+
+    /// With `castWeightsOnLoad: false`: converts the weights of every component that no
+    /// offload hook casts on the way (all of them when `all`), before they compute or move.
+    func castPendingWeights(all: Bool = false) throws {
+        guard castPending else { return }
+        var remaining = false
+        for component in components {
+            if !all && component.hasOffloadHooks { remaining = true; continue }
+            try component.convert(to: dtype)
+        }
+        castPending = remaining
     }
 
     /// Runs `apply` on the components; if one fails, the hooks the others got are removed.
@@ -42,6 +56,7 @@ extension StableDiffusionPipeline {
         guard hooks.isEmpty else {
             throw OffloadError.conflictingStrategy("cannot move a pipeline with offloading enabled; call removeAllHooks() first")
         }
+        try castPendingWeights(all: true)
         for component in components { try component.moveParameters(to: device) }
     }
 

@@ -24,13 +24,25 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
     /// Pixels per latent along each side (8 for Stable Diffusion).
     public var vaeScaleFactor: Int { vae.config.downscaleFactor }
 
+    /// Whether some weights are still in the checkpoint's dtype (`castWeightsOnLoad: false`).
+    var castPending: Bool
+
     /// Loads every component; weights convert to `dtype` (f32, bf16 or f16) as they load.
-    public init(folder: String, dtype: DType = .f32) throws {
+    ///
+    /// - Parameter castWeightsOnLoad: false keeps the weights as the checkpoint stores them
+    ///   (memory-mapped) until they are needed: an offload strategy then casts each group as it
+    ///   comes to the execution device, so a bf16 run over an f32 checkpoint never holds every
+    ///   bf16 copy at once (on the host's disk tier the resident set stays the groups in use);
+    ///   anything else (`to`, device maps, a component left without offloading) converts on
+    ///   first need. The numbers are the same either way.
+    public init(folder: String, dtype: DType = .f32, castWeightsOnLoad: Bool = true) throws {
         guard dtype == .f32 || dtype == .bf16 || dtype == .f16 else {
             throw PipelineError.invalidOption("--dtype must be f32, bf16 or f16, not \(dtype)")
         }
         self.folder = folder
         self.dtype = dtype
+        let loadDType: DType? = castWeightsOnLoad ? dtype : nil
+        castPending = !castWeightsOnLoad
         let index = try PipelineIndex(path: folder + "/model_index.json")
         func component(_ name: String, _ classes: [String]) throws -> String {
             guard let entry = index.components.first(where: { $0.name == name }) else {
@@ -49,13 +61,13 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
         tokenizer = try CLIPTokenizer(folder: component("tokenizer", ["CLIPTokenizer", "CLIPTokenizerFast"]))
         let textPath = try component("text_encoder", ["CLIPTextModel"])
         textEncoder = CLIPTextModel(try CLIPTextConfig(ModelConfig(path: textPath + "/config.json")))
-        try textEncoder.load(from: Checkpoint(folder: textPath), dtype: dtype)
+        try textEncoder.load(from: Checkpoint(folder: textPath), dtype: loadDType)
         let unetPath = try component("unet", ["UNet2DConditionModel"])
         unet = UNet2DConditionModel(try UNet2DConditionConfig(ModelConfig(path: unetPath + "/config.json")))
-        try unet.load(from: Checkpoint(folder: unetPath), dtype: dtype)
+        try unet.load(from: Checkpoint(folder: unetPath), dtype: loadDType)
         let vaePath = try component("vae", ["AutoencoderKL"])
         vae = AutoencoderKL(try AutoencoderKLConfig(ModelConfig(path: vaePath + "/config.json")))
-        try vae.load(from: Checkpoint(folder: vaePath), dtype: dtype)
+        try vae.load(from: Checkpoint(folder: vaePath), dtype: loadDType)
         let schedulerPath = try component("scheduler", SchedulerKind.allCases.map(\.rawValue))
         scheduler = try SchedulerConfig(contentsOf: schedulerPath + "/scheduler_config.json").makeScheduler()
     }

@@ -9,10 +9,17 @@ extension Tensor {
 
     /// This tensor on `device` (a real copy, throttled by the device's copy bandwidth).
     public func to(_ device: Device) throws -> Tensor {
+        try to(device, submittedAt: DispatchTime.now().uptimeNanoseconds)
+    }
+
+    /// `to(device)` for a copy handed to the device's copy engine at `submittedAt` (uptime
+    /// nanoseconds) and run later by a transfer thread: a bandwidth-limited engine starts it
+    /// as soon as the copies before it end, as a DMA engine works through its queue, however
+    /// late the thread that does the bytes gets a core.
+    public func to(_ device: Device, submittedAt: UInt64) throws -> Tensor {
         if device == self.device { return self }
-        let start = DispatchTime.now().uptimeNanoseconds
         let result = try copied(dtype: dtype, device: device)
-        Tensor.throttleCopy(bytes: byteCount, between: self.device, and: device, since: start)
+        Tensor.throttleCopy(bytes: byteCount, between: self.device, and: device, since: submittedAt)
         return result
     }
 

@@ -131,7 +131,10 @@ struct Generate: ParsableCommand {
         let computeType = DType(name: dtype) ?? .f32
         let devices = try makeDevices()
         let target = try devices.device(named: device)
-        let pipeline = try StableDiffusionPipeline(folder: model, dtype: computeType)
+        // The host's disk tier casts each group as it is used, so the weights stay mapped from the
+        // checkpoint instead of all being converted at load.
+        let castOnUse = target.isCPU && ["sequential", "group-block", "group-leaf"].contains(offload)
+        let pipeline = try StableDiffusionPipeline(folder: model, dtype: computeType, castWeightsOnLoad: !castOnUse)
         if let scheduler, let kind = SchedulerKind(name: scheduler) { try pipeline.useScheduler(kind) }
         var statistics = try place(pipeline, on: target)
         if let deviceMap {

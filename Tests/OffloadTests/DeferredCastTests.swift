@@ -1,0 +1,63 @@
+import Foundation
+import Models
+import NN
+import Offload
+import Pipelines
+import Tensor
+import XCTest
+
+/// `castWeightsOnLoad: false`: a bf16 pipeline over an f32 checkpoint keeps the checkpoint
+/// mapped and casts each group as it comes to the execution device; the images equal those of
+/// the pipeline converted at load, bit for bit.
+final class DeferredCastTests: XCTestCase {
+    func options() -> GenerationOptions {
+        var options = GenerationOptions(prompt: "a red circle", negativePrompt: "")
+        options.steps = 1
+        options.width = 64
+        options.height = 64
+        return options
+    }
+
+    var folder: String { OffloadStrategyTests.root + "/tiny-sd" }
+
+    func testCastingOnOnloadGivesTheImageOfCastingAtLoad() throws {
+        let expected = try StableDiffusionPipeline(folder: folder, dtype: .bf16).generate(options()).images.floats()
+        let strategies: [(String, (StableDiffusionPipeline) throws -> Void)] = [
+            ("group leaf, host disk tier", { _ = try $0.enableGroupOffload(device: .cpu, options: GroupOffloadOptions(type: .leafLevel)) }),
+            ("group block, accel, prefetch", {
+                _ = try $0.enableGroupOffload(device: .accel(11), options: GroupOffloadOptions(type: .blockLevel(blocksPerGroup: 1), useStream: true))
+            }),
+            ("sequential, host", { _ = try $0.enableSequentialCPUOffload(device: .cpu) }),
+            ("model offload", { try $0.enableModelCPUOffload(device: .accel(12)) }),
+            ("none: converted on first use", { _ in }),
+        ]
+        for (name, apply) in strategies {
+            let pipeline = try StableDiffusionPipeline(folder: folder, dtype: .bf16, castWeightsOnLoad: false)
+            let weights = pipeline.unet.namedParameters().compactMap(\.parameter.value)
+            XCTAssertTrue(weights.allSatisfy { $0.dtype == .f32 && $0.storage.isMapped }, "\(name): the checkpoint stays mapped")
+            try apply(pipeline)
+            XCTAssertEqual(try pipeline.generate(options()).images.floats(), expected, name)
+            let after = pipeline.unet.namedParameters().compactMap(\.parameter.value)
+            if name.hasPrefix("none") {
+                XCTAssertTrue(after.allSatisfy { $0.dtype == .bf16 }, "converted when first used without offloading")
+            } else {
+                XCTAssertTrue(after.allSatisfy { $0.dtype == .f32 && $0.storage.isMapped }, "\(name): at rest the homes are the mapped checkpoint")
+            }
+        }
+    }
+
+    func testMovingOrMappingADeferredPipelineConvertsFirst() throws {
+        let expected = try StableDiffusionPipeline(folder: folder, dtype: .bf16).generate(options()).images.floats()
+        let moved = try StableDiffusionPipeline(folder: folder, dtype: .bf16, castWeightsOnLoad: false)
+        let device = Device.accel(13)
+        try moved.to(device)
+        XCTAssertTrue(moved.unet.namedParameters().allSatisfy { $0.parameter.value?.dtype == .bf16 && $0.parameter.value?.device == device })
+        XCTAssertEqual(try moved.generate(options()).images.floats(), expected)
+
+        let mapped = try StableDiffusionPipeline(folder: folder, dtype: .bf16, castWeightsOnLoad: false)
+        try mapped.applyDeviceMap(DeviceMap([("unet", .accel(0)), ("unet.mid_block", .cpu), ("vae", .accel(0)), ("text_encoder", .cpu)]),
+                                  devices: DeviceSet(accelCapacities: [0: 64 << 20]))
+        XCTAssertTrue(mapped.unet.namedParameters().allSatisfy { $0.parameter.value?.dtype == .bf16 })
+        XCTAssertEqual(try mapped.generate(options()).images.floats(), expected)
+    }
+}
