@@ -33,6 +33,7 @@ public final class ParameterGroup: @unchecked Sendable {
         byteCount = homes.reduce(0) { total, home in
             total + (Self.castTarget(home, computeDType).map { home.count * $0.itemSize } ?? home.byteCount)
         }
+        casts = homes.contains { Self.castTarget($0, computeDType) != nil }
     }
 
     /// The dtype `home` is cast to on onload, or nil when it arrives as it is.
@@ -41,8 +42,8 @@ public final class ParameterGroup: @unchecked Sendable {
         return dtype
     }
 
-    /// Whether any home needs a cast on its way to the device.
-    private var casts: Bool { homes.contains { Self.castTarget($0, computeDType) != nil } }
+    /// Whether any home needs a cast on its way to the device (`rehome` keeps dtypes).
+    private let casts: Bool
 
     /// The homes as the device gets them: cast on the host first (so that the copy moves the
     /// smaller dtype), then copied. A cast from a mapped file lets the file's pages go after.

@@ -123,7 +123,7 @@ public protocol DeviceMovable {
 }
 
 extension Tensor: DeviceMovable {
-    public func moved(to device: Device) throws -> Tensor { self.device == device ? self : try to(device) }
+    public func moved(to device: Device) throws -> Tensor { try to(device) }
     public var firstDevice: Device? { device }
 }
 

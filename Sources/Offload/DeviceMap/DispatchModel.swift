@@ -63,7 +63,7 @@ extension Module {
         let placer = DeviceMapPlacer(map: map, devices: devices, main: main, offloadFolder: offloadFolder, statistics: statistics)
         do {
             try placer.place(self, path: "")
-            try main.requireRoom(forLargestOf: placer.offloaded.groups, strategy: "the device map's cpu/disk offload")
+            try main.requireRoom(forLargestOf: placer.offloaded, strategy: "the device map's cpu/disk offload")
             if !hooks.contains(where: { $0.name == OffloadHookName.deviceMap }) {
                 try registerHook(AlignDevicesHook(device: main), name: OffloadHookName.deviceMap)
             }
@@ -78,16 +78,22 @@ extension Module {
 }
 
 /// The walk of `dispatch`: finds the largest subtrees that the map sends to one device.
-private struct DeviceMapPlacer {
+private final class DeviceMapPlacer {
     let map: DeviceMap
     let devices: DeviceSet
     let main: Device
     let offloadFolder: String?
     let statistics: TransferStatistics
     /// The groups of `cpu`/`disk` modules, brought to `main` one module at a time.
-    let offloaded = GroupList()
+    private(set) var offloaded: [ParameterGroup] = []
 
-    final class GroupList { var groups: [ParameterGroup] = [] }
+    init(map: DeviceMap, devices: DeviceSet, main: Device, offloadFolder: String?, statistics: TransferStatistics) {
+        self.map = map
+        self.devices = devices
+        self.main = main
+        self.offloadFolder = offloadFolder
+        self.statistics = statistics
+    }
 
     func place(_ module: Module, path: String) throws {
         let parameters = module.namedParameters(prefix: path.isEmpty ? "" : path + ".")
@@ -135,7 +141,7 @@ private struct DeviceMapPlacer {
                     }
                     try GroupDiskCache.rehome(group, folder: offloadFolder)
                 }
-                offloaded.groups.append(group)
+                offloaded.append(group)
                 try owner.registerHook(ResidencyHook(group: group, device: main), name: OffloadHookName.deviceMapOffload)
             }
         }
