@@ -6,6 +6,10 @@ public final class AutoencoderKL: Module, @unchecked Sendable {
     public let config: AutoencoderKLConfig
     let encoder: VAEEncoder, decoder: VAEDecoder
     let quantConv: Conv2d?, postQuantConv: Conv2d?
+    /// Batches run one sample at a time (`enableSlicing`).
+    public internal(set) var useSlicing = false
+    /// Tiles for large images and latents (`enableTiling`); nil: off.
+    public internal(set) var tiling: VAETiling?
 
     override public var className: String { "AutoencoderKL" }
     override public var noSplitModuleClasses: [String] { ["BasicTransformerBlock", "ResnetBlock2D"] }
@@ -32,9 +36,7 @@ public final class AutoencoderKL: Module, @unchecked Sendable {
             guard images.rank == 4, images.shape[1] == config.inChannels else {
                 throw ModuleError.invalidInput("VAE encode expects [B, \(config.inChannels), H, W], got \(images.shape)")
             }
-            var moments = try encoder(images.to(executionDevice))
-            if let quantConv { moments = try quantConv(moments) }
-            return try DiagonalGaussianDistribution(moments)
+            return try DiagonalGaussianDistribution(sliced(images.to(executionDevice), encodeMoments))
         }
     }
 
@@ -44,9 +46,7 @@ public final class AutoencoderKL: Module, @unchecked Sendable {
             guard latents.rank == 4, latents.shape[1] == config.latentChannels else {
                 throw ModuleError.invalidInput("VAE decode expects [B, \(config.latentChannels), h, w], got \(latents.shape)")
             }
-            var z = try latents.to(executionDevice)
-            if let postQuantConv { z = try postQuantConv(z) }
-            return try decoder(z)
+            return try sliced(latents.to(executionDevice), decodeSamples)
         }
     }
 }
