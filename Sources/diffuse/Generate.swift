@@ -95,6 +95,15 @@ struct Generate: ParsableCommand {
     @Option(help: "Folder for group-offload weight files (the disk tier for weights not mapped from their checkpoint).")
     var offloadDir: String?
 
+    @Flag(help: "Decode (and encode) a batch one image at a time.")
+    var vaeSlicing = false
+
+    @Flag(help: "Decode (and encode) large images in overlapping tiles, blended as Diffusers does.")
+    var vaeTiling = false
+
+    @Option(help: "Tile size in pixels for --vae-tiling (default: the VAE's sample_size).")
+    var vaeTileSize: Int?
+
     func validate() throws {
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1, not \(steps)") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1, not \(batch)") }
@@ -114,6 +123,7 @@ struct Generate: ParsableCommand {
         }
         if let blocksPerGroup, blocksPerGroup < 1 { throw ValidationError("--blocks-per-group must be at least 1, not \(blocksPerGroup)") }
         if recordStream && !stream { throw ValidationError("--record-stream requires --stream") }
+        if vaeTileSize != nil && !vaeTiling { throw ValidationError("--vae-tile-size requires --vae-tiling") }
         if offload == "model" && device == "cpu" {
             throw ValidationError("--offload model needs an execution device: add --device accel:N")
         }
@@ -136,6 +146,8 @@ struct Generate: ParsableCommand {
         let castOnUse = target.isCPU && ["sequential", "group-block", "group-leaf"].contains(offload)
         let pipeline = try StableDiffusionPipeline(folder: model, dtype: computeType, castWeightsOnLoad: !castOnUse)
         if let scheduler, let kind = SchedulerKind(name: scheduler) { try pipeline.useScheduler(kind) }
+        if vaeSlicing { pipeline.vae.enableSlicing() }
+        if vaeTiling { try pipeline.vae.enableTiling(sampleMinSize: vaeTileSize) }
         var statistics = try place(pipeline, on: target)
         if let deviceMap {
             statistics += try applyDeviceMap(deviceMap, to: pipeline, devices: devices)
@@ -260,7 +272,8 @@ struct Generate: ParsableCommand {
         var options: [String: String] = [
             "model": model, "prompt": prompt ?? "", "steps": "\(steps)", "guidance": "\(guidance)", "seed": "\(seed)",
             "batch": "\(batch)", "dtype": dtype, "scheduler": "\(type(of: pipeline.scheduler))", "device": device,
-            "offload": offload,
+            "offload": offload, "vae_slicing": "\(vaeSlicing)",
+            "vae_tiling": vaeTiling ? "\(pipeline.vae.tiling?.sampleMinSize ?? 0) px tiles" : "off",
             "width": "\(width ?? pipeline.unet.config.sampleSize * pipeline.vaeScaleFactor)",
             "height": "\(height ?? pipeline.unet.config.sampleSize * pipeline.vaeScaleFactor)",
         ]

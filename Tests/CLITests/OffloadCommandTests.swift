@@ -85,4 +85,26 @@ extension CLITests {
         try assertFailsWithOneLine(base + ["--device", "accel:0", "--accel-capacity", "0=20KB", "--offload", "sequential"],
                                    containing: "19.53 KiB free")
     }
+
+    func testVAESlicingAndTilingOptions() throws {
+        let folder = NSTemporaryDirectory() + "cli-vae-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        // The tiny VAE's sample_size is 32 px: a 64 px image decodes in 2×2 tiles and more.
+        let base = ["generate", "--model", tinyPipeline, "--prompt", "a red circle", "--steps", "1", "--width", "64", "--height", "64",
+                    "--batch", "2"]
+        let plain = try run(base + ["--out", folder + "/plain.png", "--save-tensor", folder + "/plain.safetensors"])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        let sliced = try run(base + ["--vae-slicing", "--out", folder + "/sliced.png", "--save-tensor", folder + "/sliced.safetensors"])
+        XCTAssertEqual(sliced.status, 0, sliced.stderr)
+        let tiled = try run(base + ["--vae-tiling", "--vae-tile-size", "32", "--out", folder + "/tiled.png",
+                                    "--save-tensor", folder + "/tiled.safetensors", "--report", folder + "/tiled.json"])
+        XCTAssertEqual(tiled.status, 0, tiled.stderr)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/tiled.json"))) as? [String: Any])
+        XCTAssertEqual((report["options"] as? [String: String])?["vae_tiling"], "32 px tiles")
+        XCTAssertNotEqual(try Data(contentsOf: URL(fileURLWithPath: folder + "/tiled.safetensors")),
+                          try Data(contentsOf: URL(fileURLWithPath: folder + "/plain.safetensors")), "tiling changes the decode")
+        try assertFailsWithOneLine(base + ["--vae-tiling", "--vae-tile-size", "15"], containing: "multiple of")
+        try assertFailsWithOneLine(base + ["--vae-tile-size", "32"], containing: "--vae-tiling")
+    }
 }
