@@ -72,6 +72,23 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
         scheduler = try SchedulerConfig(contentsOf: schedulerPath + "/scheduler_config.json").makeScheduler()
     }
 
+    /// Every component's attention computes with `backend` (the UNet, the VAE's mid-block and
+    /// the text encoder). A slice size is checked against the UNet's heads, as Diffusers'
+    /// `enable_attention_slicing` does; the other components slice at most all their heads.
+    public func setAttentionBackend(_ backend: AttentionBackend) throws {
+        try unet.setAttentionBackend(backend)
+        for component in [textEncoder, vae] as [Module] {
+            if case .sliced(let n) = backend {
+                try component.enableAttentionSlicing(n == 0 ? .auto : .heads(n), capped: true)
+            } else {
+                try component.setAttentionBackend(backend)
+            }
+        }
+    }
+
+    /// Diffusers' `enable_attention_slicing`: the UNet's attention a slice of heads at a time.
+    public func enableAttentionSlicing(_ size: AttentionSliceSize = .auto) throws { try unet.enableAttentionSlicing(size) }
+
     /// Replaces the scheduler by `kind` built from the pipeline's scheduler config, as
     /// `XScheduler.from_config(pipe.scheduler.config)` does.
     public func useScheduler(_ kind: SchedulerKind) throws {

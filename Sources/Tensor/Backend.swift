@@ -14,6 +14,9 @@ public enum AttentionKernel: Sendable, Equatable {
     case reference
     /// Tiled with an online softmax: at most one tile of scores per thread.
     case memoryEfficient
+    /// The reference computation this many heads at a time (Diffusers' `SlicedAttnProcessor`):
+    /// the scores of `n` heads of one sample exist at once.
+    case sliced(Int)
 }
 
 /// The compute behind tensor operations. Each device answers one backend; the CPU backend

@@ -95,6 +95,9 @@ struct Generate: ParsableCommand {
     @Option(help: "Folder for group-offload weight files (the disk tier for weights not mapped from their checkpoint).")
     var offloadDir: String?
 
+    @Option(help: "Attention kernel: auto, naive, flash, sliced (half the heads at a time) or sliced:N.")
+    var attention = "auto"
+
     @Flag(help: "Decode (and encode) a batch one image at a time.")
     var vaeSlicing = false
 
@@ -123,6 +126,9 @@ struct Generate: ParsableCommand {
         }
         if let blocksPerGroup, blocksPerGroup < 1 { throw ValidationError("--blocks-per-group must be at least 1, not \(blocksPerGroup)") }
         if recordStream && !stream { throw ValidationError("--record-stream requires --stream") }
+        guard AttentionBackend(name: attention) != nil else {
+            throw ValidationError("--attention must be auto, naive, flash, sliced or sliced:N, not \(attention)")
+        }
         if vaeTileSize != nil && !vaeTiling { throw ValidationError("--vae-tile-size requires --vae-tiling") }
         if offload == "model" && device == "cpu" {
             throw ValidationError("--offload model needs an execution device: add --device accel:N")
@@ -146,6 +152,7 @@ struct Generate: ParsableCommand {
         let castOnUse = target.isCPU && ["sequential", "group-block", "group-leaf"].contains(offload)
         let pipeline = try StableDiffusionPipeline(folder: model, dtype: computeType, castWeightsOnLoad: !castOnUse)
         if let scheduler, let kind = SchedulerKind(name: scheduler) { try pipeline.useScheduler(kind) }
+        if let backend = AttentionBackend(name: attention), backend != .auto { try pipeline.setAttentionBackend(backend) }
         if vaeSlicing { pipeline.vae.enableSlicing() }
         if vaeTiling { try pipeline.vae.enableTiling(sampleMinSize: vaeTileSize) }
         var statistics = try place(pipeline, on: target)
@@ -272,7 +279,7 @@ struct Generate: ParsableCommand {
         var options: [String: String] = [
             "model": model, "prompt": prompt ?? "", "steps": "\(steps)", "guidance": "\(guidance)", "seed": "\(seed)",
             "batch": "\(batch)", "dtype": dtype, "scheduler": "\(type(of: pipeline.scheduler))", "device": device,
-            "offload": offload, "vae_slicing": "\(vaeSlicing)",
+            "offload": offload, "attention": attention, "vae_slicing": "\(vaeSlicing)",
             "vae_tiling": vaeTiling ? "\(pipeline.vae.tiling?.sampleMinSize ?? 0) px tiles" : "off",
             "width": "\(width ?? pipeline.unet.config.sampleSize * pipeline.vaeScaleFactor)",
             "height": "\(height ?? pipeline.unet.config.sampleSize * pipeline.vaeScaleFactor)",

@@ -107,4 +107,17 @@ extension CLITests {
         try assertFailsWithOneLine(base + ["--vae-tiling", "--vae-tile-size", "15"], containing: "multiple of")
         try assertFailsWithOneLine(base + ["--vae-tile-size", "32"], containing: "--vae-tiling")
     }
+
+    func testAttentionOption() throws {
+        let folder = NSTemporaryDirectory() + "cli-attention-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let base = ["generate", "--model", tinyPipeline, "--prompt", "a red circle", "--steps", "1", "--width", "64", "--height", "64"]
+        for value in ["naive", "flash", "sliced", "sliced:2"] {
+            let result = try run(base + ["--attention", value, "--out", "\(folder)/\(value).png"])
+            XCTAssertEqual(result.status, 0, "\(value): \(result.stderr)")
+        }
+        try assertFailsWithOneLine(base + ["--attention", "sliced:99"], containing: "smaller or equal")
+        try assertFailsWithOneLine(base + ["--attention", "quantum"], containing: "quantum")
+    }
 }

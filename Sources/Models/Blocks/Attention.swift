@@ -5,7 +5,7 @@ import Tensor
 /// self-attention, or cross-attention when a context is given. On [B, C, H, W] input (the
 /// VAE's mid-block) it optionally group-normalises, attends over the H·W positions and adds
 /// the residual, as the processor does for 4-D hidden states.
-public final class Attention: Module, @unchecked Sendable {
+public final class Attention: Module, AttentionLayer, @unchecked Sendable {
     public let heads: Int
     public let toQ: Linear, toK: Linear, toV: Linear, toOut: Linear
     public let groupNorm: GroupNorm?

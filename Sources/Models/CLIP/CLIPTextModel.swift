@@ -199,8 +199,9 @@ final class CLIPEncoderLayer: Module, @unchecked Sendable {
     }
 }
 
-final class CLIPAttention: Module, @unchecked Sendable {
+final class CLIPAttention: Module, AttentionLayer, @unchecked Sendable {
     let heads: Int
+    var kernel: AttentionKernel = .memoryEfficient
     let qProj: Linear, kProj: Linear, vProj: Linear, outProj: Linear
 
     init(_ config: CLIPTextConfig) {
@@ -219,7 +220,8 @@ final class CLIPAttention: Module, @unchecked Sendable {
         try forward(x) { x in
             let (b, s, d) = (x.shape[0], x.shape[1], x.shape[2])
             func split(_ t: Tensor) throws -> Tensor { try t.reshaped([b, s, heads, d / heads]).transposed(1, 2) }  // [B, H, S, d]
-            let out = try scaledDotProductAttention(query: split(qProj(x)), key: split(kProj(x)), value: split(vProj(x)), isCausal: true)
+            let out = try scaledDotProductAttention(query: split(qProj(x)), key: split(kProj(x)), value: split(vProj(x)),
+                                                    isCausal: true, kernel: kernel)
             return try outProj(out.transposed(1, 2).reshaped([b, s, d]))
         }
     }

@@ -29,6 +29,21 @@ extension CPUBackend {
             return try referenceAttention(query, key, value, mask: additiveMask, scale: scale, isCausal: isCausal)
         case .memoryEfficient:
             return try tiledAttention(query, key, value, mask: additiveMask, scale: scale, isCausal: isCausal, device: device)
+        case .sliced(let size):
+            guard size >= 1 else { throw TensorError.invalidArgument("attention slice size must be at least 1, not \(size)") }
+            // Per sample, `size` heads at a time: [1, n, S, D] views, the mask narrowed alike.
+            let samples = try (0..<b).map { i -> Tensor in
+                let heads = try stride(from: 0, to: h, by: size).map { start -> Tensor in
+                    let n = min(size, h - start)
+                    func part(_ t: Tensor) throws -> Tensor {
+                        try t.narrowed(axis: 0, start: i, length: 1).narrowed(axis: 1, start: start, length: n)
+                    }
+                    return try referenceAttention(part(query), part(key), part(value), mask: additiveMask.map(part),
+                                                  scale: scale, isCausal: isCausal)
+                }
+                return try concat(heads, axis: 1)
+            }
+            return try concat(samples, axis: 0)
         }
     }
 

@@ -1,0 +1,94 @@
+import NN
+import Tensor
+
+/// How a model's attention layers compute (Diffusers' `set_attention_backend` and
+/// attention processors).
+public enum AttentionBackend: Sendable, Equatable {
+    /// The whole score matrix at once (Diffusers' classic `AttnProcessor`).
+    case naive
+    /// The naive computation `n` heads at a time (`SlicedAttnProcessor`).
+    case sliced(Int)
+    /// The memory-efficient tiled kernel with an online softmax: never a whole score matrix.
+    case flash
+    /// The best available: `flash`.
+    case auto
+
+    var kernel: AttentionKernel {
+        switch self {
+        case .naive: return .reference
+        case .sliced(let n): return .sliced(n)
+        case .flash, .auto: return .memoryEfficient
+        }
+    }
+
+    /// Reads `auto`, `naive`, `flash`, `sliced` (Diffusers' "auto" slice, half the heads) or
+    /// `sliced:N`; nil for anything else.
+    public init?(name: String) {
+        switch name {
+        case "auto": self = .auto
+        case "naive": self = .naive
+        case "flash": self = .flash
+        default:
+            guard name.hasPrefix("sliced") else { return nil }
+            let rest = name.dropFirst("sliced".count)
+            if rest.isEmpty { self = .sliced(0) } else if rest.hasPrefix(":"), let n = Int(rest.dropFirst()) { self = .sliced(n) } else { return nil }
+        }
+    }
+}
+
+/// Diffusers' `enable_attention_slicing` sizes.
+public enum AttentionSliceSize: Sendable, Equatable {
+    /// Half of each layer's heads.
+    case auto
+    /// One head at a time: the least memory.
+    case max
+    /// This many heads at a time (at most each layer's head count).
+    case heads(Int)
+}
+
+/// A layer that computes attention over `heads` heads with a selectable kernel.
+protocol AttentionLayer: AnyObject {
+    var heads: Int { get }
+    var kernel: AttentionKernel { get set }
+}
+
+extension Module {
+    /// Every attention layer of this model computes with `backend`. `.sliced(0)` slices as
+    /// `enableAttentionSlicing(.auto)` does.
+    public func setAttentionBackend(_ backend: AttentionBackend) throws {
+        if case .sliced(let n) = backend { return try enableAttentionSlicing(n == 0 ? .auto : .heads(n)) }
+        for layer in attentionLayers { layer.kernel = backend.kernel }
+    }
+
+    /// Diffusers' `set_attention_slice`: the naive computation a slice of heads at a time.
+    /// A size below 1, or above a layer's head count unless `capped` (then such a layer takes
+    /// all its heads at once), is an error (nothing changes then).
+    public func enableAttentionSlicing(_ size: AttentionSliceSize = .auto, capped: Bool = false) throws {
+        let layers = attentionLayers
+        if case .heads(let n) = size {
+            guard n >= 1 else { throw ModuleError.invalidInput("the attention slice size must be at least 1, not \(n)") }
+            if !capped, let smallest = layers.map(\.heads).min(), n > smallest {
+                throw ModuleError.invalidInput("slice_size \(n) has to be smaller or equal to \(smallest) (the fewest heads of a layer)")
+            }
+        }
+        for layer in layers {
+            switch size {
+            case .auto: layer.kernel = .sliced(max(1, layer.heads / 2))
+            case .max: layer.kernel = .sliced(1)
+            case .heads(let n): layer.kernel = .sliced(min(n, layer.heads))
+            }
+        }
+    }
+
+    /// Back to the default kernel (`flash`).
+    public func disableAttentionSlicing() {
+        for layer in attentionLayers { layer.kernel = .memoryEfficient }
+    }
+
+    /// The kernel each attention layer uses, by module path.
+    public var attentionKernels: [(path: String, kernel: AttentionKernel)] {
+        namedModules().compactMap { path, module in (module as? AttentionLayer).map { (path, $0.kernel) } }
+    }
+
+    private var attentionLayers: [AttentionLayer] { namedModules().compactMap { $0.module as? AttentionLayer } }
+}
