@@ -37,7 +37,11 @@ extension StableDiffusionPipeline {
         var remaining = false
         for component in components {
             if !all && component.hasOffloadHooks { remaining = true; continue }
-            try component.convert(to: dtype)
+            // float8 weights are layerwise casting's storage, upcast per layer by its hooks.
+            for (_, slot) in component.namedParameters() {
+                if let value = slot.value, value.dtype.isFloatingPoint, value.dtype != dtype,
+                   value.dtype != .f8e4m3fn, value.dtype != .f8e5m2 { slot.value = try value.to(dtype) }
+            }
         }
         castPending = remaining
     }

@@ -95,6 +95,9 @@ struct Generate: ParsableCommand {
     @Option(help: "Folder for group-offload weight files (the disk tier for weights not mapped from their checkpoint).")
     var offloadDir: String?
 
+    @Option(help: "Layerwise casting of the UNet: store its Linear/Conv weights as f8e4m3, f8e5m2, bf16 or f16 and upcast each layer to --dtype for its forward.")
+    var storageDtype: String?
+
     @Option(help: "Attention kernel: auto, naive, flash, sliced (half the heads at a time) or sliced:N.")
     var attention = "auto"
 
@@ -126,6 +129,11 @@ struct Generate: ParsableCommand {
         }
         if let blocksPerGroup, blocksPerGroup < 1 { throw ValidationError("--blocks-per-group must be at least 1, not \(blocksPerGroup)") }
         if recordStream && !stream { throw ValidationError("--record-stream requires --stream") }
+        if let storageDtype {
+            guard let storage = DType(name: storageDtype), [.f8e4m3fn, .f8e5m2, .bf16, .f16].contains(storage) else {
+                throw ValidationError("--storage-dtype must be f8e4m3, f8e5m2, bf16 or f16, not \(storageDtype)")
+            }
+        }
         guard AttentionBackend(name: attention) != nil else {
             throw ValidationError("--attention must be auto, naive, flash, sliced or sliced:N, not \(attention)")
         }
@@ -155,6 +163,10 @@ struct Generate: ParsableCommand {
         if let backend = AttentionBackend(name: attention), backend != .auto { try pipeline.setAttentionBackend(backend) }
         if vaeSlicing { pipeline.vae.enableSlicing() }
         if vaeTiling { try pipeline.vae.enableTiling(sampleMinSize: vaeTileSize) }
+        if let storage = storageDtype.flatMap(DType.init(name:)) {
+            // Before any offloading: the offload hooks then move the stored dtype.
+            try pipeline.unet.enableLayerwiseCasting(storage: storage, compute: computeType)
+        }
         var statistics = try place(pipeline, on: target)
         if let deviceMap {
             statistics += try applyDeviceMap(deviceMap, to: pipeline, devices: devices)
@@ -279,7 +291,7 @@ struct Generate: ParsableCommand {
         var options: [String: String] = [
             "model": model, "prompt": prompt ?? "", "steps": "\(steps)", "guidance": "\(guidance)", "seed": "\(seed)",
             "batch": "\(batch)", "dtype": dtype, "scheduler": "\(type(of: pipeline.scheduler))", "device": device,
-            "offload": offload, "attention": attention, "vae_slicing": "\(vaeSlicing)",
+            "offload": offload, "attention": attention, "storage_dtype": storageDtype ?? "none", "vae_slicing": "\(vaeSlicing)",
             "vae_tiling": vaeTiling ? "\(pipeline.vae.tiling?.sampleMinSize ?? 0) px tiles" : "off",
             "width": "\(width ?? pipeline.unet.config.sampleSize * pipeline.vaeScaleFactor)",
             "height": "\(height ?? pipeline.unet.config.sampleSize * pipeline.vaeScaleFactor)",

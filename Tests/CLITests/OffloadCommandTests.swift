@@ -120,4 +120,17 @@ extension CLITests {
         try assertFailsWithOneLine(base + ["--attention", "sliced:99"], containing: "smaller or equal")
         try assertFailsWithOneLine(base + ["--attention", "quantum"], containing: "quantum")
     }
+
+    func testStorageDTypeOption() throws {
+        let folder = NSTemporaryDirectory() + "cli-storage-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let base = ["generate", "--model", tinyPipeline, "--prompt", "a red circle", "--steps", "1", "--width", "64", "--height", "64"]
+        for extra in [["--storage-dtype", "f8e4m3"], ["--storage-dtype", "f8e4m3", "--dtype", "bf16", "--offload", "group-leaf"],
+                      ["--storage-dtype", "f8e5m2", "--device", "accel:0", "--offload", "group-block", "--blocks-per-group", "1", "--stream"]] {
+            let result = try run(base + extra + ["--out", folder + "/x.png"])
+            XCTAssertEqual(result.status, 0, "\(extra): \(result.stderr)")
+        }
+        try assertFailsWithOneLine(base + ["--storage-dtype", "int8"], containing: "int8")
+    }
 }

@@ -14,6 +14,7 @@ public final class UNet2DConditionModel: Module, @unchecked Sendable {
     override public var className: String { "UNet2DConditionModel" }
     /// Diffusers' `_no_split_modules` for this class.
     override public var noSplitModuleClasses: [String] { ["BasicTransformerBlock", "ResnetBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"] }
+    override public var layerwiseCastingSkipPatterns: [String] { ["norm"] }
 
     public init(_ config: UNet2DConditionConfig) {
         self.config = config

@@ -88,6 +88,10 @@ open class Module: @unchecked Sendable {
     /// `_group_offload_block_modules`); repeated blocks (`ModuleList`s) are found on their own.
     open var groupOffloadBlockModules: [String] { [] }
 
+    /// Patterns layerwise casting always skips for this model (Diffusers'
+    /// `_skip_layerwise_casting_patterns`), added to the user's.
+    open var layerwiseCastingSkipPatterns: [String] { [] }
+
     /// Total number of parameters (elements).
     public final var parameterCount: Int { namedParameters().reduce(0) { $0 + $1.parameter.shape.reduce(1, *) } }
 }
