@@ -61,6 +61,9 @@ let package = Package(
         .executableTarget(
             name: "UNetBenchmark", dependencies: ["Models", "NN", "Tensor"], path: "Benchmarks/UNetBenchmark",
             swiftSettings: optimisation),
+        .executableTarget(
+            name: "VAEBenchmark", dependencies: ["Models", "NN", "Tensor"], path: "Benchmarks/VAEBenchmark",
+            swiftSettings: optimisation),
         // Helpers the test targets share (fixture paths, tensor comparisons, error assertions);
         // under Tests/ and in no product.
         .target(name: "TestSupport", dependencies: ["Tensor", "NN"], path: "Tests/TestSupport"),
