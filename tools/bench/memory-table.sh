@@ -39,14 +39,7 @@ for row in "${rows[@]}"; do
   .build/release/diffuse generate --model "$model" --prompt "a red circle" --steps "$steps" --width "$size" --height "$size" \
       --dtype "$dtype" $args "${extra[@]}" --out "$out/$i.png" --report "$out/$i.json" >/dev/null 2>"$out/$i.err" \
       || { echo "| $name | failed: $(tail -1 "$out/$i.err") |"; i=$((i+1)); continue; }
-  python3 - "$name" "$out/$i.json" <<'PY'
-import json, sys
-name, path = sys.argv[1], sys.argv[2]
-r = json.load(open(path)); t = r["timings"]; m = r["memory"]; tr = r["transfers"]
-accel = m["devices"].get("accel:0", {}).get("peak_bytes", 0)
-unet = t["steps_s"][-1]
-print(f"| {name} | {accel/2**20:.0f} MiB | {m['process_peak_rss_bytes']/2**30:.2f} GiB | {unet:.2f} s | {t['vae_decode_s']:.1f} s | {tr['bytes']/2**30:.2f} GiB / {tr['count']} | {tr['wait_s']:.2f} s |")
-PY
+  python3 tools/bench/report_row.py "$name" "$out/$i.json"
   if [[ $i -eq 0 && "$bandwidth" == auto ]]; then
     # The UNet's weights in the run's dtype over the plain step's time.
     bandwidth=$(python3 - "$model" "$dtype" "$out/0.json" <<'PY'
