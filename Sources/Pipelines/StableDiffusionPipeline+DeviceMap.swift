@@ -10,7 +10,7 @@ extension StableDiffusionPipeline {
     /// Places the components as `request` says and records `hfDeviceMap`.
     public func applyDeviceMap(_ request: PipelineDeviceMapRequest, devices: DeviceSet,
                                maxMemory: [String: MemoryBudget]? = nil) throws {
-        guard hooks.isEmpty, hfDeviceMap == nil else {
+        guard !hasOffloading, hfDeviceMap == nil else {
             throw OffloadError.conflictingStrategy("the pipeline already has placement or offloading; call resetDeviceMap() or removeAllHooks() first")
         }
         try castPendingWeights(all: true)
@@ -55,7 +55,7 @@ extension StableDiffusionPipeline {
     /// - Returns: what each mapped component's `cpu`/`disk` modules move, by component name.
     @discardableResult
     public func applyDeviceMap(_ map: DeviceMap, devices: DeviceSet, offloadFolder: String? = nil) throws -> [String: TransferStatistics] {
-        guard hooks.isEmpty, hfDeviceMap == nil else {
+        guard !hasOffloading, hfDeviceMap == nil else {
             throw OffloadError.conflictingStrategy("the pipeline already has placement or offloading; call resetDeviceMap() or removeAllHooks() first")
         }
         try castPendingWeights(all: true)

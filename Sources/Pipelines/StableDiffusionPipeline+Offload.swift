@@ -57,7 +57,7 @@ extension StableDiffusionPipeline {
     /// Moves every component's weights to `device` (Diffusers' `pipe.to(device)`).
     public func to(_ device: Device) throws {
         try refuseIfDeviceMapped("`pipeline.to()`")
-        guard hooks.isEmpty else {
+        guard !hasOffloading else {
             throw OffloadError.conflictingStrategy("cannot move a pipeline with offloading enabled; call removeAllHooks() first")
         }
         try castPendingWeights(all: true)
@@ -72,6 +72,10 @@ extension StableDiffusionPipeline {
         for component in components { try component.removeAllHooks() }
         modelOffload = nil
     }
+
+    /// Whether an offload strategy or device map hooks a component (layerwise casting does not
+    /// count: a cast model still moves and maps as a whole).
+    var hasOffloading: Bool { components.contains { $0.hasOffloadHooks } }
 
     /// Every hook in the pipeline, by component and module path.
     public var hooks: [(component: String, path: String, name: String)] {

@@ -2,6 +2,7 @@ import Foundation
 import Models
 import NN
 import Offload
+import Pipelines
 import Tensor
 import TestSupport
 import XCTest
@@ -82,5 +83,26 @@ final class LayerwiseCastingTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(unet.convIn.weight.value).dtype, .f32)
         try unet.enableSequentialCPUOffload(device: .accel(42))
         XCTAssertThrowsError(try unet.enableLayerwiseCasting()) { XCTAssertTrue("\($0)".contains("before offloading"), "\($0)") }
+    }
+
+    /// A pipeline whose UNet is layerwise cast still moves whole and takes a device map.
+    func testACastPipelineMovesAndMaps() throws {
+        let folder = OffloadStrategyTests.root + "/tiny-sd"
+        var options = GenerationOptions(prompt: "a red circle", negativePrompt: "")
+        options.steps = 1
+        options.width = 64
+        options.height = 64
+        let reference = try StableDiffusionPipeline(folder: folder)
+        try reference.unet.enableLayerwiseCasting(storage: .f8e4m3fn)
+        let expected = try reference.generate(options).images.floats()
+        let moved = try StableDiffusionPipeline(folder: folder)
+        try moved.unet.enableLayerwiseCasting(storage: .f8e4m3fn)
+        try moved.to(.accel(43))
+        XCTAssertEqual(try moved.generate(options).images.floats(), expected)
+        let mapped = try StableDiffusionPipeline(folder: folder)
+        try mapped.unet.enableLayerwiseCasting(storage: .f8e4m3fn)
+        try mapped.applyDeviceMap(DeviceMap([("unet", .accel(0)), ("unet.mid_block", .cpu), ("vae", .accel(0)), ("text_encoder", .accel(0))]),
+                                  devices: DeviceSet(accelCapacities: [0: 64 << 20]))
+        XCTAssertEqual(try mapped.generate(options).images.floats(), expected)
     }
 }
