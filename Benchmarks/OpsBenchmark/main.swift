@@ -64,6 +64,7 @@ func workloads(_ dtype: DType) throws -> [Workload] {
     let q = try random([bq, h, s, d], seed: 6, dtype: dtype)
     let k = try random([bq, h, s, d], seed: 7, dtype: dtype)
     let v = try random([bq, h, s, d], seed: 8, dtype: dtype)
+    let stored = try random([n, n], seed: 9, dtype: .f32).to(.f8e4m3fn)
     return [
         Workload(name: "matmul", shape: "[4096,4096] @ [4096,4096]", flops: 2 * pow(Double(n), 3)) { try a.matmul(b) },
         Workload(name: "conv2d", shape: "x [2,320,64,64], w [320,320,3,3], pad 1",
@@ -71,6 +72,8 @@ func workloads(_ dtype: DType) throws -> [Workload] {
         Workload(name: "attention", shape: "q,k,v [2,8,4096,40]", flops: 4.0 * Double(bq * h * s * s * d)) {
             try scaledDotProductAttention(query: q, key: k, value: v, kernel: .memoryEfficient)
         },
+        // Layerwise casting's upcast; "flops" counts elements converted.
+        Workload(name: "upcast_f8e4m3", shape: "[4096,4096] f8e4m3fn → \(dtype)", flops: Double(n * n)) { try stored.to(dtype) },
     ]
 }
 

@@ -100,6 +100,21 @@ func convertRun(_ src: UnsafeRawPointer, _ srcStride: Int, _ from: DType,
             let s = src.assumingMemoryBound(to: Float16.self), d = dst.assumingMemoryBound(to: Float.self)
             for i in 0..<count { d[i] = Float(s[i]) }
             return
+        case (.f8e4m3fn, .f32), (.f8e5m2, .f32), (.f8e4m3fn, .bf16), (.f8e5m2, .bf16):
+            // Layerwise casting's upcast: 256 possible values, so a table lookup per byte (every
+            // float8 value is exact in f32 and in bf16, whose bits are the f32 bits' top half).
+            let table = from == .f8e4m3fn ? f8e4m3fnToF32Bits : f8e5m2ToF32Bits
+            let s = src.assumingMemoryBound(to: UInt8.self)
+            table.withUnsafeBufferPointer { t in
+                if to == .f32 {
+                    let d = dst.assumingMemoryBound(to: UInt32.self)
+                    for i in 0..<count { d[i] = t[Int(s[i])] }
+                } else {
+                    let d = dst.assumingMemoryBound(to: UInt16.self)
+                    for i in 0..<count { d[i] = UInt16(truncatingIfNeeded: t[Int(s[i])] >> 16) }
+                }
+            }
+            return
         default: break
         }
     }
@@ -110,3 +125,7 @@ func convertRun(_ src: UnsafeRawPointer, _ srcStride: Int, _ from: DType,
         for i in 0..<count { storeInt(loadInt(src, i * srcStride, from), dst, i, to) }
     }
 }
+
+/// The f32 bits of each float8_e4m3fn / float8_e5m2 byte, from the scalar conversions.
+let f8e4m3fnToF32Bits: [UInt32] = (0...255).map { float(fromF8E4M3FN: UInt8($0)).bitPattern }
+let f8e5m2ToF32Bits: [UInt32] = (0...255).map { float(fromF8E5M2: UInt8($0)).bitPattern }

@@ -46,6 +46,22 @@ final class DTypeConversionTests: XCTestCase {
         }
     }
 
+    /// Every float8 byte widens to f32 and bf16 exactly (the table path of `to(_:)` against the
+    /// scalar conversion), NaNs included.
+    func testEveryFloat8ByteWidens() throws {
+        let bytes = (0...255).map { UInt8($0) }
+        for dtype in [DType.f8e4m3fn, .f8e5m2] {
+            let narrow = try bytes.withUnsafeBytes { try Tensor(bytes: $0, dtype: dtype, shape: [256]) }
+            let wide = try narrow.to(.f32).floats()
+            let half = try narrow.to(.bf16).to(.f32).floats()
+            for (byte, (x, h)) in zip(bytes, zip(wide, half)) {
+                let expected = dtype == .f8e4m3fn ? float(fromF8E4M3FN: byte) : float(fromF8E5M2: byte)
+                XCTAssertEqual(x.bitPattern, expected.bitPattern, "\(dtype) \(byte) → f32")
+                XCTAssertEqual(h.bitPattern, expected.bitPattern, "\(dtype) \(byte) → bf16")
+            }
+        }
+    }
+
     func testIntegerAndBoolConversions() throws {
         XCTAssertEqual(try fixture.tensor(named: "i64_src").to(.f32).floats(), try fixture.tensor(named: "i64_to_f32").floats())
         let finite = try fixture.tensor(named: "f32_finite_src")

@@ -60,6 +60,10 @@ def workloads(dtype):
     yield ("attention", {"shape": "q,k,v [2,8,4096,40]"}, 4 * B * H * S * S * D,
            lambda: F.scaled_dot_product_attention(q, k, v))
 
+    # layerwise casting's upcast; "flops" counts elements converted
+    stored = r(N, N).to(torch.float8_e4m3fn)
+    yield "upcast_f8e4m3", {"shape": f"[4096,4096] float8_e4m3fn -> {dtype}"}, N * N, lambda: stored.to(dtype)
+
 
 def main():
     ap = argparse.ArgumentParser()
