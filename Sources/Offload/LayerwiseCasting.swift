@@ -63,7 +63,11 @@ extension Module {
     /// move the stored dtype).
     public func applyLayerwiseCasting(storage: DType, compute: DType? = nil, skipModulesPattern: [String] = defaultLayerwiseCastingSkipPatterns,
                                       skipModulesClasses: [String] = []) throws {
-        let compute = compute ?? namedParameters().compactMap(\.parameter.value).first(where: { $0.dtype.isFloatingPoint })?.dtype ?? .f32
+        // Default compute dtype: the weights' own, read past float8 ones (a checkpoint saved in
+        // the storage dtype still keeps its norms wide).
+        let compute = compute ?? namedParameters().compactMap(\.parameter.value).first {
+            $0.dtype.isFloatingPoint && $0.dtype != .f8e4m3fn && $0.dtype != .f8e5m2
+        }?.dtype ?? .f32
         for (role, dtype) in [("storage", storage), ("compute", compute)] where !dtype.isFloatingPoint {
             throw OffloadError.invalidOption("layerwise casting needs a floating-point \(role) dtype, not \(dtype)")
         }

@@ -105,4 +105,24 @@ final class LayerwiseCastingTests: XCTestCase {
                                   devices: DeviceSet(accelCapacities: [0: 64 << 20]))
         XCTAssertEqual(try mapped.generate(options).images.floats(), expected)
     }
+
+    /// A cast model saved in its storage dtype loads mapped, float8 and all, and computes the same.
+    func testSavedInTheStorageDTypeLoadsMapped() throws {
+        let folder = NSTemporaryDirectory() + "fp8-unet-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let cast = try makeUNet()
+        try cast.enableLayerwiseCasting(storage: .f8e4m3fn)
+        let expected = try run(cast).floats()
+        try cast.saveWeights(to: folder)
+        let reloaded = UNet2DConditionModel(cast.config)
+        try reloaded.load(from: Checkpoint(folder: folder))
+        XCTAssertEqual(try XCTUnwrap(reloaded.convIn.weight.value).dtype, .f8e4m3fn)
+        try reloaded.enableLayerwiseCasting(storage: .f8e4m3fn)   // compute: the norms' f32
+        let weights = reloaded.namedParameters().compactMap(\.parameter.value)
+        XCTAssertTrue(weights.allSatisfy { $0.storage.isMapped }, "nothing converted: the file is the storage")
+        let castCount = cast.namedParameters().filter { $0.parameter.value?.dtype == .f8e4m3fn }.count
+        XCTAssertGreaterThan(castCount, 0)
+        XCTAssertEqual(weights.filter { $0.dtype == .f8e4m3fn }.count, castCount, "the same layers stored in float8")
+        XCTAssertEqual(try run(reloaded).floats(), expected)
+    }
 }

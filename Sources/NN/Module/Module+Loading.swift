@@ -36,6 +36,16 @@ extension Module {
         parameterPath(forCheckpointKey: key) ?? key
     }
 
+    /// Writes every parameter as it is now, dtype included, in the model's key order (Diffusers'
+    /// `save_pretrained` weights; sharded above `maxShardSize`). A layerwise-cast model saves
+    /// its storage dtype, which a later `load(from:dtype: nil)` maps as it is.
+    @discardableResult
+    public func saveWeights(to folder: String, maxShardSize: Int = CheckpointWriter.defaultMaxShardSize,
+                            config: [UInt8]? = nil) throws -> SavedCheckpoint {
+        let tensors = try namedParameters().map { (name: $0.path, tensor: try $0.parameter.tensor($0.path)) }
+        return try CheckpointWriter.save(tensors, to: folder, maxShardSize: maxShardSize, config: config)
+    }
+
     /// Moves every loaded parameter to `device` (real copies; already-there ones stay).
     public func moveParameters(to device: Device) throws {
         for (_, slot) in namedParameters() { slot.value = try slot.value.map { try $0.to(device) } }
