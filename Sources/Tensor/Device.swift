@@ -174,7 +174,8 @@ public enum ProcessMemory {
     private static func field(_ name: String) -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
         for line in text.split(separator: "\n") where line.hasPrefix(name) {
-            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            // "VmHWM:\t  123456 kB", and with 8 digits or more no space after the tab.
+            let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             if parts.count >= 2, let kib = Int(parts[1]) { return kib * 1024 }
         }
         return nil

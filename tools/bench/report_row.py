@@ -9,5 +9,7 @@ name, path = sys.argv[1], sys.argv[2]
 r = json.load(open(path))
 t, m, tr = r["timings"], r["memory"], r["transfers"]
 accel = m["devices"].get("accel:0", {}).get("peak_bytes", 0)
-print(f"| {name} | {accel / 2**20:.0f} MiB | {m['process_peak_rss_bytes'] / 2**30:.2f} GiB | {t['steps_s'][-1]:.2f} s | "
+rss = m.get("process_peak_rss_bytes")
+rss = f"{rss / 2**30:.2f} GiB" if rss else "–"
+print(f"| {name} | {accel / 2**20:.0f} MiB | {rss} | {t['steps_s'][-1]:.2f} s | "
       f"{t['vae_decode_s']:.1f} s | {tr['bytes'] / 2**30:.2f} GiB / {tr['count']} | {tr['wait_s']:.2f} s |")

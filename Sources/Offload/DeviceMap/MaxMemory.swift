@@ -110,7 +110,7 @@ public struct MemoryInventory: Sendable, Equatable {
     public static func hostAvailableBytes() -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
         for line in text.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
-            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             if parts.count >= 2, let kib = Int(parts[1]) { return kib * 1024 }
         }
         return nil
