@@ -10,18 +10,10 @@ import XCTest
 /// mapped and casts each group as it comes to the execution device; the images equal those of
 /// the pipeline converted at load, bit for bit.
 final class DeferredCastTests: XCTestCase {
-    func options() -> GenerationOptions {
-        var options = GenerationOptions(prompt: "a red circle", negativePrompt: "")
-        options.steps = 1
-        options.width = 64
-        options.height = 64
-        return options
-    }
-
     var folder: String { OffloadStrategyTests.root + "/tiny-sd" }
 
     func testCastingOnOnloadGivesTheImageOfCastingAtLoad() throws {
-        let expected = try StableDiffusionPipeline(folder: folder, dtype: .bf16).generate(options()).images.floats()
+        let expected = try StableDiffusionPipeline(folder: folder, dtype: .bf16).generate(.tinyOneStep()).images.floats()
         let strategies: [(String, (StableDiffusionPipeline) throws -> Void)] = [
             ("group leaf, host disk tier", { _ = try $0.enableGroupOffload(device: .cpu, options: GroupOffloadOptions(type: .leafLevel)) }),
             ("group block, accel, prefetch", {
@@ -36,7 +28,7 @@ final class DeferredCastTests: XCTestCase {
             let weights = pipeline.unet.namedParameters().compactMap(\.parameter.value)
             XCTAssertTrue(weights.allSatisfy { $0.dtype == .f32 && $0.storage.isMapped }, "\(name): the checkpoint stays mapped")
             try apply(pipeline)
-            XCTAssertEqual(try pipeline.generate(options()).images.floats(), expected, name)
+            XCTAssertEqual(try pipeline.generate(.tinyOneStep()).images.floats(), expected, name)
             let after = pipeline.unet.namedParameters().compactMap(\.parameter.value)
             if name.hasPrefix("none") {
                 XCTAssertTrue(after.allSatisfy { $0.dtype == .bf16 }, "converted when first used without offloading")
@@ -47,17 +39,17 @@ final class DeferredCastTests: XCTestCase {
     }
 
     func testMovingOrMappingADeferredPipelineConvertsFirst() throws {
-        let expected = try StableDiffusionPipeline(folder: folder, dtype: .bf16).generate(options()).images.floats()
+        let expected = try StableDiffusionPipeline(folder: folder, dtype: .bf16).generate(.tinyOneStep()).images.floats()
         let moved = try StableDiffusionPipeline(folder: folder, dtype: .bf16, castWeightsOnLoad: false)
         let device = Device.accel(13)
         try moved.to(device)
         XCTAssertTrue(moved.unet.namedParameters().allSatisfy { $0.parameter.value?.dtype == .bf16 && $0.parameter.value?.device == device })
-        XCTAssertEqual(try moved.generate(options()).images.floats(), expected)
+        XCTAssertEqual(try moved.generate(.tinyOneStep()).images.floats(), expected)
 
         let mapped = try StableDiffusionPipeline(folder: folder, dtype: .bf16, castWeightsOnLoad: false)
         try mapped.applyDeviceMap(DeviceMap([("unet", .accel(0)), ("unet.mid_block", .cpu), ("vae", .accel(0)), ("text_encoder", .cpu)]),
                                   devices: DeviceSet(accelCapacities: [0: 64 << 20]))
         XCTAssertTrue(mapped.unet.namedParameters().allSatisfy { $0.parameter.value?.dtype == .bf16 })
-        XCTAssertEqual(try mapped.generate(options()).images.floats(), expected)
+        XCTAssertEqual(try mapped.generate(.tinyOneStep()).images.floats(), expected)
     }
 }

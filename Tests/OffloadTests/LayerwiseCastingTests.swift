@@ -88,10 +88,7 @@ final class LayerwiseCastingTests: XCTestCase {
     /// A pipeline whose UNet is layerwise cast still moves whole and takes a device map.
     func testACastPipelineMovesAndMaps() throws {
         let folder = OffloadStrategyTests.root + "/tiny-sd"
-        var options = GenerationOptions(prompt: "a red circle", negativePrompt: "")
-        options.steps = 1
-        options.width = 64
-        options.height = 64
+        let options = GenerationOptions.tinyOneStep()
         let reference = try StableDiffusionPipeline(folder: folder)
         try reference.unet.enableLayerwiseCasting(storage: .f8e4m3fn)
         let expected = try reference.generate(options).images.floats()

@@ -10,14 +10,6 @@ import XCTest
 /// `accel:0`, `accel:1`, `cpu` and `disk`, the image bit-equal to the plain run, weights where
 /// the map says, and every bad map a clear error with nothing left applied.
 final class ModelDispatchTests: XCTestCase {
-    func options() -> GenerationOptions {
-        var options = GenerationOptions(prompt: "a red circle", negativePrompt: "")
-        options.steps = 1
-        options.width = 64
-        options.height = 64
-        return options
-    }
-
     func pipeline(dtype: DType = .f32) throws -> StableDiffusionPipeline {
         try StableDiffusionPipeline(folder: OffloadStrategyTests.root + "/tiny-sd", dtype: dtype)
     }
@@ -35,7 +27,7 @@ final class ModelDispatchTests: XCTestCase {
 
     func testASplitAcrossTwoAcceleratorsHostAndDiskGivesThePlainImage() throws {
         let pipeline = try pipeline()
-        let plain = try pipeline.generate(options()).images.floats()
+        let plain = try pipeline.generate(.tinyOneStep()).images.floats()
         let devices = DeviceSet(accelCapacities: [0: 64 << 20, 1: 64 << 20])
         let map = DeviceMap(Self.splitMap)
         let statistics = try pipeline.applyDeviceMap(map, devices: devices)
@@ -53,7 +45,7 @@ final class ModelDispatchTests: XCTestCase {
                 }
             }
         }
-        XCTAssertEqual(try pipeline.generate(options()).images.floats(), plain, "a device map moves bytes, not values")
+        XCTAssertEqual(try pipeline.generate(.tinyOneStep()).images.floats(), plain, "a device map moves bytes, not values")
         XCTAssertGreaterThan(statistics.values.reduce(0) { $0 + $1.bytesMoved }, 0, "cpu/disk modules came to accel:0 per forward")
         XCTAssertGreaterThan(devices.accel(1).allocator.peakBytes, 0)
 
@@ -68,13 +60,13 @@ final class ModelDispatchTests: XCTestCase {
         try pipeline.resetDeviceMap()
         XCTAssertTrue(pipeline.hooks.isEmpty)
         XCTAssertEqual(devices.accel(0).allocator.bytesInUse + devices.accel(1).allocator.bytesInUse, 0)
-        XCTAssertEqual(try pipeline.generate(options()).images.floats(), plain)
+        XCTAssertEqual(try pipeline.generate(.tinyOneStep()).images.floats(), plain)
     }
 
     func testStrategiesPlanWithinTheBudgetsAndGiveThePlainImage() throws {
         for strategy in [DeviceMapStrategy.auto, .balancedLow0, .sequential] {
             let pipeline = try pipeline()
-            let plain = try pipeline.generate(options()).images.floats()
+            let plain = try pipeline.generate(.tinyOneStep()).images.floats()
             let devices = DeviceSet(accelCapacities: [0: 16 << 20, 1: 16 << 20])
             // 1 MB per accelerator: the models (about 5 MB) spill to the host.
             try pipeline.applyDeviceMap(strategy: strategy, devices: devices, maxMemory: ["0": "1MB", "1": "1MB", "cpu": "1GB"])
@@ -83,13 +75,13 @@ final class ModelDispatchTests: XCTestCase {
             let resident = devices.accel(0).allocator.bytesInUse + devices.accel(1).allocator.bytesInUse
             XCTAssertGreaterThan(resident, 0, "\(strategy)")
             XCTAssertLessThanOrEqual(resident, 2_000_000, "\(strategy): weights placed within the budgets")
-            XCTAssertEqual(try pipeline.generate(options()).images.floats(), plain, "\(strategy)")
+            XCTAssertEqual(try pipeline.generate(.tinyOneStep()).images.floats(), plain, "\(strategy)")
         }
     }
 
     func testDiskEntriesForConvertedWeightsUseGroupFiles() throws {
         let pipeline = try pipeline(dtype: .bf16)
-        let plain = try pipeline.generate(options()).images.floats()
+        let plain = try pipeline.generate(.tinyOneStep()).images.floats()
         let devices = DeviceSet(accelCapacities: [0: 64 << 20])
         let map = DeviceMap([("unet", .accel(0)), ("unet.mid_block", .disk), ("text_encoder", .accel(0)), ("vae", .accel(0))])
         // bf16 weights are converted copies, not the f32 checkpoint: disk needs a folder.
@@ -104,7 +96,7 @@ final class ModelDispatchTests: XCTestCase {
         let files = try FileManager.default.contentsOfDirectory(atPath: folder + "/unet")
         XCTAssertFalse(files.isEmpty)
         XCTAssertTrue(try XCTUnwrap(pipeline.unet.midBlock.namedParameters().first?.parameter.value).storage.isMapped)
-        XCTAssertEqual(try pipeline.generate(options()).images.floats(), plain)
+        XCTAssertEqual(try pipeline.generate(.tinyOneStep()).images.floats(), plain)
     }
 
     func testBadMapsAreClearErrorsAndApplyNothing() throws {
@@ -161,13 +153,13 @@ final class ModelDispatchTests: XCTestCase {
     /// accelerator, its weights streamed in per module (Diffusers' main_device + force_hooks).
     func testAHostOnlyComponentComputesOnThePipelinesAccelerator() throws {
         let pipeline = try pipeline()
-        let plain = try pipeline.generate(options()).images.floats()
+        let plain = try pipeline.generate(.tinyOneStep()).images.floats()
         let devices = DeviceSet(accelCapacities: [0: 64 << 20])
         let statistics = try pipeline.applyDeviceMap(DeviceMap([("text_encoder", .accel(0)), ("unet", .cpu), ("vae", .accel(0))]),
                                                      devices: devices)
         XCTAssertFalse(pipeline.unet.allHooks().isEmpty)
         XCTAssertEqual(pipeline.unet.executionDevice, devices.accel(0))
-        XCTAssertEqual(try pipeline.generate(options()).images.floats(), plain)
+        XCTAssertEqual(try pipeline.generate(.tinyOneStep()).images.floats(), plain)
         XCTAssertGreaterThan(statistics["unet"]?.bytesMoved ?? 0, 0)
     }
 }

@@ -10,17 +10,9 @@ import XCTest
 /// size (snake order), the image unchanged, and the pipeline refusing `.to()` and offloading
 /// until `resetDeviceMap()`, as Diffusers does.
 final class PipelineDeviceMapTests: XCTestCase {
-    func options() -> GenerationOptions {
-        var options = GenerationOptions(prompt: "a red circle", negativePrompt: "")
-        options.steps = 1
-        options.width = 64
-        options.height = 64
-        return options
-    }
-
     func testBalancedMapSpreadsComponentsAndKeepsTheImage() throws {
         let pipeline = try StableDiffusionPipeline(folder: OffloadStrategyTests.root + "/tiny-sd")
-        let plain = try pipeline.generate(options()).images.floats()
+        let plain = try pipeline.generate(.tinyOneStep()).images.floats()
         let devices = DeviceSet(accelCapacities: [0: 64 << 20, 1: 64 << 20])
         try pipeline.applyDeviceMap(.balanced, devices: devices)
         let map = try XCTUnwrap(pipeline.hfDeviceMap)
@@ -29,7 +21,7 @@ final class PipelineDeviceMapTests: XCTestCase {
         XCTAssertEqual(map.target(for: "vae"), .accel(1))
         XCTAssertEqual(map.target(for: "text_encoder"), .accel(1))
         XCTAssertTrue(pipeline.unet.namedParameters().allSatisfy { $0.parameter.value?.device == devices.accel(0) })
-        XCTAssertEqual(try pipeline.generate(options()).images.floats(), plain)
+        XCTAssertEqual(try pipeline.generate(.tinyOneStep()).images.floats(), plain)
 
         XCTAssertThrowsError(try pipeline.to(.cpu)) { XCTAssertTrue("\($0)".contains("resetDeviceMap"), "\($0)") }
         XCTAssertThrowsError(try pipeline.enableModelCPUOffload(device: devices.accel(0)))
@@ -38,19 +30,19 @@ final class PipelineDeviceMapTests: XCTestCase {
         XCTAssertNil(pipeline.hfDeviceMap)
         XCTAssertEqual(devices.accel(0).allocator.bytesInUse + devices.accel(1).allocator.bytesInUse, 0)
         try pipeline.enableModelCPUOffload(device: devices.accel(0))
-        XCTAssertEqual(try pipeline.generate(options()).images.floats(), plain)
+        XCTAssertEqual(try pipeline.generate(.tinyOneStep()).images.floats(), plain)
     }
 
     func testAComponentThatFitsNowhereRunsFromTheHostWithSequentialOffload() throws {
         let pipeline = try StableDiffusionPipeline(folder: OffloadStrategyTests.root + "/tiny-sd")
-        let plain = try pipeline.generate(options()).images.floats()
+        let plain = try pipeline.generate(.tinyOneStep()).images.floats()
         let devices = DeviceSet(accelCapacities: [0: 64 << 20])
         // A budget smaller than the UNet (about 4 MB) but big enough for the others.
         try pipeline.applyDeviceMap(.balanced, devices: devices, maxMemory: ["0": "2MB"])
         let map = try XCTUnwrap(pipeline.hfDeviceMap)
         XCTAssertEqual(map.target(for: "unet"), .cpu)
         XCTAssertFalse(pipeline.unet.allHooks().isEmpty, "the host-placed UNet streams onto accel:0")
-        XCTAssertEqual(try pipeline.generate(options()).images.floats(), plain)
+        XCTAssertEqual(try pipeline.generate(.tinyOneStep()).images.floats(), plain)
         XCTAssertThrowsError(try PipelineDeviceMapRequest(parsing: "auto")) { XCTAssertTrue("\($0)".contains("not supported"), "\($0)") }
     }
 }

@@ -27,8 +27,8 @@ rows=(
   "accel group-leaf + prefetch 2GB ahead|--device accel:0 --offload group-leaf --stream --prefetch-bytes 2GB"
   "accel device map auto, 0=1GB|--device accel:0 --device-map auto --max-memory 0=1GB,cpu=64GB"
 )
-echo "| technique | accel peak | process peak RSS | last UNet step | VAE decode | transfers | transfer wait |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+source tools/bench/rows.sh
+table_header
 i=0
 for row in "${rows[@]}"; do
   name=${row%%|*}; args=${row#*|}
@@ -36,10 +36,7 @@ for row in "${rows[@]}"; do
   extra=()
   if [[ $i -gt 0 && -n "$bandwidth" ]]; then extra=(--accel-bandwidth "$bandwidth"); fi
   # shellcheck disable=SC2086
-  .build/release/diffuse generate --model "$model" --prompt "a red circle" --steps "$steps" --width "$size" --height "$size" \
-      --dtype "$dtype" $args "${extra[@]}" --out "$out/$i.png" --report "$out/$i.json" >/dev/null 2>"$out/$i.err" \
-      || { echo "| $name | failed: $(tail -1 "$out/$i.err") |"; i=$((i+1)); continue; }
-  python3 tools/bench/report_row.py "$name" "$out/$i.json"
+  run_row "$name" "$out/$i" $args "${extra[@]}" || { i=$((i+1)); continue; }
   if [[ $i -eq 0 && "$bandwidth" == auto ]]; then
     # The UNet's weights in the run's dtype over the plain step's time.
     bandwidth=$(python3 - "$model" "$dtype" "$out/0.json" <<'PY'

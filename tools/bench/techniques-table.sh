@@ -17,16 +17,13 @@ rows=(
   "cpu plain|--device cpu"
   "cpu UNet stored f8e4m3|--device cpu --storage-dtype f8e4m3"
 )
-echo "| technique | accel peak | process peak RSS | last UNet step | VAE decode | transfers | transfer wait |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+source tools/bench/rows.sh
+table_header
 i=0
 for row in "${rows[@]}"; do
   name=${row%%|*}; args=${row#*|}
   [[ -n "${ONLY:-}" && "$name" != *"$ONLY"* ]] && { i=$((i+1)); continue; }
   # shellcheck disable=SC2086
-  .build/release/diffuse generate --model "$model" --prompt "a red circle" --steps "$steps" --width "$size" --height "$size" \
-      --dtype "$dtype" $args --out "$out/$i.png" --report "$out/$i.json" >/dev/null 2>"$out/$i.err" \
-      || { echo "| $name | failed: $(tail -1 "$out/$i.err") |"; i=$((i+1)); continue; }
-  python3 tools/bench/report_row.py "$name" "$out/$i.json"
+  run_row "$name" "$out/$i" $args || { i=$((i+1)); continue; }
   i=$((i+1))
 done

@@ -225,9 +225,8 @@ def state_equal(a, b):
 
 # ----------------------------------------------------------------------------- shared facts
 
-# runwayml/stable-diffusion-v1-5 scheduler/scheduler_config.json exactly as the hub has it, key
-# order included (written by diffusers 0.6.0: NO timestep_spacing and NO prediction_type keys)
-from sd15_configs import SD15_SCHEDULER_CONFIG  # noqa: E402,F401  (re-exported)
+# SD 1.5's scheduler config lives with the other SD 1.5 configs; re-exported for the generators.
+from sd15_configs import SD15_SCHEDULER_CONFIG  # noqa: E402,F401
 
 # The UNet2DConditionModel of Diffusers' older unit tests (1.43M parameters); the tiny fixture
 # UNets are this with a few arguments changed: dict(DIFFUSERS_TEST_UNET, layers_per_block=1, ...)

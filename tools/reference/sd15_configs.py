@@ -57,6 +57,8 @@ SD15_CLIP = {
 }
 EXPECTED_PARAMS = {"unet": 859_520_964, "vae": 83_653_863, "text_encoder": 123_060_480}
 
+# runwayml/stable-diffusion-v1-5 scheduler/scheduler_config.json exactly as the hub has it, key
+# order included (written by diffusers 0.6.0: NO timestep_spacing and NO prediction_type keys)
 SD15_SCHEDULER_CONFIG = {
     "_class_name": "PNDMScheduler",
     "_diffusers_version": "0.6.0",
