@@ -1,7 +1,10 @@
 // One UNet2DConditionModel call at Stable Diffusion 1.5's size (859.5 M parameters, random
 // weights, latents 2×4×64×64 = 512×512 with guidance), timed, with the process peak RSS.
 //
-//   swift run -c release UNetBenchmark [--dtype f32|bf16] [--calls N] [--size 64]
+//   swift run -c release UNetBenchmark [--dtype f32|bf16] [--calls N] [--size 64] [--capture]
+//
+// With --capture the eager calls are followed by a capture (UNet2DConditionModel.capture)
+// and as many replays: time and the cpu allocator's activation peak of each, side by side.
 import Foundation
 import Models
 import NN
@@ -39,11 +42,30 @@ func run() throws {
     let context = try Tensor((0..<(2 * 77 * 768)).map { Float(($0 * 104729) % 2001) / 1000 - 1 }, shape: [2, 77, 768], dtype: dtype)
     let timestep = try Tensor([981], shape: [1])
     ProcessMemory.resetPeak()
-    for call in 1...calls {
+    let allocator = Device.cpu.allocator
+    func timed(_ label: String, _ body: () throws -> Tensor) throws -> Tensor {
+        let before = allocator.bytesInUse
         let start = Date()
-        let out = try unet(sample, timestep: timestep, encoderHiddenStates: context)
+        let (out, peak) = try allocator.measuringPeak(body)
         let seconds = Date().timeIntervalSince(start)
-        print(String(format: "call %d: %.2f s", call, seconds), out.shape, "peak RSS \(formatBytes(ProcessMemory.peakResidentBytes ?? 0))")
+        print(String(format: "%@: %.2f s", label, seconds), out.shape, "activation peak \(formatBytes(peak - before))",
+              "peak RSS \(formatBytes(ProcessMemory.peakResidentBytes ?? 0))")
+        return out
+    }
+    var eager: Tensor?
+    for call in 1...calls {
+        eager = try timed("call \(call)") { try unet(sample, timestep: timestep, encoderHiddenStates: context) }
+    }
+    guard CommandLine.arguments.contains("--capture") else { return }
+    let start = Date()
+    let captured = try unet.capture(inputShapes: .init(sample: sample, timestep: timestep, encoderHiddenStates: context))
+    let plan = captured.plan
+    print(String(format: "capture: %.2f s,", Date().timeIntervalSince(start)),
+          "\(plan.operationCount) operations, \(plan.allocationCount) activations, \(plan.inPlaceCount) in place;",
+          "arena \(formatBytes(plan.arenaBytes)) (eager peak \(formatBytes(plan.eagerPeakBytes)))")
+    for call in 1...calls {
+        let out = try timed("replay \(call) (arena held)") { try captured(sample, timestep: timestep, encoderHiddenStates: context) }
+        print("  bit-equal to eager:", try out.bytes() == eager?.bytes())
     }
 }
 

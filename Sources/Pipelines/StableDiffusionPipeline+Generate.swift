@@ -65,7 +65,10 @@ extension StableDiffusionPipeline {
                  timings: inout GenerationResult.Timings, progress: ProgressHandler?) throws -> Tensor {
         let context = try negative.map { try Tensor.concat([$0, positive], axis: 0) } ?? positive   // [2B or B, S, D]
         var latents = initial
-        defer { try? unet.endCall() }   // nothing kept on the device for a next step during the VAE decode
+        defer {
+            try? unet.endCall()   // nothing kept on the device for a next step during the VAE decode
+            unetCapture?.endCall()
+        }
         let loopStart = Date()
         for (i, t) in timesteps.enumerated() {
             let stepStart = Date()
@@ -73,7 +76,7 @@ extension StableDiffusionPipeline {
             let input = try scheduler.scaleModelInput(doubled, timestep: t).to(dtype)
             let timestep = try Timestep.tensor([t])
             // The scheduler works on the host; the UNet computes wherever it was placed.
-            var prediction = try unet(input, timestep: timestep, encoderHiddenStates: context).to(.f32).to(latents.device)
+            var prediction = try predictNoise(input, timestep: timestep, encoderHiddenStates: context).to(.f32).to(latents.device)
             if negative != nil {
                 let halves = try prediction.chunked(2, axis: 0)                                    // uncond, text
                 prediction = try halves[0] + (halves[1] - halves[0]) * guidanceScale

@@ -26,6 +26,8 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
 
     /// Whether some weights are still in the checkpoint's dtype (`castWeightsOnLoad: false`).
     var castPending: Bool
+    /// Set by `enableUNetCapture`.
+    var unetCapture: UNetCaptureState?
 
     /// Loads every component; weights convert to `dtype` (f32, bf16 or f16) as they load.
     ///

@@ -44,12 +44,14 @@ public enum Parallel {
 
     /// Runs `body(thread, threads)` once on each thread of an OpenMP team of `threads`.
     private static func run(threads: Int, _ body: (Int, Int) -> Void) {
-        withoutActuallyEscaping(body) { body in
+        // Which items the calling thread takes varies from run to run: what the bodies
+        // allocate is not part of a graph capture.
+        CaptureSession.withoutRecording { withoutActuallyEscaping(body) { body in
             var region = Region(body: body)
             withUnsafeMutablePointer(to: &region) { pointer in
                 GOMP_parallel(regionEntry, pointer, UInt32(threads), 0)
             }
-        }
+        } }
     }
 }
 

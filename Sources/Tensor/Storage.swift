@@ -8,9 +8,22 @@ public final class Storage: @unchecked Sendable {
     public let byteCount: Int
     public let pointer: UnsafeMutableRawPointer
     /// Keeps a mapping alive while any tensor views it; nil for owned storage.
-    public let mapping: AnyObject?
+    public var mapping: AnyObject? { if case .mapped(let owner) = backing { return owner }; return nil }
     public var isMapped: Bool { mapping != nil }
     public var isWritable: Bool { mapping == nil }
+    /// Whether the bytes are a slice of a captured graph's activation arena.
+    public var isArenaSlice: Bool { if case .arena = backing { return true }; return false }
+
+    /// Who owns the bytes. `token` of owned storage reports the release to a capture being
+    /// recorded; an arena lease marks its slice free when the storage goes.
+    private enum Backing {
+        case owned(token: AnyObject?)
+        case mapped(AnyObject)
+        case arena(AnyObject)
+    }
+    private let backing: Backing
+    /// The allocation's index in a capture being recorded or replayed (see `GraphCapture`).
+    let captureIndex: Int?
 
     /// Derived data kept beside the bytes (for instance a convolution weight reordered once
     /// into oneDNN's blocked layout), dropped whenever the bytes change.
@@ -21,6 +34,22 @@ public final class Storage: @unchecked Sendable {
 
     /// Allocates `byteCount` uninitialised bytes on `device`, accounting them.
     public init(byteCount: Int, device: Device) throws {
+        var token: AnyObject?
+        var index: Int?
+        if let capture = CaptureSession.current {
+            switch try capture.allocate(byteCount, on: device) {
+            case .untracked: break
+            case let .recorded(recordToken, recordIndex):
+                token = recordToken; index = recordIndex
+            case let .slice(pointer, lease, sliceIndex):
+                self.pointer = pointer
+                self.byteCount = byteCount
+                self.device = device
+                self.backing = .arena(lease)
+                self.captureIndex = sliceIndex
+                return
+            }
+        }
         try device.allocator.reserve(byteCount)
         var raw: UnsafeMutableRawPointer?
         let status = posix_memalign(&raw, Storage.alignment, max(byteCount, 1))
@@ -32,7 +61,8 @@ public final class Storage: @unchecked Sendable {
         self.pointer = raw
         self.byteCount = byteCount
         self.device = device
-        self.mapping = nil
+        self.backing = .owned(token: token)
+        self.captureIndex = index
     }
 
     /// Wraps bytes inside a read-only mapping kept alive by `owner`. Not accounted: mapped
@@ -41,11 +71,12 @@ public final class Storage: @unchecked Sendable {
         self.pointer = UnsafeMutableRawPointer(mutating: mappedPointer)
         self.byteCount = byteCount
         self.device = .cpu
-        self.mapping = owner
+        self.backing = .mapped(owner)
+        self.captureIndex = nil
     }
 
     deinit {
-        if mapping == nil {
+        if case .owned = backing {
             free(pointer)
             device.allocator.release(byteCount)
         }
@@ -55,7 +86,8 @@ public final class Storage: @unchecked Sendable {
     public func derived<T: AnyObject>(_ key: String, make: () throws -> T) rethrows -> T {
         cacheLock.lock(); defer { cacheLock.unlock() }
         if let existing = derived[key] as? T { return existing }
-        let value = try make()
+        // Made once and kept with the bytes: not an activation of a capture.
+        let value = try CaptureSession.withoutRecording(make)
         derived[key] = value
         return value
     }

@@ -3,7 +3,12 @@ import Foundation
 // The operations models call, in Swift's idiom. Each forwards to the device's backend.
 
 extension Tensor {
-    var backend: any Backend { device.backend }
+    /// The device's backend; while a graph capture is recorded or replayed on this thread,
+    /// wrapped so that the operation is seen by the capture.
+    var backend: any Backend {
+        guard let capture = CaptureSession.current else { return device.backend }
+        return RecordingBackend(base: device.backend, session: capture)
+    }
 
     public func silu() throws -> Tensor { try backend.unary(.silu, self) }
     public func sigmoid() throws -> Tensor { try backend.unary(.sigmoid, self) }

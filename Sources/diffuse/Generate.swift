@@ -110,6 +110,9 @@ struct Generate: ParsableCommand {
     @Option(help: "Tile size in pixels for --vae-tiling (default: the VAE's sample_size).")
     var vaeTileSize: Int?
 
+    @Flag(help: "Capture the UNet's forward on the second step and replay it from the third, activations in one planned arena.")
+    var capture = false
+
     func validate() throws {
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1, not \(steps)") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1, not \(batch)") }
@@ -167,6 +170,7 @@ struct Generate: ParsableCommand {
         if let backend = AttentionBackend(name: attention), backend != .auto { try pipeline.setAttentionBackend(backend) }
         if vaeSlicing { pipeline.vae.enableSlicing() }
         if vaeTiling { try pipeline.vae.enableTiling(sampleMinSize: vaeTileSize) }
+        if capture { pipeline.enableUNetCapture() }
         if let storage = storageDtype.flatMap(DType.init(name:)) {
             // Before any offloading: the offload hooks then move the stored dtype.
             try pipeline.unet.enableLayerwiseCasting(storage: storage, compute: computeType)
@@ -205,10 +209,14 @@ struct Generate: ParsableCommand {
         }
         for path in outputs { print("wrote \(path)") }
         if let report {
-            let document = RunReport(options: resolvedOptions(pipeline), loadSeconds: loadSeconds, result: result,
+            var document = RunReport(options: resolvedOptions(pipeline), loadSeconds: loadSeconds, result: result,
                                      totalSeconds: Date().timeIntervalSince(started), outputs: outputs,
                                      devices: devices.allDevices, placement: target.description, transfers: statistics,
                                      deviceMap: pipeline.hfDeviceMap)
+            if let plan = pipeline.lastUNetCapturePlan {
+                document.capture = .init(arena_bytes: plan.arenaBytes, eager_peak_bytes: plan.eagerPeakBytes, output_bytes: plan.outputBytes,
+                                         operations: plan.operationCount, activations: plan.allocationCount, in_place: plan.inPlaceCount)
+            }
             try document.write(to: report)
             print("wrote \(report)")
         }
@@ -295,7 +303,7 @@ struct Generate: ParsableCommand {
         var options: [String: String] = [
             "model": model, "prompt": prompt ?? "", "steps": "\(steps)", "guidance": "\(guidance)", "seed": "\(seed)",
             "batch": "\(batch)", "dtype": dtype, "scheduler": "\(type(of: pipeline.scheduler))", "device": device,
-            "offload": offload, "attention": attention, "storage_dtype": storageDtype ?? "none", "vae_slicing": "\(vaeSlicing)",
+            "offload": offload, "attention": attention, "storage_dtype": storageDtype ?? "none", "vae_slicing": "\(vaeSlicing)", "capture": "\(capture)",
             "vae_tiling": vaeTiling ? "\(pipeline.vae.tiling?.sampleMinSize ?? 0) px tiles" : "off",
             "width": "\(width ?? pipeline.unet.config.sampleSize * pipeline.vaeScaleFactor)",
             "height": "\(height ?? pipeline.unet.config.sampleSize * pipeline.vaeScaleFactor)",

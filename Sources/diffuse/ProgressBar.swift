@@ -57,8 +57,13 @@ struct RunReport: Encodable {
     struct HookFigures: Encodable {
         let component: String, hook: String, bytes: Int, count: Int, wait_s: Double
     }
+    /// The UNet graph `--capture` planned (absent without it).
+    struct Capture: Encodable {
+        let arena_bytes: Int, eager_peak_bytes: Int, output_bytes: Int, operations: Int, activations: Int, in_place: Int
+    }
     let options: [String: String]
     let device_map: [String: String]
+    var capture: Capture?
     let timings: Timings
     let memory: Memory
     let transfers: Transfers

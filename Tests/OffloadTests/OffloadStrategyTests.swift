@@ -13,17 +13,9 @@ final class OffloadStrategyTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures").path
 
-    func makeUNet() throws -> UNet2DConditionModel {
-        let folder = Self.root + "/tiny-sd/unet"
-        let unet = UNet2DConditionModel(try UNet2DConditionConfig(ModelConfig(path: folder + "/config.json")))
-        try unet.load(from: Checkpoint(folder: folder))
-        return unet
-    }
+    func makeUNet() throws -> UNet2DConditionModel { try TinyUNet.load() }
 
-    func inputs() throws -> (Tensor, Tensor, Tensor) {
-        let f = try SafeTensorsFile(path: Self.root + "/tiny-sd/outputs/unet.safetensors")
-        return (try f.tensor(named: "sample"), try Tensor(int64: [981], shape: []), try f.tensor(named: "encoder_hidden_states"))
-    }
+    func inputs() throws -> (Tensor, Tensor, Tensor) { try TinyUNet.inputs() }
 
     /// Runs the UNet twice (the second run uses the traced prefetch order) and returns the
     /// output and the device's peak during the second run.

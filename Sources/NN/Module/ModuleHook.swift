@@ -93,14 +93,16 @@ extension Module {
         _ inputs: repeat each Input, body: (repeat each Input) throws -> Output
     ) throws -> Output {
         if hooks.isEmpty { return try body(repeat each inputs) }
-        for (_, hook) in hooks.reversed() { try hook.preForward(self) }
+        // Hooks move and cast weights: that is not part of a captured graph (they run again,
+        // as they are, in every replay).
+        for (_, hook) in hooks.reversed() { try GraphCapture.excluding { try hook.preForward(self) } }
         let target = hooks.reversed().lazy.compactMap(\.hook.inputDevice).first
         var origin: Device?
         if hooks.contains(where: { $0.hook.returnsOutputToInputDevice }) {
             for input in repeat each inputs { origin = origin ?? input.firstDevice }
         }
         var result = try body(repeat try Self.align(each inputs, to: target))
-        for (_, hook) in hooks { try hook.postForward(self) }
+        for (_, hook) in hooks { try GraphCapture.excluding { try hook.postForward(self) } }
         if let origin, let movable = result as? any DeviceMovable, let moved = try movable.moved(to: origin) as? Output {
             result = moved
         }

@@ -1,0 +1,61 @@
+/// The backend operations see while a capture is active: each call is reported to the
+/// session (recorded, or checked against the recording in a replay) and then forwarded.
+struct RecordingBackend: Backend {
+    let base: any Backend
+    let session: CaptureSession
+
+    private func op(_ name: String, _ inputs: [Tensor?], inPlaceSafe: Bool = false,
+                    _ body: () throws -> Tensor) throws -> Tensor {
+        try session.operation(name, inputs: inputs, inPlaceSafe: inPlaceSafe, body)
+    }
+
+    func unary(_ op: UnaryOp, _ x: Tensor) throws -> Tensor {
+        try self.op("unary.\(op.rawValue)", [x], inPlaceSafe: true) { try base.unary(op, x) }
+    }
+    func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) throws -> Tensor {
+        try self.op("binary.\(op.rawValue)", [a, b], inPlaceSafe: true) { try base.binary(op, a, b) }
+    }
+    func affine(_ x: Tensor, scale: Float, shift: Float) throws -> Tensor {
+        try op("affine", [x], inPlaceSafe: true) { try base.affine(x, scale: scale, shift: shift) }
+    }
+    func clamp(_ x: Tensor, lower: Float, upper: Float) throws -> Tensor {
+        try op("clamp", [x], inPlaceSafe: true) { try base.clamp(x, lower: lower, upper: upper) }
+    }
+    func softmax(_ x: Tensor, axis: Int) throws -> Tensor {
+        try op("softmax", [x]) { try base.softmax(x, axis: axis) }
+    }
+    func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor {
+        try op("groupNorm", [x, weight, bias]) { try base.groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps) }
+    }
+    func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor {
+        try op("layerNorm", [x, weight, bias]) { try base.layerNorm(x, weight: weight, bias: bias, eps: eps) }
+    }
+    func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float) throws -> Tensor {
+        try op("rmsNorm", [x, weight]) { try base.rmsNorm(x, weight: weight, eps: eps) }
+    }
+    func matmul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+        try op("matmul", [a, b]) { try base.matmul(a, b) }
+    }
+    func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
+        try op("linear", [x, weight, bias]) { try base.linear(x, weight: weight, bias: bias) }
+    }
+    func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: ConvPadding) throws -> Tensor {
+        try op("conv2d", [x, weight, bias]) { try base.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding) }
+    }
+    func scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor?,
+                                   scale: Float?, isCausal: Bool, kernel: AttentionKernel) throws -> Tensor {
+        try op("attention", [query, key, value, mask]) {
+            try base.scaledDotProductAttention(query: query, key: key, value: value, mask: mask,
+                                               scale: scale, isCausal: isCausal, kernel: kernel)
+        }
+    }
+    func concat(_ tensors: [Tensor], axis: Int) throws -> Tensor {
+        try op("concat", tensors) { try base.concat(tensors, axis: axis) }
+    }
+    func upsampleNearest2x(_ x: Tensor) throws -> Tensor {
+        try op("upsampleNearest2x", [x]) { try base.upsampleNearest2x(x) }
+    }
+    func embedding(_ ids: Tensor, weight: Tensor) throws -> Tensor {
+        try op("embedding", [ids, weight]) { try base.embedding(ids, weight: weight) }
+    }
+}
