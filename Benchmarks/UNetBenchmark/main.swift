@@ -1,7 +1,7 @@
 // One UNet2DConditionModel call at Stable Diffusion 1.5's size (859.5 M parameters, random
 // weights, latents 2×4×64×64 = 512×512 with guidance), timed, with the process peak RSS.
 //
-//   swift run -c release UNetBenchmark [--dtype f32|bf16] [--calls N] [--size 64] [--capture]
+//   swift run -c release UNetBenchmark [--dtype f32|bf16] [--calls N] [--size 64] [--capture] [--memory-format contiguous|channels_last]
 //
 // With --capture the eager calls are followed by a capture (UNet2DConditionModel.capture)
 // and as many replays: time and the cpu allocator's activation peak of each, side by side.
@@ -37,7 +37,11 @@ func run() throws {
         }
         parameter.value = try Tensor(values, shape: parameter.shape, dtype: dtype)
     }
-    print("parameters: \(unet.parameterCount)")
+    guard let format = MemoryFormat(rawValue: argument("--memory-format", "contiguous")) else {
+        throw TensorError.invalidArgument("--memory-format takes contiguous or channels_last")
+    }
+    unet.setMemoryFormat(format)
+    print("parameters: \(unet.parameterCount), memory format \(format.rawValue)")
     let sample = try Tensor((0..<(2 * 4 * size * size)).map { Float(($0 * 7919) % 2001) / 1000 - 1 }, shape: [2, 4, size, size], dtype: dtype)
     let context = try Tensor((0..<(2 * 77 * 768)).map { Float(($0 * 104729) % 2001) / 1000 - 1 }, shape: [2, 77, 768], dtype: dtype)
     let timestep = try Tensor([981], shape: [1])

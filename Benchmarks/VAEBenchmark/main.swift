@@ -3,6 +3,7 @@
 // with accel:0's allocator peak (weights excluded) and the process peak RSS.
 //
 //   swift run -c release VAEBenchmark DIR [--size 1024] [--batch 1] [--dtype f32|bf16] [--mode plain|tiled|sliced]
+//       [--memory-format contiguous|channels_last]
 import Foundation
 import Models
 import NN
@@ -26,10 +27,14 @@ func run() throws {
         throw TensorError.invalidArgument("--size takes a positive multiple of 8, --batch a positive integer")
     }
     let mode = argument("--mode", "plain")
+    guard let format = MemoryFormat(rawValue: argument("--memory-format", "contiguous")) else {
+        throw TensorError.invalidArgument("--memory-format takes contiguous or channels_last")
+    }
     let vae = AutoencoderKL(try AutoencoderKLConfig(ModelConfig(path: folder + "/config.json")))
     try vae.load(from: Checkpoint(folder: folder), dtype: dtype)
     let device = Device.accel(0)
     try vae.moveParameters(to: device)
+    vae.setMemoryFormat(format)
     switch mode {
     case "plain": break
     case "tiled": try vae.enableTiling()
@@ -46,8 +51,8 @@ func run() throws {
     let out = try vae.decode(latents)
     let seconds = Date().timeIntervalSince(start)
     let peak = device.allocator.peakBytes - weights
-    print(String(format: "vae decode %d² batch %d %@ %@: %.2f s, accel peak %@ (beyond the weights), process peak RSS %@",
-                 size, batch, "\(dtype)", mode, seconds, formatBytes(peak), formatBytes(ProcessMemory.peakResidentBytes ?? 0)),
+    print(String(format: "vae decode %d² batch %d %@ %@ %@: %.2f s, accel peak %@ (beyond the weights), process peak RSS %@",
+                 size, batch, "\(dtype)", mode, format.rawValue, seconds, formatBytes(peak), formatBytes(ProcessMemory.peakResidentBytes ?? 0)),
           out.shape)
 }
 

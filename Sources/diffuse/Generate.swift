@@ -110,6 +110,9 @@ struct Generate: ParsableCommand {
     @Option(help: "Tile size in pixels for --vae-tiling (default: the VAE's sample_size).")
     var vaeTileSize: Int?
 
+    @Flag(inversion: .prefixedNo, help: "Run the UNet's and the VAE's convolutions on NHWC (channels-last) activations (the default; --no-channels-last for NCHW).")
+    var channelsLast = true
+
     @Flag(help: "Capture the UNet's forward on the second step and replay it from the third, activations in one planned arena.")
     var capture = false
 
@@ -171,6 +174,7 @@ struct Generate: ParsableCommand {
         if vaeSlicing { pipeline.vae.enableSlicing() }
         if vaeTiling { try pipeline.vae.enableTiling(sampleMinSize: vaeTileSize) }
         if capture { pipeline.enableUNetCapture() }
+        pipeline.setMemoryFormat(channelsLast ? .channelsLast : .contiguous)
         if let storage = storageDtype.flatMap(DType.init(name:)) {
             // Before any offloading: the offload hooks then move the stored dtype.
             try pipeline.unet.enableLayerwiseCasting(storage: storage, compute: computeType)
@@ -303,7 +307,7 @@ struct Generate: ParsableCommand {
         var options: [String: String] = [
             "model": model, "prompt": prompt ?? "", "steps": "\(steps)", "guidance": "\(guidance)", "seed": "\(seed)",
             "batch": "\(batch)", "dtype": dtype, "scheduler": "\(type(of: pipeline.scheduler))", "device": device,
-            "offload": offload, "attention": attention, "storage_dtype": storageDtype ?? "none", "vae_slicing": "\(vaeSlicing)", "capture": "\(capture)",
+            "offload": offload, "attention": attention, "storage_dtype": storageDtype ?? "none", "vae_slicing": "\(vaeSlicing)", "capture": "\(capture)", "channels_last": "\(channelsLast)",
             "vae_tiling": vaeTiling ? "\(pipeline.vae.tiling?.sampleMinSize ?? 0) px tiles" : "off",
             "width": "\(width ?? pipeline.unet.config.sampleSize * pipeline.vaeScaleFactor)",
             "height": "\(height ?? pipeline.unet.config.sampleSize * pipeline.vaeScaleFactor)",

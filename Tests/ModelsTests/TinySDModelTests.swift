@@ -34,18 +34,22 @@ final class TinySDModelTests: XCTestCase {
         XCTAssertEqual(try model(ids).lastHiddenState.floats(), try reference(ids).lastHiddenState.floats())
     }
 
+    /// In both memory formats (channels-last carries NHWC activations from conv to conv).
     func testVAEEncodeAndDecode() throws {
         let vae = AutoencoderKL(try AutoencoderKLConfig(ModelConfig(path: Self.folder + "/vae/config.json")))
         try vae.load(from: Checkpoint(folder: Self.folder + "/vae"))
         let f = try Fixtures.file("tiny-sd/outputs/vae.safetensors")
-        let posterior = try vae.encode(f.tensor(named: "image"))
-        try assertMatches(posterior.mean, f.tensor(named: "encode.mean"), "posterior mean")
-        try assertMatches(posterior.logVariance, f.tensor(named: "encode.logvar"), "posterior log-variance")
-        try assertMatches(posterior.standardDeviation, f.tensor(named: "encode.std"), "posterior std")
-        try assertMatches(posterior.sample(noise: f.tensor(named: "encode.sample_noise_seed0")),
-                          f.tensor(named: "encode.sample_seed0"), "posterior sample")
-        try assertMatches(vae.decode(f.tensor(named: "latent")), f.tensor(named: "decode"), "decode")
-        try assertMatches(vae.decode(f.tensor(named: "latent_batch2")), f.tensor(named: "decode_batch2"), "decode, batch 2, non-square")
+        for format in MemoryFormat.allCases {
+            vae.setMemoryFormat(format)
+            let posterior = try vae.encode(f.tensor(named: "image"))
+            try assertMatches(posterior.mean, f.tensor(named: "encode.mean"), "\(format): posterior mean")
+            try assertMatches(posterior.logVariance, f.tensor(named: "encode.logvar"), "\(format): posterior log-variance")
+            try assertMatches(posterior.standardDeviation, f.tensor(named: "encode.std"), "\(format): posterior std")
+            try assertMatches(posterior.sample(noise: f.tensor(named: "encode.sample_noise_seed0")),
+                              f.tensor(named: "encode.sample_seed0"), "\(format): posterior sample")
+            try assertMatches(vae.decode(f.tensor(named: "latent")), f.tensor(named: "decode"), "\(format): decode")
+            try assertMatches(vae.decode(f.tensor(named: "latent_batch2")), f.tensor(named: "decode_batch2"), "\(format): decode, batch 2, non-square")
+        }
     }
 
     func testUNetBothConfigurations() throws {
@@ -54,15 +58,18 @@ final class TinySDModelTests: XCTestCase {
             let unet = UNet2DConditionModel(try UNet2DConditionConfig(ModelConfig(path: folder + "/config.json")))
             try unet.load(from: Checkpoint(folder: folder))
             let f = try Fixtures.file(name + "/outputs/unet.safetensors")
-            for t in [981, 1] {
-                let out = try unet(f.tensor(named: "sample"), timestep: Tensor(int64: [Int64(t)], shape: []),
-                                   encoderHiddenStates: f.tensor(named: "encoder_hidden_states"))
-                try assertMatches(out, f.tensor(named: "out_t\(t)"), "\(name) UNet at t=\(t)")
+            for format in MemoryFormat.allCases {
+                unet.setMemoryFormat(format)
+                for t in [981, 1] {
+                    let out = try unet(f.tensor(named: "sample"), timestep: Tensor(int64: [Int64(t)], shape: []),
+                                       encoderHiddenStates: f.tensor(named: "encoder_hidden_states"))
+                    XCTAssertEqual(out.memoryFormat, format, "the output keeps the layout")
+                    try assertMatches(out, f.tensor(named: "out_t\(t)"), "\(name) UNet at t=\(t), \(format)")
+                }
             }
         }
     }
 
-    /// Each block type on the inputs Diffusers recorded with forward hooks.
     func testUNetBlocks() throws {
         let folder = Fixtures.path("tiny-sd/unet")
         let unet = UNet2DConditionModel(try UNet2DConditionConfig(ModelConfig(path: folder + "/config.json")))

@@ -33,6 +33,9 @@ public final class Conv2d: Module, @unchecked Sendable {
     public let stride: Int, padding: ConvPadding
     public let weight: Parameter
     public let bias: Parameter?
+    /// The layout the convolution computes in: with `.channelsLast` a contiguous input is
+    /// converted once, and the output (like every channels-last output) stays channels-last.
+    public var memoryFormat: MemoryFormat = .contiguous
 
     public convenience init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true) {
         self.init(inChannels, outChannels, kernelSize: kernelSize, stride: stride, padding: ConvPadding(padding), bias: bias)
@@ -53,7 +56,8 @@ public final class Conv2d: Module, @unchecked Sendable {
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
         try forward(x) { x in
             let w = try weight.tensor("Conv2d.weight")
-            return try x.to(w.device).conv2d(weight: w, bias: bias?.tensor("Conv2d.bias"), stride: stride, padding: padding)
+            return try x.to(w.device).contiguous(memoryFormat == .channelsLast && x.rank == 4 ? .channelsLast : .contiguous)
+                .conv2d(weight: w, bias: bias?.tensor("Conv2d.bias"), stride: stride, padding: padding)
         }
     }
 }

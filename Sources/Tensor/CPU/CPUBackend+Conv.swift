@@ -4,8 +4,9 @@ import Foundation
 extension CPUBackend {
     /// 2-D convolution (NCHW input, OIHW weight, dilation 1, groups 1) through oneDNN.
     /// The primitive picks its preferred layouts; the weight is reordered into that layout
-    /// once and kept beside the weight's bytes (accounted on its device), activations are
-    /// reordered per call when the primitive does not read NCHW directly.
+    /// once and kept beside the weight's bytes (accounted on its device). Contiguous
+    /// activations are reordered per call when the primitive does not read NCHW directly;
+    /// channels-last ones are read and written NHWC as they are.
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: ConvPadding) throws -> Tensor {
         let device = try CPUBackend.sameDevice(x, weight, bias, op: "conv2d")
         try CPUBackend.requireCompute(x, "conv2d"); try CPUBackend.requireCompute(weight, "conv2d")
@@ -31,19 +32,25 @@ extension CPUBackend {
         if result != dtype {  // f16: compute in f32
             return try conv2d(x.to(dtype), weight: weight.to(dtype), bias: bias, stride: stride, padding: padding).to(result)
         }
-        let input = try x.to(dtype).contiguous()
-        let out = try Tensor.empty([n, o, oh, ow], dtype: dtype, device: device)
+        // A channels-last input is read and written NHWC as it is: no reorders, and the
+        // output stays channels-last for the next convolution.
+        var input = try x.to(dtype)
+        let nhwc = input.needsChannelsLastPath
+        if !nhwc { input = try input.contiguous() }
+        let out = try Tensor.empty([n, o, oh, ow], dtype: dtype, device: device, memoryFormat: nhwc ? .channelsLast : .contiguous)
         guard out.count > 0 else { return out }
 
         let dnnl = try DNNL.get()
-        let key = "conv|\(n),\(c),\(h),\(w)|\(o),\(kh),\(kw)|\(stride)|\(padding)|\(dtype)|\(bias != nil)"
-        let srcUser = try memoryDesc(dims: [n, c, h, w], tag: dnnl_nchw, dtype: dtype)
-        let dstUser = try memoryDesc(dims: [n, o, oh, ow], tag: dnnl_nchw, dtype: dtype)
+        let key = "conv|\(n),\(c),\(h),\(w)|\(o),\(kh),\(kw)|\(stride)|\(padding)|\(dtype)|\(bias != nil)|\(nhwc ? "nhwc" : "nchw")"
+        let userTag = nhwc ? dnnl_nhwc : dnnl_nchw
+        let srcUser = try memoryDesc(dims: [n, c, h, w], tag: userTag, dtype: dtype)
+        let dstUser = try memoryDesc(dims: [n, o, oh, ow], tag: userTag, dtype: dtype)
         let weightUser = try memoryDesc(dims: [o, c, kh, kw], tag: dnnl_oihw, dtype: dtype)
         let biasMD = try memoryDesc(dims: [o], tag: dnnl_a, dtype: .f32)
         let primitive = try dnnl.primitive(key) {
-            var srcAny = try memoryDesc(dims: [n, c, h, w], tag: dnnl_format_tag_any, dtype: dtype)
-            var dstAny = try memoryDesc(dims: [n, o, oh, ow], tag: dnnl_format_tag_any, dtype: dtype)
+            let activationTag = nhwc ? dnnl_nhwc : dnnl_format_tag_any
+            var srcAny = try memoryDesc(dims: [n, c, h, w], tag: activationTag, dtype: dtype)
+            var dstAny = try memoryDesc(dims: [n, o, oh, ow], tag: activationTag, dtype: dtype)
             var weightAny = try memoryDesc(dims: [o, c, kh, kw], tag: dnnl_format_tag_any, dtype: dtype)
             var biasDesc = biasMD
             var desc = dnnl_convolution_desc_t()

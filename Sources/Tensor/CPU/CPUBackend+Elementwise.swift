@@ -3,14 +3,14 @@ import Foundation
 extension CPUBackend {
     public func unary(_ op: UnaryOp, _ x: Tensor) throws -> Tensor {
         try CPUBackend.requireCompute(x, op.rawValue)
-        let out = try Tensor.empty(x.shape, dtype: x.dtype, device: x.device)
+        let out = try Tensor.empty(x.shape, dtype: x.dtype, device: x.device, memoryFormat: x.memoryFormat)
         try mapRows(x, into: out) { src, dst, n in applyUnary(op, src, dst, n) }
         return out
     }
 
     public func affine(_ x: Tensor, scale: Float, shift: Float) throws -> Tensor {
         try CPUBackend.requireCompute(x, "affine")
-        let out = try Tensor.empty(x.shape, dtype: x.dtype, device: x.device)
+        let out = try Tensor.empty(x.shape, dtype: x.dtype, device: x.device, memoryFormat: x.memoryFormat)
         try mapRows(x, into: out) { src, dst, n in
             for i in 0..<n { dst[i] = src[i] * scale + shift }
         }
@@ -20,7 +20,7 @@ extension CPUBackend {
     public func clamp(_ x: Tensor, lower: Float, upper: Float) throws -> Tensor {
         try CPUBackend.requireCompute(x, "clamp")
         guard lower <= upper else { throw TensorError.invalidArgument("clamp bounds \(lower)...\(upper) are reversed") }
-        let out = try Tensor.empty(x.shape, dtype: x.dtype, device: x.device)
+        let out = try Tensor.empty(x.shape, dtype: x.dtype, device: x.device, memoryFormat: x.memoryFormat)
         try mapRows(x, into: out) { src, dst, n in
             for i in 0..<n { let v = src[i]; dst[i] = v < lower ? lower : (v > upper ? upper : v) }
         }
@@ -32,14 +32,22 @@ extension CPUBackend {
         try CPUBackend.requireCompute(a, op.rawValue)
         try CPUBackend.requireCompute(b, op.rawValue)
         let shape = try broadcastShape(a.shape, b.shape)
-        let out = try Tensor.empty(shape, dtype: CPUBackend.resultType(a.dtype, b.dtype), device: device)
-        let ea = try a.expanded(to: shape), eb = try b.expanded(to: shape)
-        let (dims, strideSets) = coalesceJointly(shape: shape, strides: [ea.strides, eb.strides])
+        // The output keeps its operands' layout: channels-last only when no full-size operand
+        // is contiguous and one is channels-last (then the loop runs in NHWC order).
+        let full = [a, b].filter { $0.shape == shape }
+        let format: MemoryFormat = !full.contains(where: \.isContiguous) && full.contains(where: \.needsChannelsLastPath) ? .channelsLast : .contiguous
+        let out = try Tensor.empty(shape, dtype: CPUBackend.resultType(a.dtype, b.dtype), device: device, memoryFormat: format)
+        var ea = try a.expanded(to: shape), eb = try b.expanded(to: shape)
+        var dst = out
+        if format == .channelsLast {
+            ea = try ea.permuted(0, 2, 3, 1); eb = try eb.permuted(0, 2, 3, 1); dst = out.nhwcView
+        }
+        let (dims, strideSets) = coalesceJointly(shape: dst.shape, strides: [ea.strides, eb.strides])
         let inner = dims.last ?? 1
         let rows = out.count / max(inner, 1)
         guard out.count > 0 else { return out }
         let sa = strideSets[0], sb = strideSets[1]
-        let pa = UnsafeRawPointer(ea.data), pb = UnsafeRawPointer(eb.data), po = out.data
+        let pa = UnsafeRawPointer(ea.data), pb = UnsafeRawPointer(eb.data), po = dst.data
         let ta = a.dtype, tb = b.dtype, to = out.dtype
         Parallel.forEachChunk(rows, grain: max(1, 16384 / max(inner, 1))) { range in
             let block = min(inner, CPUBackend.block)
@@ -65,9 +73,12 @@ extension CPUBackend {
         return out
     }
 
-    /// Applies `body(srcF32, dstF32, n)` over `x` in blocks, writing `out` (same shape, contiguous).
+    /// Applies `body(srcF32, dstF32, n)` over `x` in blocks, writing `out` (same shape,
+    /// contiguous, or both channels-last).
     func mapRows(_ x: Tensor, into out: Tensor,
                  _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) throws {
+        // A channels-last output (of a channels-last input) is walked in memory order.
+        if out.needsChannelsLastPath { return try mapRows(x.nhwcView, into: out.nhwcView, body) }
         let (dims, strides) = Tensor.coalesced(shape: x.shape, strides: x.strides)
         let inner = dims.last ?? 1, innerStride = strides.last ?? 1
         let rows = x.count / max(inner, 1)

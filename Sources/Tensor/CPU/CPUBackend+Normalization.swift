@@ -51,6 +51,7 @@ extension CPUBackend {
             throw TensorError.invalidArgument("groupNorm: \(channels) channels do not split into \(groups) groups")
         }
         let (w, b) = try affineParameters(weight, bias, count: channels, op: "groupNorm")
+        if x.rank == 4 && x.needsChannelsLastPath { return try groupNormChannelsLast(x, groups: groups, weight: w, bias: b, eps: eps) }
         let spatial = x.shape.dropFirst(2).reduce(1, *)
         let perGroup = channels / groups
         let input = try x.contiguous()
@@ -81,7 +82,7 @@ extension CPUBackend {
     }
 
     /// Weight and bias as f32 arrays, checked against the normalised size.
-    private func affineParameters(_ weight: Tensor?, _ bias: Tensor?, count: Int, op: String) throws -> ([Float]?, [Float]?) {
+    func affineParameters(_ weight: Tensor?, _ bias: Tensor?, count: Int, op: String) throws -> ([Float]?, [Float]?) {
         if let weight, weight.count != count { throw TensorError.shapeMismatch("\(op) weight \(weight.shape) does not match \(count) features") }
         if let bias, bias.count != count { throw TensorError.shapeMismatch("\(op) bias \(bias.shape) does not match \(count) features") }
         return (try weight?.floats(), try bias?.floats())

@@ -17,10 +17,17 @@ extension CPUBackend {
         let dtype = tensors.dropFirst().reduce(first.dtype) { CPUBackend.resultType($0, $1.dtype) }
         var shape = first.shape
         shape[ax] = total
-        let out = try Tensor.empty(shape, dtype: dtype, device: device)
+        // Channels-last inputs joined along the channels stay channels-last: each is a
+        // run of channels per pixel in the output.
+        let nhwc = ax == 1 && first.rank == 4 && tensors.allSatisfy(\.needsChannelsLastPath)
+        let out = try Tensor.empty(shape, dtype: dtype, device: device, memoryFormat: nhwc ? .channelsLast : .contiguous)
         var start = 0
         for t in tensors where t.shape[ax] > 0 {
-            try out.narrowed(axis: ax, start: start, length: t.shape[ax]).assign(t)
+            if nhwc {
+                try out.nhwcView.narrowed(axis: 3, start: start, length: t.shape[ax]).assign(t.nhwcView)
+            } else {
+                try out.narrowed(axis: ax, start: start, length: t.shape[ax]).assign(t)
+            }
             start += t.shape[ax]
         }
         return out
@@ -29,6 +36,13 @@ extension CPUBackend {
     public func upsampleNearest2x(_ x: Tensor) throws -> Tensor {
         guard x.rank == 4 else { throw TensorError.shapeMismatch("upsampleNearest2x needs [N, C, H, W], got \(x.shape)") }
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        if x.needsChannelsLastPath {
+            // The same in NHWC: whole pixels (runs of C) repeated, the output channels-last.
+            let out = try Tensor.empty([n, c, 2 * h, 2 * w], dtype: x.dtype, device: x.device, memoryFormat: .channelsLast)
+            let source = try x.nhwcView.reshaped([n, h, 1, w, 1, c]).expanded(to: [n, h, 2, w, 2, c])
+            try out.nhwcView.reshaped([n, h, 2, w, 2, c]).assign(source)
+            return out
+        }
         // out[n, c, 2i + a, 2j + b] = x[n, c, i, j]: a broadcast view of x written once.
         let source = try x.reshaped([n, c, h, 1, w, 1]).expanded(to: [n, c, h, 2, w, 2])
         let out = try Tensor.empty([n, c, 2 * h, 2 * w], dtype: x.dtype, device: x.device)

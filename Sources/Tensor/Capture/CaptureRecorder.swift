@@ -66,7 +66,8 @@ final class CaptureRecorder: CaptureSession, @unchecked Sendable {
         if inPlaceSafe, let made {
             for case let input? in inputs {
                 guard let index = input.storage.captureIndex, index != made, index < trace.allocations.count,
-                      input.isContiguous, input.offset == 0, input.shape == output.shape, input.dtype == output.dtype,
+                      input.isContiguous || input.isChannelsLast, input.strides == output.strides, input.offset == 0,
+                      input.shape == output.shape, input.dtype == output.dtype,
                       input.storage.byteCount == output.storage.byteCount else { continue }
                 candidates.append(index)
             }
