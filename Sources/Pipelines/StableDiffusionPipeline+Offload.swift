@@ -37,11 +37,17 @@ extension StableDiffusionPipeline {
         var remaining = false
         for component in components {
             if !all && component.hasOffloadHooks { remaining = true; continue }
-            // float8 weights are layerwise casting's storage, upcast per layer by its hooks.
-            for (_, slot) in component.namedParameters() {
-                if let value = slot.value, value.dtype.isFloatingPoint, value.dtype != dtype,
-                   value.dtype != .f8e4m3fn, value.dtype != .f8e5m2 { slot.value = try value.to(dtype) }
+            // Layers under layerwise casting keep their storage dtype (their hooks upcast per
+            // forward); float8 weights are always such storage.
+            func cast(_ module: Module) throws {
+                if module.hooks.contains(where: { $0.name == OffloadHookName.layerwiseCasting }) { return }
+                for (_, slot) in module.parameters {
+                    if let value = slot.value, value.dtype.isFloatingPoint, value.dtype != dtype,
+                       value.dtype != .f8e4m3fn, value.dtype != .f8e5m2 { slot.value = try value.to(dtype) }
+                }
+                for (_, child) in module.children { try cast(child) }
             }
+            try cast(component)
         }
         castPending = remaining
     }

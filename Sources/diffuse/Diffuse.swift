@@ -9,7 +9,7 @@ struct Diffuse: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diffuse",
         abstract: "Diffusion-model checkpoints and inference in Swift.",
-        subcommands: [Generate.self, Inspect.self, Shard.self])
+        subcommands: [Generate.self, Inspect.self, Shard.self, Cast.self])
 
     static func main() {
         let command: ParsableCommand

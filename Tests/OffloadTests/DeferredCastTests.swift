@@ -12,6 +12,21 @@ import XCTest
 final class DeferredCastTests: XCTestCase {
     var folder: String { OffloadStrategyTests.root + "/tiny-sd" }
 
+    /// `diffuse --storage-dtype bf16` in f32: the weights layerwise casting stores in bf16 are
+    /// its storage, not pending casts, so moving the pipeline keeps them bf16 (and its peak
+    /// the cast model's).
+    func testLayerwiseCastStorageIsNotUndoneByThePendingCast() throws {
+        for storage in [DType.bf16, .f16, .f8e4m3fn] {
+            let pipeline = try StableDiffusionPipeline(folder: folder, dtype: .f32, castWeightsOnLoad: false)
+            try pipeline.unet.enableLayerwiseCasting(storage: storage, compute: .f32)
+            try pipeline.to(.accel(13))
+            _ = try pipeline.generate(.tinyOneStep())
+            XCTAssertEqual(try XCTUnwrap(pipeline.unet.convIn.weight.value).dtype, storage, "\(storage): conv_in stays in storage")
+            XCTAssertEqual(try XCTUnwrap(pipeline.unet.namedParameters().first { $0.path == "conv_norm_out.weight" }?.parameter.value).dtype,
+                           .f32, "\(storage): the skipped norms are computed in f32")
+        }
+    }
+
     func testCastingOnOnloadGivesTheImageOfCastingAtLoad() throws {
         let expected = try StableDiffusionPipeline(folder: folder, dtype: .bf16).generate(.tinyOneStep()).images.floats()
         let strategies: [(String, (StableDiffusionPipeline) throws -> Void)] = [
