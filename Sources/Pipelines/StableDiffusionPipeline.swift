@@ -82,8 +82,8 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
     public func setAttentionBackend(_ backend: AttentionBackend) throws {
         try unet.setAttentionBackend(backend)
         for component in [textEncoder, vae] as [Module] {
-            if case .sliced(let n) = backend {
-                try component.enableAttentionSlicing(n == 0 ? .auto : .heads(n), capped: true)
+            if case .sliced(let size) = backend {
+                try component.enableAttentionSlicing(size, capped: true)
             } else {
                 try component.setAttentionBackend(backend)
             }

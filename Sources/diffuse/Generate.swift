@@ -140,7 +140,9 @@ struct Generate: ParsableCommand {
                 throw ValidationError("--storage-dtype must be f8e4m3, f8e5m2, bf16 or f16, not \(storageDtype)")
             }
         }
-        guard AttentionBackend(name: attention) != nil else {
+        // `guard let`, not `!= nil`: that comparison on this optional came out false for
+        // `.naive` in release builds of Swift 6.3.1 (an optimiser bug, seen in this file).
+        guard let _ = AttentionBackend(name: attention) else {
             throw ValidationError("--attention must be auto, naive, flash, sliced or sliced:N, not \(attention)")
         }
         if vaeTileSize != nil && !vaeTiling { throw ValidationError("--vae-tile-size requires --vae-tiling") }

@@ -119,6 +119,7 @@ extension CLITests {
         }
         try assertFailsWithOneLine(base + ["--attention", "sliced:99"], containing: "smaller or equal")
         try assertFailsWithOneLine(base + ["--attention", "quantum"], containing: "quantum")
+        try assertFailsWithOneLine(base + ["--attention", "sliced:0"], containing: "at least 1")
     }
 
     func testStorageDTypeOption() throws {

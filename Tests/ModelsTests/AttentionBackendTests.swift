@@ -43,6 +43,10 @@ final class AttentionBackendTests: XCTestCase {
         XCTAssertTrue(unet.attentionKernels.allSatisfy { $0.kernel == .memoryEfficient }, "a refused size changes nothing")
         XCTAssertNil(AttentionBackend(name: "sliced:x"))
         XCTAssertEqual(AttentionBackend(name: "sliced:2"), .sliced(2))
+        XCTAssertEqual(AttentionBackend(name: "sliced"), .sliced(.auto))
+        XCTAssertEqual(AttentionBackend(name: "naive"), .naive)
+        XCTAssertEqual(AttentionBackend(name: "flash"), .flash)
+        XCTAssertThrowsError(try unet.setAttentionBackend(.sliced(0))) { XCTAssertTrue("\($0)".contains("at least 1"), "\($0)") }
     }
 
     /// Sliced attention holds the scores of one slice; the naive kernel all of them; flash none.

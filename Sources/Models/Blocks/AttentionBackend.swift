@@ -6,20 +6,16 @@ import Tensor
 public enum AttentionBackend: Sendable, Equatable {
     /// The whole score matrix at once (Diffusers' classic `AttnProcessor`).
     case naive
-    /// The naive computation `n` heads at a time (`SlicedAttnProcessor`).
-    case sliced(Int)
+    /// The naive computation a slice of heads at a time (`SlicedAttnProcessor`), sized as
+    /// `enableAttentionSlicing` sizes it.
+    case sliced(AttentionSliceSize)
     /// The memory-efficient tiled kernel with an online softmax: never a whole score matrix.
     case flash
     /// The best available: `flash`.
     case auto
 
-    var kernel: AttentionKernel {
-        switch self {
-        case .naive: return .reference
-        case .sliced(let n): return .sliced(n)
-        case .flash, .auto: return .memoryEfficient
-        }
-    }
+    /// `n` heads at a time.
+    public static func sliced(_ n: Int) -> AttentionBackend { .sliced(.heads(n)) }
 
     /// Reads `auto`, `naive`, `flash`, `sliced` (Diffusers' "auto" slice, half the heads) or
     /// `sliced:N`; nil for anything else.
@@ -31,7 +27,7 @@ public enum AttentionBackend: Sendable, Equatable {
         default:
             guard name.hasPrefix("sliced") else { return nil }
             let rest = name.dropFirst("sliced".count)
-            if rest.isEmpty { self = .sliced(0) } else if rest.hasPrefix(":"), let n = Int(rest.dropFirst()) { self = .sliced(n) } else { return nil }
+            if rest.isEmpty { self = .sliced(.auto) } else if rest.hasPrefix(":"), let n = Int(rest.dropFirst()) { self = .sliced(n) } else { return nil }
         }
     }
 }
@@ -53,11 +49,16 @@ protocol AttentionLayer: AnyObject {
 }
 
 extension Module {
-    /// Every attention layer of this model computes with `backend`. `.sliced(0)` slices as
-    /// `enableAttentionSlicing(.auto)` does.
+    /// Every attention layer of this model computes with `backend` (`.sliced(size)` is
+    /// `enableAttentionSlicing(size)`: a size below 1 is an error).
     public func setAttentionBackend(_ backend: AttentionBackend) throws {
-        if case .sliced(let n) = backend { return try enableAttentionSlicing(n == 0 ? .auto : .heads(n)) }
-        for layer in attentionLayers { layer.kernel = backend.kernel }
+        let kernel: AttentionKernel
+        switch backend {
+        case .sliced(let size): return try enableAttentionSlicing(size)
+        case .naive: kernel = .reference
+        case .flash, .auto: kernel = .memoryEfficient
+        }
+        for layer in attentionLayers { layer.kernel = kernel }
     }
 
     /// Diffusers' `set_attention_slice`: the naive computation a slice of heads at a time.
