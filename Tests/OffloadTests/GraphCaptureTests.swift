@@ -118,6 +118,25 @@ final class GraphCaptureTests: XCTestCase {
         XCTAssertEqual(try captured([x]).floats(), try (x + 1).silu().floats(), "a failed replay leaves the graph usable")
     }
 
+    /// An input read by a copy outside the backend after an element-wise operation is not
+    /// overwritten by that operation's output; one nothing reads again is.
+    func testInPlaceNeverOverwritesAnInputReadAfterwards() throws {
+        let module = Module()
+        let captured = try module.capture(inputs: [TensorSpec([4, 64])]) { inputs -> Tensor in
+            let h = try inputs[0] + 1
+            let s = try h.silu()              // h is still read below: not in place
+            let copy = try h.to(.bf16)        // a copy outside the backend
+            let t = try (s * 2).exp()         // s * 2 dies at once: exp may write over it
+            return try t + copy.to(.f32)
+        }
+        let x = try Tensor((0..<256).map { Float($0) / 128 - 1 }, shape: [4, 64])
+        let h = try x + 1
+        let expected = try ((h.silu() * 2).exp() + h.to(.bf16).to(.f32)).floats()
+        XCTAssertEqual(try captured([x]).floats(), expected)
+        XCTAssertEqual(try captured([x]).floats(), expected)
+        XCTAssertGreaterThan(captured.plan.inPlaceCount, 0)
+    }
+
     func testCapturingInsideACaptureIsAnError() throws {
         let module = Module()
         let inner = try module.capture(inputs: [TensorSpec([8])]) { try $0[0] * 2 }

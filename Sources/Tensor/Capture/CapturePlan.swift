@@ -36,13 +36,25 @@ public struct CapturePlan: Sendable {
         operationNames = trace.operations.map(\.name)
 
         // In place: the output takes over an input that is released after the operation
-        // ended and before the next one began (nothing can have read it in between).
+        // ended and before anything else happened — the next operation, or the next
+        // allocation (a copy outside the backend, such as `contiguous()`, allocates before it
+        // reads) — so nothing can have read the input after the output overwrote it.
         var aliases = [Int?](repeating: nil, count: count)
         var operationAliases = [Int?](repeating: nil, count: trace.operations.count)
         var takenOver = Set<Int>()
+        let allocationTimes = allocations.map(\.allocatedAt)   // increasing
+        func firstAllocation(after time: Int) -> Int {
+            var (low, high) = (0, allocationTimes.count)
+            while low < high {
+                let mid = (low + high) / 2
+                if allocationTimes[mid] > time { high = mid } else { low = mid + 1 }
+            }
+            return low < allocationTimes.count ? allocationTimes[low] : Int.max
+        }
         for (k, op) in trace.operations.enumerated() {
             guard let output = op.output, allocations[output].freedAt != nil else { continue }
-            let nextStart = trace.operations[(k + 1)...].first(where: { $0.startedAt > op.endedAt })?.startedAt ?? Int.max
+            let nextOperation = trace.operations[(k + 1)...].first(where: { $0.startedAt > op.endedAt })?.startedAt ?? Int.max
+            let nextStart = min(nextOperation, firstAllocation(after: op.endedAt))
             for input in op.inPlaceCandidates where !takenOver.contains(input) {
                 guard let freed = allocations[input].freedAt, freed > op.endedAt, freed < nextStart,
                       allocations[input].byteCount == allocations[output].byteCount else { continue }

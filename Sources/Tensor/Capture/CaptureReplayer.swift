@@ -60,6 +60,7 @@ final class CaptureReplayer: CaptureSession, @unchecked Sendable {
 
     override func allocate(_ byteCount: Int, on device: Device) throws -> CaptureAllocation {
         guard device == self.device else { return .untracked }
+        try checkOverwrittenReleased()
         let n = nextAllocation
         guard n < plan.allocationCount, plan.byteCounts[n] == byteCount else {
             let expected = n < plan.allocationCount ? "\(plan.byteCounts[n]) bytes" : "no more allocations"
