@@ -72,12 +72,19 @@ public final class GroupOffloadState: @unchecked Sendable {
         guard prefetching else { return }
         if let order {
             guard let index = order[ObjectIdentifier(group)] else { return }
+            // With a budget the look-ahead runs on into the next forward's first groups (a
+            // denoising loop calls again at once), so the copy engine keeps working through
+            // the last, compute-heavy groups instead of idling until this forward ends.
             var ahead = 0
-            for next in trace.dropFirst(index + 1) {
-                if ahead > 0 && ahead + next.byteCount > prefetchBytes { break }
-                next.prefetch(to: device, on: queue)
-                ahead += next.byteCount
+            func topUp(_ groups: ArraySlice<ParameterGroup>) -> Bool {
+                for next in groups {
+                    if ahead > 0 && ahead + next.byteCount > prefetchBytes { return false }
+                    next.prefetch(to: device, on: queue)
+                    ahead += next.byteCount
+                }
+                return true
             }
+            if topUp(trace[(index + 1)...]), prefetchBytes > 0 { _ = topUp(trace[..<index]) }
         } else if !trace.contains(where: { $0 === group }) {
             trace.append(group)
         }

@@ -22,7 +22,8 @@ public struct Device: Hashable, Sendable, CustomStringConvertible {
     /// one `accel:N` per index in a program.
     public static func accel(_ index: Int, capacity: Int? = nil, copyBandwidth: Double? = nil) -> Device {
         Device(kind: .accel(index),
-               allocator: DeviceAllocator(name: "accel:\(index)", capacity: capacity, copyBytesPerSecond: copyBandwidth))
+               allocator: DeviceAllocator(name: "accel:\(index)", capacity: capacity, copyBytesPerSecond: copyBandwidth,
+                                          cachesBlocks: true))
     }
 
     public var isCPU: Bool { kind == .cpu }
@@ -104,6 +105,11 @@ public final class DeviceAllocator: @unchecked Sendable {
     private var inUse = 0
     private var peak = 0
     private var allocationCount = 0
+    /// The most bytes ever in use at once (never reset): the block cache's limit.
+    private var highWater = 0
+    /// Freed large blocks kept for reuse (accelerators only; nil on the host, whose resident
+    /// set is a measured figure and whose memory-mapped tiers must give pages back).
+    private let cache: BlockCache?
 
     /// When the copy engine finishes the copies already given to it (uptime nanoseconds).
     private var copyEngineFreeAt: UInt64 = 0
@@ -119,13 +125,20 @@ public final class DeviceAllocator: @unchecked Sendable {
         return copyEngineFreeAt
     }
 
-    public init(name: String, capacity: Int?, copyBytesPerSecond: Double? = nil) {
+    public init(name: String, capacity: Int?, copyBytesPerSecond: Double? = nil, cachesBlocks: Bool = false) {
         self.name = name
         self.capacity = capacity
         self.copyBytesPerSecond = copyBytesPerSecond
+        cache = cachesBlocks ? BlockCache() : nil
     }
 
+    deinit { for block in cache?.drain() ?? [] { free(block) } }
+
+    /// Bytes allocated and live (what `peakBytes` and the capacity check count).
     public var bytesInUse: Int { lock.lock(); defer { lock.unlock() }; return inUse }
+    /// Bytes of freed blocks kept for reuse (PyTorch's reserved minus allocated); they count
+    /// against the capacity and are given back when an allocation would not fit otherwise.
+    public var bytesCached: Int { lock.lock(); defer { lock.unlock() }; return cache?.bytes ?? 0 }
     public var peakBytes: Int { lock.lock(); defer { lock.unlock() }; return peak }
     /// Live allocations (not bytes).
     public var liveAllocations: Int { lock.lock(); defer { lock.unlock() }; return allocationCount }
@@ -136,16 +149,44 @@ public final class DeviceAllocator: @unchecked Sendable {
     /// Records `bytes` as allocated, or throws if the capacity would be exceeded.
     public func reserve(_ bytes: Int) throws {
         lock.lock(); defer { lock.unlock() }
-        if let capacity, inUse + bytes > capacity {
-            throw OutOfMemoryError(device: name, requestedBytes: bytes, bytesInUse: inUse, capacityBytes: capacity)
+        if let capacity, inUse + (cache?.bytes ?? 0) + bytes > capacity {
+            for block in cache?.drain() ?? [] { free(block) }   // cached blocks give way first
+            if inUse + bytes > capacity {
+                throw OutOfMemoryError(device: name, requestedBytes: bytes, bytesInUse: inUse, capacityBytes: capacity)
+            }
         }
         inUse += bytes
         allocationCount += 1
         if inUse > peak { peak = inUse }
+        if inUse > highWater { highWater = inUse }
     }
 
     public func release(_ bytes: Int) {
         lock.lock(); inUse -= bytes; allocationCount -= 1; lock.unlock()
+    }
+
+    /// A cached block of exactly `bytes` for a new allocation (already reserved), if any.
+    func reuseBlock(_ bytes: Int) -> UnsafeMutableRawPointer? {
+        guard let cache else { return nil }
+        lock.lock(); defer { lock.unlock() }
+        return cache.take(bytes)
+    }
+
+    /// Releases an allocation of `bytes` at `block`: kept for reuse on an accelerator (up to
+    /// the most bytes it ever had in use), freed otherwise.
+    func release(_ bytes: Int, block: UnsafeMutableRawPointer) {
+        lock.lock()
+        inUse -= bytes
+        allocationCount -= 1
+        let toFree = cache?.keep(block, size: bytes, limit: highWater) ?? [block]
+        lock.unlock()
+        for pointer in toFree { free(pointer) }
+    }
+
+    /// Frees every cached block (`torch.cuda.empty_cache()`).
+    public func emptyCache() {
+        lock.lock(); let blocks = cache?.drain() ?? []; lock.unlock()
+        for block in blocks { free(block) }
     }
 
     /// Runs `body` and returns its result with the peak bytes reached on this device meanwhile.

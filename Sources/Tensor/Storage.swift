@@ -51,8 +51,8 @@ public final class Storage: @unchecked Sendable {
             }
         }
         try device.allocator.reserve(byteCount)
-        var raw: UnsafeMutableRawPointer?
-        let status = posix_memalign(&raw, Storage.alignment, max(byteCount, 1))
+        var raw = device.allocator.reuseBlock(byteCount)
+        let status = raw == nil ? posix_memalign(&raw, Storage.alignment, max(byteCount, 1)) : 0
         guard status == 0, let raw else {
             device.allocator.release(byteCount)
             throw OutOfMemoryError(device: device.description, requestedBytes: byteCount,
@@ -76,10 +76,7 @@ public final class Storage: @unchecked Sendable {
     }
 
     deinit {
-        if case .owned = backing {
-            free(pointer)
-            device.allocator.release(byteCount)
-        }
+        if case .owned = backing { device.allocator.release(byteCount, block: pointer) }
     }
 
     /// Returns the derived object stored under `key`, creating it with `make` once.

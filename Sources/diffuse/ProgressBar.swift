@@ -43,7 +43,8 @@ struct RunReport: Encodable {
         let vae_encode_s: Double, vae_decode_s: Double, total_s: Double
     }
     struct DeviceMemory: Encodable {
-        let peak_bytes: Int, capacity_bytes: Int?
+        /// cached_bytes: freed blocks an accelerator keeps for reuse at the end of the run.
+        let peak_bytes: Int, capacity_bytes: Int?, cached_bytes: Int
     }
     struct Memory: Encodable {
         let devices: [String: DeviceMemory]
@@ -88,7 +89,8 @@ struct RunReport: Encodable {
                           steps_s: t.stepSeconds, vae_encode_s: t.vaeEncodeSeconds, vae_decode_s: t.vaeDecodeSeconds,
                           total_s: totalSeconds)
         memory = Memory(devices: Dictionary(uniqueKeysWithValues: devices.map {
-                            ($0.description, DeviceMemory(peak_bytes: $0.allocator.peakBytes, capacity_bytes: $0.allocator.capacity))
+                            ($0.description, DeviceMemory(peak_bytes: $0.allocator.peakBytes, capacity_bytes: $0.allocator.capacity,
+                                                          cached_bytes: $0.allocator.bytesCached))
                         }),
                         process_peak_rss_bytes: ProcessMemory.peakResidentBytes)
         let statistics = hooks.map(\.statistics)

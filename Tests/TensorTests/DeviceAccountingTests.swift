@@ -27,6 +27,44 @@ final class DeviceAccountingTests: XCTestCase {
         XCTAssertEqual(device.allocator.peakBytes, device.allocator.bytesInUse)
     }
 
+    /// An accelerator keeps freed large blocks for reuse (as PyTorch's caching allocator):
+    /// not counted in use, counted against the capacity, given back when room is needed.
+    func testAcceleratorsReuseFreedBlocks() throws {
+        let device = Device.accel(4, capacity: 5 << 20)
+        var a: Tensor? = try Tensor.empty([512, 1024], device: device)          // 2 MiB
+        let first = try XCTUnwrap(a).storage.pointer
+        a = nil
+        XCTAssertEqual(device.allocator.bytesInUse, 0)
+        XCTAssertEqual(device.allocator.bytesCached, 2 << 20, "the freed block is kept")
+        let b = try Tensor.empty([1024, 512], device: device)                     // the same size
+        XCTAssertEqual(b.storage.pointer, first, "and handed out again")
+        XCTAssertEqual(device.allocator.bytesCached, 0)
+        var c: Tensor? = try Tensor.empty([256, 1024], device: device)            // 1 MiB
+        c = nil
+        _ = c
+        XCTAssertEqual(device.allocator.bytesCached, 1 << 20)
+        // 2 MiB in use + 1 MiB cached + 3 MiB would pass the 5 MiB capacity: the cache gives way.
+        let d = try Tensor.empty([768, 1024], device: device)
+        XCTAssertEqual(device.allocator.bytesCached, 0)
+        XCTAssertEqual(device.allocator.bytesInUse, 5 << 20)
+        XCTAssertThrowsError(try Tensor.empty([1], device: device), "still a capacity")
+        withExtendedLifetime((b, d)) {}
+        // Small blocks are malloc's; the host never caches (its resident set is measured).
+        var small: Tensor? = try Tensor.empty([16], device: .accel(5))
+        small = nil
+        _ = small
+        var host: Tensor? = try Tensor.empty([512, 1024])
+        host = nil
+        _ = host
+        XCTAssertEqual(Device.cpu.allocator.bytesCached, 0)
+        let other = Device.accel(6)
+        var e: Tensor? = try Tensor.empty([512, 1024], device: other)
+        e = nil
+        _ = e
+        other.allocator.emptyCache()
+        XCTAssertEqual(other.allocator.bytesCached, 0)
+    }
+
     func testPeakFollowsOperations() throws {
         let device = Device.accel(4)
         let x = try Tensor(Array(repeating: 1, count: 4096), shape: [64, 64], device: device)
