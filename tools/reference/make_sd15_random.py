@@ -28,7 +28,7 @@
 # process's) instead only loads DIR and times Diffusers on it, 512x512, 2 steps, guidance 7.5,
 # printing load time, each step's time (UNet on the CFG batch of 2 + scheduler step), VAE decode
 # time and the process's peak RSS -- the Diffusers side of BENCHMARKS.md:
-#   python tools/reference/make_sd15_random.py DIR --bench [--threads N]
+#   python tools/reference/make_sd15_random.py DIR --bench [--threads N] [--size PX] [--steps N] [--dtype f32|bf16]
 
 import argparse
 import json
@@ -116,10 +116,13 @@ def main():
     ap.add_argument("--no-check", action="store_true", help="skip loading the folder and running one step")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--bench", action="store_true", help="only time Diffusers on an existing DIR (512x512, 2 steps)")
+    ap.add_argument("--size", type=int, default=512, help="--bench: image side in pixels")
+    ap.add_argument("--steps", type=int, default=2, help="--bench: denoising steps")
+    ap.add_argument("--dtype", choices=["f32", "bf16"], default="f32", help="--bench: torch_dtype of the pipeline")
     args = ap.parse_args()
     pinned.setup(threads=args.threads)
     if args.bench:
-        return bench(args.dir, args.threads)
+        return bench(args.dir, args.threads, size=args.size, steps=args.steps, dtype=args.dtype)
     t0 = time.time()
 
     tokenizer = padded_tokenizer(os.path.join(args.dir, "tokenizer.tmp"))
@@ -159,13 +162,24 @@ def main():
               f"in {time.time() - t2:.1f} s; image {img.shape}, mean {img.mean():.4f}")
 
 
-def bench(folder, threads, size=512, steps=2):
+def bench(folder, threads, size=512, steps=2, dtype="f32"):
     import resource
     t0 = time.time()
-    pipe = StableDiffusionPipeline.from_pretrained(folder, safety_checker=None)
+    torch_dtype = torch.bfloat16 if dtype == "bf16" else torch.float32
+    pipe = StableDiffusionPipeline.from_pretrained(folder, safety_checker=None, torch_dtype=torch_dtype)
     pipe.set_progress_bar_config(disable=True)
     load_s = time.time() - t0
     marks = []
+    encoded = []
+    orig_encode = pipe.encode_prompt
+
+    def timed_encode(*a, **k):
+        s0 = time.time()
+        out = orig_encode(*a, **k)
+        encoded.append(time.time() - s0)
+        return out
+
+    pipe.encode_prompt = timed_encode
 
     def on_step(p, i, t, kw):
         marks.append(time.time())
@@ -193,6 +207,7 @@ def bench(folder, threads, size=512, steps=2):
                       "size": size, "steps": steps, "timesteps": pipe.scheduler.timesteps.tolist(),
                       "load_s": round(load_s, 3), "steps_s": steps_s,
                       "note": "steps_s[0] includes encode_prompt; one entry per scheduler timestep",
+                      "text_encoder_s": round(encoded[0], 3), "dtype": dtype,
                       "vae_decode_s": round(decoded[0], 3), "total_s": round(total, 3),
                       "process_peak_rss_bytes": peak, "image_shape": list(img.shape)}, indent=1))
 

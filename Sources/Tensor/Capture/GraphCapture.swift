@@ -21,10 +21,10 @@ public enum CaptureError: Error, CustomStringConvertible, Equatable, Sendable {
     }
 }
 
-/// A forward recorded once and replayed with its activations planned into one arena
-/// (the Swift counterpart of tracing a model): the counterpart of `torch.jit.trace` plus a
-/// CUDA graph's private memory pool, for eager code. Replays run the same kernels on the same
-/// bytes, so they equal the eager result bit for bit; what changes is where activations live.
+/// A forward recorded once and replayed with its activations planned into one arena — what
+/// `torch.jit.trace` and a CUDA graph's private memory pool give PyTorch, for eager Swift code.
+/// Replays run the same kernels on the same values, so they equal the eager result bit for
+/// bit; what changes is where the activations live.
 public final class GraphCapture: @unchecked Sendable {
     public let plan: CapturePlan
     public let device: Device
