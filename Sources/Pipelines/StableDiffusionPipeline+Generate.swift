@@ -56,6 +56,7 @@ extension StableDiffusionPipeline {
             let empty = try textStates(Array(repeating: "", count: embeddings.shape[0]))
             return (positive, try repeatRows(empty, options.imagesPerPrompt))
         }
+        defer { if releasesWeightPagesBetweenPhases { textEncoder.releaseMappedWeightPages() } }
         return try encodePrompt(options.prompts, negativePrompts: options.negativePrompts,
                                 imagesPerPrompt: options.imagesPerPrompt, classifierFreeGuidance: guidance)
     }
@@ -68,6 +69,7 @@ extension StableDiffusionPipeline {
         defer {
             try? unet.endCall()   // nothing kept on the device for a next step during the VAE decode
             unetCapture?.endCall()
+            if releasesWeightPagesBetweenPhases { unet.releaseMappedWeightPages() }
         }
         let loopStart = Date()
         for (i, t) in timesteps.enumerated() {
@@ -97,6 +99,7 @@ extension StableDiffusionPipeline {
     public func decodeLatents(_ latents: Tensor) throws -> Tensor {
         var z = try latents.scaled(by: 1 / vae.config.scalingFactor)
         if let shift = vae.config.shiftFactor { z = try z + shift }
+        defer { if releasesWeightPagesBetweenPhases { vae.releaseMappedWeightPages() } }
         return try vae.decode(z.to(dtype)).to(.f32).to(latents.device).scaled(by: 0.5, adding: 0.5).clamped(to: 0...1)
     }
 

@@ -28,6 +28,12 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
     var castPending: Bool
     /// Set by `enableUNetCapture`.
     var unetCapture: UNetCaptureState?
+    /// When a phase ends (prompt encoding, denoising, decoding), the pages of its model's
+    /// weights still mapped from the checkpoint are let go, packed copies included, so that the
+    /// process holds one phase's weights at a time; the next call reads them again from the
+    /// page cache (and packs the convolution weights again). Weights that were converted or
+    /// moved to an accelerator are not mapped and stay.
+    public var releasesWeightPagesBetweenPhases = true
 
     /// Loads every component; weights convert to `dtype` (f32, bf16 or f16) as they load.
     ///

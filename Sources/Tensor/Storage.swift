@@ -90,10 +90,12 @@ public final class Storage: @unchecked Sendable {
     }
 
     /// For mapped storage: tells the kernel these pages may go (they are read again from the
-    /// file on the next touch), so the process's resident set drops; derived data goes too.
-    /// Owned storage is left alone. This is how the disk tier releases a group after use.
-    public func releaseResidentPages() {
-        invalidateDerived()
+    /// file on the next touch), so the process's resident set drops; derived data goes too,
+    /// unless `keepingDerived` (the bytes are read only through a derived copy, such as a
+    /// packed convolution weight, so they need not stay resident beside it). Owned storage is
+    /// left alone. This is how the disk tier releases a group after use.
+    public func releaseResidentPages(keepingDerived: Bool = false) {
+        if !keepingDerived { invalidateDerived() }
         guard mapping != nil, byteCount > 0 else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = Int(bitPattern: pointer) & ~(page - 1)

@@ -46,6 +46,16 @@ extension Module {
         return try CheckpointWriter.save(tensors, to: folder, maxShardSize: maxShardSize, config: config)
     }
 
+    /// Lets the pages of every weight still mapped from its checkpoint go (read again from the
+    /// file when next used), with their derived packed copies: a pipeline calls it when a
+    /// phase that needs the model ends, so that no phase holds another phase's weights.
+    /// Owned weights (converted, or on an accelerator) are untouched.
+    public func releaseMappedWeightPages() {
+        for (_, slot) in namedParameters() where slot.value?.storage.isMapped == true {
+            slot.value?.storage.releaseResidentPages()
+        }
+    }
+
     /// Moves every loaded parameter to `device` (real copies; already-there ones stay).
     public func moveParameters(to device: Device) throws {
         for (_, slot) in namedParameters() { slot.value = try slot.value.map { try $0.to(device) } }

@@ -87,6 +87,9 @@ extension CPUBackend {
                 let reorder = try dnnl.reorderPrimitive(from: weightUser, to: weightMD)
                 try dnnl.execute(reorder, [(DNNL_ARG_FROM, weightUser, w.data), (DNNL_ARG_TO, weightMD, storage.pointer)],
                                  keepAlive: [w, storage], device: weight.device)
+                // A weight mapped from its checkpoint is read through the packed copy from now
+                // on: its pages go, so the weight is resident once, not twice.
+                if weight.storage.isMapped { weight.storage.releaseResidentPages(keepingDerived: true) }
                 return PackedWeight(storage: storage, descriptor: weightMD)
             }
             packedWeight = (packed.storage.pointer, packed.descriptor)
