@@ -52,7 +52,7 @@ public struct StableDiffusionImg2ImgPipeline: @unchecked Sendable {
         // Latents of the image, sampled from the encoder's distribution, scaled, noised.
         var generator = TorchGenerator(seed: options.seed)
         let encodeStart = Date()
-        let distribution = try base.vae.encode(image.to(base.dtype))
+        let distribution = try base.inPhase(of: base.vae) { try base.vae.encode(image.to(base.dtype)) }
         let sampleNoise = try latentSampleNoise ?? generator.randn(distribution.mean.shape)
         var latents = try distribution.sample(noise: sampleNoise.to(distribution.mean.dtype).to(distribution.mean.device))
             .to(.f32).to(.cpu)

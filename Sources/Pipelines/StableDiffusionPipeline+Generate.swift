@@ -40,6 +40,10 @@ extension StableDiffusionPipeline {
 
     /// Prompt states (or the given embeddings), with negatives when guidance is on.
     func conditioning(_ options: GenerationOptions) throws -> (Tensor, Tensor?) {
+        try inPhase(of: textEncoder) { try conditioningStates(options) }
+    }
+
+    private func conditioningStates(_ options: GenerationOptions) throws -> (Tensor, Tensor?) {
         let guidance = options.guidanceScale > 1
         if let embeddings = options.promptEmbeddings {
             guard embeddings.rank == 3, embeddings.shape[2] == unet.config.crossAttentionDim else {
@@ -56,7 +60,6 @@ extension StableDiffusionPipeline {
             let empty = try textStates(Array(repeating: "", count: embeddings.shape[0]))
             return (positive, try repeatRows(empty, options.imagesPerPrompt))
         }
-        defer { if releasesWeightPagesBetweenPhases { textEncoder.releaseMappedWeightPages() } }
         return try encodePrompt(options.prompts, negativePrompts: options.negativePrompts,
                                 imagesPerPrompt: options.imagesPerPrompt, classifierFreeGuidance: guidance)
     }
@@ -64,12 +67,21 @@ extension StableDiffusionPipeline {
     /// The loop shared by text-to-image and image-to-image.
     func denoise(_ initial: Tensor, timesteps: [Timestep], positive: Tensor, negative: Tensor?, guidanceScale: Float,
                  timings: inout GenerationResult.Timings, progress: ProgressHandler?) throws -> Tensor {
+        var phaseTimings = timings
+        defer { timings = phaseTimings }
+        return try inPhase(of: unet) {
+            try denoiseSteps(initial, timesteps: timesteps, positive: positive, negative: negative, guidanceScale: guidanceScale,
+                             timings: &phaseTimings, progress: progress)
+        }
+    }
+
+    private func denoiseSteps(_ initial: Tensor, timesteps: [Timestep], positive: Tensor, negative: Tensor?, guidanceScale: Float,
+                              timings: inout GenerationResult.Timings, progress: ProgressHandler?) throws -> Tensor {
         let context = try negative.map { try Tensor.concat([$0, positive], axis: 0) } ?? positive   // [2B or B, S, D]
         var latents = initial
         defer {
             try? unet.endCall()   // nothing kept on the device for a next step during the VAE decode
             unetCapture?.endCall()
-            if releasesWeightPagesBetweenPhases { unet.releaseMappedWeightPages() }
         }
         let loopStart = Date()
         for (i, t) in timesteps.enumerated() {
@@ -99,8 +111,8 @@ extension StableDiffusionPipeline {
     public func decodeLatents(_ latents: Tensor) throws -> Tensor {
         var z = try latents.scaled(by: 1 / vae.config.scalingFactor)
         if let shift = vae.config.shiftFactor { z = try z + shift }
-        defer { if releasesWeightPagesBetweenPhases { vae.releaseMappedWeightPages() } }
-        return try vae.decode(z.to(dtype)).to(.f32).to(latents.device).scaled(by: 0.5, adding: 0.5).clamped(to: 0...1)
+        let decoded = try inPhase(of: vae) { try vae.decode(z.to(dtype)) }
+        return try decoded.to(.f32).to(latents.device).scaled(by: 0.5, adding: 0.5).clamped(to: 0...1)
     }
 
     func resolvedSize(_ options: GenerationOptions) throws -> (Int, Int) {

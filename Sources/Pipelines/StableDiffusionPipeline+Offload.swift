@@ -32,22 +32,14 @@ extension StableDiffusionPipeline {
 
     /// With `castWeightsOnLoad: false`: converts the weights of every component that no
     /// offload hook casts on the way (all of them when `all`), before they compute or move.
+    /// A call (not `all`) leaves them to its phases when those release their weights
+    /// (`inPhase`), so that the converted copies live for one phase only.
     func castPendingWeights(all: Bool = false) throws {
         guard castPending else { return }
         var remaining = false
         for component in components {
-            if !all && component.hasOffloadHooks { remaining = true; continue }
-            // Layers under layerwise casting keep their storage dtype (their hooks upcast per
-            // forward); float8 weights are always such storage.
-            func cast(_ module: Module) throws {
-                if module.hooks.contains(where: { $0.name == OffloadHookName.layerwiseCasting }) { return }
-                for (_, slot) in module.parameters {
-                    if let value = slot.value, value.dtype.isFloatingPoint, value.dtype != dtype,
-                       value.dtype != .f8e4m3fn, value.dtype != .f8e5m2 { slot.value = try value.to(dtype) }
-                }
-                for (_, child) in module.children { try cast(child) }
-            }
-            try cast(component)
+            if !all && (component.hasOffloadHooks || releasesWeightPagesBetweenPhases) { remaining = true; continue }
+            for slot in pendingCasts(component) { slot.value = try slot.value.map { try $0.to(dtype) } }
         }
         castPending = remaining
     }

@@ -41,8 +41,10 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
     ///   (memory-mapped) until they are needed: an offload strategy then casts each group as it
     ///   comes to the execution device, so a bf16 run over an f32 checkpoint never holds every
     ///   bf16 copy at once (on the host's disk tier the resident set stays the groups in use);
-    ///   anything else (`to`, device maps, a component left without offloading) converts on
-    ///   first need. The numbers are the same either way.
+    ///   a component left without offloading is converted for each phase of a call that uses
+    ///   it and given back to the mapped checkpoint after (with `releasesWeightPagesBetweenPhases`,
+    ///   else once, on first use); `to` and device maps convert at once. The numbers are the
+    ///   same either way.
     public init(folder: String, dtype: DType = .f32, castWeightsOnLoad: Bool = true) throws {
         guard dtype == .f32 || dtype == .bf16 || dtype == .f16 else {
             throw PipelineError.invalidOption("--dtype must be f32, bf16 or f16, not \(dtype)")

@@ -1,0 +1,45 @@
+import Models
+import NN
+import Offload
+import Tensor
+
+extension StableDiffusionPipeline {
+    /// Runs one phase of a call (prompt encoding, denoising, decoding, the img2img encode) with
+    /// `component`'s weights ready. With `releasesWeightPagesBetweenPhases`, when the phase
+    /// ends the component's mapped weights let their pages go, packed copies included; and
+    /// with `castWeightsOnLoad: false` a component no offload hook casts is converted to the
+    /// pipeline's dtype for the phase only — the converted copies are freed after it and the
+    /// weights are the mapped checkpoint again — so a call holds one component's converted
+    /// weights at a time instead of all of them for the pipeline's life.
+    func inPhase<T>(of component: Module, _ body: () throws -> T) throws -> T {
+        guard releasesWeightPagesBetweenPhases else { return try body() }
+        var homes: [(slot: Parameter, home: Tensor)] = []
+        defer {
+            for (slot, home) in homes { slot.value = home }
+            component.releaseMappedWeightPages()
+        }
+        if castPending && !component.hasOffloadHooks {
+            for slot in pendingCasts(component) {
+                guard let home = slot.value else { continue }
+                slot.value = try home.to(dtype)
+                homes.append((slot, home))
+                // The file's pages were read once for the copy.
+                if home.storage.isMapped { home.storage.releaseResidentPages() }
+            }
+        }
+        return try body()
+    }
+
+    /// The weights of `module` not in the pipeline's dtype that a cast must convert: layers
+    /// under layerwise casting keep their storage dtype (their hooks upcast per forward), and
+    /// float8 weights are always such storage.
+    func pendingCasts(_ module: Module) -> [Parameter] {
+        if module.hooks.contains(where: { $0.name == OffloadHookName.layerwiseCasting }) { return [] }
+        var slots = module.parameters.map(\.parameter).filter { slot in
+            guard let value = slot.value else { return false }
+            return value.dtype.isFloatingPoint && value.dtype != dtype && value.dtype != .f8e4m3fn && value.dtype != .f8e5m2
+        }
+        for (_, child) in module.children { slots += pendingCasts(child) }
+        return slots
+    }
+}
