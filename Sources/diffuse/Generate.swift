@@ -163,13 +163,14 @@ struct Generate: ParsableCommand {
         let computeType = DType(name: dtype) ?? .f32
         let devices = try makeDevices()
         let target = try devices.device(named: device)
-        // Without layerwise casting the weights stay the mapped checkpoint and each phase of the
-        // call (or each offload group, on the host's disk tier) converts what it uses: nothing
-        // converted is held longer than needed. With --storage-dtype in f32 the UNet's weights go
-        // straight to the storage dtype (a checkpoint already saved in it stays mapped). In
-        // bf16/f16 they are converted at load first, as Diffusers casts a model loaded in
-        // torch_dtype: storage(compute(w)).
-        let castOnUse = storageDtype == nil ? true : computeType == .f32
+        // Computing on the host, the weights stay the mapped checkpoint and each phase of the
+        // call (or each offload group, on the disk tier) converts what it uses: nothing converted
+        // is held longer than needed. Towards an accelerator they are converted at load, as
+        // Diffusers' torch_dtype does, so that offloading moves the compute dtype. With
+        // --storage-dtype in f32 the UNet's weights go straight to the storage dtype (a
+        // checkpoint already saved in it stays mapped); in bf16/f16 they are converted at load
+        // first, as Diffusers casts a model loaded in torch_dtype: storage(compute(w)).
+        let castOnUse = storageDtype == nil ? target.isCPU && deviceMap == nil : computeType == .f32
         let pipeline = try StableDiffusionPipeline(folder: model, dtype: computeType, castWeightsOnLoad: !castOnUse)
         if let scheduler, let kind = SchedulerKind(name: scheduler) { try pipeline.useScheduler(kind) }
         if let backend = AttentionBackend(name: attention), backend != .auto { try pipeline.setAttentionBackend(backend) }
