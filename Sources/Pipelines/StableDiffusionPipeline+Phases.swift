@@ -19,7 +19,9 @@ extension StableDiffusionPipeline {
             component.releaseMappedWeightPages()
         }
         if castPending && !component.hasOffloadHooks {
-            for slot in pendingCasts(component) {
+            // bf16 convolutions convert their f32 weights straight into the packed copy
+            // (autocast), so those stay mapped: converting them here would hold them twice.
+            for slot in pendingCasts(component, keepingConvolutionWeights: dtype == .bf16) {
                 guard let home = slot.value else { continue }
                 slot.value = try home.to(dtype)
                 homes.append((slot, home))
@@ -33,13 +35,14 @@ extension StableDiffusionPipeline {
     /// The weights of `module` not in the pipeline's dtype that a cast must convert: layers
     /// under layerwise casting keep their storage dtype (their hooks upcast per forward), and
     /// float8 weights are always such storage.
-    func pendingCasts(_ module: Module) -> [Parameter] {
+    func pendingCasts(_ module: Module, keepingConvolutionWeights: Bool = false) -> [Parameter] {
         if module.hooks.contains(where: { $0.name == OffloadHookName.layerwiseCasting }) { return [] }
+        let kept = keepingConvolutionWeights ? (module as? Conv2d)?.weight : nil
         var slots = module.parameters.map(\.parameter).filter { slot in
-            guard let value = slot.value else { return false }
+            guard slot !== kept, let value = slot.value else { return false }
             return value.dtype.isFloatingPoint && value.dtype != dtype && value.dtype != .f8e4m3fn && value.dtype != .f8e5m2
         }
-        for (_, child) in module.children { slots += pendingCasts(child) }
+        for (_, child) in module.children { slots += pendingCasts(child, keepingConvolutionWeights: keepingConvolutionWeights) }
         return slots
     }
 }

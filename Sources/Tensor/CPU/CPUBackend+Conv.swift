@@ -27,8 +27,12 @@ extension CPUBackend {
         guard paddedH >= kh, paddedW >= kw, oh > 0, ow > 0 else {
             throw TensorError.shapeMismatch("conv2d kernel \(kh)x\(kw) is larger than the padded input \(h)x\(w)")
         }
-        let dtype = CPUBackend.productType(x.dtype, weight.dtype)
-        let result = CPUBackend.resultType(x.dtype, weight.dtype)
+        // A bf16 activation with an f32 weight computes in bf16, as CPU autocast does: the
+        // weight is converted once, into the packed copy, so a weight mapped in f32 is never
+        // also held as a bf16 copy.
+        let autocast = x.dtype == .bf16 && weight.dtype == .f32
+        let dtype = autocast ? .bf16 : CPUBackend.productType(x.dtype, weight.dtype)
+        let result = autocast ? .bf16 : CPUBackend.resultType(x.dtype, weight.dtype)
         if result != dtype {  // f16: compute in f32
             return try conv2d(x.to(dtype), weight: weight.to(dtype), bias: bias, stride: stride, padding: padding).to(result)
         }
