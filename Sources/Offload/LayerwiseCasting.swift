@@ -21,11 +21,8 @@ final class LayerwiseCastingHook: ModuleHook, @unchecked Sendable {
     init(compute: DType) { self.compute = compute }
 
     func preForward(_ module: Module) throws {
-        let slots = module.namedParameters()
-        stored = slots.map(\.parameter.value)
-        for (_, slot) in slots {
-            if let value = slot.value, value.dtype.isFloatingPoint, value.dtype != compute { slot.value = try value.to(compute) }
-        }
+        stored = module.namedParameters().map(\.parameter.value)
+        try upcast(module)
     }
 
     func postForward(_ module: Module) throws {
@@ -34,7 +31,9 @@ final class LayerwiseCastingHook: ModuleHook, @unchecked Sendable {
     }
 
     /// Removed: the weights come back in the compute dtype, so the layer still runs.
-    func detach(from module: Module) throws {
+    func detach(from module: Module) throws { try upcast(module) }
+
+    private func upcast(_ module: Module) throws {
         for (_, slot) in module.namedParameters() {
             if let value = slot.value, value.dtype.isFloatingPoint, value.dtype != compute { slot.value = try value.to(compute) }
         }
@@ -65,9 +64,7 @@ extension Module {
                                       skipModulesClasses: [String] = []) throws {
         // Default compute dtype: the weights' own, read past float8 ones (a checkpoint saved in
         // the storage dtype still keeps its norms wide).
-        let compute = compute ?? namedParameters().compactMap(\.parameter.value).first {
-            $0.dtype.isFloatingPoint && $0.dtype != .f8e4m3fn && $0.dtype != .f8e5m2
-        }?.dtype ?? .f32
+        let compute = compute ?? namedParameters().compactMap(\.parameter.value).first { $0.dtype.isComputeType }?.dtype ?? .f32
         for (role, dtype) in [("storage", storage), ("compute", compute)] where !dtype.isFloatingPoint {
             throw OffloadError.invalidOption("layerwise casting needs a floating-point \(role) dtype, not \(dtype)")
         }

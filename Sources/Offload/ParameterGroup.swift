@@ -39,8 +39,7 @@ public final class ParameterGroup: @unchecked Sendable {
     /// The dtype `home` is cast to on onload, or nil when it arrives as it is. float8 homes are
     /// layerwise casting's storage: they travel as they are and its hook upcasts them per layer.
     private static func castTarget(_ home: Tensor, _ dtype: DType?) -> DType? {
-        guard let dtype, home.dtype.isFloatingPoint, home.dtype != dtype,
-              home.dtype != .f8e4m3fn, home.dtype != .f8e5m2 else { return nil }
+        guard let dtype, home.dtype.isComputeType, home.dtype != dtype else { return nil }
         return dtype
     }
 

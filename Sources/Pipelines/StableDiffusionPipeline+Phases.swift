@@ -40,7 +40,7 @@ extension StableDiffusionPipeline {
         let kept = keepingConvolutionWeights ? (module as? Conv2d)?.weight : nil
         var slots = module.parameters.map(\.parameter).filter { slot in
             guard slot !== kept, let value = slot.value else { return false }
-            return value.dtype.isFloatingPoint && value.dtype != dtype && value.dtype != .f8e4m3fn && value.dtype != .f8e5m2
+            return value.dtype.isComputeType && value.dtype != dtype
         }
         for (_, child) in module.children { slots += pendingCasts(child, keepingConvolutionWeights: keepingConvolutionWeights) }
         return slots

@@ -11,8 +11,6 @@ public final class Storage: @unchecked Sendable {
     public var mapping: AnyObject? { if case .mapped(let owner) = backing { return owner }; return nil }
     public var isMapped: Bool { mapping != nil }
     public var isWritable: Bool { mapping == nil }
-    /// Whether the bytes are a slice of a captured graph's activation arena.
-    public var isArenaSlice: Bool { if case .arena = backing { return true }; return false }
 
     /// Who owns the bytes. `token` of owned storage reports the release to a capture being
     /// recorded; an arena lease marks its slice free when the storage goes.

@@ -10,17 +10,11 @@ import XCTest
 /// Layerwise casting on the tiny UNet against Diffusers' `enable_layerwise_casting`
 /// (Fixtures/layerwise-casting, from tools/reference/make_layerwise_casting_fixtures.py).
 final class LayerwiseCastingTests: XCTestCase {
-    func makeUNet() throws -> UNet2DConditionModel {
-        let folder = OffloadStrategyTests.root + "/tiny-sd/unet"
-        let unet = UNet2DConditionModel(try UNet2DConditionConfig(ModelConfig(path: folder + "/config.json")))
-        try unet.load(from: Checkpoint(folder: folder))
-        return unet
-    }
+    func makeUNet() throws -> UNet2DConditionModel { try TinyUNet.load() }
 
     func run(_ unet: UNet2DConditionModel) throws -> Tensor {
-        let inputs = try SafeTensorsFile(path: OffloadStrategyTests.root + "/tiny-sd/outputs/unet.safetensors")
-        return try unet(inputs.tensor(named: "sample"), timestep: Tensor(int64: [981], shape: []),
-                        encoderHiddenStates: inputs.tensor(named: "encoder_hidden_states"))
+        let (sample, timestep, context) = try TinyUNet.inputs()
+        return try unet(sample, timestep: timestep, encoderHiddenStates: context)
     }
 
     func testStorageDTypesMatchDiffusers() throws {

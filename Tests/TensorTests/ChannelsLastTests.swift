@@ -33,7 +33,7 @@ final class ChannelsLastTests: XCTestCase {
             for (stride, padding) in [(1, ConvPadding(1)), (2, ConvPadding(top: 0, left: 0, bottom: 1, right: 1))] {
                 let plain = try x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding)
                 let nhwc = try x.contiguous(.channelsLast).conv2d(weight: weight, bias: bias, stride: stride, padding: padding)
-                XCTAssertTrue(nhwc.needsChannelsLastPathForTests, "\(dtype) stride \(stride): the output stays channels-last")
+                XCTAssertEqual(nhwc.memoryFormat, .channelsLast, "\(dtype) stride \(stride): the output stays channels-last")
                 XCTAssertLessThan(try relativeL2(nhwc, plain), tolerance, "\(dtype) stride \(stride)")
             }
         }
@@ -45,7 +45,7 @@ final class ChannelsLastTests: XCTestCase {
             let weight = try tensor([32], seed: 3), bias = try tensor([32], seed: 4)
             let plain = try x.groupNorm(groups: 8, weight: weight, bias: bias, eps: 1e-5)
             let nhwc = try x.contiguous(.channelsLast).groupNorm(groups: 8, weight: weight, bias: bias, eps: 1e-5)
-            XCTAssertTrue(nhwc.needsChannelsLastPathForTests)
+            XCTAssertEqual(nhwc.memoryFormat, .channelsLast)
             XCTAssertLessThan(try relativeL2(nhwc, plain), dtype == .f32 ? 1e-6 : 1e-2, "\(dtype)")
         }
     }
@@ -64,14 +64,10 @@ final class ChannelsLastTests: XCTestCase {
             ("upsample", try na.upsampleNearest2x(), try a.upsampleNearest2x()),
         ]
         for (name, nhwc, plain) in cases {
-            XCTAssertTrue(nhwc.needsChannelsLastPathForTests, "\(name) keeps channels-last")
+            XCTAssertEqual(nhwc.memoryFormat, .channelsLast, "\(name) keeps channels-last")
             XCTAssertEqual(try nhwc.floats(), try plain.floats(), "\(name)")
         }
         // A contiguous operand of the full size decides: the result is contiguous.
         XCTAssertTrue(try (na + b).isContiguous)
     }
-}
-
-extension Tensor {
-    var needsChannelsLastPathForTests: Bool { memoryFormat == .channelsLast }
 }

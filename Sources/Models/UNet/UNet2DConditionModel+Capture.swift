@@ -21,12 +21,16 @@ extension UNet2DConditionModel {
         }
     }
 
+    /// The forward as a capture replays it: inputs sample, timestep, encoder hidden states.
+    private var capturableForward: ([Tensor]) throws -> Tensor {
+        { inputs in try self(inputs[0], timestep: inputs[1], encoderHiddenStates: inputs[2]) }
+    }
+
     /// The UNet's forward captured for `inputShapes` (see `Module.capture`): the returned
     /// callable replays it with its activations planned into one arena.
     public func capture(inputShapes: InputShapes) throws -> CapturedUNet2DConditionModel {
-        let forward = try capture(inputs: [inputShapes.sample, inputShapes.timestep, inputShapes.encoderHiddenStates]) {
-            inputs in try self(inputs[0], timestep: inputs[1], encoderHiddenStates: inputs[2])
-        }
+        let forward = try capture(inputs: [inputShapes.sample, inputShapes.timestep, inputShapes.encoderHiddenStates],
+                                  forward: capturableForward)
         return CapturedUNet2DConditionModel(inputShapes: inputShapes, forward: forward)
     }
 
@@ -34,9 +38,7 @@ extension UNet2DConditionModel {
     /// the captured UNet and this call's prediction.
     public func captureRecording(_ sample: Tensor, timestep: Tensor, encoderHiddenStates: Tensor)
         throws -> (captured: CapturedUNet2DConditionModel, output: Tensor) {
-        let (forward, output) = try captureRecording([sample, timestep, encoderHiddenStates]) {
-            inputs in try self(inputs[0], timestep: inputs[1], encoderHiddenStates: inputs[2])
-        }
+        let (forward, output) = try captureRecording([sample, timestep, encoderHiddenStates], forward: capturableForward)
         let shapes = InputShapes(sample: sample, timestep: timestep, encoderHiddenStates: encoderHiddenStates)
         return (CapturedUNet2DConditionModel(inputShapes: shapes, forward: forward), output)
     }

@@ -51,17 +51,15 @@ extension AutoencoderKL {
 
     /// `_encode` for one slice: the moments [B, 2·latent, h, w], tiled above the tile size.
     func encodeMoments(_ x: Tensor) throws -> Tensor {
+        let run = { (tile: Tensor) throws -> Tensor in
+            let moments = try self.encoder(tile)
+            return try self.quantConv.map { try $0(moments) } ?? moments
+        }
         if let tiling, x.shape[2] > tiling.sampleMinSize || x.shape[3] > tiling.sampleMinSize {
             return try tiled(x, tile: tiling.sampleMinSize, stride: tiling.sampleStride,
-                             blend: tiling.latentBlend, rowLimit: tiling.latentMinSize - tiling.latentBlend) { tile in
-                var moments = try encoder(tile)
-                if let quantConv { moments = try quantConv(moments) }
-                return moments
-            }
+                             blend: tiling.latentBlend, rowLimit: tiling.latentMinSize - tiling.latentBlend, run)
         }
-        var moments = try encoder(x)
-        if let quantConv { moments = try quantConv(moments) }
-        return moments
+        return try run(x)
     }
 
     /// `_decode` for one slice: images [B, C, 8h, 8w], tiled above the latent tile size.

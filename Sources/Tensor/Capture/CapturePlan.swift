@@ -42,19 +42,19 @@ public struct CapturePlan: Sendable {
         var aliases = [Int?](repeating: nil, count: count)
         var operationAliases = [Int?](repeating: nil, count: trace.operations.count)
         var takenOver = Set<Int>()
-        let allocationTimes = allocations.map(\.allocatedAt)   // increasing
-        func firstAllocation(after time: Int) -> Int {
-            var (low, high) = (0, allocationTimes.count)
+        // When operations began and allocations were made, in order: what "anything else" is.
+        let starts = (allocations.map(\.allocatedAt) + trace.operations.map(\.startedAt)).sorted()
+        func firstStart(after time: Int) -> Int {
+            var (low, high) = (0, starts.count)
             while low < high {
                 let mid = (low + high) / 2
-                if allocationTimes[mid] > time { high = mid } else { low = mid + 1 }
+                if starts[mid] > time { high = mid } else { low = mid + 1 }
             }
-            return low < allocationTimes.count ? allocationTimes[low] : Int.max
+            return low < starts.count ? starts[low] : Int.max
         }
         for (k, op) in trace.operations.enumerated() {
             guard let output = op.output, allocations[output].freedAt != nil else { continue }
-            let nextOperation = trace.operations[(k + 1)...].first(where: { $0.startedAt > op.endedAt })?.startedAt ?? Int.max
-            let nextStart = min(nextOperation, firstAllocation(after: op.endedAt))
+            let nextStart = firstStart(after: op.endedAt)
             for input in op.inPlaceCandidates where !takenOver.contains(input) {
                 guard let freed = allocations[input].freedAt, freed > op.endedAt, freed < nextStart,
                       allocations[input].byteCount == allocations[output].byteCount else { continue }
