@@ -53,6 +53,8 @@ public struct GenerationResult: @unchecked Sendable {
         public var stepSeconds: [Double] = []
         public var vaeEncodeSeconds = 0.0
         public var vaeDecodeSeconds = 0.0
+        /// When the first denoising step began (seconds since 1970), for start-up figures.
+        public var denoiseStartedAt: Double?
     }
 }
 

@@ -84,6 +84,7 @@ extension StableDiffusionPipeline {
             unetCapture?.endCall()
         }
         let loopStart = Date()
+        timings.denoiseStartedAt = loopStart.timeIntervalSince1970
         for (i, t) in timesteps.enumerated() {
             let stepStart = Date()
             let doubled = negative == nil ? latents : try Tensor.concat([latents, latents], axis: 0)

@@ -41,6 +41,9 @@ struct RunReport: Encodable {
     struct Timings: Encodable {
         let load_s: Double, text_encoder_s: Double, denoise_s: Double, steps_s: [Double]
         let vae_encode_s: Double, vae_decode_s: Double, total_s: Double
+        /// Wall-clock instants (seconds since 1970): the command's start and the first
+        /// denoising step's, so that a harness can time process start to first step.
+        let started_at: Double, first_step_at: Double?
     }
     struct DeviceMemory: Encodable {
         /// cached_bytes: freed blocks an accelerator keeps for reuse at the end of the run.
@@ -70,7 +73,7 @@ struct RunReport: Encodable {
     let transfers: Transfers
     let outputs: [String]
 
-    init(options: [String: String], loadSeconds: Double, result: GenerationResult, totalSeconds: Double, outputs: [String],
+    init(options: [String: String], startedAt: Date, loadSeconds: Double, result: GenerationResult, totalSeconds: Double, outputs: [String],
          devices: [Device], placement: String, transfers hooks: [HookTransfers], deviceMap: DeviceMap? = nil) {
         self.options = options
         // Every entry of the resolved map (module paths under a component included), and each
@@ -87,7 +90,7 @@ struct RunReport: Encodable {
         let t = result.timings
         timings = Timings(load_s: loadSeconds, text_encoder_s: t.textEncoderSeconds, denoise_s: t.denoiseSeconds,
                           steps_s: t.stepSeconds, vae_encode_s: t.vaeEncodeSeconds, vae_decode_s: t.vaeDecodeSeconds,
-                          total_s: totalSeconds)
+                          total_s: totalSeconds, started_at: startedAt.timeIntervalSince1970, first_step_at: t.denoiseStartedAt)
         memory = Memory(devices: Dictionary(uniqueKeysWithValues: devices.map {
                             ($0.description, DeviceMemory(peak_bytes: $0.allocator.peakBytes, capacity_bytes: $0.allocator.capacity,
                                                           cached_bytes: $0.allocator.bytesCached))

@@ -42,7 +42,7 @@ final class DiskTierTests: XCTestCase {
             }
             tensors.append((path, try Tensor(values, shape: parameter.shape)))
         }
-        try CheckpointWriter.save(tensors, to: folder)
+        _ = try CheckpointWriter.save(tensors, to: folder)
     }
 
     override class func tearDown() { try? FileManager.default.removeItem(atPath: folder) }

@@ -119,10 +119,11 @@ def main():
     ap.add_argument("--size", type=int, default=512, help="--bench: image side in pixels")
     ap.add_argument("--steps", type=int, default=2, help="--bench: denoising steps")
     ap.add_argument("--dtype", choices=["f32", "bf16"], default="f32", help="--bench: torch_dtype of the pipeline")
+    ap.add_argument("--batch", type=int, default=1, help="--bench: images per prompt")
     args = ap.parse_args()
     pinned.setup(threads=args.threads)
     if args.bench:
-        return bench(args.dir, args.threads, size=args.size, steps=args.steps, dtype=args.dtype)
+        return bench(args.dir, args.threads, size=args.size, steps=args.steps, dtype=args.dtype, batch=args.batch)
     t0 = time.time()
 
     tokenizer = padded_tokenizer(os.path.join(args.dir, "tokenizer.tmp"))
@@ -162,7 +163,7 @@ def main():
               f"in {time.time() - t2:.1f} s; image {img.shape}, mean {img.mean():.4f}")
 
 
-def bench(folder, threads, size=512, steps=2, dtype="f32"):
+def bench(folder, threads, size=512, steps=2, dtype="f32", batch=1):
     import resource
     t0 = time.time()
     torch_dtype = torch.bfloat16 if dtype == "bf16" else torch.float32
@@ -195,21 +196,26 @@ def bench(folder, threads, size=512, steps=2, dtype="f32"):
         return out
 
     pipe.vae.decode = timed_decode
+    # Start-up figure: the wall-clock instant the first UNet call begins (the harness subtracts
+    # the instant it launched this process).
+    first_unet = []
+    pipe.unet.register_forward_pre_hook(lambda module, args: first_unet.append(time.time()) if not first_unet else None)
     with torch.no_grad():
         t1 = time.time()
         img = pipe("a red circle", height=size, width=size, num_inference_steps=steps, guidance_scale=7.5,
-                   generator=torch.Generator().manual_seed(0), output_type="np", callback_on_step_end=on_step).images
+                   num_images_per_prompt=batch, generator=torch.Generator().manual_seed(0), output_type="np", callback_on_step_end=on_step).images
         total = time.time() - t1
     starts = [t1] + marks[:-1]
     steps_s = [round(b - a, 3) for a, b in zip(starts, marks)]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"diffusers": diffusers.__version__, "torch": torch.__version__, "threads": threads,
-                      "size": size, "steps": steps, "timesteps": pipe.scheduler.timesteps.tolist(),
+                      "size": size, "steps": steps, "batch": batch, "timesteps": pipe.scheduler.timesteps.tolist(),
                       "load_s": round(load_s, 3), "steps_s": steps_s,
                       "note": "steps_s[0] includes encode_prompt; one entry per scheduler timestep",
                       "text_encoder_s": round(encoded[0], 3), "dtype": dtype,
                       "vae_decode_s": round(decoded[0], 3), "total_s": round(total, 3),
-                      "process_peak_rss_bytes": peak, "image_shape": list(img.shape)}, indent=1))
+                      "process_peak_rss_bytes": peak, "image_shape": list(img.shape),
+                      "first_step_at": first_unet[0]}, indent=1))
 
 
 if __name__ == "__main__":
