@@ -2,14 +2,14 @@ import ArgumentParser
 import Diffusers
 import Foundation
 
-/// `diffuse generate --model DIR --prompt TEXT ...` (DESIGN.md's command-line contract; the
+/// `diffuse generate [--model DIR] --prompt TEXT ...` (DESIGN.md's command-line contract; the
 /// memory options arrive with the memory toolkit).
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate images with a Stable Diffusion pipeline folder (Diffusers format).")
 
-    @Option(help: "Pipeline folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/).")
-    var model: String
+    @Option(help: "Pipeline folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/); default: the small demo pipeline shipped with swift-diffusers (models/demo, or $DIFFUSE_DEMO_MODEL).")
+    var model: String?
 
     @Option(help: "The prompt.")
     var prompt: String?
@@ -171,7 +171,8 @@ struct Generate: ParsableCommand {
         // checkpoint already saved in it stays mapped); in bf16/f16 they are converted at load
         // first, as Diffusers casts a model loaded in torch_dtype: storage(compute(w)).
         let castOnUse = storageDtype == nil ? target.isCPU && deviceMap == nil : computeType == .f32
-        let pipeline = try StableDiffusionPipeline(folder: model, dtype: computeType, castWeightsOnLoad: !castOnUse)
+        let folder = try model ?? DemoModel.locate()
+        let pipeline = try StableDiffusionPipeline(folder: folder, dtype: computeType, castWeightsOnLoad: !castOnUse)
         if let scheduler, let kind = SchedulerKind(name: scheduler) { try pipeline.useScheduler(kind) }
         if let backend = AttentionBackend(name: attention), backend != .auto { try pipeline.setAttentionBackend(backend) }
         if vaeSlicing { pipeline.vae.enableSlicing() }
@@ -216,7 +217,7 @@ struct Generate: ParsableCommand {
         }
         for path in outputs { print("wrote \(path)") }
         if let report {
-            var document = RunReport(options: resolvedOptions(pipeline), loadSeconds: loadSeconds, result: result,
+            var document = RunReport(options: resolvedOptions(pipeline, folder: folder), startedAt: started, loadSeconds: loadSeconds, result: result,
                                      totalSeconds: Date().timeIntervalSince(started), outputs: outputs,
                                      devices: devices.allDevices, placement: target.description, transfers: statistics,
                                      deviceMap: pipeline.hfDeviceMap)
@@ -306,9 +307,9 @@ struct Generate: ParsableCommand {
         }
     }
 
-    private func resolvedOptions(_ pipeline: StableDiffusionPipeline) -> [String: String] {
+    private func resolvedOptions(_ pipeline: StableDiffusionPipeline, folder: String) -> [String: String] {
         var options: [String: String] = [
-            "model": model, "prompt": prompt ?? "", "steps": "\(steps)", "guidance": "\(guidance)", "seed": "\(seed)",
+            "model": folder, "prompt": prompt ?? "", "steps": "\(steps)", "guidance": "\(guidance)", "seed": "\(seed)",
             "batch": "\(batch)", "dtype": dtype, "scheduler": "\(type(of: pipeline.scheduler))", "device": device,
             "offload": offload, "attention": attention, "storage_dtype": storageDtype ?? "none", "vae_slicing": "\(vaeSlicing)", "capture": "\(capture)", "channels_last": "\(channelsLast)",
             "vae_tiling": vaeTiling ? "\(pipeline.vae.tiling?.sampleMinSize ?? 0) px tiles" : "off",

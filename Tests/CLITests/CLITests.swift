@@ -29,10 +29,17 @@ final class CLITests: XCTestCase {
         throw CLITestError.binaryNotBuilt(Bundle(for: CLITests.self).bundleURL.path)
     }
 
-    func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    /// Runs `diffuse` with `arguments`; `environment` entries are added to (or, with nil values,
+    /// removed from) this process's environment.
+    func run(_ arguments: [String], environment: [String: String?] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try binary())
         process.arguments = arguments
+        if !environment.isEmpty {
+            var merged = ProcessInfo.processInfo.environment
+            for (key, value) in environment { merged[key] = value }
+            process.environment = merged
+        }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -48,9 +55,9 @@ final class CLITests: XCTestCase {
         try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
     }
 
-    func assertFailsWithOneLine(_ arguments: [String], containing fragment: String,
+    func assertFailsWithOneLine(_ arguments: [String], containing fragment: String, environment: [String: String?] = [:],
                                         file: StaticString = #filePath, line: UInt = #line) throws {
-        let result = try run(arguments)
+        let result = try run(arguments, environment: environment)
         XCTAssertEqual(result.status, 1, file: file, line: line)
         XCTAssertTrue(result.stdout.isEmpty, result.stdout, file: file, line: line)
         let lines = result.stderr.split(separator: "\n")
