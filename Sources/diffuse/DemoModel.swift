@@ -19,7 +19,7 @@ enum DemoModel {
     /// folder beside the executable (a copied install), the checkout `diffuse` was built from.
     static func candidates(environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
         if let forced = environment[environmentVariable], !forced.isEmpty { return [forced] }
-        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "diffuse").resolvingSymlinksInPath()
+        guard let executable = Bundle.main.executableURL?.resolvingSymlinksInPath() else { return [sourceTreeFolder] }
         return [executable.deletingLastPathComponent().appendingPathComponent("demo-model").path, sourceTreeFolder]
     }
 

@@ -12,6 +12,7 @@ struct Diffuse: ParsableCommand {
         subcommands: [Generate.self, Inspect.self, Shard.self, Cast.self])
 
     static func main() {
+        OpenMPWaitPolicy.applyByRestarting()
         let command: ParsableCommand
         do {
             command = try parseAsRoot()
