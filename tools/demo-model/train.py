@@ -18,7 +18,6 @@ import re
 import shutil
 import sys
 import time
-from collections import Counter
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -61,57 +60,12 @@ def log(*a):
 
 # ----------------------------------------------------------------------------- tokenizer (BPE, CLIP convention)
 
-BYTE_ENCODER = pinned.bytes_to_unicode()
+from bpe import BYTE_ENCODER, added_token, train_bpe  # noqa: E402  (tools/reference/bpe.py)
 PAT = re.compile(r"[a-z]+|[0-9]|[^\sa-z0-9]+")  # CLIP's pattern restricted to ASCII captions
 
 
 def pretokenize(text):
     return PAT.findall(re.sub(r"\s+", " ", text).lower())
-
-
-def train_bpe(texts, max_merges=2000):
-    """Merges by pair frequency (ties: smaller pair in string order) until every word of the
-    corpus is one token or max_merges is reached."""
-    words = Counter()
-    for t in texts:
-        for w in pretokenize(t):
-            sym = [BYTE_ENCODER[b] for b in w.encode("utf-8")]
-            sym[-1] = sym[-1] + "</w>"
-            words[tuple(sym)] += 1
-    words = dict(sorted(words.items()))
-    tokens = set(BYTE_ENCODER.values()) | {v + "</w>" for v in BYTE_ENCODER.values()}
-    merges, skipped = [], set()
-    while len(merges) < max_merges and any(len(w) > 1 for w in words):
-        pairs = Counter()
-        for w, f in words.items():
-            for a, b in zip(w, w[1:]):
-                pairs[(a, b)] += f
-        cands = [(-f, p) for p, f in pairs.items() if p not in skipped]
-        _, best = min(cands)
-        new = best[0] + best[1]
-        if new in tokens:
-            skipped.add(best)
-            continue
-        merges.append(best)
-        tokens.add(new)
-        nw = {}
-        for w, f in words.items():
-            out, i = [], 0
-            while i < len(w):
-                if i + 1 < len(w) and (w[i], w[i + 1]) == best:
-                    out.append(new)
-                    i += 2
-                else:
-                    out.append(w[i])
-                    i += 1
-            nw[tuple(out)] = nw.get(tuple(out), 0) + f
-        words = nw
-    return merges
-
-
-def added_token(content):
-    return {"__type": "AddedToken", "content": content, "lstrip": False, "normalized": True,
-            "rstrip": False, "single_word": False}
 
 
 def write_tokenizer(out, merges):
@@ -147,7 +101,7 @@ def write_tokenizer(out, merges):
 def stage_tokenizer(a, captions):
     t0 = time.time()
     sentences = [" ".join(dataset.all_words())] + sorted(set(captions))
-    merges = train_bpe(sentences)
+    merges = train_bpe(sentences, pretokenize, 2000, stop_when_words_whole=True)
     out = os.path.join(a.work, "tokenizer")
     vocab = write_tokenizer(out, merges)
     tok = CLIPTokenizer.from_pretrained(out)

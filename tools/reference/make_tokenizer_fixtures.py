@@ -46,7 +46,6 @@ import os
 import random
 import sys
 import unicodedata
-from collections import Counter
 
 import pinned  # first: offline mode and version pins
 import regex
@@ -79,7 +78,7 @@ PAT = regex.compile(
 )
 
 
-BYTE_ENCODER = pinned.bytes_to_unicode()
+from bpe import BYTE_ENCODER, added_token, train_bpe  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- captions
@@ -148,53 +147,7 @@ def pretokenize(text):
     return PAT.findall(text)
 
 
-def train_bpe(texts, n_merges):
-    words = Counter()
-    for t in texts:
-        for w in pretokenize(t):
-            sym = [BYTE_ENCODER[b] for b in w.encode("utf-8")]
-            sym[-1] = sym[-1] + "</w>"
-            words[tuple(sym)] += 1
-    words = dict(sorted(words.items()))
-    tokens = set(BYTE_ENCODER.values()) | {v + "</w>" for v in BYTE_ENCODER.values()}
-    merges = []
-    skipped = set()
-    while len(merges) < n_merges:
-        pairs = Counter()
-        for w, f in words.items():
-            for a, b in zip(w, w[1:]):
-                pairs[(a, b)] += f
-        cands = [(-f, p) for p, f in pairs.items() if p not in skipped]
-        if not cands:
-            raise SystemExit(f"corpus too small: only {len(merges)} merges")
-        _, best = min(cands)
-        if best[0] + best[1] in tokens:
-            skipped.add(best)
-            continue
-        merges.append(best)
-        new = best[0] + best[1]
-        tokens.add(new)
-        nw = {}
-        for w, f in words.items():
-            out, i = [], 0
-            while i < len(w):
-                if i + 1 < len(w) and (w[i], w[i + 1]) == best:
-                    out.append(new)
-                    i += 2
-                else:
-                    out.append(w[i])
-                    i += 1
-            nw[tuple(out)] = nw.get(tuple(out), 0) + f
-        words = nw
-    return merges
-
-
 # ----------------------------------------------------------------------------- files
-
-def added_token(content):
-    return {"__type": "AddedToken", "content": content, "lstrip": False, "normalized": True,
-            "rstrip": False, "single_word": False}
-
 
 def write_json(path, obj, **kw):
     with open(path, "w", encoding="utf-8") as f:
@@ -300,7 +253,7 @@ def main():
     texts = captions()
     with open(os.path.join(args.out, "captions.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(texts) + "\n")
-    merges = train_bpe(texts, VOCAB_SIZE - 512 - 2)
+    merges = train_bpe(texts, pretokenize, VOCAB_SIZE - 512 - 2)
     vocab = write_tokenizer(args.out, merges)
 
     tok = CLIPTokenizer.from_pretrained(args.out)
