@@ -10,12 +10,13 @@ setup:
 build: setup
 	$(SWIFT) build -c release
 
-# Main job: generate an image with the small Stable Diffusion pipeline the tests use (random
-# weights, so expect colourful noise until a trained default model arrives), and report it.
+# Main job: draw one picture with the demo pipeline shipped in models/demo (trained on simple
+# shapes by tools/demo-model; the default model of `diffuse generate`), and print its path.
 run: build
 	@mkdir -p $(DEMO)
-	.build/release/diffuse generate --model Tests/Fixtures/tiny-sd --prompt "a red circle on a blue background" \
-		--steps 20 --width 64 --height 64 --seed 42 --out $(DEMO)/image.png --report $(DEMO)/report.json
+	@.build/release/diffuse generate --prompt "a large red circle on a blue background" \
+		--steps 25 --seed 42 --out $(DEMO)/image.png --report $(DEMO)/report.json >/dev/null
+	@echo "$(abspath $(DEMO)/image.png)"
 
 # Tests run in release mode: the kernels they check are the ones users run, and the large
 # attention and memory tests take seconds instead of minutes.

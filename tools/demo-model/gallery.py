@@ -35,7 +35,7 @@ MAKE_RUN = ("a large red circle on a blue background", 42)
 
 def generate(diffuse, prompt, seed, out):
     subprocess.run([diffuse, "generate", "--prompt", prompt, "--seed", str(seed), "--steps", str(STEPS), "--out", out],
-                   check=True, stdout=subprocess.DEVNULL)
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return Image.open(out).convert("RGB")
 
 
