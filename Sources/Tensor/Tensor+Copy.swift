@@ -50,6 +50,16 @@ extension Tensor {
         let from = src.dtype, to = dtype
         let srcBase = UnsafeRawPointer(src.data), dstBase = data
         let srcSize = from.itemSize, dstSize = to.itemSize
+        if rows == 1 {
+            // One run (a contiguous or evenly strided source, e.g. a whole weight converted to
+            // another dtype): split the run itself so that every thread converts a piece.
+            Parallel.forEachChunk(inner, grain: 32768) { range in
+                convertRun(srcBase + range.lowerBound * innerStride * srcSize, innerStride, from,
+                           dstBase + range.lowerBound * dstSize, to, range.count)
+            }
+            storage.invalidateDerived()
+            return
+        }
         Parallel.forEachChunk(rows, grain: max(1, 32768 / max(inner, 1))) { range in
             for row in range {
                 let srcOffset = Tensor.elementOffset(row: row, dims: dims, strides: srcStrides)
