@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(name: "ImagesTests", dependencies: ["Images", "Tensor", "CZlib"]),
         .testTarget(name: "CLITests", dependencies: ["NN"]),
         .testTarget(name: "SchedulersTests", dependencies: ["Schedulers", "Tensor", "NN", "TestSupport"]),
-        .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "Models", "Images", "NN", "Tensor"]),
+        .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "Models", "Images", "NN", "Tensor", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -3,13 +3,12 @@ import Images
 import NN
 import Pipelines
 import Tensor
+import TestSupport
 import XCTest
 
 /// The demo pipeline shipped in models/demo (trained by tools/demo-model): it gives Diffusers'
 /// image from the same initial latents, and it draws what it is asked — judged from the pixels.
 final class DemoModelTests: XCTestCase {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().path
     static let folder = packageRoot + "/models/demo"
 
     /// The dataset's colours, shapes and sizes (tools/demo-model/attributes.json, which the
@@ -83,10 +82,10 @@ final class DemoModelTests: XCTestCase {
     }
 
     /// Diffusers' run of the demo pipeline (Tests/Fixtures/demo, tools/demo-model/make_fixture.py):
-    /// the same initial latents give the same prompt embeddings, step latents and image within
+    /// the same initial latents give the same prompt embeddings, final latents and image within
     /// DESIGN.md's tolerances.
     func testSameImageAsDiffusers() throws {
-        let fixture = try SafeTensorsFile(path: Self.packageRoot + "/Tests/Fixtures/demo/parity.safetensors")
+        let fixture = try Fixtures.file("demo/parity.safetensors")
         let metadata = try XCTUnwrap(fixture.metadata)
         let pipeline = try StableDiffusionPipeline(folder: Self.folder)
         var options = GenerationOptions(prompt: try XCTUnwrap(metadata["prompt"]), negativePrompt: metadata["negative_prompt"])
@@ -94,28 +93,18 @@ final class DemoModelTests: XCTestCase {
         options.guidanceScale = try XCTUnwrap(metadata["guidance_scale"].flatMap { Float($0) })
         options.latents = try fixture.tensor(named: "latents")
         let (positive, negative) = try pipeline.encodePrompt([options.prompts[0]], negativePrompts: [""], classifierFreeGuidance: true)
-        try assertClose(positive, fixture.tensor(named: "prompt_embeds"), relativeL2: 1e-4, "prompt embeddings")
-        try assertClose(XCTUnwrap(negative), fixture.tensor(named: "negative_prompt_embeds"), relativeL2: 1e-4, "negative prompt embeddings")
+        try assertRelativeL2(positive, fixture.tensor(named: "prompt_embeds"), within: 1e-4, "prompt embeddings")
+        try assertRelativeL2(XCTUnwrap(negative), fixture.tensor(named: "negative_prompt_embeds"), within: 1e-4, "negative prompt embeddings")
         let result = try pipeline.generate(options)
         XCTAssertEqual(String(describing: type(of: pipeline.scheduler)), metadata["scheduler"], "the folder's scheduler")
-        try assertClose(result.latents, fixture.tensor(named: "latents_out"), relativeL2: 1e-4, "final latents")
-        let expected = try fixture.tensor(named: "image").floats()
-        let worst = zip(try result.images.floats(), expected).map { abs($0 - $1) }.max() ?? .infinity
+        try assertRelativeL2(result.latents, fixture.tensor(named: "latents_out"), within: 1e-4, "final latents")
         XCTAssertEqual(result.images.shape, [1, 3, 64, 64])
+        let worst = maxAbsDifference(try result.images.floats(), try fixture.tensor(named: "image").floats())
         XCTAssertLessThanOrEqual(worst, 2e-3, "image: max abs difference \(worst)")
     }
 
-    private func assertClose(_ actual: Tensor, _ expected: Tensor, relativeL2 limit: Double, _ label: String,
-                             file: StaticString = #filePath, line: UInt = #line) throws {
-        XCTAssertEqual(actual.shape, expected.shape, label, file: file, line: line)
-        var diff = 0.0, norm = 0.0
-        for (x, y) in zip(try actual.floats(), try expected.floats()) { diff += Double(x - y) * Double(x - y); norm += Double(y) * Double(y) }
-        let error = (diff / norm).squareRoot()
-        XCTAssertLessThanOrEqual(error, limit, "\(label): relative L2 \(error)", file: file, line: line)
-    }
-
     func testDrawsThePromptedColours() throws {
-        let attributes = try Attributes(path: Self.packageRoot + "/tools/demo-model/attributes.json")
+        let attributes = try Attributes(path: packageRoot + "/tools/demo-model/attributes.json")
         let pipeline = try StableDiffusionPipeline(folder: Self.folder)
         var passed = 0
         var failures: [String] = []
@@ -142,7 +131,7 @@ final class DemoModelTests: XCTestCase {
     /// The classifier itself: a drawn background and square are read back as drawn, so the
     /// adherence test cannot pass on images it cannot read.
     func testColourReaderOnADrawnImage() throws {
-        let attributes = try Attributes(path: Self.packageRoot + "/tools/demo-model/attributes.json")
+        let attributes = try Attributes(path: packageRoot + "/tools/demo-model/attributes.json")
         let (background, shape) = (2, 3)
         var values = [Float](repeating: 0, count: 3 * 64 * 64)
         for y in 0..<64 {

@@ -4,6 +4,7 @@ import Models
 import NN
 import Pipelines
 import Tensor
+import TestSupport
 import XCTest
 
 /// The whole pipeline against Diffusers' runs on the tiny SD folder: latents within 1e-4
@@ -17,16 +18,12 @@ final class StableDiffusionPipelineTests: XCTestCase {
 
     func assertImage(_ actual: Tensor, _ expected: Tensor, _ label: String, file: StaticString = #filePath, line: UInt = #line) throws {
         XCTAssertEqual(actual.shape, expected.shape, label, file: file, line: line)
-        let worst = zip(try actual.floats(), try expected.floats()).map { abs($0 - $1) }.max() ?? .infinity
+        let worst = maxAbsDifference(try actual.floats(), try expected.floats())
         XCTAssertLessThanOrEqual(worst, 2e-3, "\(label): max abs difference \(worst)", file: file, line: line)
     }
 
     func assertLatents(_ actual: Tensor, _ expected: Tensor, _ label: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let a = try actual.floats(), e = try expected.floats()
-        var diff = 0.0, norm = 0.0
-        for (x, y) in zip(a, e) { diff += Double(x - y) * Double(x - y); norm += Double(y) * Double(y) }
-        let error = (diff / norm).squareRoot()
-        XCTAssertLessThanOrEqual(error, 1e-4, "\(label): relative L2 \(error)", file: file, line: line)
+        try assertRelativeL2(actual, expected, within: 1e-4, label, file: file, line: line)
     }
 
     func testEncodePrompt() throws {
