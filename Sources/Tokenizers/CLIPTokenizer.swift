@@ -87,7 +87,8 @@ public final class CLIPTokenizer: Sendable {
     /// Whether `decode` removes spaces before punctuation (`clean_up_tokenization_spaces`).
     let cleansUpTokenizationSpaces: Bool
 
-    /// Loads a tokenizer folder: `vocab.json` and `merges.txt` (required), and the optional
+    /// Loads a tokenizer folder: `vocab.json` and `merges.txt` (or, where they are absent, the
+    /// BPE model of `tokenizer.json`, all that transformers 5 saves), and the optional
     /// `tokenizer_config.json` and `special_tokens_map.json` (`model_max_length`, special tokens,
     /// `added_tokens_decoder`, `clean_up_tokenization_spaces`).
     ///
@@ -99,12 +100,21 @@ public final class CLIPTokenizer: Sendable {
     /// Loads a tokenizer folder given by its path; see `init(folder: URL, compatibility:)`.
     public init(folder: String, compatibility: Compatibility = .tokenizers) throws(TokenizerError) {
         self.compatibility = compatibility
-        let vocabularyPath = folder + "/vocab.json"
-        let mergesPath = folder + "/merges.txt"
         let configuration = try TokenizerConfiguration(folder: folder)
-        let vocabulary = try VocabularyFiles.readVocabulary(vocabularyPath)
-        let mergeLines = try VocabularyFiles.readMerges(
-            mergesPath, limit: compatibility == .transformers4 ? VocabularyFiles.transformers4MergeLimit : nil)
+        let mergeLimit = compatibility == .transformers4 ? VocabularyFiles.transformers4MergeLimit : nil
+        let vocabulary: [(token: String, id: Int32)]
+        let mergeLines: [VocabularyFiles.MergeLine]
+        let mergesPath: String
+        let manager = FileManager.default
+        if !manager.fileExists(atPath: folder + "/vocab.json") && manager.fileExists(atPath: folder + "/tokenizer.json") {
+            // Saved by transformers 5: the BPE model lives in tokenizer.json only.
+            mergesPath = folder + "/tokenizer.json"
+            (vocabulary, mergeLines) = try VocabularyFiles.readTokenizerJSON(mergesPath, limit: mergeLimit)
+        } else {
+            mergesPath = folder + "/merges.txt"
+            vocabulary = try VocabularyFiles.readVocabulary(folder + "/vocab.json")
+            mergeLines = try VocabularyFiles.readMerges(mergesPath, limit: mergeLimit)
+        }
 
         var table = SymbolTable(vocabulary: vocabulary)
         var merges: [(Int32, Int32, Int32)] = []

@@ -103,6 +103,23 @@ final class DemoModelTests: XCTestCase {
         XCTAssertLessThanOrEqual(worst, 2e-3, "image: max abs difference \(worst)")
     }
 
+    /// The same pipeline as saved by current Diffusers with transformers 5, whose tokenizer folder
+    /// holds only tokenizer.json and tokenizer_config.json: it loads and encodes prompts alike.
+    func testPipelineWithATokenizerSavedByTransformers5() throws {
+        let folder = NSTemporaryDirectory() + "demo-t5-" + UUID().uuidString
+        let manager = FileManager.default
+        try manager.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? manager.removeItem(atPath: folder) }
+        for entry in ["model_index.json", "scheduler", "text_encoder", "unet", "vae"] {
+            try manager.createSymbolicLink(atPath: folder + "/" + entry, withDestinationPath: Self.folder + "/" + entry)
+        }
+        try manager.createSymbolicLink(atPath: folder + "/tokenizer", withDestinationPath: Fixtures.path("tokenizer/saved-by-transformers5"))
+        let prompt = ["a small purple star at the top on a white background"]
+        let saved = try StableDiffusionPipeline(folder: folder).encodePrompt(prompt, negativePrompts: [""], classifierFreeGuidance: false).0
+        let original = try StableDiffusionPipeline(folder: Self.folder).encodePrompt(prompt, negativePrompts: [""], classifierFreeGuidance: false).0
+        XCTAssertEqual(try saved.floats(), try original.floats())
+    }
+
     func testDrawsThePromptedColours() throws {
         let attributes = try Attributes(path: packageRoot + "/tools/demo-model/attributes.json")
         let pipeline = try StableDiffusionPipeline(folder: Self.folder)
