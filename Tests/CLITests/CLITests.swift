@@ -51,6 +51,13 @@ final class CLITests: XCTestCase {
         return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
     }
 
+    /// A fresh empty folder under the temporary directory, named `prefix-<uuid>`; the caller removes it.
+    func temporaryFolder(_ prefix: String) throws -> String {
+        let folder = NSTemporaryDirectory() + prefix + "-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        return folder
+    }
+
     private func json(_ text: String) throws -> [String: Any] {
         try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
     }
@@ -131,8 +138,7 @@ final class CLITests: XCTestCase {
     }
 
     func testBadInputIsOneErrorLineAndExitOne() throws {
-        let folder = NSTemporaryDirectory() + "cli-bad-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let folder = try temporaryFolder("cli-bad")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try Data([1, 2, 3]).write(to: URL(fileURLWithPath: folder + "/tiny.safetensors"))
         try Data(#"{"weight_map": {"a": "../x.safetensors"}}"#.utf8).write(to: URL(fileURLWithPath: folder + "/diffusion_pytorch_model.safetensors.index.json"))

@@ -37,8 +37,7 @@ extension CLITests {
     }
 
     func testCaptureAndMemoryFormatOptionsGiveThePlainImage() throws {
-        let folder = NSTemporaryDirectory() + "cli-capture-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let folder = try temporaryFolder("cli-capture")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let base = ["generate", "--model", tinySD, "--prompt", "a red circle", "--steps", "3", "--width", "64", "--height", "64"]
         let plain = try run(base + ["--out", folder + "/plain.png"])

@@ -4,8 +4,7 @@ import XCTest
 /// `diffuse generate` without `--model` runs the demo pipeline shipped in models/demo.
 extension CLITests {
     func testGenerateWithoutModelUsesTheDemoPipeline() throws {
-        let folder = NSTemporaryDirectory() + "cli-demo-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let folder = try temporaryFolder("cli-demo")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let result = try run(["generate", "--prompt", "a large red circle on a blue background", "--steps", "2", "--seed", "42",
                               "--out", folder + "/image.png", "--report", folder + "/report.json"],
@@ -20,8 +19,7 @@ extension CLITests {
 
     func testDemoModelEnvironmentVariable() throws {
         // Pointing elsewhere runs that pipeline; pointing at nothing is one clear error.
-        let folder = NSTemporaryDirectory() + "cli-demo-env-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let folder = try temporaryFolder("cli-demo-env")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let result = try run(["generate", "--prompt", "a red circle", "--steps", "1", "--width", "64", "--height", "64",
                               "--out", folder + "/image.png"],

@@ -6,14 +6,8 @@ import XCTest
 extension CLITests {
     private var pipeline: String { CLITests.packageRoot + "/Tests/Fixtures/tiny-sd" }
 
-    private func temporaryFolder() throws -> String {
-        let folder = NSTemporaryDirectory() + "cli-generate-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        return folder
-    }
-
     func testGenerateWritesImagesTensorAndReport() throws {
-        let folder = try temporaryFolder()
+        let folder = try temporaryFolder("cli-generate")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let result = try run(["generate", "--model", pipeline, "--prompt", "a red circle", "--steps", "2", "--width", "64",
                               "--height", "64", "--batch", "2", "--seed", "7", "--out", folder + "/image.png",
@@ -38,7 +32,7 @@ extension CLITests {
     }
 
     func testImageToImage() throws {
-        let folder = try temporaryFolder()
+        let folder = try temporaryFolder("cli-generate")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let result = try run(["generate", "--model", pipeline, "--prompt", "a blue square", "--image", pipeline + "/init.png",
                               "--strength", "0.5", "--steps", "2", "--scheduler", "ddim", "--out", folder + "/out.png"])
@@ -48,7 +42,7 @@ extension CLITests {
 
     /// A pipeline folder whose components link to the tiny one, with `edit` applied.
     private func brokenPipeline(_ edit: (String) throws -> Void) throws -> String {
-        let folder = try temporaryFolder()
+        let folder = try temporaryFolder("cli-generate")
         let manager = FileManager.default
         try manager.copyItem(atPath: pipeline + "/model_index.json", toPath: folder + "/model_index.json")
         for component in ["tokenizer", "text_encoder", "scheduler", "vae", "unet"] {

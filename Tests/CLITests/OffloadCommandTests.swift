@@ -6,8 +6,7 @@ extension CLITests {
     private var tinyPipeline: String { CLITests.packageRoot + "/Tests/Fixtures/tiny-sd" }
 
     func testOffloadOptionsGiveThePlainImageAndReportTransfers() throws {
-        let folder = NSTemporaryDirectory() + "cli-offload-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let folder = try temporaryFolder("cli-offload")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let base = ["generate", "--model", tinyPipeline, "--prompt", "a red circle", "--steps", "1", "--width", "64", "--height", "64"]
         let plain = try run(base + ["--out", folder + "/plain.png"])
@@ -49,8 +48,7 @@ extension CLITests {
     }
 
     func testModuleLevelDeviceMapsGiveThePlainImage() throws {
-        let folder = NSTemporaryDirectory() + "cli-device-map-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let folder = try temporaryFolder("cli-device-map")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let base = ["generate", "--model", tinyPipeline, "--prompt", "a red circle", "--steps", "1", "--width", "64", "--height", "64"]
         XCTAssertEqual(try run(base + ["--out", folder + "/plain.png"]).status, 0)
@@ -87,8 +85,7 @@ extension CLITests {
     }
 
     func testVAESlicingAndTilingOptions() throws {
-        let folder = NSTemporaryDirectory() + "cli-vae-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let folder = try temporaryFolder("cli-vae")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         // The tiny VAE's sample_size is 32 px: a 64 px image decodes in 2×2 tiles and more.
         let base = ["generate", "--model", tinyPipeline, "--prompt", "a red circle", "--steps", "1", "--width", "64", "--height", "64",
@@ -109,8 +106,7 @@ extension CLITests {
     }
 
     func testAttentionOption() throws {
-        let folder = NSTemporaryDirectory() + "cli-attention-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let folder = try temporaryFolder("cli-attention")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let base = ["generate", "--model", tinyPipeline, "--prompt", "a red circle", "--steps", "1", "--width", "64", "--height", "64"]
         for value in ["naive", "flash", "sliced", "sliced:2"] {
@@ -123,8 +119,7 @@ extension CLITests {
     }
 
     func testStorageDTypeOption() throws {
-        let folder = NSTemporaryDirectory() + "cli-storage-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let folder = try temporaryFolder("cli-storage")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let base = ["generate", "--model", tinyPipeline, "--prompt", "a red circle", "--steps", "1", "--width", "64", "--height", "64"]
         for extra in [["--storage-dtype", "f8e4m3"], ["--storage-dtype", "f8e4m3", "--dtype", "bf16", "--offload", "group-leaf"],
