@@ -136,9 +136,7 @@ func applyUnary(_ op: UnaryOp, _ src: UnsafePointer<Float>, _ dst: UnsafeMutable
     case .geluTanh:
         let c: Float = 0.7978845608028654  // sqrt(2/pi)
         for i in 0..<n { let x = src[i]; dst[i] = 0.5 * x * (1 + fastTanh(c * (x + 0.044715 * x * x * x))) }
-    case .gelu:
-        // libm's erff keeps parity with PyTorch's exact GELU.
-        for i in 0..<n { let x = src[i]; dst[i] = 0.5 * x * (1 + Foundation.erf(x * 0.7071067811865476)) }
+    case .gelu: for i in 0..<n { dst[i] = fastGelu(src[i]) }
     case .neg: for i in 0..<n { dst[i] = -src[i] }
     case .relu: for i in 0..<n { dst[i] = Swift.max(src[i], 0) }
     case .sqrt: for i in 0..<n { dst[i] = src[i].squareRoot() }

@@ -17,7 +17,14 @@ extension CPUBackend {
 
         /// Per channel, the sum over one sample's pixels of the values (`centres` nil) or of
         /// their squared deviations from `centres` (one per channel).
-        func channelSums(_ sample: Int, centres: [Double]?) -> [Double] {
+        func channelSums(_ sample: Int, centres centreValues: [Double]?) -> [Double] {
+            // Read through a pointer so that the per-channel loop vectorises.
+            let centres = centreValues.map { values in
+                let pointer = UnsafeMutablePointer<Double>.allocate(capacity: c)
+                pointer.initialize(from: values, count: c)
+                return pointer
+            }
+            defer { centres?.deallocate() }
             let partial = UnsafeMutablePointer<Double>.allocate(capacity: parts * c)
             defer { partial.deallocate() }
             partial.initialize(repeating: 0, count: parts * c)
