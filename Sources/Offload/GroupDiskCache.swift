@@ -9,6 +9,13 @@ import Tensor
 enum GroupDiskCache {
     static let checksumKey = "swift_diffusers_checksum"
 
+    /// Where packed copies of mapped weights go when no offload folder is given: /var/tmp,
+    /// which is disk by convention (a tmpfs /tmp would put the "disk tier" back in memory),
+    /// else the temporary directory.
+    static var defaultPackedWeightFolder: String {
+        FileManager.default.isWritableFile(atPath: "/var/tmp") ? "/var/tmp" : NSTemporaryDirectory()
+    }
+
     /// Creates `folder` if needed; throws unless it is a writable directory.
     static func prepare(folder: String) throws {
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {

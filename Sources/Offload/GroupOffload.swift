@@ -56,6 +56,8 @@ public final class GroupOffloadState: @unchecked Sendable {
 
     let prefetchBytes: Int
     let computeDType: DType?
+    /// On the CPU, the file the packed copies of in-place (mapped) groups go to; nil elsewhere.
+    public internal(set) var packedWeightFile: SpillFile?
 
     init(device: Device, prefetching: Bool, prefetchBytes: Int, computeDType: DType?) {
         self.device = device
@@ -154,6 +156,7 @@ final class GroupRootHook: ModuleHook, @unchecked Sendable {
     func detach(from module: Module) throws {
         state.dropPrefetched()
         group?.offload()
+        for group in state.groups { group.spillDerived(to: nil) }
     }
 }
 
@@ -188,6 +191,15 @@ extension Module {
                 for group in state.groups where !group.homes.allSatisfy({ $0.storage.isMapped }) {
                     try GroupDiskCache.rehome(group, folder: folder)
                 }
+            }
+            // On the CPU a mapped group is read in place, and its pages go after each forward;
+            // the packed copies made from it go to a file too, so they come back by a page fault
+            // rather than by packing again at every call.
+            let inPlace = device.isCPU ? state.groups.filter(\.readsHomesInPlace) : []
+            if !inPlace.isEmpty {
+                let file = try SpillFile(folder: options.offloadToDiskPath ?? GroupDiskCache.defaultPackedWeightFolder)
+                for group in inPlace { group.spillDerived(to: file) }
+                state.packedWeightFile = file
             }
             try device.requireRoom(forLargestOf: state.groups, strategy: "group offloading")
         } catch {

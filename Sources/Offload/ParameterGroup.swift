@@ -58,6 +58,14 @@ public final class ParameterGroup: @unchecked Sendable {
         }
     }
 
+    /// Whether onloading to the CPU reads the homes where they are: all mapped, none cast.
+    var readsHomesInPlace: Bool { !casts && homes.allSatisfy { $0.storage.isMapped } }
+
+    /// Derived copies of the homes (packed weights) go to `file`, or to memory when nil.
+    func spillDerived(to file: SpillFile?) {
+        for home in homes { home.storage.spillFile = file }
+    }
+
     /// Replaces the home tensors (the disk tier maps them from a file instead of RAM).
     func rehome(_ tensors: [Tensor]) {
         homes = tensors
@@ -79,7 +87,7 @@ public final class ParameterGroup: @unchecked Sendable {
         if onloadedDevice == device { return }
         // The disk tier: weights mapped from a file are read in place on the host — the pages
         // come in as the forward touches them and leave at `offload`.
-        if device.isCPU && homes.allSatisfy({ $0.storage.isMapped }) && !casts {
+        if device.isCPU && readsHomesInPlace {
             publish(homes, on: device)
             return
         }

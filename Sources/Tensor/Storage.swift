@@ -87,13 +87,40 @@ public final class Storage: @unchecked Sendable {
         return value
     }
 
+    /// Where derived copies of these bytes are written: the disk tier's packed-weight file, so
+    /// that they can be released and faulted back like the bytes themselves. nil: derived
+    /// copies are allocated like any storage. Setting it drops the derived data made so far.
+    public var spillFile: SpillFile? {
+        get { spillLock.lock(); defer { spillLock.unlock() }; return spill }
+        set {
+            spillLock.lock(); spill = newValue; spillLock.unlock()
+            invalidateDerived()
+        }
+    }
+    private let spillLock = NSLock()
+    private var spill: SpillFile?
+
+    /// Room for a derived copy of `byteCount` bytes: a slot of the spill file when one is set,
+    /// else an ordinary allocation on this storage's device.
+    public func derivedStorage(byteCount: Int) throws -> Storage {
+        if let file = spillFile { return try file.allocate(byteCount: byteCount) }
+        return try Storage(byteCount: byteCount, device: device)
+    }
+
     /// For mapped storage: tells the kernel these pages may go (they are read again from the
-    /// file on the next touch), so the process's resident set drops; derived data goes too,
-    /// unless `keepingDerived` (the bytes are read only through a derived copy, such as a
-    /// packed convolution weight, so they need not stay resident beside it). Owned storage is
-    /// left alone. This is how the disk tier releases a group after use.
+    /// file on the next touch), so the process's resident set drops. Derived data goes too,
+    /// except copies in a spill file, whose pages are released the same way; with
+    /// `keepingDerived` all derived data stays (the bytes are read only through a derived copy,
+    /// such as a packed convolution weight, so they need not stay resident beside it). Owned
+    /// storage is left alone. This is how the disk tier releases a group after use.
     public func releaseResidentPages(keepingDerived: Bool = false) {
-        if !keepingDerived { invalidateDerived() }
+        if !keepingDerived {
+            cacheLock.lock()
+            derived = derived.filter { ($0.value as? StorageBackedValue)?.backingStorage.isMapped == true }
+            let spilled = derived.values.compactMap { ($0 as? StorageBackedValue)?.backingStorage }
+            cacheLock.unlock()
+            for storage in spilled { storage.releaseResidentPages() }
+        }
         guard mapping != nil, byteCount > 0 else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = Int(bitPattern: pointer) & ~(page - 1)
@@ -107,4 +134,10 @@ public final class Storage: @unchecked Sendable {
     public func invalidateDerived() {
         cacheLock.lock(); derived.removeAll(); cacheLock.unlock()
     }
+}
+
+/// Derived data that lives in a storage of its own (a packed weight): when that storage is a
+/// spill-file slot, `releaseResidentPages` keeps the value and releases its pages instead.
+public protocol StorageBackedValue: AnyObject {
+    var backingStorage: Storage { get }
 }

@@ -53,17 +53,42 @@ final class DiskTierTests: XCTestCase {
         try unet.load(from: Checkpoint(folder: Self.folder))
         XCTAssertTrue(unet.namedParameters().allSatisfy { $0.parameter.value?.storage.isMapped == true }, "weights stay mapped")
         try prepare(unet)
-        let sample = try Tensor((0..<(4 * 16 * 16)).map { Float($0 % 13) / 13 - 0.5 }, shape: [1, 4, 16, 16])
-        let context = try Tensor((0..<(8 * 64)).map { Float($0 % 7) / 7 - 0.5 }, shape: [1, 8, 64])
-        let timestep = try Tensor(int64: [500], shape: [])
         // Free heap pages left by earlier tests go back to the kernel first; otherwise this run
         // reuses them and its growth understates what it touches.
         _ = mallocTrim(0)
         ProcessMemory.resetPeak()
         let base = try XCTUnwrap(ProcessMemory.residentBytes)
-        let out = try unet(sample, timestep: timestep, encoderHiddenStates: context).floats()
+        let out = try forward(unet)
         let growth = try XCTUnwrap(ProcessMemory.peakResidentBytes) - base
         return (growth, out)
+    }
+
+    func forward(_ unet: UNet2DConditionModel) throws -> [Float] {
+        let sample = try Tensor((0..<(4 * 16 * 16)).map { Float($0 % 13) / 13 - 0.5 }, shape: [1, 4, 16, 16])
+        let context = try Tensor((0..<(8 * 64)).map { Float($0 % 7) / 7 - 0.5 }, shape: [1, 8, 64])
+        return try unet(sample, timestep: try Tensor(int64: [500], shape: []), encoderHiddenStates: context).floats()
+    }
+
+    /// The convolution weights of mapped groups are packed into the run's packed-weight file on
+    /// the first forward only: later forwards fault them back from it (the file does not grow)
+    /// with the same numbers, and removing the hooks detaches the file.
+    func testPackedWeightsArePackedOnce() throws {
+        try Self.writeCheckpoint()
+        let unet = UNet2DConditionModel(Self.config())
+        try unet.load(from: Checkpoint(folder: Self.folder))
+        let plain = try forward(unet)
+        let state = try unet.applyGroupOffloading(device: .cpu, options: GroupOffloadOptions(type: .blockLevel(blocksPerGroup: 1)))
+        let file = try XCTUnwrap(state.packedWeightFile)
+        XCTAssertEqual(file.byteCount, 0)
+        XCTAssertEqual(try forward(unet), plain)
+        let packed = file.byteCount
+        let convolutionBytes = unet.namedParameters().compactMap { $0.parameter.value }.filter { $0.rank == 4 }.reduce(0) { $0 + $1.byteCount }
+        XCTAssertGreaterThanOrEqual(packed, convolutionBytes * 9 / 10, "the convolution weights went to the file")
+        XCTAssertEqual(try forward(unet), plain)
+        XCTAssertEqual(file.byteCount, packed, "nothing packed again")
+        try unet.removeAllHooks()
+        XCTAssertTrue(unet.namedParameters().allSatisfy { $0.parameter.value?.storage.spillFile == nil })
+        XCTAssertEqual(try forward(unet), plain)
     }
 
     func testDiskTierBoundsThePeakResidentSet() throws {

@@ -85,16 +85,8 @@ extension CPUBackend {
             packedWeight = (w.data, weightUser)
             weightOwner = w
         } else {
-            let packed = try weight.storage.derived("conv-weight|\(weight.offset)|\(weight.shape)|\(weight.strides)|\(key)") {
-                let w = try weight.to(dtype).contiguous()
-                let storage = try Storage(byteCount: memoryDescSize(weightMD), device: weight.device)
-                let reorder = try dnnl.reorderPrimitive(from: weightUser, to: weightMD)
-                try dnnl.execute(reorder, [(DNNL_ARG_FROM, weightUser, w.data), (DNNL_ARG_TO, weightMD, storage.pointer)],
-                                 keepAlive: [w, storage], device: weight.device)
-                // A weight mapped from its checkpoint is read through the packed copy from now
-                // on: its pages go, so the weight is resident once, not twice.
-                if weight.storage.isMapped { weight.storage.releaseResidentPages(keepingDerived: true) }
-                return PackedWeight(storage: storage, descriptor: weightMD)
+            let packed = try dnnl.packedWeight(weight, as: weightUser, into: weightMD, key: "conv-weight|\(key)") {
+                try weight.to(dtype).contiguous()
             }
             packedWeight = (packed.storage.pointer, packed.descriptor)
             weightOwner = packed
@@ -106,8 +98,10 @@ extension CPUBackend {
         if !memoryDescEqual(srcMD, srcUser) {
             let scratch = try Storage(byteCount: memoryDescSize(srcMD), device: device)
             let reorder = try dnnl.primitive("reorder|src|\(key)") { try dnnl.reorderPrimitive(from: srcUser, to: srcMD) }
-            try dnnl.execute(reorder, [(DNNL_ARG_FROM, srcUser, input.data), (DNNL_ARG_TO, srcMD, scratch.pointer)],
-                             keepAlive: [input, scratch], device: device)
+            try OpProfile.measure(.copy, operation: "conv2d.reorder") {
+                try dnnl.execute(reorder, [(DNNL_ARG_FROM, srcUser, input.data), (DNNL_ARG_TO, srcMD, scratch.pointer)],
+                                 keepAlive: [input, scratch], device: device)
+            }
             srcPointer = scratch.pointer
             srcScratch = scratch
         }
@@ -129,8 +123,10 @@ extension CPUBackend {
         srcScratch = nil  // the reordered source is dead once the convolution ran
         if let dstScratch {
             let reorder = try dnnl.primitive("reorder|dst|\(key)") { try dnnl.reorderPrimitive(from: dstMD, to: dstUser) }
-            try dnnl.execute(reorder, [(DNNL_ARG_FROM, dstMD, dstScratch.pointer), (DNNL_ARG_TO, dstUser, out.data)],
-                             keepAlive: [dstScratch, out], device: device)
+            try OpProfile.measure(.copy, operation: "conv2d.reorder") {
+                try dnnl.execute(reorder, [(DNNL_ARG_FROM, dstMD, dstScratch.pointer), (DNNL_ARG_TO, dstUser, out.data)],
+                                 keepAlive: [dstScratch, out], device: device)
+            }
         }
         return out
     }

@@ -84,6 +84,24 @@ final class DNNL: @unchecked Sendable {
         return try withUnsafePointer(to: &desc) { try makePrimitive(descriptor: $0, attributes: attributes, what: "matmul") }
     }
 
+    /// `weight` reordered from `user` into a primitive's preferred layout `target`, made once
+    /// and kept with the weight's storage (in its spill file when it has one). `source` gives
+    /// the bytes `user` describes (the weight itself, or converted). A weight mapped from its
+    /// checkpoint is read through the packed copy from then on, so its own pages go: resident
+    /// once, not twice.
+    func packedWeight(_ weight: Tensor, as user: dnnl_memory_desc_t, into target: dnnl_memory_desc_t, key: String,
+                      source: () throws -> Tensor) throws -> PackedWeight {
+        try weight.storage.derived("\(key)|\(weight.offset)|\(weight.shape)|\(weight.strides)") { try OpProfile.measure(.copy, operation: "pack-weight") {
+            let bytes = try source()
+            let storage = try weight.storage.derivedStorage(byteCount: memoryDescSize(target))
+            let reorder = try reorderPrimitive(from: user, to: target)
+            try execute(reorder, [(DNNL_ARG_FROM, user, bytes.data), (DNNL_ARG_TO, target, storage.pointer)],
+                        keepAlive: [bytes, storage], device: weight.device)
+            if weight.storage.isMapped { weight.storage.releaseResidentPages(keepingDerived: true) }
+            return PackedWeight(storage: storage, descriptor: target)
+        } }
+    }
+
     func reorderPrimitive(from source: dnnl_memory_desc_t, to target: dnnl_memory_desc_t) throws -> Primitive {
         var src = source, dst = target
         var attributes: dnnl_primitive_attr_t?
@@ -208,13 +226,14 @@ final class StreamBox: NSObject, @unchecked Sendable {
 }
 
 /// A weight reordered once into the layout a primitive prefers (kept in `Storage.derived`).
-final class PackedWeight: @unchecked Sendable {
+final class PackedWeight: StorageBackedValue, @unchecked Sendable {
     let storage: Storage
     let descriptor: dnnl_memory_desc_t
     init(storage: Storage, descriptor: dnnl_memory_desc_t) {
         self.storage = storage
         self.descriptor = descriptor
     }
+    var backingStorage: Storage { storage }
 }
 
 @inline(__always)
