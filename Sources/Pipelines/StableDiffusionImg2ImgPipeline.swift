@@ -31,6 +31,8 @@ public struct StableDiffusionImg2ImgPipeline: @unchecked Sendable {
         _ = try base.resolvedSize(sized)
         var timings = GenerationResult.Timings()
         let start = Date()
+        OpProfile.beginSection("text_encoder")
+        defer { OpProfile.beginSection(nil) }
         let (positive, negative) = try base.conditioning(options)
         timings.textEncoderSeconds = Date().timeIntervalSince(start)
         let batch = positive.shape[0]
@@ -52,12 +54,14 @@ public struct StableDiffusionImg2ImgPipeline: @unchecked Sendable {
         // Latents of the image, sampled from the encoder's distribution, scaled, noised.
         var generator = TorchGenerator(seed: options.seed)
         let encodeStart = Date()
+        OpProfile.beginSection("vae_encode")
         let distribution = try base.inPhase(of: base.vae) { try base.vae.encode(image.to(base.dtype)) }
         let sampleNoise = try latentSampleNoise ?? generator.randn(distribution.mean.shape)
         var latents = try distribution.sample(noise: sampleNoise.to(distribution.mean.dtype).to(distribution.mean.device))
             .to(.f32).to(.cpu)
         latents = try latents.scaled(by: base.vae.config.scalingFactor)
         timings.vaeEncodeSeconds = Date().timeIntervalSince(encodeStart)
+        OpProfile.beginSection(nil)
         if latents.shape[0] != batch {
             latents = try Tensor.concat(Array(repeating: latents, count: batch / latents.shape[0]), axis: 0)
         }
@@ -71,6 +75,7 @@ public struct StableDiffusionImg2ImgPipeline: @unchecked Sendable {
         latents = try base.denoise(latents, timesteps: timesteps, positive: positive, negative: negative,
                                    guidanceScale: options.guidanceScale, timings: &timings, progress: progress)
         let decodeStart = Date()
+        OpProfile.beginSection("vae_decode")
         let images = try base.decodeLatents(latents)
         timings.vaeDecodeSeconds = Date().timeIntervalSince(decodeStart)
         return GenerationResult(images: images, latents: latents, timings: timings)

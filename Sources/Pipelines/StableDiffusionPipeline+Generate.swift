@@ -12,6 +12,8 @@ extension StableDiffusionPipeline {
         let (width, height) = try resolvedSize(options)
         var timings = GenerationResult.Timings()
         let start = Date()
+        OpProfile.beginSection("text_encoder")
+        defer { OpProfile.beginSection(nil) }
         let (positive, negative) = try conditioning(options)
         timings.textEncoderSeconds = Date().timeIntervalSince(start)
         let batch = positive.shape[0]
@@ -33,6 +35,7 @@ extension StableDiffusionPipeline {
         latents = try denoise(latents, timesteps: scheduler.timesteps, positive: positive, negative: negative,
                               guidanceScale: options.guidanceScale, timings: &timings, progress: progress)
         let decodeStart = Date()
+        OpProfile.beginSection("vae_decode")
         let images = try decodeLatents(latents)
         timings.vaeDecodeSeconds = Date().timeIntervalSince(decodeStart)
         return GenerationResult(images: images, latents: latents, timings: timings)
@@ -87,6 +90,7 @@ extension StableDiffusionPipeline {
         timings.denoiseStartedAt = loopStart.timeIntervalSince1970
         for (i, t) in timesteps.enumerated() {
             let stepStart = Date()
+            OpProfile.beginSection(i == 0 ? "unet_first_step" : "unet_step")
             let doubled = negative == nil ? latents : try Tensor.concat([latents, latents], axis: 0)
             let input = try scheduler.scaleModelInput(doubled, timestep: t).to(dtype)
             let timestep = try Timestep.tensor([t])
@@ -104,6 +108,7 @@ extension StableDiffusionPipeline {
             }
         }
         timings.denoiseSeconds = Date().timeIntervalSince(loopStart)
+        OpProfile.beginSection(nil)
         return latents
     }
 

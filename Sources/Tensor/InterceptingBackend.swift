@@ -1,12 +1,15 @@
-/// The backend operations see while a capture is active: each call is reported to the
-/// session (recorded, or checked against the recording in a replay) and then forwarded.
-struct RecordingBackend: Backend {
+/// A backend that hands every operation to `intercept` before it runs: a graph capture records
+/// or checks it, an `OpProfile` times it. `intercept` gets the operation's kind (`conv2d`,
+/// `unary.silu`, …), the tensors it reads, whether its kernel may write over an input of equal
+/// layout, and the call itself, which it must run and whose result it returns.
+struct InterceptingBackend: Backend {
+    typealias Intercept = @Sendable (_ name: String, _ inputs: [Tensor?], _ inPlaceSafe: Bool, _ call: () throws -> Tensor) throws -> Tensor
     let base: any Backend
-    let session: CaptureSession
+    let intercept: Intercept
 
     private func op(_ name: String, _ inputs: [Tensor?], inPlaceSafe: Bool = false,
                     _ body: () throws -> Tensor) throws -> Tensor {
-        try session.operation(name, inputs: inputs, inPlaceSafe: inPlaceSafe, body)
+        try intercept(name, inputs, inPlaceSafe, body)
     }
 
     func unary(_ op: UnaryOp, _ x: Tensor) throws -> Tensor {

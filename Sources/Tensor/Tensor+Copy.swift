@@ -31,9 +31,11 @@ extension Tensor {
 
     /// A fresh contiguous copy, optionally converted and placed elsewhere.
     public func copied(dtype: DType? = nil, device: Device? = nil) throws -> Tensor {
-        let out = try Tensor.empty(shape, dtype: dtype ?? self.dtype, device: device ?? self.device)
-        try out.copyElements(from: self)
-        return out
+        try OpProfile.measure(.copy) {
+            let out = try Tensor.empty(shape, dtype: dtype ?? self.dtype, device: device ?? self.device)
+            try out.copyElements(from: self)
+            return out
+        }
     }
 
     /// Writes `source` (broadcast to this shape, any dtype) into this contiguous tensor.

@@ -4,10 +4,19 @@ import Foundation
 
 extension Tensor {
     /// The device's backend; while a graph capture is recorded or replayed on this thread,
-    /// wrapped so that the operation is seen by the capture.
+    /// wrapped so that the operation is seen by the capture, and while an `OpProfile` records,
+    /// so that it is timed.
     var backend: any Backend {
-        guard let capture = CaptureSession.current else { return device.backend }
-        return RecordingBackend(base: device.backend, session: capture)
+        var backend = device.backend
+        if let capture = CaptureSession.current {
+            backend = InterceptingBackend(base: backend) { try capture.operation($0, inputs: $1, inPlaceSafe: $2, $3) }
+        }
+        if let profile = OpProfile.current {
+            backend = InterceptingBackend(base: backend) { name, _, _, call in
+                try profile.measure(OpClass(operation: name), operation: name, call)
+            }
+        }
+        return backend
     }
 
     public func silu() throws -> Tensor { try backend.unary(.silu, self) }

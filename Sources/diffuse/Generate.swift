@@ -116,6 +116,9 @@ struct Generate: ParsableCommand {
     @Flag(help: "Capture the UNet's forward on the second step and replay it from the third, activations in one planned arena.")
     var capture = false
 
+    @Flag(help: "Time each phase's operations by class (convolution, matmul, attention, normalization, elementwise, copy) into the --report.")
+    var profile = false
+
     func validate() throws {
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1, not \(steps)") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1, not \(batch)") }
@@ -200,13 +203,14 @@ struct Generate: ParsableCommand {
             options.latents = try SafeTensorsFile(path: latents).tensor(named: "latents")
         }
         let bar = ProgressBar(total: 0)
-        let result: GenerationResult
-        if let image {
-            let picture = try Image(contentsOfFile: image)
-            let tensor = try VaeImageProcessor(vaeScaleFactor: pipeline.vaeScaleFactor).preprocess(picture, width: width, height: height)
-            result = try StableDiffusionImg2ImgPipeline(pipeline).generate(options, image: tensor, strength: strength) { bar.update($0); return true }
-        } else {
-            result = try pipeline.generate(options) { bar.update($0); return true }
+        let opProfile = OpProfile()
+        let result: GenerationResult = try (profile ? opProfile.record : { try $0() }) {
+            if let image {
+                let picture = try Image(contentsOfFile: image)
+                let tensor = try VaeImageProcessor(vaeScaleFactor: pipeline.vaeScaleFactor).preprocess(picture, width: width, height: height)
+                return try StableDiffusionImg2ImgPipeline(pipeline).generate(options, image: tensor, strength: strength) { bar.update($0); return true }
+            }
+            return try pipeline.generate(options) { bar.update($0); return true }
         }
         bar.finish()
 
@@ -225,6 +229,7 @@ struct Generate: ParsableCommand {
                 document.capture = .init(arena_bytes: plan.arenaBytes, eager_peak_bytes: plan.eagerPeakBytes, output_bytes: plan.outputBytes,
                                          operations: plan.operationCount, activations: plan.allocationCount, in_place: plan.inPlaceCount)
             }
+            if profile { document.profile = RunReport.profileSections(opProfile) }
             try document.write(to: report)
             print("wrote \(report)")
         }

@@ -65,9 +65,16 @@ struct RunReport: Encodable {
     struct Capture: Encodable {
         let arena_bytes: Int, eager_peak_bytes: Int, output_bytes: Int, operations: Int, activations: Int, in_place: Int
     }
+    /// `--profile`: per phase ("text_encoder", "unet_first_step", "unet_step", "vae_decode", …),
+    /// summed over its entries (`unet_step` is every step after the first).
+    struct ProfileSection: Encodable {
+        let wall_s: Double, entries: Int, other_s: Double
+        let seconds: [String: Double], calls: [String: Int], operations: [String: Double]
+    }
     let options: [String: String]
     let device_map: [String: String]
     var capture: Capture?
+    var profile: [String: ProfileSection]?
     let timings: Timings
     let memory: Memory
     let transfers: Transfers
@@ -104,6 +111,15 @@ struct RunReport: Encodable {
                                               count: $0.statistics.transfers, wait_s: $0.statistics.waitSeconds)
                               })
         self.outputs = outputs
+    }
+
+    static func profileSections(_ profile: OpProfile) -> [String: ProfileSection] {
+        profile.sections.mapValues { section in
+            ProfileSection(wall_s: section.wallSeconds, entries: section.entries, other_s: section.otherSeconds,
+                           seconds: Dictionary(uniqueKeysWithValues: section.seconds.map { ($0.key.rawValue, $0.value) }),
+                           calls: Dictionary(uniqueKeysWithValues: section.calls.map { ($0.key.rawValue, $0.value) }),
+                           operations: section.operations)
+        }
     }
 
     /// Written atomically (temporary file, then rename).

@@ -53,4 +53,28 @@ extension CLITests {
         let nchw = try run(base + ["--no-channels-last", "--save-tensor", folder + "/nchw.safetensors", "--out", folder + "/nchw.png"])
         XCTAssertEqual(nchw.status, 0, nchw.stderr)
     }
+
+    func testProfileReportsEachPhaseByOpClass() throws {
+        let folder = try temporaryFolder("cli-profile")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let base = ["generate", "--model", tinySD, "--prompt", "a red circle", "--steps", "3", "--width", "64", "--height", "64"]
+        let plain = try run(base + ["--out", folder + "/plain.png", "--report", folder + "/plain.json"])
+        let profiled = try run(base + ["--profile", "--out", folder + "/profiled.png", "--report", folder + "/profiled.json"])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        XCTAssertEqual(profiled.status, 0, profiled.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: folder + "/profiled.png")),
+                       try Data(contentsOf: URL(fileURLWithPath: folder + "/plain.png")), "profiling changes no number")
+        func report(_ name: String) throws -> [String: Any] {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/" + name))) as? [String: Any])
+        }
+        XCTAssertNil(try report("plain.json")["profile"])
+        let profile = try XCTUnwrap(try report("profiled.json")["profile"] as? [String: [String: Any]])
+        XCTAssertEqual(Set(profile.keys), ["text_encoder", "unet_first_step", "unet_step", "vae_decode"])
+        XCTAssertEqual(profile["unet_step"]?["entries"] as? Int, 3, "PNDM: 4 UNet calls for 3 steps, all but the first")
+        let step = try XCTUnwrap(profile["unet_step"]?["seconds"] as? [String: Double])
+        XCTAssertGreaterThan(step["convolution"] ?? 0, 0)
+        XCTAssertGreaterThan(step["attention"] ?? 0, 0)
+        XCTAssertGreaterThan((profile["text_encoder"]?["seconds"] as? [String: Double])?["matmul"] ?? 0, 0)
+        XCTAssertGreaterThan((profile["unet_step"]?["operations"] as? [String: Double])?["conv2d"] ?? 0, 0)
+    }
 }

@@ -120,10 +120,12 @@ def main():
     ap.add_argument("--steps", type=int, default=2, help="--bench: denoising steps")
     ap.add_argument("--dtype", choices=["f32", "bf16"], default="f32", help="--bench: torch_dtype of the pipeline")
     ap.add_argument("--batch", type=int, default=1, help="--bench: images per prompt")
+    ap.add_argument("--profile", action="store_true", help="--bench: add a per-op-class profile (op_profile.py)")
     args = ap.parse_args()
     pinned.setup(threads=args.threads)
     if args.bench:
-        return bench(args.dir, args.threads, size=args.size, steps=args.steps, dtype=args.dtype, batch=args.batch)
+        return bench(args.dir, args.threads, size=args.size, steps=args.steps, dtype=args.dtype, batch=args.batch,
+                     profile=args.profile)
     t0 = time.time()
 
     tokenizer = padded_tokenizer(os.path.join(args.dir, "tokenizer.tmp"))
@@ -163,8 +165,11 @@ def main():
               f"in {time.time() - t2:.1f} s; image {img.shape}, mean {img.mean():.4f}")
 
 
-def bench(folder, threads, size=512, steps=2, dtype="f32", batch=1):
+def bench(folder, threads, size=512, steps=2, dtype="f32", batch=1, profile=False):
+    import contextlib
     import resource
+    import op_profile
+    sections = op_profile.Sections()
     t0 = time.time()
     torch_dtype = torch.bfloat16 if dtype == "bf16" else torch.float32
     pipe = StableDiffusionPipeline.from_pretrained(folder, safety_checker=None, torch_dtype=torch_dtype)
@@ -176,13 +181,16 @@ def bench(folder, threads, size=512, steps=2, dtype="f32", batch=1):
 
     def timed_encode(*a, **k):
         s0 = time.time()
+        sections.enter("text_encoder")
         out = orig_encode(*a, **k)
+        sections.enter(None)
         encoded.append(time.time() - s0)
         return out
 
     pipe.encode_prompt = timed_encode
 
     def on_step(p, i, t, kw):
+        sections.enter(None)
         marks.append(time.time())
         return kw
 
@@ -191,7 +199,9 @@ def bench(folder, threads, size=512, steps=2, dtype="f32", batch=1):
 
     def timed_decode(*a, **k):
         s0 = time.time()
+        sections.enter("vae_decode")
         out = orig_decode(*a, **k)
+        sections.enter(None)
         decoded.append(time.time() - s0)
         return out
 
@@ -200,7 +210,11 @@ def bench(folder, threads, size=512, steps=2, dtype="f32", batch=1):
     # the instant it launched this process).
     first_unet = []
     pipe.unet.register_forward_pre_hook(lambda module, args: first_unet.append(time.time()) if not first_unet else None)
-    with torch.no_grad():
+    # A step's section runs from its UNet call to the end of its scheduler step, as ours.
+    pipe.unet.register_forward_pre_hook(lambda module, args: sections.enter("unet_step" if marks else "unet_first_step"))
+    profiler = (torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) if profile
+                else contextlib.nullcontext())
+    with torch.no_grad(), profiler:
         t1 = time.time()
         img = pipe("a red circle", height=size, width=size, num_inference_steps=steps, guidance_scale=7.5,
                    num_images_per_prompt=batch, generator=torch.Generator().manual_seed(0), output_type="np", callback_on_step_end=on_step).images
@@ -215,7 +229,8 @@ def bench(folder, threads, size=512, steps=2, dtype="f32", batch=1):
                       "text_encoder_s": round(encoded[0], 3), "dtype": dtype,
                       "vae_decode_s": round(decoded[0], 3), "total_s": round(total, 3),
                       "process_peak_rss_bytes": peak, "image_shape": list(img.shape),
-                      "first_step_at": first_unet[0]}, indent=1))
+                      "first_step_at": first_unet[0],
+                      **({"profile": op_profile.summarise(profiler)} if profile else {})}, indent=1))
 
 
 if __name__ == "__main__":
