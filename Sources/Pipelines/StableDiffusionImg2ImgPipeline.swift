@@ -30,11 +30,11 @@ public struct StableDiffusionImg2ImgPipeline: @unchecked Sendable {
         sized.height = image.shape[2]
         _ = try base.resolvedSize(sized)
         var timings = GenerationResult.Timings()
-        let start = Date()
-        OpProfile.beginSection("text_encoder")
+        base.phaseCastSeconds = 0
         defer { OpProfile.beginSection(nil) }
-        let (positive, negative) = try base.conditioning(options)
-        timings.textEncoderSeconds = Date().timeIntervalSince(start)
+        OpProfile.beginSection("text_encoder")
+        let ((positive, negative), encoderSeconds) = try base.timedPhase { try base.conditioning(options) }
+        timings.textEncoderSeconds = encoderSeconds
         let batch = positive.shape[0]
         guard image.shape[0] == 1 || image.shape[0] == batch else {
             throw PipelineError.invalidOption("\(image.shape[0]) init images for a batch of \(batch)")
@@ -53,14 +53,14 @@ public struct StableDiffusionImg2ImgPipeline: @unchecked Sendable {
 
         // Latents of the image, sampled from the encoder's distribution, scaled, noised.
         var generator = TorchGenerator(seed: options.seed)
-        let encodeStart = Date()
         OpProfile.beginSection("vae_encode")
-        let distribution = try base.inPhase(of: base.vae) { try base.vae.encode(image.to(base.dtype)) }
+        let (distribution, encodeSeconds) = try base.timedPhase { try base.inPhase(of: base.vae) { try base.vae.encode(image.to(base.dtype)) } }
+        let sampleStart = Date()
         let sampleNoise = try latentSampleNoise ?? generator.randn(distribution.mean.shape)
         var latents = try distribution.sample(noise: sampleNoise.to(distribution.mean.dtype).to(distribution.mean.device))
             .to(.f32).to(.cpu)
         latents = try latents.scaled(by: base.vae.config.scalingFactor)
-        timings.vaeEncodeSeconds = Date().timeIntervalSince(encodeStart)
+        timings.vaeEncodeSeconds = encodeSeconds + Date().timeIntervalSince(sampleStart)
         OpProfile.beginSection(nil)
         if latents.shape[0] != batch {
             latents = try Tensor.concat(Array(repeating: latents, count: batch / latents.shape[0]), axis: 0)
@@ -74,10 +74,10 @@ public struct StableDiffusionImg2ImgPipeline: @unchecked Sendable {
 
         latents = try base.denoise(latents, timesteps: timesteps, positive: positive, negative: negative,
                                    guidanceScale: options.guidanceScale, timings: &timings, progress: progress)
-        let decodeStart = Date()
         OpProfile.beginSection("vae_decode")
-        let images = try base.decodeLatents(latents)
-        timings.vaeDecodeSeconds = Date().timeIntervalSince(decodeStart)
+        let (images, decodeSeconds) = try base.timedPhase { try base.decodeLatents(latents) }
+        timings.vaeDecodeSeconds = decodeSeconds
+        timings.weightCastSeconds = base.phaseCastSeconds
         return GenerationResult(images: images, latents: latents, timings: timings)
     }
 }

@@ -11,11 +11,11 @@ extension StableDiffusionPipeline {
         try castPendingWeights()
         let (width, height) = try resolvedSize(options)
         var timings = GenerationResult.Timings()
-        let start = Date()
-        OpProfile.beginSection("text_encoder")
+        phaseCastSeconds = 0
         defer { OpProfile.beginSection(nil) }
-        let (positive, negative) = try conditioning(options)
-        timings.textEncoderSeconds = Date().timeIntervalSince(start)
+        OpProfile.beginSection("text_encoder")
+        let ((positive, negative), encoderSeconds) = try timedPhase { try conditioning(options) }
+        timings.textEncoderSeconds = encoderSeconds
         let batch = positive.shape[0]
 
         var generator = TorchGenerator(seed: options.seed)
@@ -34,10 +34,10 @@ extension StableDiffusionPipeline {
         scheduler.generator = generator
         latents = try denoise(latents, timesteps: scheduler.timesteps, positive: positive, negative: negative,
                               guidanceScale: options.guidanceScale, timings: &timings, progress: progress)
-        let decodeStart = Date()
         OpProfile.beginSection("vae_decode")
-        let images = try decodeLatents(latents)
-        timings.vaeDecodeSeconds = Date().timeIntervalSince(decodeStart)
+        let (images, decodeSeconds) = try timedPhase { try decodeLatents(latents) }
+        timings.vaeDecodeSeconds = decodeSeconds
+        timings.weightCastSeconds = phaseCastSeconds
         return GenerationResult(images: images, latents: latents, timings: timings)
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Models
 import NN
 import Offload
@@ -19,6 +20,8 @@ extension StableDiffusionPipeline {
             component.releaseMappedWeightPages()
         }
         if castPending && !component.hasOffloadHooks {
+            let castStart = Date()
+            defer { phaseCastSeconds += Date().timeIntervalSince(castStart) }
             // bf16 convolutions convert their f32 weights straight into the packed copy
             // (autocast), so those stay mapped: converting them here would hold them twice.
             for slot in pendingCasts(component, keepingConvolutionWeights: dtype == .bf16) {
@@ -30,6 +33,14 @@ extension StableDiffusionPipeline {
             }
         }
         return try body()
+    }
+
+    /// Runs `body` (a phase) and returns its result and seconds, less what its weight
+    /// conversions took (those count in `Timings.weightCastSeconds`).
+    func timedPhase<T>(_ body: () throws -> T) rethrows -> (result: T, seconds: Double) {
+        let start = Date(), castBefore = phaseCastSeconds
+        let result = try body()
+        return (result, Date().timeIntervalSince(start) - (phaseCastSeconds - castBefore))
     }
 
     /// The weights of `module` not in the pipeline's dtype that a cast must convert: layers

@@ -26,6 +26,8 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
 
     /// Whether some weights are still in the checkpoint's dtype (`castWeightsOnLoad: false`).
     var castPending: Bool
+    /// Seconds `inPhase` spent converting weights since the call began.
+    var phaseCastSeconds = 0.0
     /// Set by `enableUNetCapture`.
     var unetCapture: UNetCaptureState?
     /// When a phase ends (prompt encoding, denoising, decoding), the pages of its model's

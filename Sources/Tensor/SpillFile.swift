@@ -61,12 +61,29 @@ public final class SpillFile: @unchecked Sendable {
         let region = try SpillRegion(descriptor: descriptor, offset: offset, byteCount: byteCount, folder: folder)
         return Storage(mappedPointer: region.base, byteCount: byteCount, owner: region)
     }
+
+    /// Starts writing a filled slot to disk now (asynchronously), so that its pages become clean
+    /// (the kernel can drop them under pressure without writing) and the write-back does not
+    /// land, 30 s later, in the middle of some other phase's compute.
+    public func startWriteBack(of storage: Storage) {
+        #if os(Linux)
+        guard let region = storage.mapping as? SpillRegion else { return }
+        _ = syncFileRange(descriptor, Int64(region.offset), Int64(region.byteCount), 2 /* SYNC_FILE_RANGE_WRITE */)
+        #endif
+    }
 }
+
+#if os(Linux)
+/// glibc's `sync_file_range` (not in Swift's Glibc module).
+@_silgen_name("sync_file_range")
+private func syncFileRange(_ descriptor: Int32, _ offset: Int64, _ count: Int64, _ flags: UInt32) -> Int32
+#endif
 
 /// One slot of a `SpillFile`, mapped until the last storage viewing it goes.
 final class SpillRegion: @unchecked Sendable {
     let base: UnsafeMutableRawPointer
     let byteCount: Int
+    let offset: Int
 
     init(descriptor: Int32, offset: Int, byteCount: Int, folder: String) throws {
         let mapped = mmap(nil, byteCount, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, off_t(offset))
@@ -75,6 +92,7 @@ final class SpillRegion: @unchecked Sendable {
         }
         base = mapped
         self.byteCount = byteCount
+        self.offset = offset
     }
 
     deinit { munmap(base, byteCount) }

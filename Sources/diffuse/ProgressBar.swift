@@ -41,6 +41,8 @@ struct RunReport: Encodable {
     struct Timings: Encodable {
         let load_s: Double, text_encoder_s: Double, denoise_s: Double, steps_s: [Double]
         let vae_encode_s: Double, vae_decode_s: Double, total_s: Double
+        /// Converting weights to the compute dtype inside the phases, not counted in the phase figures.
+        let weight_cast_s: Double
         /// Wall-clock instants (seconds since 1970): the command's start and the first
         /// denoising step's, so that a harness can time process start to first step.
         let started_at: Double, first_step_at: Double?
@@ -97,7 +99,7 @@ struct RunReport: Encodable {
         let t = result.timings
         timings = Timings(load_s: loadSeconds, text_encoder_s: t.textEncoderSeconds, denoise_s: t.denoiseSeconds,
                           steps_s: t.stepSeconds, vae_encode_s: t.vaeEncodeSeconds, vae_decode_s: t.vaeDecodeSeconds,
-                          total_s: totalSeconds, started_at: startedAt.timeIntervalSince1970, first_step_at: t.denoiseStartedAt)
+                          total_s: totalSeconds, weight_cast_s: t.weightCastSeconds, started_at: startedAt.timeIntervalSince1970, first_step_at: t.denoiseStartedAt)
         memory = Memory(devices: Dictionary(uniqueKeysWithValues: devices.map {
                             ($0.description, DeviceMemory(peak_bytes: $0.allocator.peakBytes, capacity_bytes: $0.allocator.capacity,
                                                           cached_bytes: $0.allocator.bytesCached))

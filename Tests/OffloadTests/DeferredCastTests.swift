@@ -43,7 +43,10 @@ final class DeferredCastTests: XCTestCase {
             let weights = pipeline.unet.namedParameters().compactMap(\.parameter.value)
             XCTAssertTrue(weights.allSatisfy { $0.dtype == .f32 && $0.storage.isMapped }, "\(name): the checkpoint stays mapped")
             try apply(pipeline)
-            XCTAssertEqual(try pipeline.generate(.tinyOneStep()).images.floats(), expected, name)
+            let result = try pipeline.generate(.tinyOneStep())
+            XCTAssertEqual(try result.images.floats(), expected, name)
+            // Converting for each phase is timed on its own, outside the phase figures.
+            XCTAssertEqual(result.timings.weightCastSeconds > 0, name.hasPrefix("none"), name)
             let after = pipeline.unet.namedParameters().compactMap(\.parameter.value)
             XCTAssertTrue(after.allSatisfy { $0.dtype == .f32 && $0.storage.isMapped }, "\(name): at rest the weights are the mapped checkpoint")
         }

@@ -64,6 +64,9 @@ def runs(side, dtype):
             "UNet step (steps 2..N)": median(t["steps_s"][1:]),
             "text encoder": t["text_encoder_s"],
             "VAE decode": t["vae_decode_s"],
+            # Converting weights to the compute dtype inside the call (ours, per phase; kept out
+            # of the phase rows); Diffusers converts in from_pretrained, inside its load.
+            "weight conversion in the call": t.get("weight_cast_s", 0.0),
             "load": t["load_s"],
             "start-up (process start to first UNet call)": t["first_step_at"] - launch,
             "pipeline call (load excluded)": call,
@@ -82,7 +85,8 @@ for dtype in dtypes:
     for name in figures["ours"][0]:
         unit = "GiB" if "RSS" in name else "s"
         m = {side: median([r[name] for r in figures[side]]) for side, _ in sides}
-        cells = [f"{m[side]:.2f} {unit}" for side, _ in sides] + [f"{m[side] / m['theirs']:.2f}" for side, _ in ours_sides]
+        cells = [f"{m[side]:.2f} {unit}" for side, _ in sides] + [
+            f"{m[side] / m['theirs']:.2f}" if m["theirs"] > 0 else "–" for side, _ in ours_sides]
         print(f"| {name} | " + " | ".join(cells) + " |")
         summary.append({"dtype": dtype, "size": int(size), "batch": int(batch), "figure": name, "ours": m["ours"],
                         "theirs": m["theirs"], "unit": unit, **({"toolkit": m["toolkit"]} if toolkit else {})})

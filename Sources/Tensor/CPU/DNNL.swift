@@ -97,6 +97,7 @@ final class DNNL: @unchecked Sendable {
             let reorder = try reorderPrimitive(from: user, to: target)
             try execute(reorder, [(DNNL_ARG_FROM, user, bytes.data), (DNNL_ARG_TO, target, storage.pointer)],
                         keepAlive: [bytes, storage], device: weight.device)
+            weight.storage.spillFile?.startWriteBack(of: storage)
             if weight.storage.isMapped { weight.storage.releaseResidentPages(keepingDerived: true) }
             return PackedWeight(storage: storage, descriptor: target)
         } }
