@@ -25,6 +25,9 @@ public enum AttentionKernel: Sendable, Equatable {
 public protocol Backend: Sendable {
     func unary(_ op: UnaryOp, _ x: Tensor) throws -> Tensor
     func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) throws -> Tensor
+    /// `x * activation(gate)` in one pass (GEGLU's value · GELU(gate)), broadcast as `binary`;
+    /// the activation is rounded to the gate's dtype first, as the two separate ops would.
+    func gated(_ x: Tensor, by gate: Tensor, activation: UnaryOp) throws -> Tensor
     /// `x * scale + shift`.
     func affine(_ x: Tensor, scale: Float, shift: Float) throws -> Tensor
     /// Each element limited to `lower...upper` (NaN stays NaN, as `torch.clamp`).

@@ -18,6 +18,9 @@ struct InterceptingBackend: Backend {
     func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) throws -> Tensor {
         try self.op("binary.\(op.rawValue)", [a, b], inPlaceSafe: true) { try base.binary(op, a, b) }
     }
+    func gated(_ x: Tensor, by gate: Tensor, activation: UnaryOp) throws -> Tensor {
+        try op("gated.\(activation.rawValue)", [x, gate]) { try base.gated(x, by: gate, activation: activation) }
+    }
     func affine(_ x: Tensor, scale: Float, shift: Float) throws -> Tensor {
         try op("affine", [x], inPlaceSafe: true) { try base.affine(x, scale: scale, shift: shift) }
     }

@@ -32,6 +32,11 @@ extension Tensor {
     /// `x * sigmoid(1.702 x)`, CLIP's activation.
     public func quickGelu() throws -> Tensor { try backend.unary(.quickGelu, self) }
     public func applying(_ op: UnaryOp) throws -> Tensor { try backend.unary(op, self) }
+    /// `self * activation(gate)` in one pass (GEGLU: value · GELU(gate)); the same numbers as
+    /// the two operations.
+    public func gated(by gate: Tensor, activation: UnaryOp) throws -> Tensor {
+        try backend.gated(self, by: gate, activation: activation)
+    }
 
     public func scaled(by scale: Float, adding shift: Float = 0) throws -> Tensor {
         try backend.affine(self, scale: scale, shift: shift)

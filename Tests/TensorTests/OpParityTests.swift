@@ -154,3 +154,24 @@ final class OpParityTests: XCTestCase {
         XCTAssertEqual(attention.dtype, .f16)
     }
 }
+
+/// The fused `x * activation(gate)` gives exactly the numbers of the two separate operations,
+/// in f32 and bf16 (where the activation is rounded to bf16 first), on strided halves as GEGLU
+/// passes them and with broadcasting.
+final class GatedActivationTests: XCTestCase {
+    func testSameNumbersAsTheSeparateOperations() throws {
+        let projected = try Tensor((0..<(3 * 5 * 64)).map { Float(($0 * 37) % 97) / 97 * 8 - 4 }, shape: [3, 5, 64])
+        for dtype in [DType.f32, .bf16] {
+            let halves = try projected.to(dtype).chunked(2, axis: -1)
+            for activation in [UnaryOp.gelu, .silu, .geluTanh] {
+                let fused = try halves[0].gated(by: halves[1], activation: activation)
+                let separate = try halves[0] * halves[1].applying(activation)
+                XCTAssertEqual(fused.dtype, dtype)
+                XCTAssertEqual(try fused.floats(), try separate.floats(), "\(dtype) \(activation)")
+            }
+            let row = try Tensor((0..<32).map { Float($0) / 8 - 2 }, shape: [32]).to(dtype)
+            XCTAssertEqual(try halves[0].gated(by: row, activation: .gelu).floats(), try (halves[0] * row.gelu()).floats(), "broadcast gate")
+        }
+        XCTAssertThrowsError(try projected.gated(by: try Tensor([1, 2, 3], shape: [3]), activation: .gelu))
+    }
+}

@@ -121,7 +121,7 @@ public final class FeedForward: Module, @unchecked Sendable {
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
         try forward(x) { x in
             let halves = try projection(x).chunked(2, axis: -1)
-            return try output(halves[0] * halves[1].gelu())
+            return try output(halves[0].gated(by: halves[1], activation: .gelu))
         }
     }
 }

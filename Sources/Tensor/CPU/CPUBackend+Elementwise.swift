@@ -28,6 +28,16 @@ extension CPUBackend {
     }
 
     public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) throws -> Tensor {
+        try binary(op, a, b, activatingB: nil)
+    }
+
+    public func gated(_ x: Tensor, by gate: Tensor, activation: UnaryOp) throws -> Tensor {
+        try binary(.mul, x, gate, activatingB: activation)
+    }
+
+    /// `op(a, activation(b))`; the activation is rounded to b's dtype before `op`, so that the
+    /// numbers are those of the separate unary and binary operations.
+    private func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, activatingB activation: UnaryOp?) throws -> Tensor {
         let device = try CPUBackend.sameDevice(a, b, op: op.rawValue)
         try CPUBackend.requireCompute(a, op.rawValue)
         try CPUBackend.requireCompute(b, op.rawValue)
@@ -52,7 +62,9 @@ extension CPUBackend {
         Parallel.forEachChunk(rows, grain: max(1, 16384 / max(inner, 1))) { range in
             let block = min(inner, CPUBackend.block)
             let bufA = F32Scratch(block), bufB = F32Scratch(block), bufO = F32Scratch(block)
-            defer { bufA.free(); bufB.free(); bufO.free() }
+            let bufAct = activation.map { _ in F32Scratch(block) }
+            let rounding = activation.map { _ in UnsafeMutableRawPointer.allocate(byteCount: block * 4, alignment: 64) }
+            defer { bufA.free(); bufB.free(); bufO.free(); bufAct?.free(); rounding?.deallocate() }
             for row in range {
                 let offA = Tensor.elementOffset(row: row, dims: dims, strides: sa)
                 let offB = Tensor.elementOffset(row: row, dims: dims, strides: sb)
@@ -61,7 +73,16 @@ extension CPUBackend {
                     let n = min(block, inner - start)
                     let strideA = sa.last ?? 1, strideB = sb.last ?? 1
                     let xa = f32Run(pa + (offA + start * strideA) * ta.itemSize, stride: strideA, dtype: ta, count: strideA == 0 ? 1 : n, scratch: bufA.pointer)
-                    let xb = f32Run(pb + (offB + start * strideB) * tb.itemSize, stride: strideB, dtype: tb, count: strideB == 0 ? 1 : n, scratch: bufB.pointer)
+                    var xb = f32Run(pb + (offB + start * strideB) * tb.itemSize, stride: strideB, dtype: tb, count: strideB == 0 ? 1 : n, scratch: bufB.pointer)
+                    if let activation, let bufAct, let rounding {
+                        let count = strideB == 0 ? 1 : n
+                        applyUnary(activation, xb, bufAct.pointer, count)
+                        if tb != .f32 {   // as the unary op's output would be stored
+                            convertRun(UnsafeRawPointer(bufAct.pointer), 1, .f32, rounding, tb, count)
+                            convertRun(UnsafeRawPointer(rounding), 1, tb, UnsafeMutableRawPointer(bufAct.pointer), .f32, count)
+                        }
+                        xb = UnsafePointer(bufAct.pointer)
+                    }
                     let dstIsDirect = to == .f32
                     let dst = dstIsDirect ? (po + (row * inner + start) * 4).assumingMemoryBound(to: Float.self) : bufO.pointer
                     applyBinary(op, xa, scalarA: strideA == 0, xb, scalarB: strideB == 0, dst, n)
