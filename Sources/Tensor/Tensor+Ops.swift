@@ -121,7 +121,7 @@ public enum GELUApproximation: Sendable { case exact, tanh }
 /// softmax(q·kᵀ·scale + mask)·v for [B, H, S, D] operands (`F.scaled_dot_product_attention`).
 public func scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor? = nil,
                                       scale: Float? = nil, isCausal: Bool = false,
-                                      kernel: AttentionKernel = .memoryEfficient) throws -> Tensor {
+                                      kernel: AttentionKernel = .auto) throws -> Tensor {
     try query.backend.scaledDotProductAttention(query: query, key: key, value: value, mask: mask,
                                                  scale: scale, isCausal: isCausal, kernel: kernel)
 }

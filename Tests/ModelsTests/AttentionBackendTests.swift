@@ -32,15 +32,16 @@ final class AttentionBackendTests: XCTestCase {
         try assertMatches(run(), f.tensor(named: "classic_t981"), "naive (classic processor)")
         try unet.setAttentionBackend(.flash)
         try assertMatches(run(), f.tensor(named: "classic_t981"), "flash")
-        unet.disableAttentionSlicing()
         XCTAssertTrue(unet.attentionKernels.allSatisfy { $0.kernel == .memoryEfficient })
+        unet.disableAttentionSlicing()
+        XCTAssertTrue(unet.attentionKernels.allSatisfy { $0.kernel == .auto }, "the default again")
     }
 
     func testBadSliceSizesAreClearErrors() throws {
         let unet = try makeUNet()
         XCTAssertThrowsError(try unet.enableAttentionSlicing(.heads(0))) { XCTAssertTrue("\($0)".contains("at least 1"), "\($0)") }
         XCTAssertThrowsError(try unet.enableAttentionSlicing(.heads(9))) { XCTAssertTrue("\($0)".contains("smaller or equal to 8"), "\($0)") }
-        XCTAssertTrue(unet.attentionKernels.allSatisfy { $0.kernel == .memoryEfficient }, "a refused size changes nothing")
+        XCTAssertTrue(unet.attentionKernels.allSatisfy { $0.kernel == .auto }, "a refused size changes nothing")
         XCTAssertNil(AttentionBackend(name: "sliced:x"))
         XCTAssertEqual(AttentionBackend(name: "sliced:2"), .sliced(2))
         XCTAssertEqual(AttentionBackend(name: "sliced"), .sliced(.auto))

@@ -101,7 +101,7 @@ final class OpParityTests: XCTestCase {
 
     func testAttentionBothKernels() throws {
         let f = try Fixtures.file("ops/attention.safetensors")
-        for kernel in [AttentionKernel.reference, .memoryEfficient] {
+        for kernel in [AttentionKernel.reference, .memoryEfficient, .auto] {
             for case_ in ["sdpa", "sdpa_mask", "sdpa_scale", "sdpa_d40", "sdpa_causal"] {
                 let p = try Fixtures.parameters(f, case_)
                 let out = try scaledDotProductAttention(

@@ -11,7 +11,7 @@ public final class Attention: Module, AttentionLayer, @unchecked Sendable {
     public let groupNorm: GroupNorm?
     public let residualConnection: Bool
     /// How the scores are computed; the memory-efficient kernel never holds them whole.
-    public var kernel: AttentionKernel = .memoryEfficient
+    public var kernel: AttentionKernel = .auto
 
     public init(queryDim: Int, contextDim: Int? = nil, heads: Int, dimHead: Int, bias: Bool = false, outBias: Bool = true,
                 groupNorm: (groups: Int, eps: Float)? = nil, residualConnection: Bool = false) {

@@ -11,7 +11,8 @@ public enum AttentionBackend: Sendable, Equatable {
     case sliced(AttentionSliceSize)
     /// The memory-efficient tiled kernel with an online softmax: never a whole score matrix.
     case flash
-    /// The best available: `flash`.
+    /// The best available: `flash`, except that a score matrix no bigger than one tile is
+    /// computed whole (`AttentionKernel.auto`).
     case auto
 
     /// `n` heads at a time.
@@ -56,7 +57,8 @@ extension Module {
         switch backend {
         case .sliced(let size): return try enableAttentionSlicing(size)
         case .naive: kernel = .reference
-        case .flash, .auto: kernel = .memoryEfficient
+        case .flash: kernel = .memoryEfficient
+        case .auto: kernel = .auto
         }
         for layer in attentionLayers { layer.kernel = kernel }
     }
@@ -81,9 +83,9 @@ extension Module {
         }
     }
 
-    /// Back to the default kernel (`flash`).
+    /// Back to the default kernel (`auto`).
     public func disableAttentionSlicing() {
-        for layer in attentionLayers { layer.kernel = .memoryEfficient }
+        for layer in attentionLayers { layer.kernel = .auto }
     }
 
     /// The kernel each attention layer uses, by module path.

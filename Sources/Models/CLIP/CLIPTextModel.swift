@@ -201,7 +201,7 @@ final class CLIPEncoderLayer: Module, @unchecked Sendable {
 
 final class CLIPAttention: Module, AttentionLayer, @unchecked Sendable {
     let heads: Int
-    var kernel: AttentionKernel = .memoryEfficient
+    var kernel: AttentionKernel = .auto
     let qProj: Linear, kProj: Linear, vProj: Linear, outProj: Linear
 
     init(_ config: CLIPTextConfig) {

@@ -5,6 +5,9 @@ extension CPUBackend {
     /// Query rows and key rows per tile of the memory-efficient kernel.
     static let attentionQueryTile = 128
     static let attentionKeyTile = 512
+    /// Up to this many scores in all (256 KiB in f32, one tile's worth) the `auto` kernel
+    /// computes the whole matrix at once.
+    static let smallAttentionScores = attentionQueryTile * attentionKeyTile
 
     /// softmax(q·kᵀ·scale + mask)·v over [B, H, S, D] operands. `mask` is additive (float)
     /// or boolean (true = attend), broadcastable to [B, H, Sq, Sk]; `isCausal` masks keys
@@ -27,7 +30,9 @@ extension CPUBackend {
         switch kernel {
         case .reference:
             return try referenceAttention(query, key, value, mask: additiveMask, scale: scale, isCausal: isCausal)
-        case .memoryEfficient:
+        case .auto where b * h * sq * sk <= CPUBackend.smallAttentionScores:
+            return try referenceAttention(query, key, value, mask: additiveMask, scale: scale, isCausal: isCausal)
+        case .memoryEfficient, .auto:
             return try tiledAttention(query, key, value, mask: additiveMask, scale: scale, isCausal: isCausal, device: device)
         case .sliced(let size):
             guard size >= 1 else { throw TensorError.invalidArgument("attention slice size must be at least 1, not \(size)") }
