@@ -54,7 +54,7 @@ public struct GenerationResult: @unchecked Sendable {
         public var vaeEncodeSeconds = 0.0
         public var vaeDecodeSeconds = 0.0
         /// Converting weights to the compute dtype inside the phases (`castWeightsOnLoad: false`),
-        /// kept out of the phase figures above, as the denoising steps always were: Diffusers
+        /// and freeing the converted copies when a phase ends, kept out of the phase figures above, as the denoising steps always were: Diffusers
         /// converts in `from_pretrained`, so its phases hold no conversion either.
         public var weightCastSeconds = 0.0
         /// When the first denoising step began (seconds since 1970), for start-up figures.

@@ -16,7 +16,10 @@ extension StableDiffusionPipeline {
         guard releasesWeightPagesBetweenPhases else { return try body() }
         var homes: [(slot: Parameter, home: Tensor)] = []
         defer {
+            // Dropping the converted copies (freeing them) is part of converting per phase.
+            let restoreStart = Date()
             for (slot, home) in homes { slot.value = home }
+            if !homes.isEmpty { phaseCastSeconds += Date().timeIntervalSince(restoreStart) }
             component.releaseMappedWeightPages()
         }
         if castPending && !component.hasOffloadHooks {
