@@ -29,7 +29,8 @@ public final class OpProfile: @unchecked Sendable {
         public var entries = 0
         public var seconds: [OpClass: Double] = [:]
         public var calls: [OpClass: Int] = [:]
-        /// Seconds per operation (`conv2d`, `unary.silu`, `copy`, `reorder`, …), the finer split of `seconds`.
+        /// Seconds per operation (`conv2d`, `gated.gelu`, `copy`, `conv2d.reorder`, `pack-weight`,
+        /// …), the finer split of `seconds`.
         public var operations: [String: Double] = [:]
         /// Wall time no op class claims.
         public var otherSeconds: Double { wallSeconds - seconds.values.reduce(0, +) }
@@ -44,8 +45,8 @@ public final class OpProfile: @unchecked Sendable {
 
     public init() {}
 
-    /// Runs `body` with this profile installed on the calling thread (one at a time); the
-    /// section open when it returns is closed.
+    /// Runs `body` with this profile installed on the calling thread (in place of any other
+    /// until it returns); the section open when it returns is closed.
     public func record<T>(_ body: () throws -> T) rethrows -> T {
         let previous = pthread_getspecific(profileKey)
         pthread_setspecific(profileKey, Unmanaged.passUnretained(self).toOpaque())

@@ -149,6 +149,7 @@ struct Generate: ParsableCommand {
             throw ValidationError("--attention must be auto, naive, flash, sliced or sliced:N, not \(attention)")
         }
         if vaeTileSize != nil && !vaeTiling { throw ValidationError("--vae-tile-size requires --vae-tiling") }
+        if profile && report == nil { throw ValidationError("--profile writes into the report: add --report FILE.json") }
         if offload == "model" && device == "cpu" {
             throw ValidationError("--offload model needs an execution device: add --device accel:N")
         }

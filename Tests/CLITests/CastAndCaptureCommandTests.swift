@@ -76,5 +76,6 @@ extension CLITests {
         XCTAssertGreaterThan(step["attention"] ?? 0, 0)
         XCTAssertGreaterThan((profile["text_encoder"]?["seconds"] as? [String: Double])?["matmul"] ?? 0, 0)
         XCTAssertGreaterThan((profile["unet_step"]?["operations"] as? [String: Double])?["conv2d"] ?? 0, 0)
+        try assertFailsWithOneLine(base + ["--profile", "--out", folder + "/x.png"], containing: "--report")
     }
 }
