@@ -175,3 +175,20 @@ final class GatedActivationTests: XCTestCase {
         XCTAssertThrowsError(try projected.gated(by: try Tensor([1, 2, 3], shape: [3]), activation: .gelu))
     }
 }
+
+/// Channels-last GroupNorm (per-channel sums over the pixels, combined per group) agrees with
+/// the NCHW kernel, also where the mean dwarfs the spread.
+final class GroupNormMomentsTests: XCTestCase {
+    func testChannelsLastAgreesWithNCHW() throws {
+        for offset: Float in [0, 1000] {
+            let values: [Float] = (0..<(2 * 32 * 9 * 7)).map { (i: Int) -> Float in offset + Float((i * 37) % 101) / 101 - 0.5 }
+            let x = try Tensor(values, shape: [2, 32, 9, 7])
+            let weight = try Tensor((0..<32).map { 1 + Float($0) / 32 }, shape: [32])
+            let bias = try Tensor((0..<32).map { Float($0) / 64 }, shape: [32])
+            let nchw = try x.groupNorm(groups: 8, weight: weight, bias: bias, eps: 1e-6)
+            let nhwc = try x.contiguous(MemoryFormat.channelsLast).groupNorm(groups: 8, weight: weight, bias: bias, eps: 1e-6)
+            XCTAssertEqual(nhwc.memoryFormat, MemoryFormat.channelsLast)
+            XCTAssertLessThan(relativeL2(try nhwc.floats(), try nchw.floats()), 1e-5, "offset \(offset)")
+        }
+    }
+}
