@@ -30,11 +30,8 @@ public struct StableDiffusionImg2ImgPipeline: @unchecked Sendable {
         sized.height = image.shape[2]
         _ = try base.resolvedSize(sized)
         var timings = GenerationResult.Timings()
-        base.phaseCastSeconds = 0
         defer { OpProfile.beginSection(nil) }
-        OpProfile.beginSection("text_encoder")
-        let ((positive, negative), encoderSeconds) = try base.timedPhase { try base.conditioning(options) }
-        timings.textEncoderSeconds = encoderSeconds
+        let (positive, negative) = try base.conditioningPhase(options, timings: &timings)
         let batch = positive.shape[0]
         guard image.shape[0] == 1 || image.shape[0] == batch else {
             throw PipelineError.invalidOption("\(image.shape[0]) init images for a batch of \(batch)")
@@ -74,10 +71,7 @@ public struct StableDiffusionImg2ImgPipeline: @unchecked Sendable {
 
         latents = try base.denoise(latents, timesteps: timesteps, positive: positive, negative: negative,
                                    guidanceScale: options.guidanceScale, timings: &timings, progress: progress)
-        OpProfile.beginSection("vae_decode")
-        let (images, decodeSeconds) = try base.timedPhase { try base.decodeLatents(latents) }
-        timings.vaeDecodeSeconds = decodeSeconds
-        timings.weightCastSeconds = base.phaseCastSeconds
+        let images = try base.decodePhase(latents, timings: &timings)
         return GenerationResult(images: images, latents: latents, timings: timings)
     }
 }

@@ -11,11 +11,8 @@ extension StableDiffusionPipeline {
         try castPendingWeights()
         let (width, height) = try resolvedSize(options)
         var timings = GenerationResult.Timings()
-        phaseCastSeconds = 0
         defer { OpProfile.beginSection(nil) }
-        OpProfile.beginSection("text_encoder")
-        let ((positive, negative), encoderSeconds) = try timedPhase { try conditioning(options) }
-        timings.textEncoderSeconds = encoderSeconds
+        let (positive, negative) = try conditioningPhase(options, timings: &timings)
         let batch = positive.shape[0]
 
         var generator = TorchGenerator(seed: options.seed)
@@ -34,10 +31,7 @@ extension StableDiffusionPipeline {
         scheduler.generator = generator
         latents = try denoise(latents, timesteps: scheduler.timesteps, positive: positive, negative: negative,
                               guidanceScale: options.guidanceScale, timings: &timings, progress: progress)
-        OpProfile.beginSection("vae_decode")
-        let (images, decodeSeconds) = try timedPhase { try decodeLatents(latents) }
-        timings.vaeDecodeSeconds = decodeSeconds
-        timings.weightCastSeconds = phaseCastSeconds
+        let images = try decodePhase(latents, timings: &timings)
         return GenerationResult(images: images, latents: latents, timings: timings)
     }
 

@@ -38,6 +38,26 @@ extension StableDiffusionPipeline {
         return try body()
     }
 
+    /// The prompt phase, which begins a call (text-to-image and image-to-image alike): starts
+    /// the call's conversion clock, encodes the prompts, records the phase's time.
+    func conditioningPhase(_ options: GenerationOptions, timings: inout GenerationResult.Timings) throws -> (Tensor, Tensor?) {
+        phaseCastSeconds = 0
+        OpProfile.beginSection("text_encoder")
+        let (states, seconds) = try timedPhase { try conditioning(options) }
+        timings.textEncoderSeconds = seconds
+        return states
+    }
+
+    /// The decode phase, which ends a call: the images, the phase's time and the whole call's
+    /// conversion time.
+    func decodePhase(_ latents: Tensor, timings: inout GenerationResult.Timings) throws -> Tensor {
+        OpProfile.beginSection("vae_decode")
+        let (images, seconds) = try timedPhase { try decodeLatents(latents) }
+        timings.vaeDecodeSeconds = seconds
+        timings.weightCastSeconds = phaseCastSeconds
+        return images
+    }
+
     /// Runs `body` (a phase) and returns its result and seconds, less what its weight
     /// conversions took (those count in `Timings.weightCastSeconds`).
     func timedPhase<T>(_ body: () throws -> T) rethrows -> (result: T, seconds: Double) {
