@@ -38,15 +38,18 @@ let package = Package(
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         // zlib (Debian's zlib1g-dev) for PNG files.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
-        .target(name: "Tensor", dependencies: ["CDNNL"], swiftSettings: optimisation),
+        // Opening user-named files (regular files only, checked before they can block) and
+        // committing a run's outputs together.
+        .target(name: "Files", swiftSettings: optimisation),
+        .target(name: "Tensor", dependencies: ["CDNNL", "Files"], swiftSettings: optimisation),
         // JSON parsing and writing (standard library only): NN re-exports it; Tokenizers uses it without Tensor.
         .target(name: "JSON", swiftSettings: optimisation),
-        .target(name: "NN", dependencies: ["Tensor", "JSON"], swiftSettings: optimisation),
+        .target(name: "NN", dependencies: ["Tensor", "JSON", "Files"], swiftSettings: optimisation),
         .target(name: "Offload", dependencies: ["Tensor", "NN"], swiftSettings: optimisation),
         .target(name: "Models", dependencies: ["Tensor", "NN"], swiftSettings: optimisation),
-        .target(name: "Tokenizers", dependencies: ["JSON"], swiftSettings: optimisation),
+        .target(name: "Tokenizers", dependencies: ["JSON", "Files"], swiftSettings: optimisation),
         .target(name: "Schedulers", dependencies: ["Tensor", "NN"], swiftSettings: optimisation),
-        .target(name: "Images", dependencies: ["CZlib", "Tensor"], swiftSettings: optimisation),
+        .target(name: "Images", dependencies: ["CZlib", "Tensor", "Files"], swiftSettings: optimisation),
         .target(name: "Pipelines", dependencies: ["Tensor", "NN", "Offload", "Models", "Tokenizers", "Schedulers", "Images"],
                 swiftSettings: optimisation),
         .target(name: "Diffusers", dependencies: ["Tensor", "NN", "Offload", "Models", "Tokenizers", "Schedulers", "Images", "Pipelines"],

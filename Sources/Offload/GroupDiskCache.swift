@@ -18,11 +18,8 @@ enum GroupDiskCache {
 
     /// Creates `folder` if needed; throws unless it is a writable directory.
     static func prepare(folder: String) throws {
-        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
-            throw OffloadError.invalidOption("cannot create the offload folder \(folder): \(error.localizedDescription)")
-        }
-        guard FileManager.default.isWritableFile(atPath: folder) else {
-            throw OffloadError.invalidOption("the offload folder \(folder) is not writable")
+        do { _ = try OutputFolder.create(folder) } catch {
+            throw OffloadError.invalidOption("the offload folder cannot be used: \(error)")
         }
     }
 

@@ -3,7 +3,11 @@ public enum PipelineError: Error, CustomStringConvertible, Equatable, Sendable {
     case missingComponent(folder: String, component: String)
     case unknownComponentClass(component: String, className: String)
     case invalidOption(String)
+    /// `--model` (or a folder argument) that is not a Diffusers pipeline folder.
+    case notAPipelineFolder(path: String, reason: String)
     case cancelled
+    /// NaN or infinity appeared at `stage` (weights, options or overflow): `count` of `total` values.
+    case nonFinite(stage: String, count: Int, total: Int)
 
     public var description: String {
         switch self {
@@ -12,7 +16,12 @@ public enum PipelineError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .unknownComponentClass(component, className):
             return "component \(component) has class \(className), which this version cannot load"
         case .invalidOption(let message): return message
+        case let .notAPipelineFolder(path, reason):
+            return "\(path) is not a Diffusers pipeline folder: \(reason)"
+
         case .cancelled: return "generation was cancelled"
+        case let .nonFinite(stage, count, total):
+            return "\(stage) holds NaN or infinite values (\(count) of \(total)); the weights, the inputs or the options give numbers no image can come from"
         }
     }
 }

@@ -18,17 +18,18 @@ public struct StableDiffusionImg2ImgPipeline: @unchecked Sendable {
     public func generate(_ options: GenerationOptions, image: Tensor, strength: Float, noise: Tensor? = nil,
                          latentSampleNoise: Tensor? = nil, progress: ProgressHandler? = nil) throws -> GenerationResult {
         defer { base.modelOffload?.offloadAll() }
-        try base.castPendingWeights()
-        guard (0...1).contains(strength) else {
+        guard strength.isFinite, (0...1).contains(strength) else {
             throw PipelineError.invalidOption("strength must be between 0 and 1, not \(strength)")
         }
-        guard image.rank == 4, image.shape[1] == 3, image.shape[2] % 8 == 0, image.shape[3] % 8 == 0 else {
-            throw PipelineError.invalidOption("the init image must be [B, 3, H, W] with H and W multiples of 8, got \(image.shape)")
+        guard image.rank == 4, image.shape[1] == 3 else {
+            throw PipelineError.invalidOption("the init image must be [B, 3, H, W], got \(image.shape)")
         }
         var sized = options
         sized.width = image.shape[3]
         sized.height = image.shape[2]
         _ = try base.resolvedSize(sized)
+        try base.requireFinite(image, "the init image")
+        try base.castPendingWeights()
         var timings = GenerationResult.Timings()
         defer { OpProfile.beginSection(nil) }
         let (positive, negative) = try base.conditioningPhase(options, timings: &timings)

@@ -8,8 +8,8 @@ extension StableDiffusionPipeline {
     /// draw (or take) the initial latents, denoise with classifier-free guidance, decode.
     public func generate(_ options: GenerationOptions, progress: ProgressHandler? = nil) throws -> GenerationResult {
         defer { modelOffload?.offloadAll() }   // Diffusers' maybe_free_model_hooks
-        try castPendingWeights()
         let (width, height) = try resolvedSize(options)
+        try castPendingWeights()
         var timings = GenerationResult.Timings()
         defer { OpProfile.beginSection(nil) }
         let (positive, negative) = try conditioningPhase(options, timings: &timings)
@@ -95,6 +95,7 @@ extension StableDiffusionPipeline {
                 prediction = try halves[0] + (halves[1] - halves[0]) * guidanceScale
             }
             latents = try scheduler.step(modelOutput: prediction.contiguous(), timestep: t, sample: latents).prevSample
+            try requireFinite(latents, "denoising step \(i + 1) of \(timesteps.count) (timestep \(t.value))")
             let seconds = Date().timeIntervalSince(stepStart)
             timings.stepSeconds.append(seconds)
             if let progress, !progress(StepEvent(step: i + 1, totalSteps: timesteps.count, timestep: t.value, seconds: seconds)) {
@@ -112,22 +113,7 @@ extension StableDiffusionPipeline {
         var z = try latents.scaled(by: 1 / vae.config.scalingFactor)
         if let shift = vae.config.shiftFactor { z = try z + shift }
         let decoded = try inPhase(of: vae) { try vae.decode(z.to(dtype)) }
+        try requireFinite(decoded, "the VAE decoder's output")
         return try decoded.to(.f32).to(latents.device).scaled(by: 0.5, adding: 0.5).clamped(to: 0...1)
-    }
-
-    func resolvedSize(_ options: GenerationOptions) throws -> (Int, Int) {
-        let fallback = unet.config.sampleSize * vaeScaleFactor
-        let width = options.width ?? fallback, height = options.height ?? fallback
-        guard width > 0, height > 0, width % 8 == 0, height % 8 == 0 else {
-            throw PipelineError.invalidOption("width and height must be positive multiples of 8, got \(width)×\(height)")
-        }
-        guard options.steps >= 1 else { throw PipelineError.invalidOption("the step count must be at least 1, not \(options.steps)") }
-        guard options.imagesPerPrompt >= 1 else {
-            throw PipelineError.invalidOption("the batch size must be at least 1, not \(options.imagesPerPrompt)")
-        }
-        if options.promptEmbeddings == nil && options.prompts.isEmpty {
-            throw PipelineError.invalidOption("give a prompt (or prompt embeddings)")
-        }
-        return (width, height)
     }
 }

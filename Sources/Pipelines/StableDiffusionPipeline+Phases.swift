@@ -45,6 +45,9 @@ extension StableDiffusionPipeline {
         OpProfile.beginSection("text_encoder")
         let (states, seconds) = try timedPhase { try conditioning(options) }
         timings.textEncoderSeconds = seconds
+        let source = options.promptEmbeddings == nil ? "the text encoder's" : "the given"
+        try requireFinite(states.0, "\(source) prompt embeddings")
+        if let negative = states.1 { try requireFinite(negative, "\(source) negative prompt embeddings") }
         return states
     }
 

@@ -55,7 +55,7 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
         self.dtype = dtype
         let loadDType: DType? = castWeightsOnLoad ? dtype : nil
         castPending = !castWeightsOnLoad
-        let index = try PipelineIndex(path: folder + "/model_index.json")
+        let index = try PipelineIndex(path: try Self.modelIndexPath(folder))
         func component(_ name: String, _ classes: [String]) throws -> String {
             guard let entry = index.components.first(where: { $0.name == name }) else {
                 throw PipelineError.missingComponent(folder: folder, component: name)
@@ -64,10 +64,7 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
                 throw PipelineError.unknownComponentClass(component: name, className: entry.className)
             }
             let path = folder + "/" + name
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw PipelineError.missingComponent(folder: folder, component: name)
-            }
+            guard FileKind.of(path) == .folder else { throw PipelineError.missingComponent(folder: folder, component: name) }
             return path
         }
         tokenizer = try CLIPTokenizer(folder: component("tokenizer", ["CLIPTokenizer", "CLIPTokenizerFast"]))
@@ -114,7 +111,24 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
     /// Replaces the scheduler by `kind` built from the pipeline's scheduler config, as
     /// `XScheduler.from_config(pipe.scheduler.config)` does.
     public func useScheduler(_ kind: SchedulerKind) throws {
-        scheduler = try SchedulerConfig(contentsOf: folder + "/scheduler/scheduler_config.json", kind: kind).makeScheduler()
+        try configureScheduler(kind: kind)
+    }
+
+    /// Rebuilds the scheduler from the pipeline's scheduler config, as Diffusers'
+    /// `OtherScheduler.from_config(pipe.scheduler.config, use_karras_sigmas=..., timestep_spacing=...)`:
+    /// `kind` nil keeps the pipeline's class; nil options keep the config's values.
+    /// Throws `PipelineError.invalidOption` for Karras sigmas on a class that has none.
+    public func configureScheduler(kind: SchedulerKind? = nil, karrasSigmas: Bool? = nil, timestepSpacing: TimestepSpacing? = nil) throws {
+        var config = try SchedulerConfig(contentsOf: folder + "/scheduler/scheduler_config.json", kind: kind)
+        if let karrasSigmas {
+            guard !karrasSigmas || config.kind.supportsKarrasSigmas else {
+                throw PipelineError.invalidOption(
+                    "the \(config.kind.commandLineName) scheduler has no Karras sigmas (euler and dpm++ do); pick one with --scheduler")
+            }
+            config.useKarrasSigmas = karrasSigmas
+        }
+        if let timestepSpacing { config.timestepSpacing = timestepSpacing }
+        scheduler = try config.makeScheduler()
     }
 
     /// Text states for `prompts` [N·imagesPerPrompt, 77, D] and, with guidance, for the
@@ -154,4 +168,24 @@ func repeatRows(_ x: Tensor, _ times: Int) throws -> Tensor {
         Array(repeating: try x.narrowed(axis: 0, start: i, length: 1), count: times)
     }
     return try Tensor.concat(rows, axis: 0)
+}
+
+extension StableDiffusionPipeline {
+    /// `folder/model_index.json`, after checking that `folder` is a pipeline folder at all: a
+    /// single checkpoint file or a folder without an index gets a sentence saying what is needed.
+    static func modelIndexPath(_ folder: String) throws -> String {
+        let needed = "one with model_index.json and the unet/, vae/, text_encoder/, tokenizer/ and scheduler/ folders, as Diffusers' save_pretrained writes it"
+        switch FileKind.of(folder) {
+        case nil: throw FileError.notFound(path: folder)
+        case .folder?: break
+        case .regularFile?:
+            throw PipelineError.notAPipelineFolder(path: folder, reason: "it is a single file; this version loads only folders (\(needed))")
+        case let kind?: throw PipelineError.notAPipelineFolder(path: folder, reason: "it is \(kind.phrase); give a folder (\(needed))")
+        }
+        let index = folder.hasSuffix("/") ? folder + "model_index.json" : folder + "/model_index.json"
+        guard FileKind.of(index) != nil else {
+            throw PipelineError.notAPipelineFolder(path: folder, reason: "it has no model_index.json; give \(needed)")
+        }
+        return index
+    }
 }

@@ -111,12 +111,7 @@ public struct SchedulerConfig: Sendable, Equatable {
     /// Reads a `scheduler_config.json`. `kind` overrides `_class_name` (building another class
     /// from this config, as `OtherScheduler.from_config(config)`).
     public init(contentsOf path: String, kind: SchedulerKind? = nil) throws {
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw CheckpointError.io(path: path, message: "no such file")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CheckpointError.io(path: path, message: "cannot read the file")
-        }
+        let data = try InputFile.read(path, maxBytes: 64 << 20)
         let json: JSONValue
         do {
             json = try JSONParser.parse(Array(data), allowNonFinite: true)

@@ -25,6 +25,23 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         }
     }
 
+    /// The one spelling the command line, its help, the README and messages use.
+    public var commandLineName: String {
+        switch self {
+        case .pndm: return "pndm"
+        case .ddim: return "ddim"
+        case .eulerDiscrete: return "euler"
+        case .eulerAncestralDiscrete: return "euler-a"
+        case .dpmSolverMultistep: return "dpm++"
+        }
+    }
+
+    /// "pndm, ddim, euler, euler-a, dpm++" (aliases are accepted too; see `init(name:)`).
+    public static var commandLineNames: String { allCases.map(\.commandLineName).joined(separator: ", ") }
+
+    /// Whether the class takes `use_karras_sigmas` (Diffusers: Euler and DPM-Solver++).
+    public var supportsKarrasSigmas: Bool { self == .eulerDiscrete || self == .dpmSolverMultistep }
+
     /// Timestep spacing when the config does not say (each class's own default).
     public var defaultTimestepSpacing: TimestepSpacing {
         switch self {

@@ -85,11 +85,14 @@ public struct OutOfMemoryError: Error, CustomStringConvertible, Sendable {
     public let device: String
     public let requestedBytes: Int
     public let bytesInUse: Int
-    public let capacityBytes: Int
+    /// The device's capacity; nil for the host, whose limit is what the system will give.
+    public let capacityBytes: Int?
 
     public var description: String {
-        "out of memory on \(device): tried to allocate \(formatBytes(requestedBytes)) with "
-            + "\(formatBytes(bytesInUse)) in use of \(formatBytes(capacityBytes)) capacity"
+        let start = "out of memory on \(device): tried to allocate \(formatBytes(requestedBytes)) with \(formatBytes(bytesInUse)) in use"
+        if let capacityBytes { return start + " of its \(formatBytes(capacityBytes)) capacity" }
+        let available = ProcessMemory.availableBytes().map { ", \(formatBytes($0)) of host memory available" } ?? ""
+        return start + "; the system refused the allocation\(available)"
     }
 }
 
@@ -212,8 +215,12 @@ public enum ProcessMemory {
         do { try handle.write(contentsOf: Data("5".utf8)); return true } catch { return false }
     }
 
-    private static func field(_ name: String) -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+    /// `MemAvailable` of `/proc/meminfo` in bytes (what psutil reports as available on
+    /// Linux), or nil where the kernel does not tell.
+    public static func availableBytes() -> Int? { field("MemAvailable:", in: "/proc/meminfo") }
+
+    private static func field(_ name: String, in file: String = "/proc/self/status") -> Int? {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return nil }
         for line in text.split(separator: "\n") where line.hasPrefix(name) {
             // "VmHWM:\t  123456 kB", and with 8 digits or more no space after the tab.
             let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })

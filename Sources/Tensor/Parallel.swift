@@ -19,15 +19,25 @@ public enum Parallel {
         guard count > 0 else { return }
         let chunks = min(threadCount, max(1, count / max(grain, 1)))
         if chunks <= 1 { body(0..<count); return }
-        let per = (count + chunks - 1) / chunks
         run(threads: chunks) { thread, threads in
             var c = thread
             while c < chunks {
-                let start = c * per, end = min(count, start + per)
-                if start < end { body(start..<end) }
+                let range = part(c, of: chunks, splitting: count)
+                if !range.isEmpty { body(range) }
                 c += threads
             }
         }
+    }
+
+    /// Part `index` of `0..<count` split into `parts` contiguous ranges whose sizes differ by
+    /// at most one. Every kernel that splits work into a fixed number of parts takes its
+    /// ranges from here: rounding the part size up instead (⌈count/parts⌉ each) makes the
+    /// trailing parts start past the end whenever (parts-1)·⌈count/parts⌉ > count.
+    @inline(__always)
+    public static func part(_ index: Int, of parts: Int, splitting count: Int) -> Range<Int> {
+        precondition(parts > 0 && (0..<parts).contains(index), "part \(index) of \(parts)")
+        // Multiplying first stays exact: the counts here are element or pixel counts.
+        return (index * count / parts)..<((index + 1) * count / parts)
     }
 
     /// Runs `body(i)` for each `i` in `0..<count` on at most `threadCount` threads, items

@@ -1,3 +1,4 @@
+import Files
 import Foundation
 
 /// A file that derived copies of mapped weights (packed convolution weights) are written into
@@ -22,8 +23,8 @@ public final class SpillFile: @unchecked Sendable {
 
     /// Creates the file in `folder` (created when missing) and unlinks it.
     public init(folder: String) throws {
-        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
-            throw TensorError.invalidArgument("cannot create the folder \(folder) for packed weights: \(error.localizedDescription)")
+        do { _ = try OutputFolder.create(folder) } catch {
+            throw TensorError.invalidArgument("the folder for packed weights cannot be used: \(error)")
         }
         var template = Array((folder + "/swift-diffusers-packed-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { buffer in buffer.baseAddress.map { mkstemp($0) } ?? -1 }

@@ -54,7 +54,7 @@ public final class Storage: @unchecked Sendable {
         guard status == 0, let raw else {
             device.allocator.release(byteCount)
             throw OutOfMemoryError(device: device.description, requestedBytes: byteCount,
-                                   bytesInUse: device.allocator.bytesInUse, capacityBytes: device.allocator.capacity ?? 0)
+                                   bytesInUse: device.allocator.bytesInUse, capacityBytes: device.allocator.capacity)
         }
         self.pointer = raw
         self.byteCount = byteCount

@@ -118,6 +118,16 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         return Array(UnsafeBufferPointer(start: f.data.assumingMemoryBound(to: Float.self), count: f.count))
     }
 
+    /// How many values are NaN or infinite (0 for integer dtypes).
+    public func nonFiniteCount() throws -> Int {
+        guard dtype.isFloatingPoint, count > 0 else { return 0 }
+        let f = try contiguous().to(.f32)
+        let values = UnsafeBufferPointer(start: f.data.assumingMemoryBound(to: Float.self), count: f.count)
+        var found = 0
+        for v in values where !v.isFinite { found += 1 }
+        return found
+    }
+
     /// The values converted to Int64 (any dtype), in row-major order.
     public func int64s() throws -> [Int64] {
         let f = try contiguous().to(.i64)

@@ -1,4 +1,5 @@
 import Foundation
+import Files
 import JSON
 
 /// Readers of `vocab.json` and `merges.txt`, with transformers' reading rules and typed errors
@@ -11,15 +12,13 @@ enum VocabularyFiles {
     /// The file's bytes; `missingFile` when it is not there, `invalidUTF8` naming the first bad
     /// line when it is not UTF-8 (Python opens both files as UTF-8 text).
     static func readText(_ path: String) throws(TokenizerError) -> [UInt8] {
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue else {
-            throw .missingFile(path: path)
-        }
         let bytes: [UInt8]
         do {
-            bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+            bytes = try InputFile.read(path)
+        } catch FileError.notFound {
+            throw .missingFile(path: path)
         } catch {
-            throw .unreadableFile(path: path, reason: error.localizedDescription)
+            throw .unreadableFile(path: path, reason: "\(error)")
         }
         if validUTF8String(bytes[...]) == nil {
             var line = 1

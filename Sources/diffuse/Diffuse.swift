@@ -9,6 +9,7 @@ struct Diffuse: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diffuse",
         abstract: "Diffusion-model checkpoints and inference in Swift.",
+        version: DiffuseVersion.current,
         subcommands: [Generate.self, Inspect.self, Shard.self, Cast.self])
 
     static func main() {
@@ -32,9 +33,15 @@ struct Diffuse: ParsableCommand {
     }
 
     /// One sentence for any error `run()` throws: the project's errors describe themselves
-    /// (CustomStringConvertible); Foundation's errors give their localized text.
+    /// (CustomStringConvertible). Every file the project touches goes through its own checks
+    /// (`InputFile`, `OutputFiles`), so a Foundation error here is a gap: it is named as one
+    /// rather than shown in Foundation's words, which mislead ("You don't have permission.").
     static func describe(_ error: Error) -> String {
-        if type(of: error) is NSObject.Type { return (error as NSError).localizedDescription }
+        if type(of: error) is NSObject.Type {
+            let error = error as NSError
+            let path = (error.userInfo[NSFilePathErrorKey] as? String).map { " on \($0)" } ?? ""
+            return "a system operation\(path) failed (\(error.domain) \(error.code)) in a place that does not check its files yet; please report it"
+        }
         return String(describing: error)
     }
 

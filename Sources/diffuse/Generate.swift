@@ -8,7 +8,7 @@ struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate images with a Stable Diffusion pipeline folder (Diffusers format).")
 
-    @Option(help: "Pipeline folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/); default: the small demo pipeline shipped with swift-diffusers (models/demo, or $DIFFUSE_DEMO_MODEL).")
+    @Option(help: "Pipeline folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/; a single .safetensors file is not enough); default: the small demo pipeline shipped with swift-diffusers (models/demo, or $DIFFUSE_DEMO_MODEL).")
     var model: String?
 
     @Option(help: "The prompt.")
@@ -17,37 +17,43 @@ struct Generate: ParsableCommand {
     @Option(help: "What to steer away from (classifier-free guidance).")
     var negativePrompt: String?
 
-    @Option(help: "Denoising steps.")
+    @Option(parsing: .unconditional, help: "Denoising steps.")
     var steps = 50
 
-    @Option(help: "Guidance scale; 1 or less turns classifier-free guidance off.")
+    @Option(parsing: .unconditional, help: "Guidance scale (finite); 1 or less turns classifier-free guidance off.")
     var guidance: Float = 7.5
 
-    @Option(help: "Image width in pixels (a multiple of 8; default: the UNet's sample size × 8).")
+    @Option(parsing: .unconditional, help: "Image width in pixels: a multiple of the pipeline's size unit, its VAE's scale factor times its UNet's downsampling (64 for Stable Diffusion 1.x/2.x, 16 for the demo pipeline); default: the UNet's native size (512 for SD 1.5, 64 for the demo pipeline).")
     var width: Int?
 
-    @Option(help: "Image height in pixels (a multiple of 8).")
+    @Option(parsing: .unconditional, help: "Image height in pixels (the same rule as --width).")
     var height: Int?
 
-    @Option(help: "Seed of the PyTorch-compatible generator (same seed, same initial noise as Diffusers).")
-    var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Seed of the PyTorch-compatible generator (same seed, same initial noise as Diffusers), 0 to 18446744073709551615; -1 or none: a random seed, which the report and the image's parameters record.")
+    var seed: String?
 
-    @Option(help: "Images per prompt.")
+    @Option(parsing: .unconditional, help: "Images per prompt (at most 4096).")
     var batch = 1
 
-    @Option(help: "Scheduler to use instead of the pipeline's: pndm, ddim, euler, euler-ancestral, dpm-solver.")
+    @Option(help: "Scheduler to use instead of the pipeline's: \(SchedulerKind.commandLineNames) (Diffusers' class names and euler-ancestral, dpm-solver are accepted too).")
     var scheduler: String?
+
+    @Flag(help: "Karras sigmas (use_karras_sigmas) for the euler and dpm++ schedulers.")
+    var karrasSigmas = false
+
+    @Option(help: "Timestep spacing instead of the scheduler config's: linspace, leading or trailing.")
+    var timestepSpacing: String?
 
     @Option(help: "Init image (PNG) for image-to-image.")
     var image: String?
 
-    @Option(help: "How much of the init image to replace, in [0, 1] (image-to-image).")
-    var strength: Float = 0.8
+    @Option(parsing: .unconditional, help: "With --image: how much of the init image to replace, in [0, 1] (default 0.8).")
+    var strength: Float?
 
-    @Option(help: "Initial noise: a safetensors file with a tensor \"latents\" [B, 4, h, w] f32.")
+    @Option(help: "Initial noise (text-to-image): a safetensors file with a tensor \"latents\" [B, C, H/f, W/f] f32, as Diffusers draws it.")
     var latents: String?
 
-    @Option(help: "Where to write the PNG (a batch writes NAME-0.png, NAME-1.png, ...).")
+    @Option(help: "Where to write the image, format from the extension (.png; a batch writes NAME-0.png, NAME-1.png, ...); the generation parameters go into it as AUTOMATIC1111 writes them.")
     var out = "out.png"
 
     @Option(help: "Also write the decoded images as f32 tensor \"image\" [B, 3, H, W] in [0, 1] (safetensors).")
@@ -56,28 +62,31 @@ struct Generate: ParsableCommand {
     @Option(help: "Write a JSON report of options, timings and memory.")
     var report: String?
 
+    @Flag(help: "Print nothing but errors (no progress, no \"wrote\" lines).")
+    var quiet = false
+
     @Option(help: "Compute dtype: f32, bf16 or f16.")
     var dtype = "f32"
 
-    @Option(help: "Where to compute: cpu or accel:N (a host-memory stand-in for an accelerator).")
+    @Option(help: "Where to compute: cpu, or accel:N — a simulated accelerator (host memory with its own capacity and copy bandwidth, for exercising offloading; not a GPU).")
     var device = "cpu"
 
-    @Option(help: "Capacity of accelerator stand-ins, e.g. 0=2GB,1=512MiB (Accelerate's size strings).")
+    @Option(help: "Capacity of the simulated accel:N devices, e.g. 0=2GB,1=512MiB (Accelerate's size strings).")
     var accelCapacity: String?
 
-    @Option(help: "Copy bandwidth of accelerator stand-ins in bytes per second, e.g. 8GB.")
+    @Option(help: "Copy bandwidth of the simulated accel:N devices in bytes per second, e.g. 8GB.")
     var accelBandwidth: String?
 
     @Option(help: "Placement across devices: balanced (whole components spread over the accel devices by size), accel, cpu; auto, balanced_low_0 or sequential (each component split by Accelerate's planner); or a JSON file of module paths to devices ({\"unet.mid_block\": \"cpu\", \"vae\": \"disk\"}).")
     var deviceMap: String?
 
-    @Option(help: "Budgets for --device-map, e.g. 0=1GB,1=2GB,cpu=8GB (Accelerate's size strings).")
+    @Option(help: "Budgets for a computed --device-map, e.g. 0=1GB,1=2GB,cpu=8GB (Accelerate's size strings).")
     var maxMemory: String?
 
     @Option(help: "Offloading: none, model, sequential, group-block or group-leaf.")
     var offload = "none"
 
-    @Option(help: "Blocks per group for --offload group-block.")
+    @Option(parsing: .unconditional, help: "Blocks per group for --offload group-block.")
     var blocksPerGroup: Int?
 
     @Flag(help: "Prefetch the next group on a background transfer queue (group offload).")
@@ -86,13 +95,13 @@ struct Generate: ParsableCommand {
     @Flag(help: "Accepted for parity with Diffusers (needs --stream).")
     var recordStream = false
 
-    @Flag(help: "Accepted for parity with Diffusers: host copies are never staged here.")
+    @Flag(help: "Accepted for parity with Diffusers (group offload): host copies are never staged here.")
     var lowCPUMem = false
 
     @Option(help: "With --stream: bytes of following groups to copy ahead (e.g. 512MB); default one group, as Diffusers.")
     var prefetchBytes: String?
 
-    @Option(help: "Folder for group-offload weight files (the disk tier for weights not mapped from their checkpoint).")
+    @Option(help: "Folder for weight files of group offload or a device map's disk tier (weights not mapped from their checkpoint).")
     var offloadDir: String?
 
     @Option(help: "Layerwise casting of the UNet: store its Linear/Conv weights as f8e4m3, f8e5m2, bf16 or f16 and upcast each layer to --dtype for its forward.")
@@ -107,7 +116,7 @@ struct Generate: ParsableCommand {
     @Flag(help: "Decode (and encode) large images in overlapping tiles, blended as Diffusers does.")
     var vaeTiling = false
 
-    @Option(help: "Tile size in pixels for --vae-tiling (default: the VAE's sample_size).")
+    @Option(parsing: .unconditional, help: "Tile size in pixels for --vae-tiling (default: the VAE's sample_size).")
     var vaeTileSize: Int?
 
     @Flag(inversion: .prefixedNo, help: "Run the UNet's and the VAE's convolutions on NHWC (channels-last) activations (the default; --no-channels-last for NCHW).")
@@ -119,51 +128,13 @@ struct Generate: ParsableCommand {
     @Flag(help: "Time each phase's operations by class (convolution, matmul, attention, normalization, elementwise, copy) into the --report.")
     var profile = false
 
-    func validate() throws {
-        guard steps >= 1 else { throw ValidationError("--steps must be at least 1, not \(steps)") }
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1, not \(batch)") }
-        for (name, value) in [("--width", width), ("--height", height)] {
-            if let value, value <= 0 || value % 8 != 0 { throw ValidationError("\(name) must be a positive multiple of 8, not \(value)") }
-        }
-        guard (0...1).contains(strength) else { throw ValidationError("--strength must be between 0 and 1, not \(strength)") }
-        guard prompt != nil else { throw ValidationError("--prompt is required") }
-        guard DType(name: dtype).map({ [.f32, .bf16, .f16].contains($0) }) ?? false else {
-            throw ValidationError("--dtype must be f32, bf16 or f16, not \(dtype)")
-        }
-        guard ["none", "model", "sequential", "group-block", "group-leaf"].contains(offload) else {
-            throw ValidationError("--offload must be none, model, sequential, group-block or group-leaf, not \(offload)")
-        }
-        if offload == "group-block" && blocksPerGroup == nil {
-            throw ValidationError("--offload group-block needs --blocks-per-group N")
-        }
-        if let blocksPerGroup, blocksPerGroup < 1 { throw ValidationError("--blocks-per-group must be at least 1, not \(blocksPerGroup)") }
-        if recordStream && !stream { throw ValidationError("--record-stream requires --stream") }
-        if let storageDtype {
-            guard let storage = DType(name: storageDtype), [.f8e4m3fn, .f8e5m2, .bf16, .f16].contains(storage) else {
-                throw ValidationError("--storage-dtype must be f8e4m3, f8e5m2, bf16 or f16, not \(storageDtype)")
-            }
-        }
-        // `guard let`, not `!= nil`: that comparison on this optional came out false for
-        // `.naive` in release builds of Swift 6.3.1 (an optimiser bug, seen in this file).
-        guard let _ = AttentionBackend(name: attention) else {
-            throw ValidationError("--attention must be auto, naive, flash, sliced or sliced:N, not \(attention)")
-        }
-        if vaeTileSize != nil && !vaeTiling { throw ValidationError("--vae-tile-size requires --vae-tiling") }
-        if profile && report == nil { throw ValidationError("--profile writes into the report: add --report FILE.json") }
-        if offload == "model" && device == "cpu" {
-            throw ValidationError("--offload model needs an execution device: add --device accel:N")
-        }
-        if deviceMap != nil && offload != "none" {
-            throw ValidationError("--device-map and --offload \(offload) cannot be combined: a device-mapped pipeline refuses offloading, as in Diffusers")
-        }
-        if let scheduler, SchedulerKind(name: scheduler) == nil {
-            throw ValidationError("--scheduler must be one of pndm, ddim, euler, euler-a, dpm++, not \(scheduler)")
-        }
-    }
-
     func run() throws {
         let started = Date()
         ProcessMemory.resetPeak()
+        // Every path is checked, and every output claimed, before anything is loaded.
+        let outputs = OutputFiles()
+        let files = try checkPaths(outputs)
+        let seedValue = try resolvedSeed()
         let computeType = DType(name: dtype) ?? .f32
         let devices = try makeDevices()
         let target = try devices.device(named: device)
@@ -177,7 +148,10 @@ struct Generate: ParsableCommand {
         let castOnUse = storageDtype == nil ? target.isCPU && deviceMap == nil : computeType == .f32
         let folder = try model ?? DemoModel.locate()
         let pipeline = try StableDiffusionPipeline(folder: folder, dtype: computeType, castWeightsOnLoad: !castOnUse)
-        if let scheduler, let kind = SchedulerKind(name: scheduler) { try pipeline.useScheduler(kind) }
+        if scheduler != nil || karrasSigmas || timestepSpacing != nil {
+            try pipeline.configureScheduler(kind: scheduler.flatMap(SchedulerKind.init(name:)), karrasSigmas: karrasSigmas ? true : nil,
+                                            timestepSpacing: timestepSpacing.flatMap(TimestepSpacing.init(rawValue:)))
+        }
         if let backend = AttentionBackend(name: attention), backend != .auto { try pipeline.setAttentionBackend(backend) }
         if vaeSlicing { pipeline.vae.enableSlicing() }
         if vaeTiling { try pipeline.vae.enableTiling(sampleMinSize: vaeTileSize) }
@@ -198,32 +172,38 @@ struct Generate: ParsableCommand {
         options.guidanceScale = guidance
         options.width = width
         options.height = height
-        options.seed = seed
+        options.seed = seedValue
         options.imagesPerPrompt = batch
         if let latents {
             options.latents = try SafeTensorsFile(path: latents).tensor(named: "latents")
         }
-        let bar = ProgressBar(total: 0)
+        let bar = quiet ? nil : ProgressBar(total: 0)
         let opProfile = OpProfile()
         let result: GenerationResult = try (profile ? opProfile.record : { try $0() }) {
             if let image {
                 let picture = try Image(contentsOfFile: image)
                 let tensor = try VaeImageProcessor(vaeScaleFactor: pipeline.vaeScaleFactor).preprocess(picture, width: width, height: height)
-                return try StableDiffusionImg2ImgPipeline(pipeline).generate(options, image: tensor, strength: strength) { bar.update($0); return true }
+                return try StableDiffusionImg2ImgPipeline(pipeline).generate(options, image: tensor, strength: strength ?? 0.8) {
+                    bar?.update($0); return true
+                }
             }
-            return try pipeline.generate(options) { bar.update($0); return true }
+            return try pipeline.generate(options) { bar?.update($0); return true }
         }
-        bar.finish()
+        bar?.finish()
 
-        var outputs = try Image.write(VaeImageProcessor(normalize: false).postprocess(result.images), to: out)
-        if let saveTensor {
-            try SafeTensorsWriter.write(["image": result.images], to: saveTensor)
-            outputs.append(saveTensor)
+        // Every output is staged, then all are committed together: none or all of them land.
+        let pictures = try VaeImageProcessor(normalize: false).postprocess(result.images)
+        let parameters = generationParameters(pipeline, folder: folder, seed: seedValue, images: result.images)
+        for (picture, path) in zip(pictures, files.images) {
+            try outputs.stage(path, bytes: try encodeImage(picture, path: path, parameters: parameters))
         }
-        for path in outputs { print("wrote \(path)") }
+        if let saveTensor {
+            try outputs.stage(saveTensor) { try SafeTensorsWriter.write(["image": result.images], into: $0) }
+        }
         if let report {
-            var document = RunReport(options: resolvedOptions(pipeline, folder: folder), startedAt: started, loadSeconds: loadSeconds, result: result,
-                                     totalSeconds: Date().timeIntervalSince(started), outputs: outputs,
+            var document = RunReport(options: resolvedOptions(pipeline, folder: folder, seed: seedValue), startedAt: started,
+                                     loadSeconds: loadSeconds, result: result,
+                                     totalSeconds: Date().timeIntervalSince(started), outputs: outputs.paths,
                                      devices: devices.allDevices, placement: target.description, transfers: statistics,
                                      deviceMap: pipeline.hfDeviceMap)
             if let plan = pipeline.lastUNetCapturePlan {
@@ -231,9 +211,10 @@ struct Generate: ParsableCommand {
                                          operations: plan.operationCount, activations: plan.allocationCount, in_place: plan.inPlaceCount)
             }
             if profile { document.profile = RunReport.profileSections(opProfile) }
-            try document.write(to: report)
-            print("wrote \(report)")
+            try outputs.stage(report, bytes: try document.bytes())
         }
+        let written = try outputs.commit()
+        if !quiet { for path in written { print("wrote \(path)") } }
     }
 
     /// Accelerator stand-ins with the capacities and bandwidth asked for.
@@ -313,7 +294,7 @@ struct Generate: ParsableCommand {
         }
     }
 
-    private func resolvedOptions(_ pipeline: StableDiffusionPipeline, folder: String) -> [String: String] {
+    private func resolvedOptions(_ pipeline: StableDiffusionPipeline, folder: String, seed: UInt64) -> [String: String] {
         var options: [String: String] = [
             "model": folder, "prompt": prompt ?? "", "steps": "\(steps)", "guidance": "\(guidance)", "seed": "\(seed)",
             "batch": "\(batch)", "dtype": dtype, "scheduler": "\(type(of: pipeline.scheduler))", "device": device,
@@ -323,7 +304,9 @@ struct Generate: ParsableCommand {
             "height": "\(height ?? pipeline.unet.config.sampleSize * pipeline.vaeScaleFactor)",
         ]
         if let negativePrompt { options["negative_prompt"] = negativePrompt }
-        if let image { options["image"] = image; options["strength"] = "\(strength)" }
+        if let image { options["image"] = image; options["strength"] = "\(strength ?? 0.8)" }
+        if karrasSigmas { options["karras_sigmas"] = "true" }
+        if let timestepSpacing { options["timestep_spacing"] = timestepSpacing }
         if let latents { options["latents"] = latents }
         return options
     }

@@ -17,12 +17,9 @@ struct Inspect: ParsableCommand {
     var variant: String?
 
     func run() throws {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw CheckpointError.io(path: path, message: "no such file or folder")
-        }
-        if isDirectory.boolValue {
-            if FileManager.default.fileExists(atPath: path + "/model_index.json") {
+        guard let entry = FileKind.of(path) else { throw FileError.notFound(path: path) }
+        if entry == .folder {
+            if FileKind.of(path + "/model_index.json") != nil {
                 let report = try PipelineReport(folder: path)
                 emit(json ? JSONWriter.render(report.json, style: .python(indent: 2)) : report.text)
             } else {

@@ -40,12 +40,10 @@ public enum CheckpointWriter {
         for (name, _) in tensors where !seen.insert(name).inserted {
             throw SafeTensorsError.invalidTensorName(path: folder, name: name, reason: "the name appears twice in the state dict")
         }
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        } catch {
-            throw CheckpointError.io(path: folder, message: "cannot create the folder: \(error.localizedDescription)")
-        }
-        guard JSONFile.isDirectory(folder) else { throw CheckpointError.notAFolder(path: folder) }
+        // Folders made here are removed again if the save fails: a failed run leaves nothing.
+        let created = try OutputFolder.create(folder)
+        var saved = false
+        defer { if !saved { OutputFolder.remove(created) } }
 
         let plan = ShardPlanner.plan(
             tensors.map { .init(name: $0.name, byteCount: $0.tensor.storage.byteCount, storageID: ObjectIdentifier($0.tensor.storage)) },
@@ -56,12 +54,15 @@ public enum CheckpointWriter {
             : [WeightNames.addingVariant(weightsName, variant)]
         let indexName = WeightNames.indexName(weightsName, variant: variant)
 
-        // Everything new goes to temporary files first; they delete themselves if dropped.
-        var pending: [TemporaryFile] = []
+        // Everything new goes to temporary files first, committed together (all or none);
+        // whatever is not committed deletes itself.
+        let outputs = OutputFiles()
         for (file, names) in zip(files, plan.shards) {
             var shard: [String: Tensor] = [:]
             for name in names { shard[name] = byName[name] }
-            pending.append(try SafeTensorsWriter.writeTemporary(shard, finalPath: joinPath(folder, file)))
+            let path = joinPath(folder, file)
+            try outputs.claim(path, role: "weight file \(file)")
+            try outputs.stage(path) { try SafeTensorsWriter.write(shard, into: $0) }
         }
         if plan.isSharded {
             var weightMap: [(key: String, value: JSONValue)] = []
@@ -70,19 +71,20 @@ public enum CheckpointWriter {
                 ("metadata", .object([("total_size", .number(String(plan.totalSize)))])),
                 ("weight_map", .object(weightMap)),
             ])
-            let indexFile = try TemporaryFile(finalPath: joinPath(folder, indexName))
-            try indexFile.write(Array((JSONWriter.render(index, style: .python(indent: 2)) + "\n").utf8))
-            pending.append(indexFile)
+            let indexPath = joinPath(folder, indexName)
+            try outputs.claim(indexPath, role: "the shard index")
+            try outputs.stage(indexPath, bytes: Array((JSONWriter.render(index, style: .python(indent: 2)) + "\n").utf8))
         }
         if let config {
-            let configFile = try TemporaryFile(finalPath: joinPath(folder, "config.json"))
-            try configFile.write(config)
-            pending.append(configFile)
+            let configPath = joinPath(folder, "config.json")
+            try outputs.claim(configPath, role: "the config")
+            try outputs.stage(configPath, bytes: config)
         }
-
+        try outputs.commit()
+        saved = true
+        // Stale files go only once the new ones are in place (their names never coincide).
         let removed = try removeStale(in: folder, keeping: Set(files), weightsName: weightsName, variant: variant,
                                       sharded: plan.isSharded, indexName: indexName)
-        for file in pending { try file.commit() }
         return SavedCheckpoint(folder: folder, files: files, indexFile: plan.isSharded ? indexName : nil,
                                plan: plan, removed: removed)
     }
@@ -91,7 +93,7 @@ public enum CheckpointWriter {
                                     sharded: Bool, indexName: String) throws -> [String] {
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: folder) } catch {
-            throw CheckpointError.io(path: folder, message: "cannot list the folder: \(error.localizedDescription)")
+            throw CheckpointError.io(path: folder, message: "cannot list the folder")
         }
         let variantName = WeightNames.addingVariant(weightsName, variant)
         let base = String(variantName.dropLast(variantName.hasSuffix(".safetensors") ? ".safetensors".count : 0))
@@ -106,8 +108,8 @@ public enum CheckpointWriter {
         for name in names.sorted() where !keeping.contains(name) {
             let path = joinPath(folder, name)
             guard JSONFile.isFile(path), WeightNames.isShard(name, ofBase: base) || staleSingles.contains(name) else { continue }
-            do { try FileManager.default.removeItem(atPath: path) } catch {
-                throw CheckpointError.io(path: path, message: "cannot remove the stale file: \(error.localizedDescription)")
+            guard unlink(path) == 0 else {
+                throw CheckpointError.io(path: path, message: "cannot remove the stale file: " + String(cString: strerror(errno)))
             }
             removed.append(name)
         }

@@ -3,14 +3,8 @@ import Foundation
 /// Reading small JSON files (configs, indexes) with errors that name the file.
 enum JSONFile {
     static func read(_ path: String) throws -> JSONValue {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw CheckpointError.io(path: path, message: "no such file")
-        }
-        if isDirectory.boolValue { throw CheckpointError.io(path: path, message: "is a directory, not a JSON file") }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CheckpointError.io(path: path, message: "cannot read the file")
-        }
+        // Configs and indexes are small; 64 MiB bounds a hostile one.
+        let data = try InputFile.read(path, maxBytes: 64 << 20)
         do {
             // Python's json writes NaN/Infinity; accept them in these files.
             return try JSONParser.parse(Array(data), allowNonFinite: true)

@@ -13,27 +13,14 @@ public final class MappedFile: @unchecked Sendable {
     public let base: UnsafeRawPointer?
     public let byteCount: Int
 
-    /// Maps `path`, or throws `SafeTensorsError` naming it (missing, a directory, unreadable).
+    /// Maps `path`, or throws `FileError` naming it (missing, a folder or special file,
+    /// unreadable) or `SafeTensorsError.io` when the mapping fails.
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let code = errno
-            if code == ENOENT { throw SafeTensorsError.fileNotFound(path: path) }
-            if code == EISDIR { throw SafeTensorsError.isDirectory(path: path) }
-            throw SafeTensorsError.io(path: path, message: String(cString: strerror(code)))
-        }
+        let (fd, size) = try InputFile.open(path)
         // The mapping holds its own reference to the file, so the descriptor can go now.
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            throw SafeTensorsError.io(path: path, message: String(cString: strerror(errno)))
-        }
-        if (info.st_mode & S_IFMT) == S_IFDIR { throw SafeTensorsError.isDirectory(path: path) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw SafeTensorsError.io(path: path, message: "not a regular file")
-        }
-        byteCount = Int(info.st_size)
+        byteCount = size
         if byteCount == 0 { base = nil; return }
         let mapped = mmap(nil, byteCount, PROT_READ, MAP_PRIVATE, fd, 0)
         guard let mapped, mapped != MAP_FAILED else {

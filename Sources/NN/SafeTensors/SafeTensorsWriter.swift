@@ -31,18 +31,24 @@ public enum SafeTensorsWriter {
     /// (several files can then be renamed into place together).
     public static func writeTemporary(_ tensors: [String: Tensor], finalPath: String,
                                       metadata: [String: String]? = defaultMetadata) throws -> TemporaryFile {
-        let (header, ordered) = try prepare(tensors, metadata: metadata, path: finalPath)
         let file = try TemporaryFile(finalPath: finalPath)
         do {
-            try file.write(header)
-            for (_, tensor) in ordered where tensor.byteCount > 0 {
-                try file.write(UnsafeRawPointer(tensor.data), count: tensor.byteCount)
-            }
+            try write(tensors, into: file, metadata: metadata)
         } catch {
             file.discard()
             throw error
         }
         return file
+    }
+
+    /// Writes the file's bytes into `file` (a staged output).
+    public static func write(_ tensors: [String: Tensor], into file: TemporaryFile,
+                             metadata: [String: String]? = defaultMetadata) throws {
+        let (header, ordered) = try prepare(tensors, metadata: metadata, path: file.finalPath)
+        try file.write(header)
+        for (_, tensor) in ordered where tensor.byteCount > 0 {
+            try file.write(UnsafeRawPointer(tensor.data), count: tensor.byteCount)
+        }
     }
 
     /// The order the reference writer puts tensors in.

@@ -122,9 +122,7 @@ public struct DeviceMap: Sendable, Equatable, CustomStringConvertible {
 
     /// `init(json:)` from a file; errors name the file.
     public init(contentsOfFile path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw OffloadError.invalidDeviceMap("cannot read the device map file \(path)")
-        }
+        let data = try InputFile.read(path, maxBytes: 64 << 20)
         do { try self.init(json: [UInt8](data)) } catch let error as OffloadError {
             throw OffloadError.invalidDeviceMap("\(path): \(error)")
         }

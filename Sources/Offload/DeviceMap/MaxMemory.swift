@@ -107,14 +107,7 @@ public struct MemoryInventory: Sendable, Equatable {
 
     /// `MemAvailable` of `/proc/meminfo` in bytes (what psutil reports as available on
     /// Linux), or nil where the kernel does not tell.
-    public static func hostAvailableBytes() -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
-            let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-            if parts.count >= 2, let kib = Int(parts[1]) { return kib * 1024 }
-        }
-        return nil
-    }
+    public static func hostAvailableBytes() -> Int? { ProcessMemory.availableBytes() }
 }
 
 /// Accelerate's `get_max_memory`.

@@ -13,7 +13,6 @@ extension CPUBackend {
         guard out.count > 0 else { return out }
         let src = UnsafeRawPointer(x.nhwcView.data), dst = out.nhwcView.data, dtype = x.dtype
         let parts = min(16, pixels)
-        let perPart = (pixels + parts - 1) / parts
 
         /// Per channel, the sum over one sample's pixels of the values (`centres` nil) or of
         /// their squared deviations from `centres` (one per channel).
@@ -32,7 +31,7 @@ extension CPUBackend {
                 let scratch = F32Scratch(c)
                 defer { scratch.free() }
                 let sums = partial + part * c
-                for pixel in (part * perPart)..<min(pixels, (part + 1) * perPart) {
+                for pixel in Parallel.part(part, of: parts, splitting: pixels) {
                     let row = f32Run(src + (sample * pixels + pixel) * c * dtype.itemSize, stride: 1, dtype: dtype,
                                      count: c, scratch: scratch.pointer)
                     if let centres {

@@ -12,7 +12,7 @@ private let systemWrite = Darwin.write
 
 /// A file written beside its final path under a hidden temporary name and renamed into
 /// place by `commit()`, so that readers never see it half-written. Dropping it without
-/// committing deletes it.
+/// committing deletes it. Several files that belong together go through `OutputFiles`.
 public final class TemporaryFile {
     public let finalPath: String
     public let temporaryPath: String
@@ -22,18 +22,15 @@ public final class TemporaryFile {
     /// Creates the temporary file in the folder of `finalPath` (which must exist).
     public init(finalPath: String) throws {
         self.finalPath = finalPath
-        let slash = finalPath.lastIndex(of: "/")
-        let folder = slash.map { String(finalPath[..<$0]) } ?? "."
-        let name = slash.map { String(finalPath[finalPath.index(after: $0)...]) } ?? finalPath
-        var template = Array("\(folder.isEmpty ? "/" : folder)/.\(name).tmp-XXXXXX".utf8CString)
+        let (folder, name) = splitPath(finalPath)
+        guard !name.isEmpty else { throw FileError.invalidOutput(path: finalPath, reason: "the path names a folder, not a file") }
+        var template = Array("\(folder)/.\(name).tmp-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { buffer -> Int32 in
             guard let base = buffer.baseAddress else { return -1 }
             return mkstemp(base)
         }
-        guard fd >= 0 else {
-            throw SafeTensorsError.io(path: finalPath, message: "cannot create a temporary file: " + String(cString: strerror(errno)))
-        }
-        // mkstemp makes the file private (0600); checkpoints are ordinary files.
+        guard fd >= 0 else { throw systemError(folder, "create a file in") }
+        // mkstemp makes the file private (0600); outputs are ordinary files.
         fchmod(fd, 0o644)
         self.fd = fd
         self.temporaryPath = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -48,7 +45,7 @@ public final class TemporaryFile {
             let n = systemWrite(fd, pointer + done, min(count - done, 1 << 30))
             if n < 0 {
                 if errno == EINTR { continue }
-                throw SafeTensorsError.io(path: finalPath, message: String(cString: strerror(errno)))
+                throw systemError(finalPath, "write")
             }
             done += n
         }
@@ -60,19 +57,20 @@ public final class TemporaryFile {
         }
     }
 
+    /// Closes the file, so that a failing close (a full disk on some file systems) is seen
+    /// before anything is renamed.
+    public func finish() throws {
+        guard fd >= 0 else { return }
+        let status = close(fd)
+        fd = -1
+        guard status == 0 else { throw systemError(finalPath, "write") }
+    }
+
     /// Closes the file and renames it to `finalPath` (replacing any file there).
     public func commit() throws {
         guard !committed else { return }
-        if fd >= 0 {
-            let status = close(fd)
-            fd = -1
-            guard status == 0 else {
-                throw SafeTensorsError.io(path: finalPath, message: "close failed: " + String(cString: strerror(errno)))
-            }
-        }
-        guard rename(temporaryPath, finalPath) == 0 else {
-            throw SafeTensorsError.io(path: finalPath, message: "rename failed: " + String(cString: strerror(errno)))
-        }
+        try finish()
+        guard rename(temporaryPath, finalPath) == 0 else { throw systemError(finalPath, "move the finished file to") }
         committed = true
     }
 
@@ -81,4 +79,11 @@ public final class TemporaryFile {
         if fd >= 0 { close(fd); fd = -1 }
         if !committed { unlink(temporaryPath); committed = true }
     }
+}
+
+/// The folder ("." when none, "/" for the root) and last component of `path`.
+func splitPath(_ path: String) -> (folder: String, name: String) {
+    guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+    let folder = String(path[..<slash])
+    return (folder.isEmpty ? "/" : folder, String(path[path.index(after: slash)...]))
 }

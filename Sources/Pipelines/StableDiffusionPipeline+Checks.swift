@@ -1,0 +1,74 @@
+import Foundation
+import Tensor
+
+/// What a call checks before it computes anything, and the finiteness checks between its
+/// stages: a run that cannot succeed is refused up front, and one whose numbers break
+/// (NaN or infinity from weights, options or overflow) stops at the stage where they first
+/// appear instead of decoding a black image and reporting success.
+extension StableDiffusionPipeline {
+    /// Image sizes are multiples of this many pixels: the VAE's scale factor times the UNet's
+    /// downsampling (2 per down block after the first), since the UNet halves the latents
+    /// that many times and doubles them back.
+    public var sizeMultiple: Int { vaeScaleFactor << max(0, unet.config.blockOutChannels.count - 1) }
+
+    /// The size when the options give none: the UNet's sample size in pixels.
+    public var defaultImageSize: Int { unet.config.sampleSize * vaeScaleFactor }
+
+    /// Largest side accepted, in pixels (16384: beyond any released model's range, and a
+    /// bound that keeps every size product far from overflow).
+    public static let maximumImageSide = 16_384
+
+    /// Most images one call may make (prompts × images per prompt).
+    public static let maximumBatch = 4_096
+
+    /// The validated size (width, height) of a call, after every option check that needs
+    /// no computation; throws `PipelineError.invalidOption` naming the option and the rule.
+    func resolvedSize(_ options: GenerationOptions) throws -> (Int, Int) {
+        let unit = sizeMultiple
+        let width = options.width ?? defaultImageSize, height = options.height ?? defaultImageSize
+        for (name, value) in [("width", width), ("height", height)] {
+            guard value > 0, value <= Self.maximumImageSide, value % unit == 0 else {
+                throw PipelineError.invalidOption(
+                    "the \(name) must be a positive multiple of \(unit) pixels up to \(Self.maximumImageSide) for this pipeline "
+                        + "(its VAE scales by \(vaeScaleFactor) and its UNet by \(unit / vaeScaleFactor)), not \(value)")
+            }
+        }
+        guard options.steps >= 1 else { throw PipelineError.invalidOption("the step count must be at least 1, not \(options.steps)") }
+        guard options.guidanceScale.isFinite else {
+            throw PipelineError.invalidOption("the guidance scale must be a finite number, not \(options.guidanceScale)")
+        }
+        guard options.imagesPerPrompt >= 1 else {
+            throw PipelineError.invalidOption("the batch size must be at least 1, not \(options.imagesPerPrompt)")
+        }
+        if options.promptEmbeddings == nil && options.prompts.isEmpty {
+            throw PipelineError.invalidOption("give a prompt (or prompt embeddings)")
+        }
+        let groups = options.promptEmbeddings?.shape.first ?? options.prompts.count
+        let (images, overflow) = groups.multipliedReportingOverflow(by: options.imagesPerPrompt)
+        guard !overflow, images <= Self.maximumBatch else {
+            throw PipelineError.invalidOption(
+                "\(groups) prompt(s) × \(options.imagesPerPrompt) images per prompt is more than the \(Self.maximumBatch) images one call can make")
+        }
+        if let negatives = options.negativePrompts, options.promptEmbeddings == nil, negatives.count != options.prompts.count {
+            throw PipelineError.invalidOption("\(negatives.count) negative prompts for \(options.prompts.count) prompts")
+        }
+        // The decoded batch (f32, [B, 3, H, W]) is the least this call must hold at the end.
+        let imageBytes = images * 3 * width * height * 4
+        if let available = ProcessMemory.availableBytes(), imageBytes > available {
+            throw PipelineError.invalidOption(
+                "\(images) image(s) of \(width)×\(height) need \(formatBytes(imageBytes)) for the decoded batch alone, more than the \(formatBytes(available)) of memory available")
+        }
+        if let latents = options.latents {
+            try requireFinite(latents, "the initial latents given to the call")
+        }
+        // Steps the scheduler cannot spread fail here, before the text encoder runs.
+        try scheduler.setTimesteps(options.steps)
+        return (width, height)
+    }
+
+    /// Throws `PipelineError.nonFinite` naming `stage` when `tensor` holds NaN or infinity.
+    func requireFinite(_ tensor: Tensor, _ stage: @autoclosure () -> String) throws {
+        let bad = try tensor.nonFiniteCount()
+        guard bad == 0 else { throw PipelineError.nonFinite(stage: stage(), count: bad, total: tensor.count) }
+    }
+}
