@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "OffloadTests", dependencies: ["Offload", "Models", "Pipelines", "NN", "Tensor"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "Tensor", "CZlib"]),
-        .testTarget(name: "CLITests", dependencies: ["NN"]),
+        .testTarget(name: "CLITests", dependencies: ["NN", "Tensor"]),
         .testTarget(name: "SchedulersTests", dependencies: ["Schedulers", "Tensor", "NN", "TestSupport"]),
         .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "Models", "Images", "NN", "Tensor", "TestSupport"]),
     ],

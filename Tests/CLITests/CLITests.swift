@@ -17,7 +17,7 @@ final class CLITests: XCTestCase {
     private let fixtures = CLITests.packageRoot + "/Tests/Fixtures/checkpoints"
 
     /// The products folder holds the test bundle and the `diffuse` executable side by side.
-    private func binary() throws -> String {
+    func binary() throws -> String {
         // On Linux the bundle URL is the products folder itself; on macOS it is the .xctest
         // bundle inside it. Never fall back to another configuration's (possibly stale) binary.
         var url = Bundle(for: CLITests.self).bundleURL
