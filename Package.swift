@@ -38,6 +38,9 @@ let package = Package(
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         // zlib (Debian's zlib1g-dev) for PNG files.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // libjpeg-turbo (Debian's libjpeg62-turbo-dev) and libwebp (libwebp-dev) for JPEG and WebP files.
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG"),
+        .systemLibrary(name: "CWebP", path: "Sources/CWebP"),
         // Opening user-named files (regular files only, checked before they can block) and
         // committing a run's outputs together.
         .target(name: "Files", swiftSettings: optimisation),
@@ -49,7 +52,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensor", "NN"], swiftSettings: optimisation),
         .target(name: "Tokenizers", dependencies: ["JSON", "Files"], swiftSettings: optimisation),
         .target(name: "Schedulers", dependencies: ["Tensor", "NN"], swiftSettings: optimisation),
-        .target(name: "Images", dependencies: ["CZlib", "Tensor", "Files"], swiftSettings: optimisation),
+        .target(name: "Images", dependencies: ["CZlib", "CJPEG", "CWebP", "Tensor", "Files"], swiftSettings: optimisation),
         .target(name: "Pipelines", dependencies: ["Tensor", "NN", "Offload", "Models", "Tokenizers", "Schedulers", "Images"],
                 swiftSettings: optimisation),
         .target(name: "Diffusers", dependencies: ["Tensor", "NN", "Offload", "Models", "Tokenizers", "Schedulers", "Images", "Pipelines"],
@@ -75,7 +78,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensor", "TestSupport"]),
         .testTarget(name: "OffloadTests", dependencies: ["Offload", "Models", "Pipelines", "NN", "Tensor"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
-        .testTarget(name: "ImagesTests", dependencies: ["Images", "Tensor", "CZlib"]),
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "Tensor", "CZlib", "CJPEG", "CWebP"]),
         .testTarget(name: "CLITests", dependencies: ["NN", "Tensor"]),
         .testTarget(name: "SchedulersTests", dependencies: ["Schedulers", "Tensor", "NN", "TestSupport"]),
         .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "Models", "Images", "NN", "Tensor", "TestSupport"]),

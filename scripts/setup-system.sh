@@ -3,7 +3,9 @@
 # does nothing when everything is already there.
 set -euo pipefail
 
-packages=(libdnnl-dev zlib1g-dev)   # oneDNN: convolution and matmul kernels; zlib: PNG files
+# oneDNN: convolution and matmul kernels; zlib: PNG files; libjpeg-turbo and libwebp (with
+# libwebpmux, for the EXIF chunk): JPEG and WebP output.
+packages=(libdnnl-dev zlib1g-dev libjpeg62-turbo-dev libwebp-dev)
 
 if ! command -v swift >/dev/null 2>&1; then
     echo "error: the Swift toolchain (swift) is not on PATH; install Swift 6 first." >&2

@@ -12,12 +12,21 @@ extension Image {
         try encoder.encode(self)
     }
 
-    /// Writes this image as an 8-bit RGB PNG file at `path`, atomically: the bytes go to a
-    /// temporary file in the same folder, renamed over `path` once complete, so a failure
-    /// never leaves a partial file behind.
-    public func write(to path: String, encoder: PNGEncoder = PNGEncoder()) throws {
-        let bytes = try encoder.encode(samples: pixels, width: width, height: height, channels: 3, destination: path)
-        try FileIO.writeAtomically([(path, bytes)])
+    /// Writes this image to `path` in the format its extension names — `.png`, `.jpg` or
+    /// `.jpeg`, `.webp`, in any letter case — with `metadata` (see `ImageMetadata`),
+    /// atomically: the bytes go to a temporary file in the same folder, renamed over `path`
+    /// once complete, so a failure never leaves a partial file behind.
+    ///
+    /// - Throws: `ImageError.unsupportedExtension` for any other extension or none (listing
+    ///   the supported ones); the encoder's errors; `ImageError.io` naming `path`.
+    public func write(to path: String, metadata: ImageMetadata? = nil, writer: ImageWriter = ImageWriter()) throws {
+        try writer.write(self, to: path, metadata: metadata)
+    }
+
+    /// As `write(to:metadata:writer:)` with `encoder` for PNG files; the format still follows
+    /// the extension (this once wrote PNG whatever the name said).
+    public func write(to path: String, encoder: PNGEncoder) throws {
+        try write(to: path, writer: ImageWriter(png: encoder))
     }
 
     /// The file names a batch of `count` images written to `path` gets: `path` itself for one
@@ -34,21 +43,32 @@ extension Image {
         return (0..<max(0, count)).map { "\(stem)-\($0)\(fileExtension)" }
     }
 
-    /// Writes `images` as PNG files named by `batchPaths(for:count:)` and returns those paths.
-    /// All images are encoded and written to temporary files first and renamed into place
-    /// only when every one succeeded: a failure leaves none of them (and no partial file).
+    /// Writes `images` to the files `batchPaths(for:count:)` names, in the format `path`'s
+    /// extension names, each with `metadata`, and returns those paths. All images are encoded
+    /// and written to temporary files first and renamed into place only when every one
+    /// succeeded: a failure leaves none of them (and no partial file).
     ///
-    /// - Throws: `ImageError.invalidArgument` for an empty batch; `ImageError.io` naming the
-    ///   file that could not be written.
+    /// - Throws: `ImageError.invalidArgument` for an empty batch;
+    ///   `ImageError.unsupportedExtension` for an extension that names no format (nothing is
+    ///   written); the encoder's errors; `ImageError.io` naming the file that could not be written.
     @discardableResult
-    public static func write(_ images: [Image], to path: String, encoder: PNGEncoder = PNGEncoder()) throws -> [String] {
-        guard !images.isEmpty else { throw ImageError.invalidArgument("no images to write to \(path)") }
-        let paths = batchPaths(for: path, count: images.count)
-        let files = try zip(images, paths).map { image, destination in
-            (destination, try encoder.encode(samples: image.pixels, width: image.width, height: image.height,
-                                              channels: 3, destination: destination))
-        }
-        try FileIO.writeAtomically(files)
-        return paths
+    public static func write(_ images: [Image], to path: String, metadata: ImageMetadata? = nil,
+                             writer: ImageWriter = ImageWriter()) throws -> [String] {
+        try writer.write(images, to: path, metadata: [metadata])
+    }
+
+    /// As `write(_:to:metadata:writer:)` with one metadata value per image (a batch's images
+    /// differ in seed, say); `metadata` holds one value per image, or one for all.
+    @discardableResult
+    public static func write(_ images: [Image], to path: String, metadata: [ImageMetadata],
+                             writer: ImageWriter = ImageWriter()) throws -> [String] {
+        try writer.write(images, to: path, metadata: metadata)
+    }
+
+    /// As `write(_:to:metadata:writer:)` with `encoder` for PNG files; the format still
+    /// follows the extension.
+    @discardableResult
+    public static func write(_ images: [Image], to path: String, encoder: PNGEncoder) throws -> [String] {
+        try write(images, to: path, writer: ImageWriter(png: encoder))
     }
 }

@@ -21,6 +21,13 @@ public enum ImageError: Error, CustomStringConvertible, Equatable, Sendable {
     case sizeNotMultiple(width: Int, height: Int, multiple: Int)
     /// A tensor, pixel buffer or argument that cannot become an image (or vice versa).
     case invalidArgument(String)
+    /// The file name's extension names no format that can be written (`supported` lists
+    /// those that can, with their dots).
+    case unsupportedExtension(path: String, supported: [String])
+    /// libjpeg or libwebp could not encode the image (`detail` is the library's reason).
+    case encoding(destination: String, detail: String)
+    /// Text metadata that cannot be stored in the file, or a file whose metadata cannot be read.
+    case metadata(path: String, detail: String)
 
     public var description: String {
         switch self {
@@ -46,6 +53,16 @@ public enum ImageError: Error, CustomStringConvertible, Equatable, Sendable {
                 + "resize it or enable resizing"
         case .invalidArgument(let message):
             return message
+        case .unsupportedExtension(let path, let supported):
+            let name = path.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? path
+            let found = ImageFormat.fileExtension(of: path).map { "the extension .\($0) names no image format that can be written" }
+                ?? (name.isEmpty ? "the path names a folder, not an image file"
+                    : "the file name has no extension to choose an image format from")
+            return "\(path): \(found); use one of \(supported.joined(separator: ", "))"
+        case .encoding(let destination, let detail):
+            return "\(destination): cannot encode the image: \(detail)"
+        case .metadata(let path, let detail):
+            return "\(path): \(detail)"
         }
     }
 }

@@ -19,6 +19,16 @@ public struct PNGEncoder: Sendable {
         try encode(samples: image.pixels, width: image.width, height: image.height, channels: 3, destination: "PNG data")
     }
 
+    /// The PNG bytes of `image` with each entry of `metadata` as a text chunk (`tEXt`, or
+    /// `iTXt` for text beyond Latin-1; see `ImageMetadata`), placed before the image data.
+    ///
+    /// - Throws: `ImageError.metadata` naming `destination` for a keyword PNG does not allow or
+    ///   a text containing NUL.
+    public func encode(_ image: Image, metadata: ImageMetadata, destination: String = "PNG data") throws -> [UInt8] {
+        try encode(samples: image.pixels, width: image.width, height: image.height, channels: 3, destination: destination,
+                   metadata: metadata)
+    }
+
     /// The PNG bytes of an RGBA image: `rgba` holds `width * height * 4` bytes, R, G, B, A per
     /// pixel, row by row from the top (colour type RGBA, 8 bits, alpha not premultiplied).
     public func encodeRGBA(_ rgba: [UInt8], width: Int, height: Int) throws -> [UInt8] {
@@ -29,10 +39,13 @@ public struct PNGEncoder: Sendable {
         return try encode(samples: rgba, width: width, height: height, channels: 4, destination: "PNG data")
     }
 
-    func encode(samples: [UInt8], width: Int, height: Int, channels: Int, destination: String) throws -> [UInt8] {
+    func encode(samples: [UInt8], width: Int, height: Int, channels: Int, destination: String,
+                metadata: ImageMetadata? = nil) throws -> [UInt8] {
         guard width <= Int(Int32.max), height <= Int(Int32.max) else {
             throw ImageError.invalidArgument("PNG cannot hold a \(width)×\(height) image (at most 2^31 − 1 a side)")
         }
+        // Checked before the slow part, so a bad keyword fails at once.
+        let textChunks = try (metadata?.entries ?? []).map { try pngTextChunk($0, destination: destination) }
         let filtered = filterRows(samples, width: width, height: height, channels: channels)
         let compressed = try filtered.withUnsafeBytes {
             try Zlib.deflate($0, level: compressionLevel, destination: destination)
@@ -44,8 +57,11 @@ public struct PNGEncoder: Sendable {
         header += [8, channels == 4 ? PNGColorType.rgba.rawValue : PNGColorType.rgb.rawValue, 0, 0, 0]
 
         var file = pngSignature
-        file.reserveCapacity(compressed.count + 64 + compressed.count / max(1, maxIDATSize) * 12)
+        let textBytes = textChunks.reduce(0) { $0 + $1.data.count + 12 }
+        file.reserveCapacity(compressed.count + 64 + textBytes + compressed.count / max(1, maxIDATSize) * 12)
         appendChunk("IHDR", header[...], to: &file)
+        // Before IDAT, as Pillow writes them, so that readers that stop at the image data see them.
+        for chunk in textChunks { appendChunk(chunk.type, chunk.data[...], to: &file) }
         let pieceSize = max(1, min(maxIDATSize, Int(Int32.max)))
         var start = 0
         repeat {
