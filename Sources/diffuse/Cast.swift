@@ -16,7 +16,7 @@ struct Cast: ParsableCommand {
     @Option(help: "Folder to write (created if needed; not the model folder itself).")
     var out: String
 
-    @Option(help: "Largest weight file, as huggingface_hub parses it (500MB, 5GB), or bytes.")
+    @Option(parsing: .unconditional, help: "Largest weight file, as huggingface_hub parses it (500MB, 5GB), or bytes.")
     var maxShardSize = "10GB"
 
     func run() throws {

@@ -43,14 +43,14 @@ extension Generate {
         // `guard let`, not `!= nil`: that comparison on this optional came out false for
         // `.naive` in release builds of Swift 6.3.1 (an optimiser bug, seen in this file).
         guard let _ = AttentionBackend(name: attention) else {
-            throw ValidationError("--attention must be auto, naive, flash, sliced or sliced:N, not \(attention)")
+            throw ValidationError("--attention must be auto, naive, flash, sliced or sliced:N (N at least 1), not \(attention)")
         }
         if let vaeTileSize {
             guard vaeTiling else { throw ValidationError("--vae-tile-size requires --vae-tiling") }
             guard vaeTileSize > 0 else { throw ValidationError("--vae-tile-size must be a positive number of pixels, not \(vaeTileSize)") }
         }
         if profile && report == nil { throw ValidationError("--profile writes into the report: add --report FILE.json") }
-        try ImageFormat.check(out, option: "--out")
+        try checkImageFormat()
     }
 
     /// Offloading, placement and device options: values, and combinations that do nothing.

@@ -1,24 +1,35 @@
+import ArgumentParser
 import Diffusers
 import Foundation
 
-/// Image files `--out` may name.
-enum ImageFormat {
-    static func check(_ path: String, option: String) throws {
-        let name = path.split(separator: "/").last.map(String.init) ?? path
-        guard name.lowercased().hasSuffix(".png") else {
-            throw ImageError.invalidArgument("\(option) \(path): only .png images can be written")
-        }
-    }
-}
-
+/// The image files of a run: their format (from `--out`'s extension) and the generation
+/// parameters written into each, as AUTOMATIC1111 writes them, so that the image says how it
+/// was made.
 extension Generate {
-    /// The bytes of `picture` in the format `path` names, with the run's parameters.
-    func encodeImage(_ picture: Image, path: String, parameters: String) throws -> [UInt8] {
-        try PNGEncoder().encode(picture)
+    /// Throws unless `--out` names a format that can be written.
+    func checkImageFormat() throws {
+        do { _ = try ImageFormat(path: out) } catch { throw ValidationError("--out \(error)") }
     }
 
-    /// How the image was made, in AUTOMATIC1111's `parameters` text.
-    func generationParameters(_ pipeline: StableDiffusionPipeline, folder: String, seed: UInt64, images: Tensor) -> String {
-        ""
+    /// The bytes of `picture` (image `position` of a batch of `count`) in the format `path` names.
+    func encodeImage(_ picture: Image, path: String, parameters: GenerationParameters, position: Int, count: Int) throws -> [UInt8] {
+        var parameters = parameters
+        if count > 1 { parameters.extra.insert(contentsOf: [("Batch size", "\(count)"), ("Batch pos", "\(position)")], at: 0) }
+        return try ImageWriter().encode(picture, as: ImageFormat(path: path), metadata: ImageMetadata(parameters: parameters),
+                                        destination: path)
+    }
+
+    /// How the images were made, in AUTOMATIC1111's `parameters` fields.
+    func generationParameters(_ pipeline: StableDiffusionPipeline, folder: String, seed: UInt64, images: Tensor) -> GenerationParameters {
+        let schedulerClass = String(describing: type(of: pipeline.scheduler))
+        var extra: [(key: String, value: String)] = []
+        if karrasSigmas { extra.append(("Schedule type", "Karras")) }
+        if image != nil { extra.append(("Denoising strength", "\(strength ?? 0.8)")) }
+        extra.append(("Version", "swift-diffusers \(DiffuseVersion.current)"))
+        let modelName = URL(fileURLWithPath: folder).standardizedFileURL.lastPathComponent
+        return GenerationParameters(prompt: prompt ?? "", negativePrompt: negativePrompt ?? "", steps: steps,
+                                    sampler: GenerationParameters.samplerName(forScheduler: schedulerClass) ?? schedulerClass,
+                                    cfgScale: guidance, seed: seed, width: images.shape[3], height: images.shape[2],
+                                    model: modelName, extra: extra)
     }
 }

@@ -194,8 +194,8 @@ struct Generate: ParsableCommand {
         // Every output is staged, then all are committed together: none or all of them land.
         let pictures = try VaeImageProcessor(normalize: false).postprocess(result.images)
         let parameters = generationParameters(pipeline, folder: folder, seed: seedValue, images: result.images)
-        for (picture, path) in zip(pictures, files.images) {
-            try outputs.stage(path, bytes: try encodeImage(picture, path: path, parameters: parameters))
+        for (position, (picture, path)) in zip(pictures, files.images).enumerated() {
+            try outputs.stage(path, bytes: try encodeImage(picture, path: path, parameters: parameters, position: position, count: pictures.count))
         }
         if let saveTensor {
             try outputs.stage(saveTensor) { try SafeTensorsWriter.write(["image": result.images], into: $0) }

@@ -1,8 +1,9 @@
 import Diffusers
 import Foundation
 
-/// Step progress on stderr: a redrawn bar with it/s and ETA on a terminal, one plain line per
-/// step otherwise (logs, pipes).
+/// Step progress: a redrawn bar with it/s and ETA when stderr is a terminal (drawn there); one
+/// plain line per step on stdout otherwise (logs, pipes), so that stderr holds nothing but the
+/// one error line of a run that fails.
 final class ProgressBar {
     private let interactive = isatty(STDERR_FILENO) != 0
     private let started = Date()
@@ -21,8 +22,8 @@ final class ProgressBar {
             write("\r[\(bar)] \(event.step)/\(event.totalSteps)  " + String(format: "%.2f", rate) + " it/s  ETA \(clock(remaining)) ")
             drawn = true
         } else {
-            write("step \(event.step)/\(event.totalSteps)  " + String(format: "%.2f s  (%.2f it/s", event.seconds, rate)
-                  + ", ETA \(clock(remaining)))\n")
+            FileHandle.standardOutput.write(Data(("step \(event.step)/\(event.totalSteps)  " + String(format: "%.2f s  (%.2f it/s", event.seconds, rate)
+                  + ", ETA \(clock(remaining)))\n").utf8))
         }
     }
 

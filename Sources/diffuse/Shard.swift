@@ -10,7 +10,7 @@ struct Shard: ParsableCommand {
     @Argument(help: "The model folder to read (config.json and weights).")
     var modelDir: String
 
-    @Option(help: "Largest shard, as huggingface_hub parses it: 500MB, 5GB, 200KB (decimal units), or bytes.")
+    @Option(parsing: .unconditional, help: "Largest shard, as huggingface_hub parses it: 500MB, 5GB, 200KB (decimal units), or bytes.")
     var maxShardSize = "10GB"
 
     @Option(help: "Folder to write (created if needed).")

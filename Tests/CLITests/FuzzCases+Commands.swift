@@ -21,7 +21,7 @@ extension FuzzCases {
         add("folder without weights", "{work}/empty", "{work}/empty", prepare: [("{work}/empty", .folder)])
         add("folder with FIFO weights", "{work}/m", "{work}/m/diffusion_pytorch_model.safetensors",
             prepare: [("{work}/m/diffusion_pytorch_model.safetensors", .fifo)])
-        add("index naming a missing shard", "{work}/i/diffusion_pytorch_model.safetensors.index.json", "shard",
+        add("index naming a missing shard", "{work}/i/diffusion_pytorch_model.safetensors.index.json", "00001-of-00002",
             prepare: [("{work}/i/diffusion_pytorch_model.safetensors.index.json",
                        .text("{\"metadata\": {\"total_size\": 10}, \"weight_map\": {\"a\": \"diffusion_pytorch_model-00001-of-00002.safetensors\"}}"))])
         add("index not JSON", "{work}/j/diffusion_pytorch_model.safetensors.index.json", "index.json",

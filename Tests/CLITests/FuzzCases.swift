@@ -278,7 +278,7 @@ enum FuzzCases {
         add("model a FIFO", ["--model", "{work}/fifo"], "{work}/fifo", prepare: [("{work}/fifo", .fifo)])
         add("model an empty folder", ["--model", "{work}/empty"], "model_index.json", prepare: [("{work}/empty", .folder)])
         add("device map FIFO", ["--device-map", "{work}/map.json"], "{work}/map.json", prepare: [("{work}/map.json", .fifo)])
-        add("device map garbage", ["--device-map", "{work}/map.json"], "{work}/map.json", prepare: [("{work}/map.json", .text("{\"unet\": 5}"))])
+        add("device map garbage", ["--device-map", "{work}/map.json"], "{work}/map.json", prepare: [("{work}/map.json", .text("{\"unet\": [5]}"))])
         return cases
     }
 }

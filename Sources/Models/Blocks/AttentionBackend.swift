@@ -28,7 +28,7 @@ public enum AttentionBackend: Sendable, Equatable {
         default:
             guard name.hasPrefix("sliced") else { return nil }
             let rest = name.dropFirst("sliced".count)
-            if rest.isEmpty { self = .sliced(.auto) } else if rest.hasPrefix(":"), let n = Int(rest.dropFirst()) { self = .sliced(n) } else { return nil }
+            if rest.isEmpty { self = .sliced(.auto) } else if rest.hasPrefix(":"), let n = Int(rest.dropFirst()), n >= 1 { self = .sliced(n) } else { return nil }
         }
     }
 }

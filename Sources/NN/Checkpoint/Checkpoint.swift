@@ -35,19 +35,27 @@ public struct Checkpoint: Sendable {
             for name in indexNames {
                 tried.append(name)
                 let path = joinPath(folder, name)
-                if JSONFile.isFile(path) {
+                if try Self.isPresent(path) {
                     try self.init(index: ShardIndex(path: path), folder: folder, variant: variant)
                     return
                 }
             }
             let single = WeightNames.addingVariant(weights, variant)
             tried.append(single)
-            if JSONFile.isFile(joinPath(folder, single)) {
+            if try Self.isPresent(joinPath(folder, single)) {
                 self.init(folder: folder, layout: .single(file: single), variant: variant)
                 return
             }
         }
         throw CheckpointError.noWeights(folder: folder, tried: tried)
+    }
+
+    /// Whether a weights file is there; something that is not a regular file under a weights
+    /// name (a folder, a FIFO) is an error naming it, not a reason to look further.
+    private static func isPresent(_ path: String) throws -> Bool {
+        guard let kind = FileKind.of(path) else { return false }
+        guard kind == .regularFile else { throw FileError.notARegularFile(path: path, kind: kind.phrase) }
+        return true
     }
 
     /// A checkpoint given by one file: a `.safetensors` file or an index `.json`.
@@ -62,7 +70,7 @@ public struct Checkpoint: Sendable {
     }
 
     private init(index: ShardIndex, folder: String, variant: String?) throws {
-        for shard in index.shardFiles where !JSONFile.isFile(joinPath(folder, shard)) {
+        for shard in index.shardFiles where try !Self.isPresent(joinPath(folder, shard)) {
             throw CheckpointError.missingShard(folder: folder, shard: shard, index: index.path)
         }
         self.init(folder: folder, layout: .sharded(index: index), variant: variant)
