@@ -8,8 +8,14 @@ import Tensor
 extension StableDiffusionPipeline {
     /// Image sizes are multiples of this many pixels: the VAE's scale factor times the UNet's
     /// downsampling (2 per down block after the first), since the UNet halves the latents
-    /// that many times and doubles them back.
-    public var sizeMultiple: Int { vaeScaleFactor << max(0, unet.config.blockOutChannels.count - 1) }
+    /// that many times and doubles them back; and of 8, which Diffusers' `check_inputs` asks of
+    /// every Stable Diffusion pipeline (64 for SD 1.x/2.x, 16 for the demo pipeline).
+    public var sizeMultiple: Int {
+        let unit = vaeScaleFactor << max(0, unet.config.blockOutChannels.count - 1)
+        var (a, b) = (unit, 8)
+        while b != 0 { (a, b) = (b, a % b) }
+        return unit / a * 8
+    }
 
     /// The size when the options give none: the UNet's sample size in pixels.
     public var defaultImageSize: Int { unet.config.sampleSize * vaeScaleFactor }
@@ -30,7 +36,8 @@ extension StableDiffusionPipeline {
             guard value > 0, value <= Self.maximumImageSide, value % unit == 0 else {
                 throw PipelineError.invalidOption(
                     "the \(name) must be a positive multiple of \(unit) pixels up to \(Self.maximumImageSide) for this pipeline "
-                        + "(its VAE scales by \(vaeScaleFactor) and its UNet by \(unit / vaeScaleFactor)), not \(value)")
+                        + "(its VAE scales by \(vaeScaleFactor), its UNet by \(1 << max(0, unet.config.blockOutChannels.count - 1)), "
+                        + "and Diffusers asks for multiples of 8), not \(value)")
             }
         }
         guard options.steps >= 1 else { throw PipelineError.invalidOption("the step count must be at least 1, not \(options.steps)") }

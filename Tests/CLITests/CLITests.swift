@@ -1,4 +1,5 @@
 import Foundation
+import Images
 import XCTest
 
 enum CLITestError: Error, CustomStringConvertible {
@@ -57,6 +58,10 @@ final class CLITests: XCTestCase {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         return folder
     }
+
+    /// The decoded pixels of the image at `path` (two runs give "the same image" when these are
+    /// equal; the files differ in their parameters, which name the model folder).
+    func imagePixels(_ path: String) throws -> [UInt8] { try Image(contentsOfFile: path).pixels }
 
     private func json(_ text: String) throws -> [String: Any] {
         try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])

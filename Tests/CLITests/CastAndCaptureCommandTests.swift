@@ -22,13 +22,13 @@ extension CLITests {
         for name in ["model_index.json", "tokenizer", "text_encoder", "vae", "scheduler"] {
             try fm.createSymbolicLink(atPath: folder + "/pipeline/" + name, withDestinationPath: tinySD + "/" + name)
         }
-        let base = ["generate", "--prompt", "a red circle", "--steps", "1", "--width", "64", "--height", "64", "--storage-dtype", "f8e4m3"]
+        let base = ["generate", "--prompt", "a red circle", "--seed", "0", "--steps", "1", "--width", "64", "--height", "64", "--storage-dtype", "f8e4m3"]
         let original = try run(base + ["--model", tinySD, "--out", folder + "/original.png"])
         let saved = try run(base + ["--model", folder + "/pipeline", "--out", folder + "/saved.png"])
         XCTAssertEqual(original.status, 0, original.stderr)
         XCTAssertEqual(saved.status, 0, saved.stderr)
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: folder + "/saved.png")),
-                       try Data(contentsOf: URL(fileURLWithPath: folder + "/original.png")), "the saved storage dtype gives the same image")
+        XCTAssertEqual(try imagePixels(folder + "/saved.png"),
+                       try imagePixels(folder + "/original.png"), "the saved storage dtype gives the same image")
 
         try assertFailsWithOneLine(["cast", tinySD + "/unet", "--storage-dtype", "i64", "--out", folder + "/x"], containing: "i64")
         try assertFailsWithOneLine(["cast", tinySD + "/text_encoder", "--storage-dtype", "bf16", "--out", folder + "/x"], containing: "UNet2DConditionModel and AutoencoderKL")
@@ -39,13 +39,13 @@ extension CLITests {
     func testCaptureAndMemoryFormatOptionsGiveThePlainImage() throws {
         let folder = try temporaryFolder("cli-capture")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let base = ["generate", "--model", tinySD, "--prompt", "a red circle", "--steps", "3", "--width", "64", "--height", "64"]
+        let base = ["generate", "--model", tinySD, "--prompt", "a red circle", "--seed", "0", "--steps", "3", "--width", "64", "--height", "64"]
         let plain = try run(base + ["--out", folder + "/plain.png"])
         XCTAssertEqual(plain.status, 0, plain.stderr)
         let captured = try run(base + ["--capture", "--out", folder + "/captured.png", "--report", folder + "/captured.json"])
         XCTAssertEqual(captured.status, 0, captured.stderr)
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: folder + "/captured.png")),
-                       try Data(contentsOf: URL(fileURLWithPath: folder + "/plain.png")), "captured: the same image")
+        XCTAssertEqual(try imagePixels(folder + "/captured.png"),
+                       try imagePixels(folder + "/plain.png"), "captured: the same image")
         let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/captured.json"))) as? [String: Any])
         let capture = try XCTUnwrap(report["capture"] as? [String: Int])
         XCTAssertGreaterThan(capture["arena_bytes"] ?? 0, 0)
@@ -57,13 +57,13 @@ extension CLITests {
     func testProfileReportsEachPhaseByOpClass() throws {
         let folder = try temporaryFolder("cli-profile")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let base = ["generate", "--model", tinySD, "--prompt", "a red circle", "--steps", "3", "--width", "64", "--height", "64"]
+        let base = ["generate", "--model", tinySD, "--prompt", "a red circle", "--seed", "0", "--steps", "3", "--width", "64", "--height", "64"]
         let plain = try run(base + ["--out", folder + "/plain.png", "--report", folder + "/plain.json"])
         let profiled = try run(base + ["--profile", "--out", folder + "/profiled.png", "--report", folder + "/profiled.json"])
         XCTAssertEqual(plain.status, 0, plain.stderr)
         XCTAssertEqual(profiled.status, 0, profiled.stderr)
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: folder + "/profiled.png")),
-                       try Data(contentsOf: URL(fileURLWithPath: folder + "/plain.png")), "profiling changes no number")
+        XCTAssertEqual(try imagePixels(folder + "/profiled.png"),
+                       try imagePixels(folder + "/plain.png"), "profiling changes no number")
         func report(_ name: String) throws -> [String: Any] {
             try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/" + name))) as? [String: Any])
         }

@@ -8,17 +8,17 @@ extension CLITests {
     func testOffloadOptionsGiveThePlainImageAndReportTransfers() throws {
         let folder = try temporaryFolder("cli-offload")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let base = ["generate", "--model", tinyPipeline, "--prompt", "a red circle", "--steps", "1", "--width", "64", "--height", "64"]
+        let base = ["generate", "--model", tinyPipeline, "--prompt", "a red circle", "--seed", "0", "--steps", "1", "--width", "64", "--height", "64"]
         let plain = try run(base + ["--out", folder + "/plain.png"])
         XCTAssertEqual(plain.status, 0, plain.stderr)
-        let expected = try Data(contentsOf: URL(fileURLWithPath: folder + "/plain.png"))
+        let expected = try imagePixels(folder + "/plain.png")
         for offload in [["--offload", "model"], ["--offload", "sequential"], ["--offload", "group-block", "--blocks-per-group", "1", "--stream"],
                         ["--offload", "group-leaf"], ["--offload", "none"]] {
             let name = offload.joined(separator: "_")
             let result = try run(base + ["--device", "accel:0", "--accel-capacity", "0=256MB", "--out", "\(folder)/\(name).png",
                                          "--report", "\(folder)/\(name).json"] + offload)
             XCTAssertEqual(result.status, 0, "\(offload): \(result.stderr)")
-            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(folder)/\(name).png")), expected, "\(offload): same image")
+            XCTAssertEqual(try imagePixels("\(folder)/\(name).png"), expected, "\(offload): same image")
             let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/\(name).json"))) as? [String: Any])
             let devices = try XCTUnwrap((report["memory"] as? [String: Any])?["devices"] as? [String: [String: Int]])
             XCTAssertEqual(devices["accel:0"]?["capacity_bytes"], 256_000_000)
@@ -36,7 +36,7 @@ extension CLITests {
     }
 
     func testOffloadBadOptions() throws {
-        let base = ["generate", "--model", tinyPipeline, "--prompt", "x", "--steps", "1", "--width", "64", "--height", "64"]
+        let base = ["generate", "--model", tinyPipeline, "--prompt", "x", "--seed", "0", "--steps", "1", "--width", "64", "--height", "64"]
         try assertFailsWithOneLine(base + ["--device", "accel:0", "--offload", "group-leaf", "--record-stream"], containing: "--stream")
         try assertFailsWithOneLine(base + ["--device", "accel:0", "--offload", "group-block"], containing: "--blocks-per-group")
         try assertFailsWithOneLine(base + ["--offload", "model"], containing: "accel")
@@ -50,9 +50,9 @@ extension CLITests {
     func testModuleLevelDeviceMapsGiveThePlainImage() throws {
         let folder = try temporaryFolder("cli-device-map")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let base = ["generate", "--model", tinyPipeline, "--prompt", "a red circle", "--steps", "1", "--width", "64", "--height", "64"]
+        let base = ["generate", "--model", tinyPipeline, "--prompt", "a red circle", "--seed", "0", "--steps", "1", "--width", "64", "--height", "64"]
         XCTAssertEqual(try run(base + ["--out", folder + "/plain.png"]).status, 0)
-        let expected = try Data(contentsOf: URL(fileURLWithPath: folder + "/plain.png"))
+        let expected = try imagePixels(folder + "/plain.png")
         let mapFile = folder + "/map.json"
         try Data(#"{"text_encoder": 1, "unet": 0, "unet.mid_block": "cpu", "unet.up_blocks": "disk", "vae": "accel:1"}"#.utf8)
             .write(to: URL(fileURLWithPath: mapFile))
@@ -62,7 +62,7 @@ extension CLITests {
             let result = try run(base + capacities + extra + ["--device-map", value, "--out", "\(folder)/\(name).png",
                                                              "--report", "\(folder)/\(name).json"])
             XCTAssertEqual(result.status, 0, "\(name): \(result.stderr)")
-            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(folder)/\(name).png")), expected, name)
+            XCTAssertEqual(try imagePixels("\(folder)/\(name).png"), expected, name)
             let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/\(name).json"))) as? [String: Any])
             let map = try XCTUnwrap(report["device_map"] as? [String: String])
             let transfers = try XCTUnwrap(report["transfers"] as? [String: Any])
@@ -88,7 +88,7 @@ extension CLITests {
         let folder = try temporaryFolder("cli-vae")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         // The tiny VAE's sample_size is 32 px: a 64 px image decodes in 2×2 tiles and more.
-        let base = ["generate", "--model", tinyPipeline, "--prompt", "a red circle", "--steps", "1", "--width", "64", "--height", "64",
+        let base = ["generate", "--model", tinyPipeline, "--prompt", "a red circle", "--seed", "0", "--steps", "1", "--width", "64", "--height", "64",
                     "--batch", "2"]
         let plain = try run(base + ["--out", folder + "/plain.png", "--save-tensor", folder + "/plain.safetensors"])
         XCTAssertEqual(plain.status, 0, plain.stderr)
@@ -108,7 +108,7 @@ extension CLITests {
     func testAttentionOption() throws {
         let folder = try temporaryFolder("cli-attention")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let base = ["generate", "--model", tinyPipeline, "--prompt", "a red circle", "--steps", "1", "--width", "64", "--height", "64"]
+        let base = ["generate", "--model", tinyPipeline, "--prompt", "a red circle", "--seed", "0", "--steps", "1", "--width", "64", "--height", "64"]
         for value in ["naive", "flash", "sliced", "sliced:2"] {
             let result = try run(base + ["--attention", value, "--out", "\(folder)/\(value).png"])
             XCTAssertEqual(result.status, 0, "\(value): \(result.stderr)")
@@ -121,7 +121,7 @@ extension CLITests {
     func testStorageDTypeOption() throws {
         let folder = try temporaryFolder("cli-storage")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let base = ["generate", "--model", tinyPipeline, "--prompt", "a red circle", "--steps", "1", "--width", "64", "--height", "64"]
+        let base = ["generate", "--model", tinyPipeline, "--prompt", "a red circle", "--seed", "0", "--steps", "1", "--width", "64", "--height", "64"]
         for extra in [["--storage-dtype", "f8e4m3"], ["--storage-dtype", "f8e4m3", "--dtype", "bf16", "--offload", "group-leaf"],
                       ["--storage-dtype", "f8e5m2", "--device", "accel:0", "--offload", "group-block", "--blocks-per-group", "1", "--stream"]] {
             let result = try run(base + extra + ["--out", folder + "/x.png"])

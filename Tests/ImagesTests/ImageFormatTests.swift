@@ -1,3 +1,4 @@
+import Files
 import CJPEG
 import CWebP
 import Foundation
@@ -111,9 +112,9 @@ final class ImageFormatTests: XCTestCase {
         for name in ["missing/out.jpg", "missing/out.webp", "missing/out.png", "plain/out.jpg"] {
             let path = folder + "/" + name
             XCTAssertThrowsError(try image.write(to: path, metadata: ImageMetadata(parameters: "p")), name) { error in
-                guard case ImageError.io(let failed, let detail)? = error as? ImageError else { return XCTFail("\(error)") }
+                guard case FileError.invalidOutput(let failed, let reason)? = error as? FileError else { return XCTFail("\(error)") }
                 XCTAssertEqual(failed, path)
-                XCTAssert(detail.contains("temporary file"), detail)
+                XCTAssert(reason.contains(name.hasPrefix("plain") ? "not a folder" : "does not exist"), reason)
             }
         }
         XCTAssertEqual(try files(), ["plain"])

@@ -1,3 +1,4 @@
+import Files
 import CZlib
 import Foundation
 import Images
@@ -211,11 +212,10 @@ final class MalformedPNGTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let missing = folder + "/missing.png"
         XCTAssertThrowsError(try Image(contentsOfFile: missing)) {
-            guard case ImageError.io(missing, let detail)? = $0 as? ImageError else { return XCTFail("\($0)") }
-            XCTAssert(detail.contains("No such file"), detail)
+            XCTAssertEqual($0 as? FileError, .notFound(path: missing))
         }
         XCTAssertThrowsError(try Image(contentsOfFile: folder)) {
-            guard case ImageError.io(folder, _)? = $0 as? ImageError else { return XCTFail("\($0)") }
+            XCTAssertEqual($0 as? FileError, .notARegularFile(path: folder, kind: "a folder"))
         }
         let text = folder + "/photo.png"
         try Data("not an image".utf8).write(to: URL(fileURLWithPath: text))
@@ -226,7 +226,7 @@ final class MalformedPNGTests: XCTestCase {
         let valid = folder + "/valid.png"
         try Data(Self.rgb2x2()).write(to: URL(fileURLWithPath: valid))
         XCTAssertThrowsError(try PNGDecoder(limits: .init(maxFileBytes: 10)).decode(contentsOfFile: valid)) {
-            guard case ImageError.tooLarge(valid, _)? = $0 as? ImageError else { return XCTFail("\($0)") }
+            XCTAssertEqual($0 as? FileError, .tooLarge(path: valid, bytes: 78, limit: 10))
         }
     }
 

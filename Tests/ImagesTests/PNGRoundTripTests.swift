@@ -1,3 +1,4 @@
+import Files
 import Foundation
 import Images
 import XCTest
@@ -100,7 +101,7 @@ final class PNGRoundTripTests: XCTestCase {
         let image = try Self.sample(width: 2, height: 2, seed: 1)
         let path = folder + "/missing/out.png"
         XCTAssertThrowsError(try image.write(to: path)) { error in
-            guard case ImageError.io(let failed, _)? = error as? ImageError else { return XCTFail("\(error)") }
+            guard case FileError.invalidOutput(let failed, _)? = error as? FileError else { return XCTFail("\(error)") }
             XCTAssertEqual(failed, path)
         }
     }

@@ -174,11 +174,11 @@ final class MalformedFileTests: XCTestCase {
     }
 
     func testDirectoryInsteadOfFile() throws {
-        assertThrows(SafeTensorsError.isDirectory(path: folder)) { try SafeTensorsFile(path: folder) }
+        assertThrows(FileError.notARegularFile(path: folder, kind: "a folder")) { try SafeTensorsFile(path: folder) }
     }
 
     func testMissingFile() throws {
-        assertThrows(SafeTensorsError.fileNotFound(path: folder + "/nope.safetensors")) {
+        assertThrows(FileError.notFound(path: folder + "/nope.safetensors")) {
             try SafeTensorsFile(path: folder + "/nope.safetensors")
         }
     }

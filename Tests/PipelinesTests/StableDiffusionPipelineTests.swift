@@ -82,7 +82,7 @@ final class StableDiffusionPipelineTests: XCTestCase {
         let pipeline = try StableDiffusionPipeline(folder: Self.root)
         var options = GenerationOptions(prompt: "x")
         options.width = 60
-        XCTAssertThrowsError(try pipeline.generate(options)) { XCTAssertTrue("\($0)".contains("multiples of 8"), "\($0)") }
+        XCTAssertThrowsError(try pipeline.generate(options)) { XCTAssertTrue("\($0)".contains("multiple of 8 pixels"), "\($0)") }
         XCTAssertThrowsError(try pipeline.generate(GenerationOptions(prompts: []))) { XCTAssertTrue("\($0)".contains("prompt"), "\($0)") }
         options = GenerationOptions(prompt: "x")
         options.imagesPerPrompt = 0

@@ -77,7 +77,7 @@ final class SchedulerErrorTests: XCTestCase {
 
     func testUnreadableFiles() throws {
         XCTAssertThrowsError(try SchedulerConfig(contentsOf: "/nonexistent/scheduler_config.json")) { error in
-            XCTAssertEqual(error as? CheckpointError, .io(path: "/nonexistent/scheduler_config.json", message: "no such file"))
+            XCTAssertEqual(error as? FileError, .notFound(path: "/nonexistent/scheduler_config.json"))
         }
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString).json")
         try Data("{\"_class_name\": ".utf8).write(to: file)
