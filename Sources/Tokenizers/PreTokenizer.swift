@@ -14,6 +14,10 @@
 ///
 /// `.tokenizers` matches case-sensitively, and its byte-level pre-tokeniser then splits GPT-2's
 /// way, which only changes the markers: `<|startoftext|>` becomes `<|`, `startoftext`, `|>`.
+///
+/// `\p{L}` and `\p{N}` are Unicode 16.0's, as in tokenizers' Oniguruma (UnicodeTables.swift);
+/// the `regex` module of transformers 4 (Unicode 17.0) agrees on every character that its
+/// clean-up leaves (it removes those unassigned in Python 3.11's Unicode 14.0).
 enum PreTokenizer {
     /// The character classes the expression distinguishes.
     enum CharacterClass: UInt8 {
@@ -31,15 +35,15 @@ enum PreTokenizer {
             default: return .other
             }
         }
-        switch scalar.properties.generalCategory {
-        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter:
-            return .letter
-        case .decimalNumber, .letterNumber, .otherNumber:
-            return .number
-        default:
-            // `\s`: Unicode White_Space in both regular-expression engines.
-            if scalar.properties.isWhitespace || (skipsYpogegrammeni && scalar.value == 0x345) { return .skipped }
-            return .other
+        if skipsYpogegrammeni && scalar.value == 0x345 { return .skipped }
+        // The references' letters and numbers (Unicode 16.0), not the standard library's: a
+        // character they do not know yet is neither (UnicodeTables.swift).
+        switch UnicodeTables.splitClass(of: scalar.value) {
+        case .letter: return .letter
+        case .number: return .number
+        // `\s`: Unicode White_Space in both regular-expression engines.
+        case .whitespace: return .skipped
+        case .other: return .other
         }
     }
 

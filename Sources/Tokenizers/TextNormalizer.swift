@@ -1,8 +1,10 @@
 /// The two text clean-ups of CLIP tokenizers without `ftfy`.
 ///
 /// `normalizeForTokenizers` is the tokenizers library's CLIP normaliser (transformers 5):
-/// NFC, each run of whitespace (Unicode White_Space) replaced by one space, then each
-/// character lower-cased on its own (no final-sigma rule).
+/// NFC (with tokenizers' Unicode 9.0 data), each run of whitespace (Unicode White_Space)
+/// replaced by one space, then each character lower-cased on its own (no final-sigma rule).
+/// Lower-casing uses the standard library's mappings: those of Swift 6.3 (Unicode 17.0) equal
+/// the tokenizers 0.23.3 wheel's (Rust's `char::to_lowercase`, also 17.0) on every code point.
 ///
 /// `normalizeForTransformers4` is what transformers 4's Python `CLIPTokenizer` does when `ftfy` is
 /// not installed: its `BasicTokenizer(strip_accents=False, do_split_on_punc=False)`, whose words
@@ -13,13 +15,15 @@
 ///    assigned after Python 3.11's Unicode 14.0) are removed, except tab, newline and carriage
 ///    return; those and every `Zs` space become U+0020.
 /// 2. Each CJK ideograph (the blocks BERT lists) gets a space on either side.
-/// 3. The text is put in Unicode normalisation form C.
+/// 3. The text is put in Unicode normalisation form C (Python 3.11's Unicode 14.0 data).
 /// 4. It is split at whitespace (U+0020, and U+2028/U+2029, which survive step 1), each word is
 ///    lower-cased as Python's `str.lower` does (full mappings, final sigma), and the words are
 ///    joined with one space. Accents are kept; punctuation is not split off here.
 enum TextNormalizer {
     static func normalizeForTokenizers(_ text: [Unicode.Scalar]) -> [Unicode.Scalar] {
-        let composed = text.contains(where: { $0.value >= 0x300 }) ? CanonicalComposition.nfc(text) : text
+        // Every character that composition can change is at or above U+0300.
+        let composed = text.contains(where: { $0.value >= 0x300 })
+            ? CanonicalComposition.nfc(text, reference: .tokenizers) : text
         var output: [Unicode.Scalar] = []
         output.reserveCapacity(composed.count)
         var inWhitespace = false
@@ -79,7 +83,7 @@ enum TextNormalizer {
                 cleaned.append(scalar)
             }
         }
-        if needsComposition { cleaned = CanonicalComposition.nfc(cleaned) }
+        if needsComposition { cleaned = CanonicalComposition.nfc(cleaned, reference: .python) }
         return lowercasedWords(cleaned)
     }
 

@@ -3,7 +3,8 @@ import Tokenizers
 import XCTest
 
 /// Loading a vocabulary of CLIP's full size (49 408 tokens, 48 894 merges), generated here, and
-/// encoding a 77-token prompt with it. Timings are printed, not asserted.
+/// encoding a 77-token prompt with it; encoding prompts that need Unicode normalisation. Timings
+/// are printed, not asserted.
 final class LoadPerformanceTests: XCTestCase {
     /// The 256 byte-level characters in CLIP's order (printable Latin-1 first, then U+0100…).
     private static let byteCharacters: [String] = {
@@ -81,5 +82,39 @@ final class LoadPerformanceTests: XCTestCase {
         print(String(format: "CLIPTokenizer, 49408 tokens + 48894 merges: load %.3f s (best of 3: %.3f s); "
                      + "encode of a %d-token prompt: first %.1f µs, then %.1f µs",
                      loadTimes[0], loadTimes.min() ?? 0, unpadded, firstTime * 1e6, cachedTime * 1e6))
+    }
+
+    /// Encoding time of prompts whose every word is already in the cache, so that the text clean-up
+    /// (NFC above all) and the pre-tokeniser dominate: ASCII, precomposed accents (no NFC pass),
+    /// and text with combining marks, Greek, Devanagari and Hangul (an NFC pass).
+    func testNormalisingEncodeTimes() throws {
+        let prompts = [
+            ("ascii", "a highly detailed oil painting of an astronaut riding a horse on mars, trending on artstation"),
+            ("precomposed", "caf\u{E9} na\u{EF}ve r\u{E9}sum\u{E9} \u{FC}ber stra\u{DF}e se\u{F1}or a\u{E7}a\u{ED} \u{C9}COLE \u{C0} PARIS"),
+            ("marks", "cafe\u{301} nai\u{308}ve \u{391}\u{3B8}\u{3AE}\u{3BD}\u{3B1} \u{932}\u{93E}\u{932} \u{918}\u{947}\u{930}\u{93E} "
+                + "\u{1100}\u{1161}\u{11A8} \u{D55C}\u{AD6D}\u{C5B4} Dvor\u{30C}a\u{301}k \u{1EA0}\u{1EBF}n Vi\u{1EC7}t"),
+        ]
+        for compatibility in [CLIPTokenizer.Compatibility.tokenizers, .transformers4] {
+            let tokenizer = try CLIPTokenizer(folder: tokenizerFixtures, compatibility: compatibility)
+            var line = "CLIPTokenizer \(compatibility) encode (cached words, best of 9 rounds):"
+            for (name, prompt) in prompts {
+                // The first encoding also learns the words and, the first time in the process, builds
+                // the normalisation tables.
+                let first = Date()
+                _ = tokenizer.encode(prompt, padding: .maxLength, truncation: true)
+                let firstTime = Date().timeIntervalSince(first)
+                // The best of several rounds: the machine is shared, the mean is noise.
+                var time = Double.infinity
+                for _ in 0..<9 {
+                    let repeats = 300
+                    let start = Date()
+                    for _ in 0..<repeats { _ = tokenizer.encode(prompt, padding: .maxLength, truncation: true) }
+                    time = min(time, Date().timeIntervalSince(start) / Double(repeats))
+                }
+                line += String(format: " %@ (%d scalars) first %.0f µs, then %.1f µs;", name,
+                               prompt.unicodeScalars.count, firstTime * 1e6, time * 1e6)
+            }
+            print(line)
+        }
     }
 }
