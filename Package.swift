@@ -74,6 +74,7 @@ let package = Package(
         // under Tests/ and in no product.
         .target(name: "TestSupport", dependencies: ["Tensor", "NN"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "NN", "TestSupport"]),
+        .testTarget(name: "FilesTests", dependencies: ["Files"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensor", "TestSupport"]),
         .testTarget(name: "OffloadTests", dependencies: ["Offload", "Models", "Pipelines", "NN", "Tensor"]),
