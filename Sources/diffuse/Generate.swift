@@ -203,7 +203,7 @@ struct Generate: ParsableCommand {
         if let report {
             var document = RunReport(options: resolvedOptions(pipeline, folder: folder, seed: seedValue), startedAt: started,
                                      loadSeconds: loadSeconds, result: result,
-                                     totalSeconds: Date().timeIntervalSince(started), outputs: outputs.paths,
+                                     totalSeconds: Date().timeIntervalSince(started), outputs: outputs.paths.filter { $0 != report },
                                      devices: devices.allDevices, placement: target.description, transfers: statistics,
                                      deviceMap: pipeline.hfDeviceMap)
             if let plan = pipeline.lastUNetCapturePlan {
