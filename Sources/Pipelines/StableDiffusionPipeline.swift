@@ -68,15 +68,12 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
             return path
         }
         tokenizer = try CLIPTokenizer(folder: component("tokenizer", ["CLIPTokenizer", "CLIPTokenizerFast"]))
-        let textPath = try component("text_encoder", ["CLIPTextModel"])
-        textEncoder = CLIPTextModel(try CLIPTextConfig(ModelConfig(path: textPath + "/config.json")))
-        try textEncoder.load(from: Checkpoint(folder: textPath), dtype: loadDType)
-        let unetPath = try component("unet", ["UNet2DConditionModel"])
-        unet = UNet2DConditionModel(try UNet2DConditionConfig(ModelConfig(path: unetPath + "/config.json")))
-        try unet.load(from: Checkpoint(folder: unetPath), dtype: loadDType)
-        let vaePath = try component("vae", ["AutoencoderKL"])
-        vae = AutoencoderKL(try AutoencoderKLConfig(ModelConfig(path: vaePath + "/config.json")))
-        try vae.load(from: Checkpoint(folder: vaePath), dtype: loadDType)
+        textEncoder = try loadComponent(component("text_encoder", ["CLIPTextModel"]), dtype: loadDType,
+                                        config: CLIPTextConfig.init, implied: { $0.impliedParameters() }, build: CLIPTextModel.init)
+        unet = try loadComponent(component("unet", ["UNet2DConditionModel"]), dtype: loadDType,
+                                 config: UNet2DConditionConfig.init, implied: \.impliedParameters, build: UNet2DConditionModel.init)
+        vae = try loadComponent(component("vae", ["AutoencoderKL"]), dtype: loadDType,
+                                config: AutoencoderKLConfig.init, implied: \.impliedParameters, build: AutoencoderKL.init)
         let schedulerPath = try component("scheduler", SchedulerKind.allCases.map(\.rawValue))
         scheduler = try SchedulerConfig(contentsOf: schedulerPath + "/scheduler_config.json").makeScheduler()
         // Measured faster and leaner on the UNet and the VAE (BENCHMARKS.md, channels_last).
@@ -148,9 +145,12 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
     }
 
     /// The text encoder's last hidden state for each prompt, padded/truncated to the
-    /// tokenizer's model_max_length.
+    /// tokenizer's model_max_length — bounded by the text encoder's positions, which is also
+    /// the length when the tokenizer knows no limit (transformers' int(1e30)): more tokens
+    /// than positions could never be encoded, and the padding must not be sized by the file.
     func textStates(_ prompts: [String]) throws -> Tensor {
-        let length = tokenizer.modelMaxLength
+        let positions = textEncoder.config.maxPositionEmbeddings
+        let length = min(tokenizer.modelMaxLength ?? positions, positions)
         var ids: [Int64] = []
         for prompt in prompts {
             ids += tokenizer.encode(prompt, padding: .maxLength, truncation: true, maxLength: length).ids.map { Int64($0) }
@@ -158,6 +158,21 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
         let tokens = try Tensor(int64: ids, shape: [prompts.count, length])
         return try textEncoder(tokens).lastHiddenState
     }
+}
+
+/// One model component: its config read and checked, the checkpoint's headers compared with
+/// the weights the config implies (a config asking for more tensors than the checkpoint holds
+/// is refused before the module tree is built: building costs in proportion to the config,
+/// which the file controls), then the model built and loaded key by key.
+private func loadComponent<Config, Model: Module>(_ path: String, dtype: DType?, config read: (ModelConfig) throws -> Config,
+                                                  implied: (Config) -> ParameterTally, build: (Config) -> Model) throws -> Model {
+    let configPath = path + "/config.json"
+    let config = try read(ModelConfig(path: configPath))
+    let checkpoint = try Checkpoint(folder: path)
+    try checkpoint.checkHolds(implied(config), config: configPath)
+    let model = build(config)
+    try model.load(from: checkpoint, dtype: dtype)
+    return model
 }
 
 /// Repeats each row of [N, ...] `times` times in place: [N·times, ...] (`repeat_interleave`-like,

@@ -21,7 +21,7 @@ public struct DDIMScheduler: CumulativeAlphaScheduler {
     public init(config: SchedulerConfig) throws {
         guard config.predictionType != .flowPrediction else {
             throw SchedulerError.invalidValue(field: "prediction_type", value: "'flow_prediction'",
-                                              expected: "'epsilon', 'sample' or 'v_prediction' for DDIMScheduler")
+                                              expected: "'epsilon', 'sample' or 'v_prediction' for DDIMScheduler", path: config.sourcePath)
         }
         self.config = config
         noiseSchedule = try NoiseSchedule(config: config, terminalFloor: false)
@@ -64,7 +64,7 @@ public struct DDIMScheduler: CumulativeAlphaScheduler {
             epsilon = elementwise(output, x) { rootAlpha * $0 + rootBeta * $1 }
         case .flowPrediction:
             throw SchedulerError.invalidValue(field: "prediction_type", value: "'flow_prediction'",
-                                              expected: "'epsilon', 'sample' or 'v_prediction' for DDIMScheduler")
+                                              expected: "'epsilon', 'sample' or 'v_prediction' for DDIMScheduler", path: config.sourcePath)
         }
         if config.thresholding {
             original = try dynamicThreshold(original, shape: sample.shape, ratio: config.dynamicThresholdingRatio,

@@ -48,10 +48,10 @@ public struct DPMSolverMultistepScheduler: Scheduler {
         }
         if config.predictionType == .flowPrediction && !config.algorithmType.predictsData {
             throw SchedulerError.invalidValue(field: "prediction_type", value: "'flow_prediction'",
-                                              expected: "'epsilon', 'sample' or 'v_prediction' with algorithm_type '\(config.algorithmType.rawValue)'")
+                                              expected: "'epsilon', 'sample' or 'v_prediction' with algorithm_type '\(config.algorithmType.rawValue)'", path: config.sourcePath)
         }
         guard (1...3).contains(config.solverOrder) else {
-            throw SchedulerError.invalidValue(field: "solver_order", value: "\(config.solverOrder)", expected: "an integer in 1...3")
+            throw SchedulerError.invalidValue(field: "solver_order", value: "\(config.solverOrder)", expected: "an integer in 1...3", path: config.sourcePath)
         }
         if config.useDynamicShifting {
             throw SchedulerError.unsupported(field: "use_dynamic_shifting", reason: "dynamic shifting (set_timesteps(mu=)) is not implemented")
@@ -72,7 +72,7 @@ public struct DPMSolverMultistepScheduler: Scheduler {
         let last = train - clipped
         guard last >= 1 else {
             throw SchedulerError.invalidValue(field: "lambda_min_clipped", value: "\(config.lambdaMinClipped)",
-                                              expected: "a bound that leaves some timesteps")
+                                              expected: "a bound that leaves some timesteps", path: config.sourcePath)
         }
         var points: [Double]
         switch config.timestepSpacing {
@@ -222,7 +222,7 @@ public struct DPMSolverMultistepScheduler: Scheduler {
         case .vPrediction: epsilon = elementwise(m, x) { alphaT * $0 + sigmaT * $1 }
         case .flowPrediction:
             throw SchedulerError.invalidValue(field: "prediction_type", value: "'flow_prediction'",
-                                              expected: "'epsilon', 'sample' or 'v_prediction'")
+                                              expected: "'epsilon', 'sample' or 'v_prediction'", path: config.sourcePath)
         }
         if config.thresholding {
             var x0 = elementwise(x, epsilon) { ($0 - sigmaT * $1) / alphaT }

@@ -38,7 +38,7 @@ public struct EulerDiscreteScheduler: SigmaIndexedScheduler {
         try SigmaSchedules.validateSigmaOptions(config)
         guard config.predictionType != .flowPrediction else {
             throw SchedulerError.invalidValue(field: "prediction_type", value: "'flow_prediction'",
-                                              expected: "'epsilon', 'sample' or 'v_prediction' for EulerDiscreteScheduler")
+                                              expected: "'epsilon', 'sample' or 'v_prediction' for EulerDiscreteScheduler", path: config.sourcePath)
         }
         self.config = config
         noiseSchedule = try NoiseSchedule(config: config, terminalFloor: true)
@@ -111,7 +111,7 @@ public struct EulerDiscreteScheduler: SigmaIndexedScheduler {
             original = elementwise(output, x) { $0 * c + $1 / d }
         case .flowPrediction:
             throw SchedulerError.invalidValue(field: "prediction_type", value: "'flow_prediction'",
-                                              expected: "'epsilon', 'sample' or 'v_prediction'")
+                                              expected: "'epsilon', 'sample' or 'v_prediction'", path: config.sourcePath)
         }
         let dt = next - sigmaHat
         let previous = elementwise(x, original) { $0 + ($0 - $1) / sigmaHat * dt }

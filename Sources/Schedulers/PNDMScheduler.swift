@@ -39,7 +39,7 @@ public struct PNDMScheduler: CumulativeAlphaScheduler {
     public init(config: SchedulerConfig) throws {
         guard config.predictionType == .epsilon || config.predictionType == .vPrediction else {
             throw SchedulerError.invalidValue(field: "prediction_type", value: "'\(config.predictionType.rawValue)'",
-                                              expected: "'epsilon' or 'v_prediction' for PNDMScheduler")
+                                              expected: "'epsilon' or 'v_prediction' for PNDMScheduler", path: config.sourcePath)
         }
         self.config = config
         noiseSchedule = try NoiseSchedule(config: config, terminalFloor: false, allowRescale: false)

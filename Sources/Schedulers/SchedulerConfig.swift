@@ -99,6 +99,9 @@ public struct SchedulerConfig: Sendable, Equatable {
 
     /// The keys the source file stated (for `converted(to:)`).
     public private(set) var statedKeys: Set<String> = []
+    /// The file the config was read from, named by errors found when the scheduler is made
+    /// (nil for a config built in code). Not part of equality.
+    public var sourcePath: String?
 
     /// The defaults of `kind` (Diffusers' constructor defaults for that class).
     public init(kind: SchedulerKind) {
@@ -147,6 +150,7 @@ public struct SchedulerConfig: Sendable, Equatable {
             defaulted = Set(list.compactMap(\.stringValue))
         }
         self.init(kind: resolved)
+        sourcePath = path
         try parse(config, skipping: defaulted)
     }
 
@@ -159,6 +163,7 @@ public struct SchedulerConfig: Sendable, Equatable {
             field.copy(&result, self)
         }
         result.statedKeys = statedKeys
+        result.sourcePath = sourcePath
         return result
     }
 
@@ -224,20 +229,22 @@ extension SchedulerConfig {
         for field in SchedulerConfig.fields where config[field.key] != nil && !defaulted.contains(field.key) {
             statedKeys.insert(field.key)
         }
+        // Numbers go through `ModelConfig`'s constrained accessors (the rules every config
+        // shares); their value errors become scheduler errors naming this file.
+        func checked<T>(_ read: () throws -> T) throws -> T {
+            do {
+                return try read()
+            } catch CheckpointError.configValue(let path, let key, let value, let expected) {
+                throw SchedulerError.invalidValue(field: key, value: value, expected: expected, path: path)
+            }
+        }
         func int(_ key: String, _ target: inout Int, in range: ClosedRange<Int>) throws {
             guard stated(key) else { return }
-            let value = try config.int(key)
-            guard range.contains(value) else {
-                throw SchedulerError.invalidValue(field: key, value: "\(value)",
-                                                  expected: "an integer in \(range.lowerBound)...\(range.upperBound)")
-            }
-            target = value
+            target = try checked { try config.int(key, in: range) }
         }
-        func double(_ key: String, _ target: inout Double, _ expected: String, _ valid: (Double) -> Bool) throws {
+        func double(_ key: String, _ target: inout Double, _ rule: NumberRule) throws {
             guard stated(key) else { return }
-            let value = try config.double(key)
-            guard valid(value) else { throw SchedulerError.invalidValue(field: key, value: "\(value)", expected: expected) }
-            target = value
+            target = try checked { try config.double(key, rule) }
         }
         func bool(_ key: String, _ target: inout Bool) throws {
             if stated(key) { target = try config.bool(key) }
@@ -248,19 +255,19 @@ extension SchedulerConfig {
             let text = try config.string(key)
             if let value = E(rawValue: text) ?? aliases[text] { target = value; return }
             throw SchedulerError.invalidValue(field: key, value: "'\(text)'",
-                                              expected: "one of " + E.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", "))
+                                              expected: "one of " + E.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", "),
+                                              path: config.path)
         }
-        let probability: (Double) -> Bool = { $0.isFinite && $0 >= 0 && $0 < 1 }
 
         try int("num_train_timesteps", &numTrainTimesteps, in: 1...1_000_000)
-        try double("beta_start", &betaStart, "a number in [0, 1)", probability)
-        try double("beta_end", &betaEnd, "a number in [0, 1)", probability)
+        try double("beta_start", &betaStart, .probability)
+        try double("beta_end", &betaEnd, .probability)
         try choice("beta_schedule", &betaSchedule)
         if stated("trained_betas") {
             let betas = try config.doubles("trained_betas")
-            if let bad = betas.first(where: { !probability($0) }) {
-                throw SchedulerError.invalidValue(field: "trained_betas", value: "containing \(bad)",
-                                                  expected: "betas in [0, 1)")
+            if let (i, bad) = betas.enumerated().first(where: { !NumberRule.probability.admits($0.element) }) {
+                throw SchedulerError.invalidValue(field: "trained_betas", value: "containing \(bad) at index \(i)",
+                                                  expected: "betas in [0, 1)", path: config.path)
             }
             trainedBetas = betas
         }
@@ -271,21 +278,16 @@ extension SchedulerConfig {
         try bool("skip_prk_steps", &skipPRKSteps)
         try bool("set_alpha_to_one", &setAlphaToOne)
         try bool("clip_sample", &clipSample)
-        try double("clip_sample_range", &clipSampleRange, "a number ≥ 0") { $0.isFinite && $0 >= 0 }
+        try double("clip_sample_range", &clipSampleRange, .nonNegative)
         try bool("thresholding", &thresholding)
-        try double("dynamic_thresholding_ratio", &dynamicThresholdingRatio, "a number in [0, 1]") { $0 >= 0 && $0 <= 1 }
-        try double("sample_max_value", &sampleMaxValue, "a number > 0") { $0 > 0 && !$0.isNaN }
+        try double("dynamic_thresholding_ratio", &dynamicThresholdingRatio, .unitInterval)
+        try double("sample_max_value", &sampleMaxValue, .positiveOrInfinity)
         try choice("interpolation_type", &interpolationType)
         try bool("use_karras_sigmas", &useKarrasSigmas)
         try bool("use_exponential_sigmas", &useExponentialSigmas)
         try bool("use_beta_sigmas", &useBetaSigmas)
-        for key in ["sigma_min", "sigma_max"] where stated(key) {
-            let value = try config.double(key)
-            guard value.isFinite, value > 0 else {
-                throw SchedulerError.invalidValue(field: key, value: "\(value)", expected: "a number > 0 or null")
-            }
-            if key == "sigma_min" { sigmaMin = value } else { sigmaMax = value }
-        }
+        if stated("sigma_min") { sigmaMin = try checked { try config.optionalDouble("sigma_min", .positive) } }
+        if stated("sigma_max") { sigmaMax = try checked { try config.optionalDouble("sigma_max", .positive) } }
         try choice("timestep_type", &timestepType)
         try choice("final_sigmas_type", &finalSigmasType)
         try int("solver_order", &solverOrder, in: 1...3)
@@ -295,8 +297,8 @@ extension SchedulerConfig {
         try bool("euler_at_final", &eulerAtFinal)
         try bool("use_lu_lambdas", &useLuLambdas)
         try bool("use_flow_sigmas", &useFlowSigmas)
-        try double("flow_shift", &flowShift, "a number > 0") { $0.isFinite && $0 > 0 }
-        try double("lambda_min_clipped", &lambdaMinClipped, "a number") { !$0.isNaN }
+        try double("flow_shift", &flowShift, .positive)
+        try double("lambda_min_clipped", &lambdaMinClipped, .notNaN)
         if stated("variance_type") {
             var value = VarianceType.learned
             try choice("variance_type", &value)
@@ -306,7 +308,8 @@ extension SchedulerConfig {
         if stated("time_shift_type") {
             let text = try config.string("time_shift_type")
             guard text == "exponential" else {
-                throw SchedulerError.invalidValue(field: "time_shift_type", value: "'\(text)'", expected: "'exponential'")
+                throw SchedulerError.invalidValue(field: "time_shift_type", value: "'\(text)'", expected: "'exponential'",
+                                                  path: config.path)
             }
         }
     }

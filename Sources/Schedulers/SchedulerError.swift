@@ -7,8 +7,9 @@ public enum SchedulerError: Error, Equatable, Sendable, CustomStringConvertible 
     /// The config has no `_class_name` and no class was chosen explicitly.
     case missingClassName(path: String?)
     /// A field holds a value outside what Diffusers accepts (an unknown enum member, a count
-    /// out of range, ...).
-    case invalidValue(field: String, value: String, expected: String)
+    /// out of range, a schedule that adds no noise, ...); `path` is the config file when the
+    /// config came from one.
+    case invalidValue(field: String, value: String, expected: String, path: String? = nil)
     /// A field selects a Diffusers feature this library does not implement.
     case unsupported(field: String, reason: String)
     /// Two settings that cannot be used together.
@@ -35,8 +36,8 @@ public enum SchedulerError: Error, Equatable, Sendable, CustomStringConvertible 
                 + SchedulerKind.allCases.map(\.rawValue).joined(separator: ", ") + ")"
         case let .missingClassName(path):
             return "\(path.map { "\($0): " } ?? "")the scheduler config has no _class_name"
-        case let .invalidValue(field, value, expected):
-            return "scheduler config field '\(field)' is \(value); expected \(expected)"
+        case let .invalidValue(field, value, expected, path):
+            return "\(path.map { "\($0): " } ?? "")scheduler config field '\(field)' is \(value); expected \(expected)"
         case let .unsupported(field, reason):
             return "scheduler config field '\(field)': \(reason)"
         case let .conflictingOptions(message):

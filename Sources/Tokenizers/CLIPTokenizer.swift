@@ -55,8 +55,11 @@ public final class CLIPTokenizer: Sendable {
 
     /// The implementation whose ids this tokenizer reproduces.
     public let compatibility: Compatibility
-    /// The longest sequence the text model accepts (`model_max_length`, 77 by default).
-    public let modelMaxLength: Int
+    /// The longest sequence the text model accepts (`model_max_length`, 77 by default); nil
+    /// when the configuration says there is no known limit (transformers' int(1e30)). Then, as
+    /// in transformers, `encode` without a `maxLength` neither truncates nor pads; a pipeline
+    /// takes its length from the text encoder instead.
+    public let modelMaxLength: Int?
     /// The id of the start token (`<|startoftext|>`) put before every sequence.
     public let bosTokenID: Int
     /// The id of the end token (`<|endoftext|>`) put after every sequence.
@@ -235,31 +238,36 @@ public final class CLIPTokenizer: Sendable {
     ///   - padding: `.maxLength` pads with `padTokenID` (mask 0) up to `maxLength`.
     ///   - truncation: keep the start token, the first `maxLength − 2` tokens and the end token.
     ///     As in transformers, a `maxLength` of 2 or less truncates nothing.
-    ///   - maxLength: the length to truncate and pad to; `modelMaxLength` when nil.
+    ///   - maxLength: the length to truncate and pad to; `modelMaxLength` when nil (and
+    ///     neither truncation nor `.maxLength` padding when that is nil too). Padding allocates
+    ///     `maxLength` ids: pass a length the model accepts.
     public func encode(_ text: String, padding: PaddingStrategy = .none, truncation: Bool = false,
                        maxLength: Int? = nil) -> TokenizedText {
-        let ids = sequence(text, truncation: truncation, maxLength: maxLength ?? modelMaxLength)
-        return pad(ids, to: padding == .maxLength ? maxLength ?? modelMaxLength : 0)
+        let limit = maxLength ?? modelMaxLength
+        let ids = sequence(text, truncation: truncation, maxLength: limit)
+        return pad(ids, to: padding == .maxLength ? limit ?? 0 : 0)
     }
 
     /// Encodes each text as `encode(_:padding:truncation:maxLength:)` does; with `.longest`,
     /// every sequence is padded to the longest of the batch.
     public func encode(_ texts: [String], padding: PaddingStrategy = .none, truncation: Bool = false,
                        maxLength: Int? = nil) -> [TokenizedText] {
-        let sequences = texts.map { sequence($0, truncation: truncation, maxLength: maxLength ?? modelMaxLength) }
+        let limit = maxLength ?? modelMaxLength
+        let sequences = texts.map { sequence($0, truncation: truncation, maxLength: limit) }
         let length: Int
         switch padding {
         case .none: length = 0
         case .longest: length = sequences.map(\.count).max() ?? 0
-        case .maxLength: length = maxLength ?? modelMaxLength
+        case .maxLength: length = limit ?? 0
         }
         return sequences.map { pad($0, to: length) }
     }
 
-    private func sequence(_ text: String, truncation: Bool, maxLength: Int) -> [Int] {
+    /// The ids between the start and end tokens; `maxLength` nil means no limit to truncate to.
+    private func sequence(_ text: String, truncation: Bool, maxLength: Int?) -> [Int] {
         var ids = tokenIDs(text)
         // transformers removes `len + 2 − maxLength` tokens only when fewer than `len` must go.
-        if truncation, ids.count + 2 > maxLength, maxLength > 2 {
+        if truncation, let maxLength, ids.count + 2 > maxLength, maxLength > 2 {
             ids.removeLast(ids.count + 2 - maxLength)
         }
         return [bosTokenID] + ids + [eosTokenID]

@@ -35,8 +35,16 @@ public struct AddedToken: Equatable, Hashable, Sendable {
 struct TokenizerConfiguration {
     /// CLIP's context length, used when no configuration gives `model_max_length`.
     static let defaultModelMaxLength = 77
+    /// The longest `model_max_length` taken as a limit: sequences are padded to it, so it must
+    /// stay an allocatable size (2^20 tokens is far past any text encoder's context).
+    static let largestModelMaxLength = 1 << 20
+    /// transformers' `LARGE_INTEGER` (int(1e20)): a `model_max_length` above it means "no
+    /// known limit" (the tokenizer was saved without one and transformers wrote
+    /// `VERY_LARGE_INTEGER`, int(1e30)).
+    static let noLimitThreshold = 1e20
 
-    var modelMaxLength = defaultModelMaxLength
+    /// nil: no known limit.
+    var modelMaxLength: Int? = defaultModelMaxLength
     var cleanUpTokenizationSpaces = false
     var bos = AddedToken("<|startoftext|>")
     var eos = AddedToken("<|endoftext|>")
@@ -128,15 +136,28 @@ struct TokenizerConfiguration {
         return members
     }
 
-    private static func length(_ value: JSONValue, path: String, key: String) throws(TokenizerError) -> Int {
-        if let length = value.intValue {
-            if length > 0 { return length }
-        } else if let length = value.doubleValue {
-            // transformers writes "no limit" as int(1e30), too large for Int.
-            if length >= Double(Int.max) { return Int.max }
-            if length > 0 && length == length.rounded() { return Int(length) }
+    /// A length limit (1...`largestModelMaxLength`), or nil for transformers' "no known limit"
+    /// (null, or any number above `noLimitThreshold`, as transformers reads them). Lengths in
+    /// between are refused: taken as a limit they would size the padding of every sequence.
+    private static func length(_ value: JSONValue, path: String, key: String) throws(TokenizerError) -> Int? {
+        let limits = 1...largestModelMaxLength
+        if value.isNull { return nil }
+        if let length = value.intValue, limits.contains(length) { return length }
+        guard let length = value.doubleValue, NumberRule.positive.admits(length), length == length.rounded() else {
+            throw .invalidConfiguration(path: path, key: key, reason: "must be a positive integer")
         }
-        throw .invalidConfiguration(path: path, key: key, reason: "must be a positive integer")
+        if length > noLimitThreshold { return nil }
+        if length <= Double(limits.upperBound) { return Int(length) }
+        // Past any context a text encoder has, yet not transformers' marker: refused rather
+        // than taken as a length that every padded sequence would be sized by.
+        throw .invalidConfiguration(path: path, key: key,
+                                    reason: "must be at most \(limits.upperBound), or above 1e20 for no known limit, not \(text(of: value))")
+    }
+
+    /// A value as the file states it (numbers by their literal text).
+    private static func text(of value: JSONValue) -> String {
+        if case .number(let literal) = value { return literal }
+        return value.typeName
     }
 
     /// A special token given as a string or as a serialised `AddedToken` object; nil for null.

@@ -44,7 +44,7 @@ final class SchedulerErrorTests: XCTestCase {
                                ("variance_type", "fixed_small"), ("time_shift_type", "linear")] {
             assertSchedulerError(try config(#"{"_class_name": "EulerDiscreteScheduler", "\#(field)": "\#(value)"}"#),
                                  mentions: field) {
-                if case .invalidValue(let f, let v, _) = $0 { return f == field && v.contains(value) }
+                if case .invalidValue(let f, let v, _, _) = $0 { return f == field && v.contains(value) }
                 return false
             }
         }
@@ -56,7 +56,7 @@ final class SchedulerErrorTests: XCTestCase {
                                ("dynamic_thresholding_ratio", "2"), ("sample_max_value", "0")] {
             assertSchedulerError(try config(#"{"_class_name": "DPMSolverMultistepScheduler", "\#(field)": \#(value)}"#),
                                  mentions: field) {
-                if case .invalidValue(let f, _, _) = $0 { return f == field }
+                if case .invalidValue(let f, _, _, _) = $0 { return f == field }
                 return false
             }
         }
@@ -137,7 +137,7 @@ final class SchedulerErrorTests: XCTestCase {
         var trained = SchedulerConfig(kind: .ddim)
         trained.trainedBetas = [0.1, 0.2]
         assertSchedulerError(try trained.makeScheduler(), mentions: "trained_betas") {
-            if case .invalidValue(field: "trained_betas", _, _) = $0 { return true }
+            if case .invalidValue(field: "trained_betas", _, _, _) = $0 { return true }
             return false
         }
     }
@@ -147,7 +147,7 @@ final class SchedulerErrorTests: XCTestCase {
         var config = SchedulerConfig(kind: .eulerDiscrete)
         config.numTrainTimesteps = -5
         XCTAssertThrowsError(try config.makeScheduler()) { error in
-            guard case .invalidValue(field: "num_train_timesteps", _, _)? = error as? SchedulerError else { return XCTFail("\(error)") }
+            guard case .invalidValue(field: "num_train_timesteps", _, _, _)? = error as? SchedulerError else { return XCTFail("\(error)") }
         }
         var dpm = SchedulerConfig(kind: .dpmSolverMultistep)
         dpm.solverOrder = 0

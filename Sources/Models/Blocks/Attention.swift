@@ -32,6 +32,19 @@ public final class Attention: Module, AttentionLayer, @unchecked Sendable {
         child("to_out", ModuleList([toOut]))
     }
 
+    /// The weights `init` declares, counted without building (keep the two in step).
+    public static func parameterTally(queryDim: Int, contextDim: Int? = nil, heads: Int, dimHead: Int, bias: Bool = false,
+                                      outBias: Bool = true, groupNorm: Bool = false) -> ParameterTally {
+        let inner = ParameterTally.product(heads, dimHead)
+        var t = ParameterTally()
+        if groupNorm { t.norm(queryDim) }
+        t.linear(queryDim, inner, bias: bias)
+        t.linear(contextDim ?? queryDim, inner, bias: bias)
+        t.linear(contextDim ?? queryDim, inner, bias: bias)
+        t.linear(inner, queryDim, bias: outBias)
+        return t
+    }
+
     /// Attention over `x` [B, S, C] (or [B, C, H, W]); keys and values from `context` [B, S', C'] when given.
     public func callAsFunction(_ x: Tensor, context: Tensor? = nil) throws -> Tensor {
         try forward(x, context) { x, context in

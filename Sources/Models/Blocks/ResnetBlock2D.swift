@@ -25,6 +25,18 @@ public final class ResnetBlock2D: Module, @unchecked Sendable {
         if let shortcut { child("conv_shortcut", shortcut) }
     }
 
+    /// The weights `init` declares, counted without building (keep the two in step).
+    public static func parameterTally(inChannels: Int, outChannels: Int, timeEmbeddingChannels: Int?) -> ParameterTally {
+        var t = ParameterTally()
+        t.norm(inChannels)
+        t.conv(inChannels, outChannels, kernel: 3)
+        if let channels = timeEmbeddingChannels { t.linear(channels, outChannels) }
+        t.norm(outChannels)
+        t.conv(outChannels, outChannels, kernel: 3)
+        if inChannels != outChannels { t.conv(inChannels, outChannels, kernel: 1) }
+        return t
+    }
+
     /// x [B, C, H, W]; timeEmbedding [B, T] (already the UNet's embedding, before SiLU).
     public func callAsFunction(_ x: Tensor, timeEmbedding: Tensor? = nil) throws -> Tensor {
         try forward(x, timeEmbedding) { x, timeEmbedding in
@@ -51,6 +63,13 @@ public final class Downsample2D: Module, @unchecked Sendable {
         child("conv", conv)
     }
 
+    /// The weights `init` declares: one 3×3 convolution.
+    public static func parameterTally(channels: Int, outChannels: Int? = nil) -> ParameterTally {
+        var t = ParameterTally()
+        t.conv(channels, outChannels ?? channels, kernel: 3)
+        return t
+    }
+
     public func callAsFunction(_ x: Tensor) throws -> Tensor { try forward(x) { x in try conv(x) } }
 }
 
@@ -62,6 +81,11 @@ public final class Upsample2D: Module, @unchecked Sendable {
         conv = Conv2d(channels, outChannels ?? channels, kernelSize: 3, padding: 1)
         super.init()
         child("conv", conv)
+    }
+
+    /// The weights `init` declares: one 3×3 convolution.
+    public static func parameterTally(channels: Int, outChannels: Int? = nil) -> ParameterTally {
+        Downsample2D.parameterTally(channels: channels, outChannels: outChannels)
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor { try forward(x) { x in try conv(x.upsampleNearest2x()) } }

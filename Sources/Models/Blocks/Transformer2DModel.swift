@@ -27,6 +27,26 @@ public final class Transformer2DModel: Module, @unchecked Sendable {
         child("proj_out", projectionOut.module)
     }
 
+    /// The weights `init` declares, counted without building (keep the two in step).
+    public static func parameterTally(heads: Int, dimHead: Int, inChannels: Int, layers: Int, contextDim: Int,
+                                      linearProjection: Bool, onlyCrossAttention: Bool = false) -> ParameterTally {
+        let inner = ParameterTally.product(heads, dimHead)
+        var t = ParameterTally()
+        t.norm(inChannels)
+        for (input, output) in [(inChannels, inner), (inner, inChannels)] {
+            if linearProjection { t.linear(input, output) } else { t.conv(input, output, kernel: 1) }
+        }
+        var block = ParameterTally()
+        for _ in 0..<3 { block.norm(inner) }
+        block.add(Attention.parameterTally(queryDim: inner, contextDim: onlyCrossAttention ? contextDim : nil, heads: heads, dimHead: dimHead))
+        block.add(Attention.parameterTally(queryDim: inner, contextDim: contextDim, heads: heads, dimHead: dimHead))
+        let hidden = ParameterTally.product(inner, 4)   // FeedForward: GEGLU to 2·4·dim, back to dim
+        block.linear(inner, ParameterTally.product(hidden, 2))
+        block.linear(hidden, inner)
+        t.add(block, times: layers)
+        return t
+    }
+
     /// x [B, C, H, W]; context [B, S, contextDim].
     public func callAsFunction(_ x: Tensor, context: Tensor) throws -> Tensor {
         try forward(x, context) { x, context in

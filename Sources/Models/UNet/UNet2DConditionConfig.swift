@@ -30,12 +30,20 @@ public struct UNet2DConditionConfig: Sendable, Equatable {
 
     public init() {}
 
+    /// Reads and checks a config: every size and count positive and bounded
+    /// (`ModelConfig.Limits`), `norm_eps` finite and positive in float32, list lengths equal to
+    /// the block count, every block's channels divisible by `norm_num_groups` and by its head
+    /// count — all before anything divides by them — and the implied weights within the limits.
     public init(_ c: ModelConfig) throws {
-        sampleSize = try c.int("sample_size", default: sampleSize)
-        inChannels = try c.int("in_channels", default: inChannels)
-        outChannels = try c.int("out_channels", default: outChannels)
+        sampleSize = try c.size("sample_size", default: sampleSize)
+        inChannels = try c.size("in_channels", default: inChannels)
+        outChannels = try c.size("out_channels", default: outChannels)
         flipSinToCos = try c.bool("flip_sin_to_cos", default: flipSinToCos)
-        freqShift = Float(try c.double("freq_shift", default: 0))
+        freqShift = try c.float("freq_shift", .finite, default: 0)
+        if c.contains("block_out_channels") {
+            blockOutChannels = try c.ints("block_out_channels", in: 1...ModelConfig.Limits.size, count: 1...ModelConfig.Limits.levels)
+        }
+        let blocks = blockOutChannels.count
         if c.contains("down_block_types") {
             downBlockTypes = try c.strings("down_block_types").map { name in
                 guard let type = DownBlock(rawValue: name) else {
@@ -52,23 +60,25 @@ public struct UNet2DConditionConfig: Sendable, Equatable {
                 return type
             }
         }
+        try c.require(downBlockTypes.count == blocks && upBlockTypes.count == blocks,
+                      "\(downBlockTypes.count) down_block_types and \(upBlockTypes.count) up_block_types for \(blocks) block_out_channels")
         let mid = try c.optionalString("mid_block_type") ?? "UNetMidBlock2DCrossAttn"
         guard mid == "UNetMidBlock2DCrossAttn" else {
             throw ModuleError.invalidConfig("\(c.path): mid block type '\(mid)' is not supported (UNetMidBlock2DCrossAttn)")
         }
-        if c.contains("block_out_channels") { blockOutChannels = try c.ints("block_out_channels") }
-        layersPerBlock = try c.int("layers_per_block", default: layersPerBlock)
-        downsamplePadding = try c.int("downsample_padding", default: downsamplePadding)
-        normNumGroups = try c.int("norm_num_groups", default: normNumGroups)
-        normEps = Float(try c.double("norm_eps", default: Double(normEps)))
-        crossAttentionDim = try c.int("cross_attention_dim", default: crossAttentionDim)
-        transformerLayersPerBlock = try c.int("transformer_layers_per_block", default: 1)
+        layersPerBlock = try c.repeatCount("layers_per_block", default: layersPerBlock)
+        // 0 pads the downsampler's input by one row and column on the far sides, 1 all round;
+        // more only adds border, and an unbounded padding would size activations from the file.
+        downsamplePadding = try c.int("downsample_padding", in: 0...2, default: downsamplePadding)
+        normNumGroups = try c.size("norm_num_groups", default: normNumGroups)
+        normEps = try c.float("norm_eps", .positive, default: normEps)
+        crossAttentionDim = try c.size("cross_attention_dim", default: crossAttentionDim)
+        transformerLayersPerBlock = try c.repeatCount("transformer_layers_per_block", default: 1)
         useLinearProjection = try c.bool("use_linear_projection", default: false)
         upcastAttention = try c.bool("upcast_attention", default: false)
         onlyCrossAttention = try c.bool("only_cross_attention", default: false)
-        let blocks = blockOutChannels.count
-        attentionHeads = try Self.perBlock(c, c.contains("num_attention_heads") && c["num_attention_heads"]?.isNull == false
-                                               ? "num_attention_heads" : "attention_head_dim", count: blocks, default: 8)
+        let headsKey = c["num_attention_heads"].map({ !$0.isNull }) ?? false ? "num_attention_heads" : "attention_head_dim"
+        attentionHeads = try c.perBlock(headsKey, in: 1...ModelConfig.Limits.size, count: blocks, default: 8)
         try refuse(c, "act_fn", unless: "silu")
         try refuse(c, "resnet_time_scale_shift", unless: "default")
         try refuse(c, "time_embedding_type", unless: "positional")
@@ -89,23 +99,18 @@ public struct UNet2DConditionConfig: Sendable, Equatable {
         for key in ["conv_in_kernel", "conv_out_kernel"] where try c.int(key, default: 3) != 3 {
             throw ModuleError.invalidConfig("\(c.path): \(key) other than 3 is not supported")
         }
-        guard downBlockTypes.count == blocks, upBlockTypes.count == blocks, blocks > 0 else {
-            throw ModuleError.invalidConfig("\(c.path): \(downBlockTypes.count) down and \(upBlockTypes.count) up blocks for \(blocks) block_out_channels")
-        }
         for (i, channels) in blockOutChannels.enumerated() {
-            guard channels > 0, channels % normNumGroups == 0, channels % attentionHeads[i] == 0 else {
-                throw ModuleError.invalidConfig("\(c.path): block \(i) has \(channels) channels, not a multiple of norm_num_groups \(normNumGroups) and of its \(attentionHeads[i]) heads")
-            }
+            try c.require(channels % normNumGroups == 0,
+                          "block_out_channels[\(i)] = \(channels) is not a multiple of norm_num_groups = \(normNumGroups)")
+            try c.require(channels % attentionHeads[i] == 0,
+                          "block_out_channels[\(i)] = \(channels) does not split into \(headsKey) = \(attentionHeads[i]) heads")
         }
-    }
-
-    /// An int or a per-block list, as Diffusers accepts for head counts.
-    private static func perBlock(_ c: ModelConfig, _ key: String, count: Int, default value: Int) throws -> [Int] {
-        guard let json = c[key], !json.isNull else { return Array(repeating: value, count: count) }
-        if json.intValue != nil { return Array(repeating: try c.int(key), count: count) }
-        let list = try c.ints(key)
-        guard list.count == count else { throw ModuleError.invalidConfig("\(c.path): \(key) has \(list.count) entries for \(count) blocks") }
-        return list
+        // The timestep sinusoid spreads block_out_channels[0] / 2 frequencies over
+        // (that half − freq_shift): none, or a zero spread, would divide by zero.
+        let half = blockOutChannels[0] / 2
+        try c.require(half >= 1 && Float(half) != freqShift,
+                      "block_out_channels[0] = \(blockOutChannels[0]) leaves no timestep frequencies with freq_shift = \(freqShift)")
+        try impliedParameters.checkWithinLimits(config: c.path)
     }
 
     private func refuse(_ c: ModelConfig, _ key: String, unless expected: String) throws {

@@ -133,3 +133,58 @@ extension UNet2DConditionConfig {
                            onlyCrossAttention: onlyCrossAttention)
     }
 }
+
+extension UNet2DConditionConfig {
+    /// The weights `UNet2DConditionModel(self)` declares, counted without building it: the
+    /// pipeline compares this with the checkpoint's headers before it builds the model. Each
+    /// term mirrors a constructor (the model's, its blocks' and `resnet`/`transformer` above);
+    /// the tests compare the count with built models.
+    public var impliedParameters: ParameterTally {
+        let channels = blockOutChannels, count = channels.count
+        var t = ParameterTally()
+        guard let first = channels.first, let last = channels.last else { return t }
+        func resnet(_ input: Int, _ output: Int) -> ParameterTally {
+            ResnetBlock2D.parameterTally(inChannels: input, outChannels: output, timeEmbeddingChannels: timeEmbeddingDim)
+        }
+        func transformer(_ channels: Int, _ heads: Int, _ onlyCross: Bool) -> ParameterTally {
+            Transformer2DModel.parameterTally(heads: heads, dimHead: channels / max(heads, 1), inChannels: channels,
+                                              layers: transformerLayersPerBlock, contextDim: crossAttentionDim,
+                                              linearProjection: useLinearProjection, onlyCrossAttention: onlyCross)
+        }
+        let heads = attentionHeads.count == count ? attentionHeads : Array(repeating: 1, count: count)
+        t.conv(inChannels, first, kernel: 3)
+        t.linear(first, timeEmbeddingDim)
+        t.linear(timeEmbeddingDim, timeEmbeddingDim)
+        var output = first
+        for i in 0..<count {
+            let input = output
+            output = channels[i]
+            t.add(resnet(input, output))
+            t.add(resnet(output, output), times: layersPerBlock - 1)
+            if i < downBlockTypes.count, downBlockTypes[i] == .crossAttention {
+                t.add(transformer(output, heads[i], onlyCrossAttention), times: layersPerBlock)
+            }
+            if i < count - 1 { t.add(Downsample2D.parameterTally(channels: output)) }
+        }
+        t.add(resnet(last, last), times: 2)
+        t.add(transformer(last, heads[count - 1], false))
+        let reversed = Array(channels.reversed())
+        output = reversed[0]
+        let layers = layersPerBlock + 1
+        for i in 0..<count {
+            let previous = output
+            output = reversed[i]
+            let input = reversed[min(i + 1, count - 1)]
+            for j in 0..<layers {
+                t.add(resnet(ParameterTally.sum(j == 0 ? previous : output, j == layers - 1 ? input : output), output))
+            }
+            if i < upBlockTypes.count, upBlockTypes[i] == .crossAttention {
+                t.add(transformer(output, heads[count - 1 - i], onlyCrossAttention), times: layers)
+            }
+            if i < count - 1 { t.add(Upsample2D.parameterTally(channels: output)) }
+        }
+        t.norm(first)
+        t.conv(first, outChannels, kernel: 3)
+        return t
+    }
+}

@@ -17,16 +17,24 @@ public struct AutoencoderKLConfig: Sendable, Equatable {
 
     public init() {}
 
+    /// Reads and checks a config: every size and count positive and bounded
+    /// (`ModelConfig.Limits`), `scaling_factor` finite and positive (latents are divided by
+    /// it), `shift_factor` finite, list lengths equal to the block count, every block's
+    /// channels divisible by `norm_num_groups`, and the implied weights within the limits.
     public init(_ c: ModelConfig) throws {
-        inChannels = try c.int("in_channels", default: inChannels)
-        outChannels = try c.int("out_channels", default: outChannels)
-        blockOutChannels = c.contains("block_out_channels") ? try c.ints("block_out_channels") : blockOutChannels
-        layersPerBlock = try c.int("layers_per_block", default: layersPerBlock)
-        latentChannels = try c.int("latent_channels", default: latentChannels)
-        normNumGroups = try c.int("norm_num_groups", default: normNumGroups)
-        sampleSize = try c.int("sample_size", default: sampleSize)
-        scalingFactor = Float(try c.double("scaling_factor", default: Double(scalingFactor)))
-        shiftFactor = try c.optionalDouble("shift_factor").map { Float($0) }
+        inChannels = try c.size("in_channels", default: inChannels)
+        outChannels = try c.size("out_channels", default: outChannels)
+        if c.contains("block_out_channels") {
+            blockOutChannels = try c.ints("block_out_channels", in: 1...ModelConfig.Limits.size, count: 1...ModelConfig.Limits.levels)
+        }
+        layersPerBlock = try c.repeatCount("layers_per_block", default: layersPerBlock)
+        latentChannels = try c.size("latent_channels", default: latentChannels)
+        normNumGroups = try c.size("norm_num_groups", default: normNumGroups)
+        sampleSize = try c.size("sample_size", default: sampleSize)
+        scalingFactor = try c.float("scaling_factor", .positive, default: scalingFactor)
+        // 0 shifts nothing (Diffusers' `latents / scaling_factor + shift_factor`), so only a
+        // non-finite shift is refused.
+        shiftFactor = try c.optionalFloat("shift_factor", .finite)
         useQuantConv = try c.bool("use_quant_conv", default: useQuantConv)
         usePostQuantConv = try c.bool("use_post_quant_conv", default: usePostQuantConv)
         midBlockAddAttention = try c.bool("mid_block_add_attention", default: midBlockAddAttention)
@@ -40,12 +48,54 @@ public struct AutoencoderKLConfig: Sendable, Equatable {
         for type in up where type != "UpDecoderBlock2D" {
             throw ModuleError.invalidConfig("\(c.path): up block type '\(type)' is not supported (UpDecoderBlock2D)")
         }
-        guard down.count == blockOutChannels.count, up.count == blockOutChannels.count else {
-            throw ModuleError.invalidConfig("\(c.path): \(down.count) down and \(up.count) up blocks for \(blockOutChannels.count) block_out_channels")
+        try c.require(down.count == blockOutChannels.count && up.count == blockOutChannels.count,
+                      "\(down.count) down_block_types and \(up.count) up_block_types for \(blockOutChannels.count) block_out_channels")
+        for (i, channels) in blockOutChannels.enumerated() {
+            try c.require(channels % normNumGroups == 0,
+                          "block_out_channels[\(i)] = \(channels) is not a multiple of norm_num_groups = \(normNumGroups)")
         }
-        guard !blockOutChannels.isEmpty, blockOutChannels.allSatisfy({ $0 > 0 && $0 % normNumGroups == 0 }), layersPerBlock > 0 else {
-            throw ModuleError.invalidConfig("\(c.path): block_out_channels \(blockOutChannels) must be positive multiples of norm_num_groups \(normNumGroups)")
+        try impliedParameters.checkWithinLimits(config: c.path)
+    }
+
+    /// The weights `AutoencoderKL(self)` declares, counted without building it (the pipeline
+    /// compares this with the checkpoint's headers first). Each term mirrors a constructor in
+    /// VAEBlocks.swift and AutoencoderKL.swift; the tests compare it with built models.
+    public var impliedParameters: ParameterTally {
+        var t = ParameterTally()
+        guard let first = blockOutChannels.first, let last = blockOutChannels.last else { return t }
+        func stack(_ input: Int, _ output: Int, layers: Int, resample: Bool) {
+            t.add(ResnetBlock2D.parameterTally(inChannels: input, outChannels: output, timeEmbeddingChannels: nil))
+            t.add(ResnetBlock2D.parameterTally(inChannels: output, outChannels: output, timeEmbeddingChannels: nil), times: layers - 1)
+            if resample { t.add(Downsample2D.parameterTally(channels: output)) }
         }
+        func mid(_ channels: Int) {
+            t.add(ResnetBlock2D.parameterTally(inChannels: channels, outChannels: channels, timeEmbeddingChannels: nil), times: 2)
+            if midBlockAddAttention {
+                t.add(Attention.parameterTally(queryDim: channels, heads: 1, dimHead: channels, bias: true, groupNorm: true))
+            }
+        }
+        let count = blockOutChannels.count
+        t.conv(inChannels, first, kernel: 3)
+        var input = first
+        for (i, output) in blockOutChannels.enumerated() {
+            stack(input, output, layers: layersPerBlock, resample: i < count - 1)
+            input = output
+        }
+        mid(last)
+        t.norm(last)
+        t.conv(last, ParameterTally.product(2, latentChannels), kernel: 3)
+        t.conv(latentChannels, last, kernel: 3)
+        mid(last)
+        input = last
+        for (i, output) in blockOutChannels.reversed().enumerated() {
+            stack(input, output, layers: layersPerBlock + 1, resample: i < count - 1)
+            input = output
+        }
+        t.norm(first)
+        t.conv(first, outChannels, kernel: 3)
+        if useQuantConv { t.conv(ParameterTally.product(2, latentChannels), ParameterTally.product(2, latentChannels), kernel: 1) }
+        if usePostQuantConv { t.conv(latentChannels, latentChannels, kernel: 1) }
+        return t
     }
 
     /// Pixels per latent along each side: 2^(number of blocks − 1).

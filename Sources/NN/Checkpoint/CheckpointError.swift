@@ -9,6 +9,12 @@ public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible
     case invalidConfig(path: String, reason: String)
     case missingConfigKey(path: String, key: String)
     case configKeyType(path: String, key: String, expected: String, found: String)
+    /// A config value of the right JSON type outside what the key allows (a zero divisor, a
+    /// NaN epsilon, a layer count no model has); `value` as the file states it.
+    case configValue(path: String, key: String, value: String, expected: String)
+    /// The config implies more weights than the checkpoint beside it holds (`implied` and
+    /// `found` say how many tensors and parameters), found before any module is built.
+    case configCheckpointMismatch(config: String, checkpoint: String, implied: String, found: String)
     case invalidIndex(path: String, reason: String)
     /// A weight_map file name that is not a bare file name (Diffusers' ValueError).
     case shardPathNotAllowed(index: String, shard: String)
@@ -33,6 +39,10 @@ public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible
         case let .missingConfigKey(path, key): return "\(path) has no key '\(key)'"
         case let .configKeyType(path, key, expected, found):
             return "'\(key)' in \(path) is \(found), expected \(expected)"
+        case let .configValue(path, key, value, expected):
+            return "'\(key)' in \(path) is \(value), expected \(expected)"
+        case let .configCheckpointMismatch(config, checkpoint, implied, found):
+            return "\(config) and the checkpoint \(checkpoint) disagree: the config implies \(implied), the checkpoint holds \(found)"
         case let .invalidIndex(path, reason): return "checkpoint index \(path) \(reason)"
         case let .shardPathNotAllowed(index, shard):
             return "The shard filename '\(shard)' in the checkpoint index \(index) contains a path separator or a "

@@ -6,12 +6,20 @@ extension Module {
     /// missing and unexpected keys and shape mismatches are all listed in one error, and
     /// nothing is loaded unless everything fits. Weights already in `dtype` (or all, when
     /// `dtype` is nil) stay backed by the memory-mapped file; others become owned copies.
+    ///
+    /// Weights are not scanned for NaN or infinity: a pass over every element of a multi-GB
+    /// checkpoint would cost as much as reading it, on every load. Non-finite weights show up
+    /// as non-finite outputs, which the pipeline's checks on its intermediate results name.
     public func load(from checkpoint: Checkpoint, dtype: DType? = nil, device: Device = .cpu) throws {
-        var headerShapes: [String: [Int]] = [:]
-        for (_, header) in try checkpoint.headers() {
-            for entry in header.entries { headerShapes[resolvedPath(entry.name)] = entry.shape }
+        var entries: [String: CheckpointEntry] = [:]
+        for (file, header) in try checkpoint.headers() {
+            for entry in header.entries {
+                entries[resolvedPath(entry.name)] = CheckpointEntry(name: entry.name, shape: entry.shape, dtype: entry.dtype.rawValue,
+                                                                    isFloatingPoint: entry.dtype.isFloatingPoint,
+                                                                    file: joinPath(checkpoint.folder, file))
+            }
         }
-        try checkKeys(against: headerShapes)
+        try checkKeys(against: entries)
         let slots = Dictionary(uniqueKeysWithValues: namedParameters().map { ($0.path, $0.parameter) })
         try checkpoint.forEachShard { _, tensors in
             for (name, tensor) in tensors {
@@ -23,10 +31,14 @@ extension Module {
 
     /// Fills every parameter from `weights` (checked as `load(from:)` does).
     public func load(weights: [String: Tensor], dtype: DType? = nil, device: Device = .cpu) throws {
-        let resolved = Dictionary(weights.map { (resolvedPath($0.key), $0.value) }, uniquingKeysWith: { first, _ in first })
-        try checkKeys(against: resolved.mapValues(\.shape))
+        let resolved = Dictionary(weights.map { (resolvedPath($0.key), (name: $0.key, tensor: $0.value)) },
+                                  uniquingKeysWith: { first, _ in first })
+        try checkKeys(against: resolved.mapValues {
+            CheckpointEntry(name: $0.name, shape: $0.tensor.shape, dtype: "\($0.tensor.dtype)",
+                            isFloatingPoint: $0.tensor.dtype.isFloatingPoint, file: nil)
+        })
         for (path, slot) in namedParameters() {
-            guard let tensor = resolved[path] else { continue }
+            guard let tensor = resolved[path]?.tensor else { continue }
             slot.value = try place(tensor, dtype: dtype, device: device)
         }
     }
@@ -80,19 +92,34 @@ extension Module {
         return t
     }
 
-    /// Compares the checkpoint's keys and shapes with the parameter slots.
-    func checkKeys(against shapes: [String: [Int]]) throws {
+    /// What the key check needs of a checkpoint tensor: its name in the file, shape and dtype.
+    struct CheckpointEntry {
+        let name: String
+        let shape: [Int]
+        let dtype: String
+        let isFloatingPoint: Bool
+        let file: String?
+    }
+
+    /// Compares the checkpoint's keys and shapes with the parameter slots, then checks that
+    /// every tensor filling a slot is floating point: a BOOL or integer tensor would otherwise
+    /// be kept as it is (only floats are cast) and compute as 0/1 or integer weights.
+    func checkKeys(against entries: [String: CheckpointEntry]) throws {
         let slots = namedParameters()
         let ignored = ignoredKeys()
         var missing: [String] = [], mismatched: [String] = []
         for (path, slot) in slots {
-            guard let shape = shapes[path] else { missing.append(path); continue }
-            if shape != slot.shape { mismatched.append("\(path): checkpoint \(shape), model \(slot.shape)") }
+            guard let entry = entries[path] else { missing.append(path); continue }
+            if entry.shape != slot.shape { mismatched.append("\(path): checkpoint \(entry.shape), model \(slot.shape)") }
         }
         let known = Set(slots.map(\.path))
-        let unexpected = shapes.keys.filter { !known.contains($0) && !ignored.contains($0) }.sorted()
+        let unexpected = entries.keys.filter { !known.contains($0) && !ignored.contains($0) }.sorted()
         if !missing.isEmpty || !unexpected.isEmpty || !mismatched.isEmpty {
             throw ModuleError.checkpointMismatch(missing: missing, unexpected: unexpected, shapeMismatches: mismatched)
+        }
+        for (path, _) in slots {
+            guard let entry = entries[path], !entry.isFloatingPoint else { continue }
+            throw ModuleError.nonFloatingWeight(tensor: entry.name, dtype: entry.dtype, file: entry.file)
         }
     }
 

@@ -122,12 +122,17 @@ public enum ModuleError: Error, CustomStringConvertible, Equatable, Sendable {
     case invalidConfig(String)
     case checkpointMismatch(missing: [String], unexpected: [String], shapeMismatches: [String])
     case invalidInput(String)
+    /// A checkpoint tensor that would fill a parameter holds booleans or integers (`dtype` as
+    /// the file names it; `file`, the weight file, when the tensor came from one).
+    case nonFloatingWeight(tensor: String, dtype: String, file: String?)
 
     public var description: String {
         switch self {
         case .notLoaded(let path): return "\(path) has no weights loaded"
         case .invalidConfig(let message): return message
         case .invalidInput(let message): return message
+        case let .nonFloatingWeight(tensor, dtype, file):
+            return "tensor '\(tensor)'\(file.map { " in \($0)" } ?? "") is \(dtype), but the parameter it fills needs floating-point weights"
         case let .checkpointMismatch(missing, unexpected, shapes):
             var parts: [String] = []
             func list(_ items: [String]) -> String {

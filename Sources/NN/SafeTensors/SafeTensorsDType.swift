@@ -38,6 +38,16 @@ public enum SafeTensorsDType: String, Sendable, CaseIterable, CustomStringConver
         }
     }
 
+    /// Whether the elements are real floating-point numbers, as a model's weights must be
+    /// (booleans, integers and complex numbers are not; whether a float format can be loaded
+    /// is `tensorDType`'s business).
+    public var isFloatingPoint: Bool {
+        switch self {
+        case .f4, .f6e2m3, .f6e3m2, .f8e5m2, .f8e4m3, .f8e4m3fnuz, .f8e5m2fnuz, .f8e8m0, .f16, .bf16, .f32, .f64: return true
+        case .bool, .u8, .i8, .i16, .u16, .i32, .u32, .i64, .u64, .c64: return false
+        }
+    }
+
     /// Position in the format's own ordering (the declaration order of the Rust enum),
     /// which the writer sorts by, descending. `allCases` is declared in that order.
     var formatRank: Int { SafeTensorsDType.allCases.firstIndex(of: self) ?? 0 }
