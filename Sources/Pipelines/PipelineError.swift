@@ -5,6 +5,8 @@ public enum PipelineError: Error, CustomStringConvertible, Equatable, Sendable {
     case invalidOption(String)
     /// `--model` (or a folder argument) that is not a Diffusers pipeline folder.
     case notAPipelineFolder(path: String, reason: String)
+    /// A component's weights do not fit the model its config describes (`detail` lists the tensors).
+    case componentMismatch(config: String, weights: String, detail: String)
     case cancelled
     /// NaN or infinity appeared at `stage` (weights, options or overflow): `count` of `total` values.
     case nonFinite(stage: String, count: Int, total: Int)
@@ -16,6 +18,8 @@ public enum PipelineError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .unknownComponentClass(component, className):
             return "component \(component) has class \(className), which this version cannot load"
         case .invalidOption(let message): return message
+        case let .componentMismatch(config, weights, detail):
+            return "the weights in \(weights) do not fit the model \(config) describes: " + detail.replacingOccurrences(of: "the checkpoint does not fit the model: ", with: "")
         case let .notAPipelineFolder(path, reason):
             return "\(path) is not a Diffusers pipeline folder: \(reason)"
 

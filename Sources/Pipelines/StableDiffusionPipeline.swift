@@ -171,7 +171,13 @@ private func loadComponent<Config, Model: Module>(_ path: String, dtype: DType?,
     let checkpoint = try Checkpoint(folder: path)
     try checkpoint.checkHolds(implied(config), config: configPath)
     let model = build(config)
-    try model.load(from: checkpoint, dtype: dtype)
+    do {
+        try model.load(from: checkpoint, dtype: dtype)
+    } catch let error as ModuleError {
+        // The key check lists tensors; say which folder's weights and config disagree.
+        guard case .checkpointMismatch = error else { throw error }
+        throw PipelineError.componentMismatch(config: configPath, weights: path, detail: "\(error)")
+    }
     return model
 }
 
