@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensor", "NN"], swiftSettings: optimisation),
         .target(name: "Tokenizers", dependencies: ["JSON", "Files"], swiftSettings: optimisation),
         .target(name: "Schedulers", dependencies: ["Tensor", "NN"], swiftSettings: optimisation),
-        .target(name: "Images", dependencies: ["CZlib", "CJPEG", "CWebP", "Tensor", "Files"], swiftSettings: optimisation),
+        .target(name: "Images", dependencies: ["CZlib", "CJPEG", "CWebP", "Tensor", "Files", "JSON"], swiftSettings: optimisation),
         .target(name: "Pipelines", dependencies: ["Tensor", "NN", "Offload", "Models", "Tokenizers", "Schedulers", "Images"],
                 swiftSettings: optimisation),
         .target(name: "Diffusers", dependencies: ["Tensor", "NN", "Offload", "Models", "Tokenizers", "Schedulers", "Images", "Pipelines"],

@@ -1,3 +1,4 @@
+import JSON
 /// The settings an image was generated with, written as AUTOMATIC1111's stable-diffusion-webui
 /// writes them ("infotext", `modules/processing.py: create_infotext`), so that A1111's PNG Info
 /// tab, ComfyUI, Civitai and other readers of the `parameters` text understand our files.
@@ -77,23 +78,8 @@ public struct GenerationParameters: Sendable {
     /// characters JSON requires escaped (non-ASCII kept, as `ensure_ascii=False` does).
     public static func quote(_ value: String) -> String {
         guard value.contains(where: { $0 == "," || $0 == ":" || $0.unicodeScalars.contains("\n") }) else { return value }
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        // serde_json's escaping (the compact style) is json.dumps(ensure_ascii=False)'s.
+        return JSONWriter.render(.string(value), style: .compact)
     }
 
     /// A1111's name for the sampler a Diffusers scheduler class implements with its default

@@ -66,6 +66,9 @@ extension StableDiffusionPipeline {
                 "\(images) image(s) of \(width)×\(height) need \(formatBytes(imageBytes)) for the decoded batch alone, more than the \(formatBytes(available)) of memory available")
         }
         if let latents = options.latents {
+            guard latents.dtype.isFloatingPoint else {
+                throw PipelineError.invalidOption("the initial latents are \(latents.dtype); they must be floating-point noise")
+            }
             try requireFinite(latents, "the initial latents given to the call")
         }
         // Steps the scheduler cannot spread fail here, before the text encoder runs.

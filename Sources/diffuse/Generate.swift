@@ -175,7 +175,11 @@ struct Generate: ParsableCommand {
         options.seed = seedValue
         options.imagesPerPrompt = batch
         if let latents {
-            options.latents = try SafeTensorsFile(path: latents).tensor(named: "latents")
+            let noise = try SafeTensorsFile(path: latents).tensor(named: "latents")
+            guard noise.dtype.isFloatingPoint else {
+                throw ValidationError("--latents \(latents): tensor \"latents\" is \(noise.dtype); initial noise is floating point (f32, as Diffusers draws it)")
+            }
+            options.latents = noise
         }
         let bar = quiet ? nil : ProgressBar(total: 0)
         let opProfile = OpProfile()

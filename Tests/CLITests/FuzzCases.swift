@@ -1,4 +1,6 @@
 import Foundation
+import NN
+import Tensor
 
 /// The fuzz suite's cases: malformed configs, weights, tokenizers, scheduler configs, model
 /// indexes, images, latents, options, output paths and special files, derived from the demo
@@ -273,6 +275,20 @@ enum FuzzCases {
         add("latents /dev/urandom", ["--latents", "/dev/urandom"], "/dev/urandom")
         add("latents missing", ["--latents", "{work}/none.safetensors"], "{work}/none.safetensors")
         add("latents garbage", ["--latents", "{work}/g.safetensors"], "{work}/g.safetensors", prepare: [("{work}/g.safetensors", .text("garbage!"))])
+        func latents(_ name: String, _ shape: [Int], _ value: Float, dtype: DType = .f32) -> R {
+            let tensor = try? Tensor([Float](repeating: value, count: shape.reduce(1, *)), shape: shape, dtype: dtype)
+            return .bytes((try? SafeTensorsWriter.serialize(tensor.map { [name: $0] } ?? [:])) ?? [])
+        }
+        add("latents all NaN", ["--latents", "{work}/l.safetensors"], "initial latents",
+            prepare: [("{work}/l.safetensors", latents("latents", [1, 4, 8, 8], .nan))])
+        add("latents infinite", ["--latents", "{work}/l.safetensors"], "initial latents",
+            prepare: [("{work}/l.safetensors", latents("latents", [1, 4, 8, 8], -.infinity))])
+        add("latents wrong shape", ["--latents", "{work}/l.safetensors"], "[1, 4, 8, 8]",
+            prepare: [("{work}/l.safetensors", latents("latents", [1, 4, 16, 16], 0))])
+        add("latents misnamed", ["--latents", "{work}/l.safetensors"], "latents",
+            prepare: [("{work}/l.safetensors", latents("noise", [1, 4, 8, 8], 0))])
+        add("latents boolean", ["--latents", "{work}/l.safetensors"], "{work}/l.safetensors",
+            prepare: [("{work}/l.safetensors", latents("latents", [1, 4, 8, 8], 1, dtype: .bool))])
         add("model missing", ["--model", "{work}/nowhere"], "{work}/nowhere")
         add("model a file", ["--model", "{work}/m.safetensors"], "single file", prepare: [("{work}/m.safetensors", .text("x"))])
         add("model a FIFO", ["--model", "{work}/fifo"], "{work}/fifo", prepare: [("{work}/fifo", .fifo)])
