@@ -23,7 +23,7 @@ struct Generate: ParsableCommand {
     @Option(parsing: .unconditional, help: "Guidance scale (finite); 1 or less turns classifier-free guidance off.")
     var guidance: Float = 7.5
 
-    @Option(parsing: .unconditional, help: "Image width in pixels: a multiple of the pipeline's size unit, its VAE's scale factor times its UNet's downsampling (64 for Stable Diffusion 1.x/2.x, 16 for the demo pipeline); default: the UNet's native size (512 for SD 1.5, 64 for the demo pipeline).")
+    @Option(parsing: .unconditional, help: "Image width in pixels: a multiple of the pipeline's size unit, its VAE's scale factor times its UNet's downsampling and a multiple of 8 (64 for Stable Diffusion 1.x/2.x, 16 for the demo pipeline); default: the UNet's native size (512 for SD 1.5, 64 for the demo pipeline).")
     var width: Int?
 
     @Option(parsing: .unconditional, help: "Image height in pixels (the same rule as --width).")
@@ -53,7 +53,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Initial noise (text-to-image): a safetensors file with a tensor \"latents\" [B, C, H/f, W/f] f32, as Diffusers draws it.")
     var latents: String?
 
-    @Option(help: "Where to write the image, format from the extension (.png; a batch writes NAME-0.png, NAME-1.png, ...); the generation parameters go into it as AUTOMATIC1111 writes them.")
+    @Option(help: "Where to write the image, in the format its extension names (.png, .jpg/.jpeg or .webp; a batch writes NAME-0.png, NAME-1.png, ...); the generation parameters go into it as AUTOMATIC1111 writes them.")
     var out = "out.png"
 
     @Option(help: "Also write the decoded images as f32 tensor \"image\" [B, 3, H, W] in [0, 1] (safetensors).")
