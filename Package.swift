@@ -19,6 +19,13 @@ func targetCPU() -> String? {
     return nil
 }
 
+/// oneDNN 3.2, as scripts/fetch-onednn.sh unpacks Intel's official CPU build (from PyPI) into
+/// .deps/onednn: every Swift target sees its headers (modules importing Tensor load CDNNL's
+/// module map), and what links Tensor links the library with an rpath to it.
+let oneDNN = Context.packageDirectory + "/.deps/onednn"
+let oneDNNHeaders: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I" + oneDNN + "/include"])]
+let oneDNNLibrary: [LinkerSetting] = [.unsafeFlags(["-L" + oneDNN + "/lib", "-Xlinker", "-rpath", "-Xlinker", oneDNN + "/lib"])]
+
 let optimisation: [SwiftSetting] = targetCPU().map {
     [.unsafeFlags(["-target-cpu", $0], .when(platforms: [.linux], configuration: .release))]
 } ?? []
@@ -34,7 +41,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // oneDNN (Debian's libdnnl-dev) for convolution and matmul.
+        // oneDNN 3 (scripts/fetch-onednn.sh) for convolution and matmul.
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         // zlib (Debian's zlib1g-dev) for PNG files.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
@@ -44,7 +51,7 @@ let package = Package(
         // Opening user-named files (regular files only, checked before they can block) and
         // committing a run's outputs together.
         .target(name: "Files", swiftSettings: optimisation),
-        .target(name: "Tensor", dependencies: ["CDNNL", "Files"], swiftSettings: optimisation),
+        .target(name: "Tensor", dependencies: ["CDNNL", "Files"], swiftSettings: optimisation, linkerSettings: oneDNNLibrary),
         // JSON parsing and writing (standard library only): NN re-exports it; Tokenizers uses it without Tensor.
         .target(name: "JSON", swiftSettings: optimisation),
         .target(name: "NN", dependencies: ["Tensor", "JSON", "Files"], swiftSettings: optimisation),
@@ -86,3 +93,7 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+for target in package.targets where target.type != .system {
+    target.swiftSettings = oneDNNHeaders + (target.swiftSettings ?? [])
+}

@@ -53,24 +53,18 @@ extension CPUBackend {
         let biasMD = try memoryDesc(dims: [o], tag: dnnl_a, dtype: .f32)
         let primitive = try dnnl.primitive(key) {
             let activationTag = nhwc ? dnnl_nhwc : dnnl_format_tag_any
-            var srcAny = try memoryDesc(dims: [n, c, h, w], tag: activationTag, dtype: dtype)
-            var dstAny = try memoryDesc(dims: [n, o, oh, ow], tag: activationTag, dtype: dtype)
-            var weightAny = try memoryDesc(dims: [o, c, kh, kw], tag: dnnl_format_tag_any, dtype: dtype)
-            var biasDesc = biasMD
-            var desc = dnnl_convolution_desc_t()
+            let srcAny = try memoryDesc(dims: [n, c, h, w], tag: activationTag, dtype: dtype)
+            let dstAny = try memoryDesc(dims: [n, o, oh, ow], tag: activationTag, dtype: dtype)
+            let weightAny = try memoryDesc(dims: [o, c, kh, kw], tag: dnnl_format_tag_any, dtype: dtype)
             let strides: [Int64] = [Int64(stride.0), Int64(stride.1)]
+            let dilations: [Int64] = [0, 0]
             let padsBefore: [Int64] = [Int64(padding.top), Int64(padding.left)]
             let padsAfter: [Int64] = [Int64(padding.bottom), Int64(padding.right)]
-            if bias == nil {
-                try check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
-                                                             &srcAny, &weightAny, nil, &dstAny, strides, padsBefore, padsAfter),
-                          "convolution descriptor")
-            } else {
-                try check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
-                                                             &srcAny, &weightAny, &biasDesc, &dstAny, strides, padsBefore, padsAfter),
-                          "convolution descriptor")
+            return try dnnl.makePrimitive(what: "convolution") { pd, attr in
+                dnnl_convolution_forward_primitive_desc_create(&pd, dnnl.engine, dnnl_forward_inference, dnnl_convolution_direct,
+                                                               srcAny.handle, weightAny.handle, bias == nil ? nil : biasMD.handle,
+                                                               dstAny.handle, strides, dilations, padsBefore, padsAfter, attr)
             }
-            return try withUnsafePointer(to: &desc) { try dnnl.makePrimitive(descriptor: $0, what: "convolution") }
         }
         guard let srcMD = primitive.queryDesc(dnnl_query_src_md), let dstMD = primitive.queryDesc(dnnl_query_dst_md),
               let weightMD = primitive.queryDesc(dnnl_query_weights_md) else {
@@ -78,7 +72,7 @@ extension CPUBackend {
         }
 
         // Weight: reordered once per layout and cached with the weight's storage.
-        let packedWeight: (UnsafeMutableRawPointer, dnnl_memory_desc_t)
+        let packedWeight: (UnsafeMutableRawPointer, MemoryDescriptor)
         var weightOwner: Any
         if memoryDescEqual(weightMD, weightUser) {
             let w = try weight.to(dtype).contiguous()
@@ -96,7 +90,7 @@ extension CPUBackend {
         var srcScratch: Storage?
         var srcPointer = input.data
         if !memoryDescEqual(srcMD, srcUser) {
-            let scratch = try Storage(byteCount: memoryDescSize(srcMD), device: device)
+            let scratch = try Storage(byteCount: srcMD.byteCount, device: device)
             let reorder = try dnnl.primitive("reorder|src|\(key)") { try dnnl.reorderPrimitive(from: srcUser, to: srcMD) }
             try OpProfile.measure(.copy, operation: "conv2d.reorder") {
                 try dnnl.execute(reorder, [(DNNL_ARG_FROM, srcUser, input.data), (DNNL_ARG_TO, srcMD, scratch.pointer)],
@@ -106,8 +100,8 @@ extension CPUBackend {
             srcScratch = scratch
         }
         let dstDirect = memoryDescEqual(dstMD, dstUser)
-        let dstScratch = dstDirect ? nil : try Storage(byteCount: memoryDescSize(dstMD), device: device)
-        var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
+        let dstScratch = dstDirect ? nil : try Storage(byteCount: dstMD.byteCount, device: device)
+        var args: [(Int32, MemoryDescriptor, UnsafeMutableRawPointer)] = [
             (DNNL_ARG_SRC, srcMD, srcPointer), (DNNL_ARG_WEIGHTS, packedWeight.1, packedWeight.0),
             (DNNL_ARG_DST, dstMD, dstScratch?.pointer ?? out.data),
         ]

@@ -84,7 +84,7 @@ extension CPUBackend {
         let biasMD = try biasTensor.map { try memoryDesc(dims: [1, n], strides: [n, 1], dtype: $0.dtype) }
         let key = "gemm|\(m),\(k),\(n)|\(a.strides)|\(b.strides)|\(dtype)|\(biasTensor?.dtype.rawValue ?? "-")"
         let primitive = try dnnl.primitive(key) { try dnnl.matmulPrimitive(aMD, bMD, cMD, bias: biasMD) }
-        var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] =
+        var args: [(Int32, MemoryDescriptor, UnsafeMutableRawPointer)] =
             [(DNNL_ARG_SRC, aMD, a.data), (DNNL_ARG_WEIGHTS, bMD, b.data), (DNNL_ARG_DST, cMD, out)]
         if let biasTensor, let biasMD { args.append((DNNL_ARG_BIAS, biasMD, biasTensor.data)) }
         try dnnl.execute(primitive, args, keepAlive: [a, b, biasTensor as Any], device: a.device)

@@ -38,17 +38,19 @@ final class DNNL: @unchecked Sendable {
         return p
     }
 
-    /// Creates a primitive from an operation descriptor. Scratchpads are user-managed: each
-    /// execution gets its own (so one primitive can run on several threads at once, which
+    /// Creates a primitive from the primitive descriptor `describe` makes with the attributes
+    /// it is given (oneDNN 3 creates descriptors per operation). Scratchpads are user-managed:
+    /// each execution gets its own (so one primitive can run on several threads at once, which
     /// oneDNN's library-managed scratchpad does not allow) and its bytes are accounted.
-    func makePrimitive(descriptor: UnsafeRawPointer, attributes: dnnl_primitive_attr_t? = nil, what: String) throws -> Primitive {
+    func makePrimitive(attributes: dnnl_primitive_attr_t? = nil, what: String,
+                       describe: (inout dnnl_primitive_desc_t?, dnnl_primitive_attr_t?) -> dnnl_status_t) throws -> Primitive {
         var ownAttributes: dnnl_primitive_attr_t?
         defer { if let ownAttributes { dnnl_primitive_attr_destroy(ownAttributes) } }
         if attributes == nil { try check(dnnl_primitive_attr_create(&ownAttributes), "attributes") }
         let attr = attributes ?? ownAttributes
         try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode")
         var pd: dnnl_primitive_desc_t?
-        try check(dnnl_primitive_desc_create(&pd, descriptor, attr, engine, nil), what)
+        try check(describe(&pd, attr), what)
         guard let pd else { throw TensorError.backend("\(what): no primitive descriptor") }
         var primitive: dnnl_primitive_t?
         let status = dnnl_primitive_create(&primitive, pd)
@@ -60,15 +62,8 @@ final class DNNL: @unchecked Sendable {
     }
 
     /// A matmul primitive for fixed layouts; with `accumulate` the product is added to dst.
-    func matmulPrimitive(_ a: dnnl_memory_desc_t, _ b: dnnl_memory_desc_t, _ c: dnnl_memory_desc_t,
-                         bias: dnnl_memory_desc_t? = nil, accumulate: Bool = false) throws -> Primitive {
-        var desc = dnnl_matmul_desc_t()
-        var am = a, bm = b, cm = c
-        if var biasDesc = bias {
-            try check(dnnl_matmul_desc_init(&desc, &am, &bm, &biasDesc, &cm), "matmul descriptor")
-        } else {
-            try check(dnnl_matmul_desc_init(&desc, &am, &bm, nil, &cm), "matmul descriptor")
-        }
+    func matmulPrimitive(_ a: MemoryDescriptor, _ b: MemoryDescriptor, _ c: MemoryDescriptor,
+                         bias: MemoryDescriptor? = nil, accumulate: Bool = false) throws -> Primitive {
         var attributes: dnnl_primitive_attr_t?
         var postOps: dnnl_post_ops_t?
         defer {
@@ -78,10 +73,12 @@ final class DNNL: @unchecked Sendable {
         if accumulate {
             try check(dnnl_primitive_attr_create(&attributes), "attributes")
             try check(dnnl_post_ops_create(&postOps), "post-ops")
-            try check(dnnl_post_ops_append_sum(postOps, 1.0), "sum post-op")
+            try check(dnnl_post_ops_append_sum(postOps, 1.0, 0, dnnl_data_type_undef), "sum post-op")
             try check(dnnl_primitive_attr_set_post_ops(attributes, postOps), "post-ops")
         }
-        return try withUnsafePointer(to: &desc) { try makePrimitive(descriptor: $0, attributes: attributes, what: "matmul") }
+        return try makePrimitive(attributes: attributes, what: "matmul") { pd, attr in
+            dnnl_matmul_primitive_desc_create(&pd, engine, a.handle, b.handle, bias?.handle, c.handle, attr)
+        }
     }
 
     /// `weight` reordered from `user` into a primitive's preferred layout `target`, made once
@@ -89,11 +86,11 @@ final class DNNL: @unchecked Sendable {
     /// the bytes `user` describes (the weight itself, or converted). A weight mapped from its
     /// checkpoint is read through the packed copy from then on, so its own pages go: resident
     /// once, not twice.
-    func packedWeight(_ weight: Tensor, as user: dnnl_memory_desc_t, into target: dnnl_memory_desc_t, key: String,
+    func packedWeight(_ weight: Tensor, as user: MemoryDescriptor, into target: MemoryDescriptor, key: String,
                       source: () throws -> Tensor) throws -> PackedWeight {
         try weight.storage.derived("\(key)|\(weight.offset)|\(weight.shape)|\(weight.strides)") { try OpProfile.measure(.copy, operation: "pack-weight") {
             let bytes = try source()
-            let storage = try weight.storage.derivedStorage(byteCount: memoryDescSize(target))
+            let storage = try weight.storage.derivedStorage(byteCount: target.byteCount)
             let reorder = try reorderPrimitive(from: user, to: target)
             try execute(reorder, [(DNNL_ARG_FROM, user, bytes.data), (DNNL_ARG_TO, target, storage.pointer)],
                         keepAlive: [bytes, storage], device: weight.device)
@@ -103,14 +100,13 @@ final class DNNL: @unchecked Sendable {
         } }
     }
 
-    func reorderPrimitive(from source: dnnl_memory_desc_t, to target: dnnl_memory_desc_t) throws -> Primitive {
-        var src = source, dst = target
+    func reorderPrimitive(from source: MemoryDescriptor, to target: MemoryDescriptor) throws -> Primitive {
         var attributes: dnnl_primitive_attr_t?
         try check(dnnl_primitive_attr_create(&attributes), "attributes")
         defer { dnnl_primitive_attr_destroy(attributes) }
         try check(dnnl_primitive_attr_set_scratchpad_mode(attributes, dnnl_scratchpad_mode_user), "scratchpad mode")
         var pd: dnnl_primitive_desc_t?
-        try check(dnnl_reorder_primitive_desc_create(&pd, &src, engine, &dst, engine, attributes), "reorder")
+        try check(dnnl_reorder_primitive_desc_create(&pd, source.handle, engine, target.handle, engine, attributes), "reorder")
         guard let pd else { throw TensorError.backend("reorder: no primitive descriptor") }
         var primitive: dnnl_primitive_t?
         try check(dnnl_primitive_create(&primitive, pd), "reorder")
@@ -121,7 +117,7 @@ final class DNNL: @unchecked Sendable {
     /// Runs `primitive` with `arguments` (oneDNN argument id → memory descriptor and data).
     /// `keepAlive` holds the owners of those pointers (tensors, storages) until it is done:
     /// Swift may otherwise release a temporary right after its pointer was taken.
-    func execute(_ primitive: Primitive, _ arguments: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)],
+    func execute(_ primitive: Primitive, _ arguments: [(Int32, MemoryDescriptor, UnsafeMutableRawPointer)],
                  keepAlive: [Any], device: Device = .cpu) throws {
         let bound = try bind(primitive, arguments.map { ($0.0, $0.1) }, device: device)
         try withExtendedLifetime(keepAlive) { try bound.run(arguments.map { $0.2 }) }
@@ -129,22 +125,21 @@ final class DNNL: @unchecked Sendable {
 
     /// `primitive` with its memory objects (and scratchpad) made once, for hot loops of small
     /// products where per-call set-up would cost as much as the work. Use it on one thread.
-    func bind(_ primitive: Primitive, _ arguments: [(Int32, dnnl_memory_desc_t)], device: Device) throws -> BoundPrimitive {
+    func bind(_ primitive: Primitive, _ arguments: [(Int32, MemoryDescriptor)], device: Device) throws -> BoundPrimitive {
         var memories: [dnnl_exec_arg_t] = []
         var handles: [dnnl_memory_t] = []
         var scratchpad: Storage?
-        func add(_ id: Int32, _ descriptor: dnnl_memory_desc_t, _ pointer: UnsafeMutableRawPointer?) throws {
-            var md = descriptor
+        func add(_ id: Int32, _ descriptor: MemoryDescriptor, _ pointer: UnsafeMutableRawPointer?) throws {
             var memory: dnnl_memory_t?
-            try check(dnnl_memory_create(&memory, &md, engine, pointer), "memory")
+            try check(dnnl_memory_create(&memory, descriptor.handle, engine, pointer), "memory")
             guard let memory else { throw TensorError.backend("oneDNN gave no memory object") }
             handles.append(memory)
             memories.append(dnnl_exec_arg_t(arg: id, memory: memory))
         }
         do {
             for (id, descriptor) in arguments { try add(id, descriptor, nil) }
-            if let md = primitive.queryDesc(dnnl_query_scratchpad_md), memoryDescSize(md) > 0 {
-                let storage = try Storage(byteCount: memoryDescSize(md), device: device)
+            if let md = primitive.queryDesc(dnnl_query_scratchpad_md), md.byteCount > 0 {
+                let storage = try Storage(byteCount: md.byteCount, device: device)
                 try add(DNNL_ARG_SCRATCHPAD, md, storage.pointer)
                 scratchpad = storage
             }
@@ -182,9 +177,13 @@ final class Primitive: @unchecked Sendable {
         dnnl_primitive_destroy(primitive)
         dnnl_primitive_desc_destroy(descriptor)
     }
-    /// The memory layout the primitive chose for an argument (weights, src, dst).
-    func queryDesc(_ what: dnnl_query_t) -> dnnl_memory_desc_t? {
-        dnnl_primitive_desc_query_md(descriptor, what, 0)?.pointee
+    /// The memory layout the primitive chose for an argument (weights, src, dst): a copy
+    /// (the descriptor's own belongs to the primitive descriptor).
+    func queryDesc(_ what: dnnl_query_t) -> MemoryDescriptor? {
+        guard let md = dnnl_primitive_desc_query_md(descriptor, what, 0) else { return nil }
+        var copy: dnnl_memory_desc_t?
+        guard dnnl_memory_desc_clone(&copy, md) == dnnl_success, let copy else { return nil }
+        return MemoryDescriptor(owning: copy)
     }
 }
 
@@ -229,8 +228,8 @@ final class StreamBox: NSObject, @unchecked Sendable {
 /// A weight reordered once into the layout a primitive prefers (kept in `Storage.derived`).
 final class PackedWeight: StorageBackedValue, @unchecked Sendable {
     let storage: Storage
-    let descriptor: dnnl_memory_desc_t
-    init(storage: Storage, descriptor: dnnl_memory_desc_t) {
+    let descriptor: MemoryDescriptor
+    init(storage: Storage, descriptor: MemoryDescriptor) {
         self.storage = storage
         self.descriptor = descriptor
     }
@@ -255,26 +254,33 @@ func dnnlType(_ dtype: DType) throws -> dnnl_data_type_t {
     }
 }
 
-func memoryDesc(dims: [Int], strides: [Int], dtype: DType) throws -> dnnl_memory_desc_t {
-    var md = dnnl_memory_desc_t()
+/// A oneDNN memory descriptor (an opaque handle in oneDNN 3), destroyed with its last owner.
+final class MemoryDescriptor: @unchecked Sendable {
+    let handle: dnnl_memory_desc_t
+
+    init(owning handle: dnnl_memory_desc_t) { self.handle = handle }
+    deinit { dnnl_memory_desc_destroy(handle) }
+
+    /// Bytes a buffer in this layout takes (padding of blocked layouts included).
+    var byteCount: Int { dnnl_memory_desc_get_size(handle) }
+}
+
+func memoryDesc(dims: [Int], strides: [Int], dtype: DType) throws -> MemoryDescriptor {
+    var md: dnnl_memory_desc_t?
     let d = dims.map { Int64($0) }, s = strides.map { Int64($0) }
-    try check(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), d, try dnnlType(dtype), s), "memory descriptor")
-    return md
+    try check(dnnl_memory_desc_create_with_strides(&md, Int32(dims.count), d, try dnnlType(dtype), s), "memory descriptor")
+    guard let md else { throw TensorError.backend("oneDNN gave no memory descriptor") }
+    return MemoryDescriptor(owning: md)
 }
 
-func memoryDesc(dims: [Int], tag: dnnl_format_tag_t, dtype: DType) throws -> dnnl_memory_desc_t {
-    var md = dnnl_memory_desc_t()
-    try check(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dims.map { Int64($0) }, try dnnlType(dtype), tag),
+func memoryDesc(dims: [Int], tag: dnnl_format_tag_t, dtype: DType) throws -> MemoryDescriptor {
+    var md: dnnl_memory_desc_t?
+    try check(dnnl_memory_desc_create_with_tag(&md, Int32(dims.count), dims.map { Int64($0) }, try dnnlType(dtype), tag),
               "memory descriptor")
-    return md
+    guard let md else { throw TensorError.backend("oneDNN gave no memory descriptor") }
+    return MemoryDescriptor(owning: md)
 }
 
-func memoryDescEqual(_ a: dnnl_memory_desc_t, _ b: dnnl_memory_desc_t) -> Bool {
-    var x = a, y = b
-    return dnnl_memory_desc_equal(&x, &y) != 0
-}
-
-func memoryDescSize(_ a: dnnl_memory_desc_t) -> Int {
-    var x = a
-    return dnnl_memory_desc_get_size(&x)
+func memoryDescEqual(_ a: MemoryDescriptor, _ b: MemoryDescriptor) -> Bool {
+    dnnl_memory_desc_equal(a.handle, b.handle) != 0
 }
