@@ -65,8 +65,15 @@ func workloads(_ dtype: DType) throws -> [Workload] {
     let k = try random([bq, h, s, d], seed: 7, dtype: dtype)
     let v = try random([bq, h, s, d], seed: 8, dtype: dtype)
     let stored = try random([n, n], seed: 9, dtype: .f32).to(.f8e4m3fn)
+    // The SD 1.5 UNet's first-level GEGLU projection: 2 × 4096 tokens, 320 → 2560 (a weight).
+    let tokens = try random([2, 4096, 320], seed: 10, dtype: dtype)
+    let projection = try (random([2560, 320], seed: 11, dtype: .f32) * 0.05).to(dtype)
+    let projectionBias = try random([2560], seed: 12, dtype: dtype)
     return [
         Workload(name: "matmul", shape: "[4096,4096] @ [4096,4096]", flops: 2 * pow(Double(n), 3)) { try a.matmul(b) },
+        Workload(name: "linear", shape: "x [2,4096,320], w [2560,320] + bias", flops: 2.0 * 2 * 4096 * 320 * 2560) {
+            try tokens.linear(weight: projection, bias: projectionBias)
+        },
         Workload(name: "conv2d", shape: "x [2,320,64,64], w [320,320,3,3], pad 1",
                  flops: 2.0 * 2 * 320 * 64 * 64 * 320 * 9) { try x.conv2d(weight: w, bias: bias, padding: 1) },
         Workload(name: "attention", shape: "q,k,v [2,8,4096,40]", flops: 4.0 * Double(bq * h * s * s * d)) {

@@ -4,7 +4,7 @@
 # Pinned versions: python 3.11, torch==2.15.0 (diffusers==0.42.1, transformers==5.24.0,
 #   accelerate==1.15.0, safetensors==0.8.0 in the same venv; not used here).
 #
-# Usage:  python tools/bench/torch_ops_bench.py [--reps 3] [--only matmul,conv2d,attention]
+# Usage:  python tools/bench/torch_ops_bench.py [--reps 3] [--only matmul,linear,conv2d,attention]
 #         BENCH_THREADS=4 python tools/bench/torch_ops_bench.py    (default: 2 threads)
 #
 # Prints ONE JSON object on stdout (progress goes to stderr):
@@ -13,6 +13,7 @@
 #                               "shape": ...}, "matmul_bf16": ..., "conv2d_f32": ..., ...}}
 # Workloads (each for float32 and bfloat16):
 #   matmul    [4096,4096] @ [4096,4096]                       flops = 2*N^3
+#   linear    x [2,4096,320] @ w [2560,320]^T + bias            flops = 2*8192*320*2560
 #   conv2d    x [2,320,64,64], w [320,320,3,3], b [320], pad 1  flops = 2*N*Cout*H*W*Cin*9
 #   attention F.scaled_dot_product_attention, q,k,v [2,8,4096,40]  flops = 4*B*H*S*S*D
 # Each workload is run once to warm up, then timed --reps times; "seconds" is the median.
@@ -50,6 +51,11 @@ def workloads(dtype):
     a, b = r(N, N), r(N, N, scale=N ** -0.5)
     yield "matmul", {"shape": "[4096,4096]@[4096,4096]"}, 2 * N ** 3, lambda: torch.matmul(a, b)
 
+    # the SD 1.5 UNet's first-level GEGLU projection: 2 x 4096 tokens, 320 -> 2560 (a weight)
+    tokens, proj, proj_bias = r(2, 4096, 320), r(2560, 320, scale=320 ** -0.5), r(2560, scale=0.1)
+    yield ("linear", {"shape": "x[2,4096,320] w[2560,320] + bias"}, 2 * 2 * 4096 * 320 * 2560,
+           lambda: F.linear(tokens, proj, proj_bias))
+
     n, c, h, w = 2, 320, 64, 64
     x, wt, bias = r(n, c, h, w), r(c, c, 3, 3, scale=(c * 9) ** -0.5), r(c, scale=0.1)
     yield ("conv2d", {"shape": "x[2,320,64,64] w[320,320,3,3] pad 1"}, 2 * n * c * h * w * c * 9,
@@ -68,7 +74,7 @@ def workloads(dtype):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--only", default="", help="comma-separated subset of matmul,conv2d,attention")
+    ap.add_argument("--only", default="", help="comma-separated subset of matmul,linear,conv2d,attention")
     ap.add_argument("--dtypes", default="f32,bf16")
     args = ap.parse_args()
     only = set(filter(None, args.only.split(",")))
