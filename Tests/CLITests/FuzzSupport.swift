@@ -87,7 +87,7 @@ struct FuzzHarness {
         process.standardInput = FileHandle.nullDevice
         let start = Date()
         try process.run()
-        nonisolated(unsafe) let running = process
+        let running = process
         let killed = UnsafeMutablePointer<Bool>.allocate(capacity: 1)
         killed.initialize(to: false)
         defer { killed.deallocate() }

@@ -72,7 +72,7 @@ final class ConfigConstraintTests: XCTestCase {
         XCTAssertEqual(try c.float("eps", .positive), 1e-6)
         XCTAssertEqual(try c.optionalFloat("shift", .finite), -0.5)
         XCTAssertNil(try c.optionalFloat("absent", .finite))
-        assertValueError("nan", "NaN") { try c.optionalDouble("nan", .finite) }
+        assertValueError("nan", "NaN") { try c.optionalDouble("nan", .finite) as Any }
         XCTAssertEqual(try c.double("ninf", .notNaN), -.infinity)
         XCTAssertEqual(try c.double("inf", .positiveOrInfinity), .infinity)
     }
