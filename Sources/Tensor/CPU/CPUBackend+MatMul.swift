@@ -67,53 +67,13 @@ extension CPUBackend {
         let out = try Tensor.empty(Array(x.shape.dropLast()) + [outFeatures], dtype: dtype, device: device)
         guard out.count > 0 else { return out }
         let rows = try input.reshaped([-1, weight.shape[1]])
-        // A weight mapped from its checkpoint is packed (its own pages go once the packed copy
-        // exists: resident once). An owned weight is read in place, transposed: packing it would
-        // hold it twice for a few per cent of speed (2-4 % on an SD 1.5 projection, AVX-512).
-        if weight.storage.isMapped {
-            try withExtendedLifetime(out) { try packedGemm(rows, weight: weight, bias: bias, into: out.data, dtype: dtype) }
-        } else {
-            // Weight [out, in] is used transposed: a [in, out] view with swapped strides.
-            let wT = try weight.to(dtype).withoutBroadcastStrides().transposed(0, 1)
-            try withExtendedLifetime(out) { try gemm(rows, wT, bias: bias, into: out.data, dtype: dtype) }
-        }
+        // Weight [out, in] is used transposed: a [in, out] view with swapped strides. Packing it
+        // into the layout the primitive picks (format_tag_any, BA16a64b here) measured slower:
+        // SD 1.5 UNet linears 1.92-1.95 s a step packed against 1.84-1.85 s in place, plus the
+        // packing itself each call (BENCHMARKS.md, oneDNN 3.2 section).
+        let wT = try weight.to(dtype).withoutBroadcastStrides().transposed(0, 1)
+        try withExtendedLifetime(out) { try gemm(rows, wT, bias: bias, into: out.data, dtype: dtype) }
         return out
-    }
-
-    /// out[rows, n] = a[rows, k] @ weightᵀ (+ bias) with the weight [n, k] in the layout the
-    /// matmul primitive picks (`format_tag_any`: blocked for brgemm), packed once and kept with
-    /// the weight's storage as convolution weights are (converted to `dtype` into the packed
-    /// copy, so a mapped f32 weight is never also held converted; its own pages go once packed).
-    func packedGemm(_ a: Tensor, weight: Tensor, bias: Tensor?, into out: UnsafeMutableRawPointer, dtype: DType) throws {
-        let m = a.shape[0], k = a.shape[1], n = weight.shape[0]
-        let dnnl = try DNNL.get()
-        let aMD = try memoryDesc(dims: [m, k], strides: fixStrides([m, k], a.strides), dtype: dtype)
-        let cMD = try memoryDesc(dims: [m, n], strides: [n, 1], dtype: dtype)
-        // The weight as stored, [n, k] row-major, is [k, n] with strides [1, k].
-        let userMD = try memoryDesc(dims: [k, n], strides: [1, k], dtype: dtype)
-        let biasTensor = try bias.map { try $0.contiguous().to($0.dtype == .bf16 && dtype == .bf16 ? .bf16 : .f32) }
-        let biasMD = try biasTensor.map { try memoryDesc(dims: [1, n], strides: [n, 1], dtype: $0.dtype) }
-        let key = "linear|\(m),\(k),\(n)|\(a.strides)|\(dtype)|\(biasTensor?.dtype.rawValue ?? "-")"
-        let primitive = try dnnl.primitive(key) {
-            try dnnl.matmulPrimitive(aMD, try memoryDesc(dims: [k, n], tag: dnnl_format_tag_any, dtype: dtype), cMD, bias: biasMD)
-        }
-        guard let weightMD = primitive.queryDesc(dnnl_query_weights_md) else {
-            throw TensorError.backend("oneDNN matmul did not report its weight layout")
-        }
-        // One packed copy per weight for every row count; a row count whose primitive wants
-        // another layout gets its own.
-        var packed = try dnnl.packedWeight(weight, as: userMD, into: weightMD, key: "linear-weight|\(k),\(n)|\(dtype)") {
-            try weight.to(dtype).contiguous()
-        }
-        if !memoryDescEqual(packed.descriptor, weightMD) {
-            packed = try dnnl.packedWeight(weight, as: userMD, into: weightMD, key: "linear-weight|\(key)") {
-                try weight.to(dtype).contiguous()
-            }
-        }
-        var args: [(Int32, MemoryDescriptor, UnsafeMutableRawPointer)] =
-            [(DNNL_ARG_SRC, aMD, a.data), (DNNL_ARG_WEIGHTS, packed.descriptor, packed.storage.pointer), (DNNL_ARG_DST, cMD, out)]
-        if let biasTensor, let biasMD { args.append((DNNL_ARG_BIAS, biasMD, biasTensor.data)) }
-        try dnnl.execute(primitive, args, keepAlive: [a, packed, biasTensor as Any], device: a.device)
     }
 
     /// out[rows, n] = a[rows, k] @ b[k, n] (+ bias[n]), any 2-D strides, written contiguously.
