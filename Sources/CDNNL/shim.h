@@ -2,7 +2,7 @@
 #define SWIFT_DIFFUSERS_CDNNL_SHIM_H
 #include <oneapi/dnnl/dnnl.h>
 
-// Debian's oneDNN runs on GNU OpenMP (libgomp). The Swift kernels run their parallel loops on
+// oneDNN (Intel's CPU build for GNU OpenMP, scripts/fetch-onednn.sh) runs on libgomp. The Swift kernels run their parallel loops on
 // the same OpenMP team (GOMP_parallel is libgomp's entry point for `#pragma omp parallel`), so
 // oneDNN's threads and ours are one pool: no oversubscription, no threads spinning against
 // each other. Worker threads that run small primitives one per thread set their team size to 1.
