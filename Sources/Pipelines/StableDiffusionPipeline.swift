@@ -161,7 +161,7 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
 }
 
 /// One model component: its config read and checked, the checkpoint's headers compared with
-/// the weights the config implies (a config asking for more tensors than the checkpoint holds
+/// the weights the config implies (a config asking for far more tensors than the checkpoint holds
 /// is refused before the module tree is built: building costs in proportion to the config,
 /// which the file controls), then the model built and loaded key by key.
 private func loadComponent<Config, Model: Module>(_ path: String, dtype: DType?, config read: (ModelConfig) throws -> Config,
