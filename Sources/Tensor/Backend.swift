@@ -14,7 +14,7 @@ public enum AttentionKernel: Sendable, Equatable {
     case reference
     /// Tiled with an online softmax: at most one tile of scores per thread.
     case memoryEfficient
-    /// `memoryEfficient`, except that a score matrix of at most 2^19 scores (2 MiB in f32; a
+    /// `memoryEfficient`, except that a score matrix of at most 2^20 scores (4 MiB in f32; a
     /// text encoder's 77 tokens for a few prompts) is computed whole, as `reference`: tiling
     /// saves little there and its per-head set-up costs more than the products. The default.
     case auto

@@ -11,7 +11,7 @@ public enum AttentionBackend: Sendable, Equatable {
     case sliced(AttentionSliceSize)
     /// The memory-efficient tiled kernel with an online softmax: never a whole score matrix.
     case flash
-    /// The best available: `flash`, except that a score matrix of at most 2^19 scores (2 MiB
+    /// The best available: `flash`, except that a score matrix of at most 2^20 scores (4 MiB
     /// in f32: a text encoder's) is computed whole (`AttentionKernel.auto`).
     case auto
 
