@@ -14,9 +14,9 @@ public enum AttentionKernel: Sendable, Equatable {
     case reference
     /// Tiled with an online softmax: at most one tile of scores per thread.
     case memoryEfficient
-    /// `memoryEfficient`, except that a score matrix of at most 2^20 scores (4 MiB in f32; a
-    /// text encoder's 77 tokens for a few prompts) is computed whole, as `reference`: tiling
-    /// saves little there and its per-head set-up costs more than the products. The default.
+    /// `memoryEfficient`, except that a score matrix no bigger than one tile (a text encoder's
+    /// 77 tokens) is computed whole, as `reference`: tiling saves nothing there and its
+    /// per-tile set-up costs more than the products. The default.
     case auto
     /// The reference computation this many heads at a time (Diffusers' `SlicedAttnProcessor`):
     /// the scores of `n` heads of one sample exist at once.

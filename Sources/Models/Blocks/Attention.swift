@@ -11,7 +11,7 @@ public final class Attention: Module, AttentionLayer, @unchecked Sendable {
     public let groupNorm: GroupNorm?
     public let residualConnection: Bool
     /// How the scores are computed; by default tiled, so that no more than one tile's worth of
-    /// them is ever held at once (score matrices up to 4 MiB are computed whole).
+    /// them is ever held at once.
     public var kernel: AttentionKernel = .auto
 
     public init(queryDim: Int, contextDim: Int? = nil, heads: Int, dimHead: Int, bias: Bool = false, outBias: Bool = true,

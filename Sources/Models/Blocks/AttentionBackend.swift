@@ -11,8 +11,8 @@ public enum AttentionBackend: Sendable, Equatable {
     case sliced(AttentionSliceSize)
     /// The memory-efficient tiled kernel with an online softmax: never a whole score matrix.
     case flash
-    /// The best available: `flash`, except that a score matrix of at most 2^20 scores (4 MiB
-    /// in f32: a text encoder's) is computed whole (`AttentionKernel.auto`).
+    /// The best available: `flash`, except that a score matrix no bigger than one tile is
+    /// computed whole (`AttentionKernel.auto`).
     case auto
 
     /// `n` heads at a time.

@@ -5,11 +5,9 @@ extension CPUBackend {
     /// Query rows and key rows per tile of the memory-efficient kernel.
     static let attentionQueryTile = 128
     static let attentionKeyTile = 512
-    /// Up to this many scores in all (4 MiB in f32) the `auto` kernel computes the whole matrix
-    /// at once: a text encoder's 77×77 scores for a few prompts with guidance (12 heads × 2 ×
-    /// 5929 = 142 k per prompt), where the tiled kernel's per-head set-up cost 3× the work
-    /// (SD 1.5's text encoder: attention 0.045 s tiled, 0.015 s whole, BENCHMARKS.md).
-    static let smallAttentionScores = 1 << 20
+    /// Up to this many scores in all (256 KiB in f32, one tile's worth) the `auto` kernel
+    /// computes the whole matrix at once.
+    static let smallAttentionScores = attentionQueryTile * attentionKeyTile
 
     /// softmax(q·kᵀ·scale + mask)·v over [B, H, S, D] operands. `mask` is additive (float)
     /// or boolean (true = attend), broadcastable to [B, H, Sq, Sk]; `isCausal` masks keys
