@@ -103,7 +103,7 @@ extension Generate {
     /// The paths of this run: inputs checked (regular, readable files) and noted so that no
     /// output overwrites them, outputs claimed (folder writable, no collisions). Returns the
     /// image paths (one per image of the batch).
-    func checkPaths(_ outputs: OutputFiles) throws -> (images: [String], Void) {
+    func checkPaths(_ outputs: OutputFiles) throws -> [String] {
         for (option, path) in [("--image", image), ("--latents", latents)] {
             guard let path else { continue }
             try InputFile.check(path)
@@ -117,6 +117,6 @@ extension Generate {
         for path in images { try outputs.claim(path, role: "--out") }
         if let saveTensor { try outputs.claim(saveTensor, role: "--save-tensor") }
         if let report { try outputs.claim(report, role: "--report") }
-        return (images, ())
+        return images
     }
 }

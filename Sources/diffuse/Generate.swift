@@ -133,7 +133,7 @@ struct Generate: ParsableCommand {
         ProcessMemory.resetPeak()
         // Every path is checked, and every output claimed, before anything is loaded.
         let outputs = OutputFiles()
-        let files = try checkPaths(outputs)
+        let imagePaths = try checkPaths(outputs)
         let seedValue = try resolvedSeed()
         let computeType = DType(name: dtype) ?? .f32
         let devices = try makeDevices()
@@ -198,7 +198,7 @@ struct Generate: ParsableCommand {
         // Every output is staged, then all are committed together: none or all of them land.
         let pictures = try VaeImageProcessor(normalize: false).postprocess(result.images)
         let parameters = generationParameters(pipeline, folder: folder, seed: seedValue, images: result.images)
-        for (position, (picture, path)) in zip(pictures, files.images).enumerated() {
+        for (position, (picture, path)) in zip(pictures, imagePaths).enumerated() {
             try outputs.stage(path, bytes: try encodeImage(picture, path: path, parameters: parameters, position: position, count: pictures.count))
         }
         if let saveTensor {
