@@ -18,7 +18,7 @@ extension Image {
     /// once complete, so a failure never leaves a partial file behind.
     ///
     /// - Throws: `ImageError.unsupportedExtension` for any other extension or none (listing
-    ///   the supported ones); the encoder's errors; `ImageError.io` naming `path`.
+    ///   the supported ones); the encoder's errors; `FileError` naming `path`.
     public func write(to path: String, metadata: ImageMetadata? = nil, writer: ImageWriter = ImageWriter()) throws {
         try writer.write(self, to: path, metadata: metadata)
     }
@@ -50,7 +50,7 @@ extension Image {
     ///
     /// - Throws: `ImageError.invalidArgument` for an empty batch;
     ///   `ImageError.unsupportedExtension` for an extension that names no format (nothing is
-    ///   written); the encoder's errors; `ImageError.io` naming the file that could not be written.
+    ///   written); the encoder's errors; `FileError` naming the file that could not be written.
     @discardableResult
     public static func write(_ images: [Image], to path: String, metadata: ImageMetadata? = nil,
                              writer: ImageWriter = ImageWriter()) throws -> [String] {

@@ -15,8 +15,6 @@ public enum ImageError: Error, CustomStringConvertible, Equatable, Sendable {
     case tooLarge(source: String, detail: String)
     /// zlib rejected the compressed image data, or failed to compress.
     case compression(source: String, detail: String)
-    /// The file could not be opened, read, written or renamed.
-    case io(path: String, detail: String)
     /// Width or height is not a multiple of what the model needs (the VAE scale factor).
     case sizeNotMultiple(width: Int, height: Int, multiple: Int)
     /// A tensor, pixel buffer or argument that cannot become an image (or vice versa).
@@ -46,8 +44,6 @@ public enum ImageError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(source) is too large: \(detail)"
         case .compression(let source, let detail):
             return "\(source): zlib error: \(detail)"
-        case .io(let path, let detail):
-            return "\(path): \(detail)"
         case .sizeNotMultiple(let width, let height, let multiple):
             return "image size \(width)×\(height) is not a multiple of \(multiple) in both dimensions; "
                 + "resize it or enable resizing"

@@ -1,3 +1,5 @@
+import Files
+
 /// Text stored in an image file beside its pixels: keyword/text pairs, in order.
 ///
 /// The entry that matters in practice is `parameters`, the generation parameters in
@@ -87,11 +89,11 @@ extension ImageMetadata {
     /// its signature, not its name): for PNG every `tEXt`, `zTXt` and `iTXt` chunk in file
     /// order; for JPEG and WebP the EXIF `UserComment`, as `parameters`, when there is one.
     ///
-    /// - Throws: `ImageError.io` when the file cannot be read, `.tooLarge` above `maxBytes`,
+    /// - Throws: `FileError` when the file cannot be read or holds more than `maxBytes`,
     ///   `.metadata` for a file of another kind or a malformed text chunk or EXIF block, and the
     ///   PNG chunk errors (`.badCRC`, `.truncated`, …) for a broken PNG.
     public init(contentsOfFile path: String, maxBytes: Int = 1 << 30) throws {
-        try self.init(imageData: FileIO.read(path, maxBytes: maxBytes), source: path)
+        try self.init(imageData: InputFile.read(path, maxBytes: maxBytes), source: path)
     }
 
     /// The text metadata of a PNG, JPEG or WebP file held in `bytes`; `source` names it in errors.

@@ -1,8 +1,10 @@
+import Files
+
 /// Encodes images in the format each file name asks for (`ImageFormat(path:)`: `.png`,
 /// `.jpg`/`.jpeg`, `.webp`) with text metadata, and writes them atomically.
 ///
 /// Every file is encoded in memory first and then written under a temporary name in its
-/// folder and renamed into place (`FileIO.writeAtomically`), whatever the format, so a
+/// folder and renamed into place together (`OutputFiles`), whatever the format, so a
 /// failure — an encoder error, a full disk — never leaves a partial file, and a batch is
 /// renamed into place only when every image of it was written.
 public struct ImageWriter: Sendable {
@@ -34,7 +36,7 @@ public struct ImageWriter: Sendable {
     /// Writes `image` to `path` in the format its extension names.
     ///
     /// - Throws: `ImageError.unsupportedExtension` (before anything is written) for an
-    ///   extension that names no format; the encoder's errors; `ImageError.io` naming `path`
+    ///   extension that names no format; the encoder's errors; `FileError` naming `path`
     ///   when the file cannot be written.
     public func write(_ image: Image, to path: String, metadata: ImageMetadata? = nil) throws {
         try write([image], to: path, metadata: [metadata])
@@ -55,11 +57,13 @@ public struct ImageWriter: Sendable {
         }
         let format = try ImageFormat(path: path)
         let paths = Image.batchPaths(for: path, count: images.count)
-        let files = try images.indices.map { index in
-            (paths[index], try encode(images[index], as: format, metadata: metadata[metadata.count == 1 ? 0 : index],
-                                      destination: paths[index]))
+        let outputs = OutputFiles()
+        for path in paths { try outputs.claim(path, role: "image file") }
+        for (index, destination) in paths.enumerated() {
+            try outputs.stage(destination, bytes: try encode(images[index], as: format, metadata: metadata[metadata.count == 1 ? 0 : index],
+                                                            destination: destination))
         }
-        try FileIO.writeAtomically(files)
+        try outputs.commit()
         return paths
     }
 }

@@ -1,3 +1,5 @@
+import Files
+
 /// Reads PNG files into 8-bit RGB `Image`s.
 ///
 /// Supported: every colour type (grayscale, grayscale+alpha, RGB, RGBA, palette) at every bit
@@ -55,7 +57,7 @@ public struct PNGDecoder: Sendable {
     /// - Throws: `ImageError` naming `path` for a missing or unreadable file, one that is not a
     ///   PNG, or any malformed, truncated, corrupt, unsupported or oversized content.
     public func decode(contentsOfFile path: String) throws -> Image {
-        try decode(FileIO.read(path, maxBytes: limits.maxFileBytes), source: path)
+        try decode(InputFile.read(path, maxBytes: limits.maxFileBytes), source: path)
     }
 
     /// Decodes PNG bytes held in memory; `source` names them in errors.

@@ -8,12 +8,19 @@ public enum SafeTensorsWriter {
     /// Diffusers' `save_pretrained` metadata.
     public static let defaultMetadata: [String: String] = ["format": "pt"]
 
-    /// Writes `tensors` to `path` atomically (temporary file + rename).
+    /// Writes `tensors` to `path` atomically (temporary file + rename; several files that
+    /// belong together go through `OutputFiles` and `write(_:into:metadata:)`).
     /// - Parameter metadata: `__metadata__`; nil leaves it out.
     public static func write(_ tensors: [String: Tensor], to path: String,
                              metadata: [String: String]? = defaultMetadata) throws {
-        let file = try writeTemporary(tensors, finalPath: path, metadata: metadata)
-        try file.commit()
+        let file = try TemporaryFile(finalPath: path)
+        do {
+            try write(tensors, into: file, metadata: metadata)
+            try file.commit()
+        } catch {
+            file.discard()
+            throw error
+        }
     }
 
     /// The bytes `write` would put in the file (for small tensors and tests).
@@ -25,20 +32,6 @@ public enum SafeTensorsWriter {
             out.append(contentsOf: UnsafeRawBufferPointer(start: tensor.data, count: tensor.byteCount))
         }
         return out
-    }
-
-    /// Writes the file under a temporary name beside `finalPath`; the caller commits it
-    /// (several files can then be renamed into place together).
-    public static func writeTemporary(_ tensors: [String: Tensor], finalPath: String,
-                                      metadata: [String: String]? = defaultMetadata) throws -> TemporaryFile {
-        let file = try TemporaryFile(finalPath: finalPath)
-        do {
-            try write(tensors, into: file, metadata: metadata)
-        } catch {
-            file.discard()
-            throw error
-        }
-        return file
     }
 
     /// Writes the file's bytes into `file` (a staged output).
