@@ -30,13 +30,4 @@ public enum FileError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .collision(path, first, second): return "\(first) and \(second) both name \(path); give each its own file"
         }
     }
-
-    /// The path at fault.
-    public var path: String {
-        switch self {
-        case let .notFound(path), let .notARegularFile(path, _), let .notAFolder(path, _), let .permissionDenied(path, _),
-             let .tooLarge(path, _, _), let .system(path, _, _), let .invalidOutput(path, _), let .collision(path, _, _):
-            return path
-        }
-    }
 }

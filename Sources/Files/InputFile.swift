@@ -67,21 +67,4 @@ public enum InputFile {
         }
         return done == size ? bytes : Array(bytes[..<done])
     }
-
-    /// A UTF-8 text file's content; invalid UTF-8 is an error naming the file.
-    public static func readText(_ path: String, maxBytes: Int = 1 << 28) throws -> String {
-        let bytes = try read(path, maxBytes: maxBytes)
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw FileError.system(path: path, action: "read", reason: "the file is not UTF-8 text")
-        }
-        return text
-    }
-
-    /// Throws unless `path` is a folder (links followed) that this process can list.
-    public static func checkFolder(_ path: String) throws {
-        guard !path.isEmpty else { throw FileError.notFound(path: "''") }
-        guard let kind = FileKind.of(path) else { throw systemError(path, "open") }
-        guard kind == .folder else { throw FileError.notAFolder(path: path, kind: kind.phrase) }
-        guard access(path, R_OK | X_OK) == 0 else { throw FileError.permissionDenied(path: path, action: "list the folder") }
-    }
 }

@@ -22,7 +22,6 @@ public enum PipelineError: Error, CustomStringConvertible, Equatable, Sendable {
             return "the weights in \(weights) do not fit the model \(config) describes: " + detail.replacingOccurrences(of: "the checkpoint does not fit the model: ", with: "")
         case let .notAPipelineFolder(path, reason):
             return "\(path) is not a Diffusers pipeline folder: \(reason)"
-
         case .cancelled: return "generation was cancelled"
         case let .nonFinite(stage, count, total):
             return "\(stage) holds NaN or infinite values (\(count) of \(total)); the weights, the inputs or the options give numbers no image can come from"

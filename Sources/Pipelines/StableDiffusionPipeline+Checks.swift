@@ -11,7 +11,7 @@ extension StableDiffusionPipeline {
     /// that many times and doubles them back; and of 8, which Diffusers' `check_inputs` asks of
     /// every Stable Diffusion pipeline (64 for SD 1.x/2.x, 16 for the demo pipeline).
     public var sizeMultiple: Int {
-        let unit = vaeScaleFactor << max(0, unet.config.blockOutChannels.count - 1)
+        let unit = vaeScaleFactor * unet.config.downsamplingFactor
         var (a, b) = (unit, 8)
         while b != 0 { (a, b) = (b, a % b) }
         return unit / a * 8
@@ -36,7 +36,7 @@ extension StableDiffusionPipeline {
             guard value > 0, value <= Self.maximumImageSide, value % unit == 0 else {
                 throw PipelineError.invalidOption(
                     "the \(name) must be a positive multiple of \(unit) pixels up to \(Self.maximumImageSide) for this pipeline "
-                        + "(its VAE scales by \(vaeScaleFactor), its UNet by \(1 << max(0, unet.config.blockOutChannels.count - 1)), "
+                        + "(its VAE scales by \(vaeScaleFactor), its UNet by \(unet.config.downsamplingFactor), "
                         + "and Diffusers asks for multiples of 8), not \(value)")
             }
         }

@@ -90,6 +90,9 @@ extension Generate {
         }
     }
 
+    /// `--strength`, or Diffusers' default 0.8.
+    var resolvedStrength: Float { strength ?? 0.8 }
+
     /// `--seed`: nil or -1 draws one (as AUTOMATIC1111 and stable-diffusion.cpp do), recorded
     /// in the report and the image; with `drawing` false only the value is checked.
     func resolvedSeed(drawing: Bool = true) throws -> UInt64 {

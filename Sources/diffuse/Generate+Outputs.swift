@@ -24,7 +24,7 @@ extension Generate {
         let schedulerClass = String(describing: type(of: pipeline.scheduler))
         var extra: [(key: String, value: String)] = []
         if karrasSigmas { extra.append(("Schedule type", "Karras")) }
-        if image != nil { extra.append(("Denoising strength", "\(strength ?? 0.8)")) }
+        if image != nil { extra.append(("Denoising strength", "\(resolvedStrength)")) }
         extra.append(("Version", "swift-diffusers \(DiffuseVersion.current)"))
         let modelName = URL(fileURLWithPath: folder).standardizedFileURL.lastPathComponent
         return GenerationParameters(prompt: prompt ?? "", negativePrompt: negativePrompt ?? "", steps: steps,

@@ -187,7 +187,7 @@ struct Generate: ParsableCommand {
             if let image {
                 let picture = try Image(contentsOfFile: image)
                 let tensor = try VaeImageProcessor(vaeScaleFactor: pipeline.vaeScaleFactor).preprocess(picture, width: width, height: height)
-                return try StableDiffusionImg2ImgPipeline(pipeline).generate(options, image: tensor, strength: strength ?? 0.8) {
+                return try StableDiffusionImg2ImgPipeline(pipeline).generate(options, image: tensor, strength: resolvedStrength) {
                     bar?.update($0); return true
                 }
             }
@@ -304,11 +304,11 @@ struct Generate: ParsableCommand {
             "batch": "\(batch)", "dtype": dtype, "scheduler": "\(type(of: pipeline.scheduler))", "device": device,
             "offload": offload, "attention": attention, "storage_dtype": storageDtype ?? "none", "vae_slicing": "\(vaeSlicing)", "capture": "\(capture)", "channels_last": "\(channelsLast)",
             "vae_tiling": vaeTiling ? "\(pipeline.vae.tiling?.sampleMinSize ?? 0) px tiles" : "off",
-            "width": "\(width ?? pipeline.unet.config.sampleSize * pipeline.vaeScaleFactor)",
-            "height": "\(height ?? pipeline.unet.config.sampleSize * pipeline.vaeScaleFactor)",
+            "width": "\(width ?? pipeline.defaultImageSize)",
+            "height": "\(height ?? pipeline.defaultImageSize)",
         ]
         if let negativePrompt { options["negative_prompt"] = negativePrompt }
-        if let image { options["image"] = image; options["strength"] = "\(strength ?? 0.8)" }
+        if let image { options["image"] = image; options["strength"] = "\(resolvedStrength)" }
         if karrasSigmas { options["karras_sigmas"] = "true" }
         if let timestepSpacing { options["timestep_spacing"] = timestepSpacing }
         if let latents { options["latents"] = latents }

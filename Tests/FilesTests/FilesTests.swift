@@ -35,7 +35,6 @@ final class FilesTests: XCTestCase {
         XCTAssertThrowsError(try InputFile.read(plain + "/x")) { XCTAssertTrue("\($0)".contains("not a folder"), "\($0)") }
         XCTAssertThrowsError(try InputFile.read(plain, maxBytes: 2)) { XCTAssertEqual($0 as? FileError, .tooLarge(path: plain, bytes: 5, limit: 2)) }
         XCTAssertEqual(try InputFile.read(plain), Array("hello".utf8))
-        XCTAssertThrowsError(try InputFile.checkFolder(plain)) { XCTAssertEqual($0 as? FileError, .notAFolder(path: plain, kind: "a regular file")) }
         XCTAssertLessThan(Date().timeIntervalSince(start), 2, "nothing blocked")
     }
 

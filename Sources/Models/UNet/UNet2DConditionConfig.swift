@@ -30,6 +30,10 @@ public struct UNet2DConditionConfig: Sendable, Equatable {
 
     public init() {}
 
+    /// How many times the UNet halves its input along each side and doubles it back:
+    /// 2^(number of blocks − 1); a sample's height and width must be multiples of it.
+    public var downsamplingFactor: Int { 1 << (blockOutChannels.count - 1) }
+
     /// Reads and checks a config: every size and count positive and bounded
     /// (`ModelConfig.Limits`), `norm_eps` finite and positive in float32, list lengths equal to
     /// the block count, every block's channels divisible by `norm_num_groups` and by its head

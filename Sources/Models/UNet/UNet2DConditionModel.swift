@@ -66,7 +66,7 @@ public final class UNet2DConditionModel: Module, @unchecked Sendable {
             guard sample.rank == 4, sample.shape[1] == config.inChannels else {
                 throw ModuleError.invalidInput("UNet expects a sample [B, \(config.inChannels), h, w], got \(sample.shape)")
             }
-            let factor = 1 << (config.blockOutChannels.count - 1)
+            let factor = config.downsamplingFactor
             guard sample.shape[2] % factor == 0, sample.shape[3] % factor == 0 else {
                 throw ModuleError.invalidInput("UNet sample size \(sample.shape[2])×\(sample.shape[3]) must be a multiple of \(factor)")
             }
