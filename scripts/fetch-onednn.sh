@@ -28,7 +28,9 @@ if ! python3 -m pip --version >/dev/null 2>&1; then
 fi
 
 download=$(mktemp -d)
-trap 'rm -rf "$download"' EXIT
+staging=""
+# A failed fetch or unpack leaves neither the download nor a half-unpacked folder behind.
+trap 'rm -rf "$download" ${staging:+"$staging"}' EXIT
 echo "Fetching oneDNN $version (about 39 MB)"
 python3 -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux1_x86_64 \
     --dest "$download" "onednn-cpu-gomp==$version" "onednn-devel-cpu-gomp==$version"
