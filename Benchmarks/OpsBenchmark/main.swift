@@ -9,6 +9,9 @@ struct Options {
     var reps = 3
     var only: Set<String> = []
     var dtypes: [DType] = [.f32, .bf16]
+    /// A JSON list of {"m", "k", "n", "bias", "count"} linears (tools/bench/linear_shapes.py writes
+    /// a UNet step's): each is timed, and the total weighted by count.
+    var linearShapes: String?
 
     init(_ arguments: [String]) throws {
         var i = 0
@@ -22,6 +25,7 @@ struct Options {
             case "--reps":
                 guard let n = Int(try value()), n > 0 else { throw TensorError.invalidArgument("--reps needs a positive integer") }
                 reps = n
+            case "--linear-shapes": linearShapes = try value()
             case "--only": only = Set(try value().split(separator: ",").map(String.init))
             case "--dtypes":
                 dtypes = try value().split(separator: ",").map {
@@ -84,9 +88,45 @@ func workloads(_ dtype: DType) throws -> [Workload] {
     ]
 }
 
+/// Times each linear of a shape list; returns per-shape medians and the count-weighted total.
+func linearShapes(_ path: String, dtype: DType, reps: Int) throws -> [String: Any] {
+    let data = try Data(contentsOf: URL(fileURLWithPath: path))
+    guard let list = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
+        throw TensorError.invalidArgument("\(path) is not a JSON list of shapes")
+    }
+    var rows: [[String: Any]] = [], total = 0.0
+    for (i, entry) in list.enumerated() {
+        guard let m = entry["m"] as? Int, let k = entry["k"] as? Int, let n = entry["n"] as? Int,
+              let count = entry["count"] as? Int else { throw TensorError.invalidArgument("shape \(i) lacks m, k, n or count") }
+        let x = try random([m, k], seed: 20, dtype: dtype)
+        let w = try (random([n, k], seed: 21, dtype: .f32) * (1 / Float(k).squareRoot())).to(dtype)
+        let b = (entry["bias"] as? Bool ?? false) ? try random([n], seed: 22, dtype: dtype) : nil
+        for _ in 0..<2 { _ = try x.linear(weight: w, bias: b) }
+        var times: [Double] = []
+        for _ in 0..<max(reps, 5) {
+            let start = Date()
+            _ = try x.linear(weight: w, bias: b)
+            times.append(Date().timeIntervalSince(start))
+        }
+        let median = times.sorted()[times.count / 2]
+        total += median * Double(count)
+        rows.append(["m": m, "k": k, "n": n, "count": count, "seconds": median, "gflops": 2.0 * Double(m * k * n) / median / 1e9])
+        FileHandle.standardError.write(Data(String(format: "%6d %5d %5d x%3d  %8.3f ms  %6.1f GFLOP/s\n",
+                                                   m, k, n, count, median * 1e3, 2.0 * Double(m * k * n) / median / 1e9).utf8))
+    }
+    FileHandle.standardError.write(Data(String(format: "total %.3f s\n", total).utf8))
+    return ["shapes": rows, "total_seconds": total]
+}
+
 func main() throws {
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
     var results: [String: Any] = [:]
+    if let path = options.linearShapes {
+        for dtype in options.dtypes { results["linear_shapes_\(dtype)"] = try linearShapes(path, dtype: dtype, reps: options.reps) }
+        let data = try JSONSerialization.data(withJSONObject: ["engine": "swift-diffusers", "results": results], options: [.prettyPrinted, .sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+        return
+    }
     for dtype in options.dtypes {
         for workload in try workloads(dtype) where options.only.isEmpty || options.only.contains(workload.name) {
             let key = "\(workload.name)_\(dtype)"

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Freed blocks of an accelerator's allocator kept for reuse, as PyTorch's caching allocator
+/// Freed blocks of an allocator kept for reuse, as PyTorch's caching allocator
 /// keeps freed device memory: a block of the same size is handed out again without asking
 /// the OS for fresh pages, which would be faulted in and zeroed once more — on every onload of
 /// an offloaded layer. Only large blocks are kept (small ones are malloc's business), at most
@@ -29,8 +29,13 @@ final class BlockCache {
         blocks[size, default: []].append(pointer)
         order.append((size, pointer))
         bytes += size
+        return evict(toAtMost: limit)
+    }
+
+    /// The oldest cached blocks, removed until at most `limit` bytes stay cached, to free.
+    func evict(toAtMost limit: Int) -> [UnsafeMutableRawPointer] {
         var evicted: [UnsafeMutableRawPointer] = []
-        while bytes > limit, !order.isEmpty {
+        while bytes > max(limit, 0), !order.isEmpty {
             let oldest = order.removeFirst()
             if var list = blocks[oldest.size], let index = list.firstIndex(of: oldest.pointer) {
                 list.remove(at: index)

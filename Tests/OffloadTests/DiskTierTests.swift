@@ -53,8 +53,9 @@ final class DiskTierTests: XCTestCase {
         try unet.load(from: Checkpoint(folder: Self.folder))
         XCTAssertTrue(unet.namedParameters().allSatisfy { $0.parameter.value?.storage.isMapped == true }, "weights stay mapped")
         try prepare(unet)
-        // Free heap pages left by earlier tests go back to the kernel first; otherwise this run
-        // reuses them and its growth understates what it touches.
+        // Free heap pages and cached blocks left by earlier tests go back to the kernel first;
+        // otherwise this run reuses them and its growth understates what it touches.
+        Device.cpu.allocator.emptyCache()
         _ = mallocTrim(0)
         ProcessMemory.resetPeak()
         let base = try XCTUnwrap(ProcessMemory.residentBytes)

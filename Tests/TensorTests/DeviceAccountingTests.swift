@@ -49,20 +49,47 @@ final class DeviceAccountingTests: XCTestCase {
         XCTAssertEqual(device.allocator.bytesInUse, 5 << 20)
         XCTAssertThrowsError(try Tensor.empty([1], device: device), "still a capacity")
         withExtendedLifetime((b, d)) {}
-        // Small blocks are malloc's; the host never caches (its resident set is measured).
+        // Small blocks are malloc's.
         var small: Tensor? = try Tensor.empty([16], device: .accel(5))
         small = nil
         _ = small
-        var host: Tensor? = try Tensor.empty([512, 1024])
-        host = nil
-        _ = host
-        XCTAssertEqual(Device.cpu.allocator.bytesCached, 0)
+        XCTAssertEqual(Device.accel(5).allocator.bytesCached, 0)
         let other = Device.accel(6)
         var e: Tensor? = try Tensor.empty([512, 1024], device: other)
         e = nil
         _ = e
         other.allocator.emptyCache()
         XCTAssertEqual(other.allocator.bytesCached, 0)
+    }
+
+    /// The host keeps freed large blocks too, but only while those cached and those in use
+    /// stay within the most bytes it ever had in use: the footprint's peak is never raised.
+    func testTheHostReusesBlocksWithinItsHighWater() throws {
+        let host = Device.cpu.allocator
+        host.emptyCache()
+        let base = host.bytesInUse
+        var a: Tensor? = try Tensor.empty([1024, 1024])                           // 4 MiB
+        var b: Tensor? = try Tensor.empty([512, 1024])                            // 2 MiB
+        let first = try XCTUnwrap(a).storage.pointer
+        a = nil
+        XCTAssertEqual(host.bytesCached, 4 << 20, "the freed block is kept")
+        let c = try Tensor.empty([1024, 1024])                                    // the same size
+        XCTAssertEqual(c.storage.pointer, first, "and handed out again, not faulted in anew")
+        XCTAssertEqual(host.bytesCached, 0)
+        b = nil
+        _ = b
+        XCTAssertEqual(host.bytesCached, 2 << 20)
+        // A new size that passes the high water (untouched, so nothing is faulted in): the
+        // cached block gives way, as in use + cached may not exceed it.
+        XCTAssertLessThanOrEqual(host.bytesInUse + host.bytesCached, host.highWaterBytes)
+        let beyond = (host.highWaterBytes - host.bytesInUse) / 4 + (1 << 18)
+        let d = try Tensor.empty([beyond])
+        XCTAssertEqual(host.bytesCached, 0, "evicted for the block that raised the high water")
+        XCTAssertEqual(host.highWaterBytes, host.bytesInUse)
+        withExtendedLifetime((c, d)) {}
+        XCTAssertGreaterThan(host.bytesInUse, base)
+        host.emptyCache()
+        XCTAssertEqual(host.bytesCached, 0)
     }
 
     func testPeakFollowsOperations() throws {
@@ -127,7 +154,9 @@ final class DeviceAccountingTests: XCTestCase {
         XCTAssertGreaterThan(before, 1 << 20)
         let resident = try XCTUnwrap(ProcessMemory.residentBytes)
         XCTAssertLessThanOrEqual(resident, before)
-        // Touching 64 MiB raises the high-water mark by about that much.
+        // Touching 64 MiB of fresh pages raises the high-water mark by about that much (a
+        // block the host's cache keeps would be resident already).
+        Device.cpu.allocator.emptyCache()
         ProcessMemory.resetPeak()
         let base = try XCTUnwrap(ProcessMemory.peakResidentBytes)
         let big = try Tensor.zeros([16 << 20], dtype: .f32)
