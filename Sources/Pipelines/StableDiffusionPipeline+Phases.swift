@@ -11,7 +11,8 @@ extension StableDiffusionPipeline {
     /// with `castWeightsOnLoad: false` a component no offload hook casts is converted to the
     /// pipeline's dtype for the phase only — the converted copies are freed after it and the
     /// weights are the mapped checkpoint again — so a call holds one component's converted
-    /// weights at a time instead of all of them for the pipeline's life.
+    /// weights at a time instead of all of them for the pipeline's life. The host's cached
+    /// blocks are given back too.
     func inPhase<T>(of component: Module, _ body: () throws -> T) throws -> T {
         guard releasesWeightPagesBetweenPhases else { return try body() }
         var homes: [(slot: Parameter, home: Tensor)] = []
@@ -21,6 +22,8 @@ extension StableDiffusionPipeline {
             for (slot, home) in homes { slot.value = home }
             if !homes.isEmpty { phaseCastSeconds += Date().timeIntervalSince(restoreStart) }
             component.releaseMappedWeightPages()
+            // The next phase allocates other sizes: blocks this one freed would only sit in RSS.
+            Device.cpu.allocator.emptyCache()
         }
         if castPending && !component.hasOffloadHooks {
             let castStart = Date()

@@ -16,14 +16,14 @@ public struct Device: Hashable, Sendable, CustomStringConvertible {
     public let allocator: DeviceAllocator
 
     /// The host. Host RAM is a process-wide resource, so its accounting is too.
-    public static let cpu = Device(kind: .cpu, allocator: DeviceAllocator(name: "cpu", capacity: nil, blockReuse: .withinHighWater))
+    public static let cpu = Device(kind: .cpu, allocator: DeviceAllocator(name: "cpu", capacity: nil, cachesBlocks: true))
 
     /// A fresh accelerator stand-in with its own allocator. Prefer `DeviceSet` to get
     /// one `accel:N` per index in a program.
     public static func accel(_ index: Int, capacity: Int? = nil, copyBandwidth: Double? = nil) -> Device {
         Device(kind: .accel(index),
                allocator: DeviceAllocator(name: "accel:\(index)", capacity: capacity, copyBytesPerSecond: copyBandwidth,
-                                          blockReuse: .upToHighWater))
+                                          cachesBlocks: true))
     }
 
     public var isCPU: Bool { kind == .cpu }
@@ -110,23 +110,12 @@ public final class DeviceAllocator: @unchecked Sendable {
     private var allocationCount = 0
     /// The most bytes ever in use at once (never reset): the block cache's limit.
     private var highWater = 0
-    /// Freed large blocks kept for reuse; nil with `BlockReuse.none`.
+    /// Freed large blocks kept for reuse, up to the most bytes ever in use, as PyTorch's
+    /// caching allocator keeps a GPU's: a fresh block is faulted in and zeroed by the kernel
+    /// page by page (on the host a tenth of a UNet step's time at 512² went to clearing pages;
+    /// a reused block is not cleared). The host's pipelines empty it between phases, whose
+    /// sizes differ. Nil: freed at once.
     private let cache: BlockCache?
-    private let blockReuse: BlockReuse
-
-    /// What happens to a freed large block.
-    public enum BlockReuse: Sendable {
-        /// Freed at once.
-        case none
-        /// Kept while the blocks cached and in use together stay within the most bytes ever in
-        /// use, so the cache never raises the footprint's peak: the host's choice. A fresh
-        /// block is faulted in and zeroed by the kernel page by page (a fifth of a UNet step's
-        /// CPU time at 512² went to clearing pages); a reused one is not.
-        case withinHighWater
-        /// Kept up to the most bytes ever in use, on top of those in use, giving way when the
-        /// capacity is reached: PyTorch's caching allocator on a GPU.
-        case upToHighWater
-    }
 
     /// When the copy engine finishes the copies already given to it (uptime nanoseconds).
     private var copyEngineFreeAt: UInt64 = 0
@@ -142,12 +131,11 @@ public final class DeviceAllocator: @unchecked Sendable {
         return copyEngineFreeAt
     }
 
-    public init(name: String, capacity: Int?, copyBytesPerSecond: Double? = nil, blockReuse: BlockReuse = .none) {
+    public init(name: String, capacity: Int?, copyBytesPerSecond: Double? = nil, cachesBlocks: Bool = false) {
         self.name = name
         self.capacity = capacity
         self.copyBytesPerSecond = copyBytesPerSecond
-        self.blockReuse = blockReuse
-        cache = blockReuse == .none ? nil : BlockCache()
+        cache = cachesBlocks ? BlockCache() : nil
     }
 
     deinit { for block in cache?.drain() ?? [] { free(block) } }
@@ -185,26 +173,20 @@ public final class DeviceAllocator: @unchecked Sendable {
         lock.lock(); inUse -= bytes; allocationCount -= 1; lock.unlock()
     }
 
-    /// A cached block of exactly `bytes` for a new allocation (already reserved), if any. On a
-    /// miss within the high water, cached blocks are freed until the new block fits beside them.
+    /// A cached block of exactly `bytes` for a new allocation (already reserved), if any.
     func reuseBlock(_ bytes: Int) -> UnsafeMutableRawPointer? {
         guard let cache else { return nil }
-        lock.lock()
-        if let block = cache.take(bytes) { lock.unlock(); return block }
-        let evicted = blockReuse == .withinHighWater ? cache.evict(toAtMost: highWater - inUse) : []
-        lock.unlock()
-        for pointer in evicted { free(pointer) }
-        return nil
+        lock.lock(); defer { lock.unlock() }
+        return cache.take(bytes)
     }
 
-    /// Releases an allocation of `bytes` at `block`: kept for reuse as `blockReuse` says,
-    /// freed otherwise.
+    /// Releases an allocation of `bytes` at `block`: kept for reuse when this allocator caches
+    /// blocks (up to the most bytes it ever had in use), freed otherwise.
     func release(_ bytes: Int, block: UnsafeMutableRawPointer) {
         lock.lock()
         inUse -= bytes
         allocationCount -= 1
-        let limit = blockReuse == .withinHighWater ? highWater - inUse : highWater
-        let toFree = cache?.keep(block, size: bytes, limit: limit) ?? [block]
+        let toFree = cache?.keep(block, size: bytes, limit: highWater) ?? [block]
         lock.unlock()
         for pointer in toFree { free(pointer) }
     }
