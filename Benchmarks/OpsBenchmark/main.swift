@@ -68,6 +68,7 @@ func workloads(_ dtype: DType) throws -> [Workload] {
     let q = try random([bq, h, s, d], seed: 6, dtype: dtype)
     let k = try random([bq, h, s, d], seed: 7, dtype: dtype)
     let v = try random([bq, h, s, d], seed: 8, dtype: dtype)
+    let crossKey = try random([bq, h, 77, d], seed: 13, dtype: dtype), crossValue = try random([bq, h, 77, d], seed: 14, dtype: dtype)
     let stored = try random([n, n], seed: 9, dtype: .f32).to(.f8e4m3fn)
     // The SD 1.5 UNet's first-level GEGLU projection: 2 × 4096 tokens, 320 → 2560 (a weight).
     let tokens = try random([2, 4096, 320], seed: 10, dtype: dtype)
@@ -82,6 +83,10 @@ func workloads(_ dtype: DType) throws -> [Workload] {
                  flops: 2.0 * 2 * 320 * 64 * 64 * 320 * 9) { try x.conv2d(weight: w, bias: bias, padding: 1) },
         Workload(name: "attention", shape: "q,k,v [2,8,4096,40]", flops: 4.0 * Double(bq * h * s * s * d)) {
             try scaledDotProductAttention(query: q, key: k, value: v, kernel: .memoryEfficient)
+        },
+        // The UNet's cross-attention: 4096 image tokens over 77 text tokens.
+        Workload(name: "cross_attention", shape: "q [2,8,4096,40], k,v [2,8,77,40]", flops: 4.0 * Double(bq * h * s * 77 * d)) {
+            try scaledDotProductAttention(query: q, key: crossKey, value: crossValue, kernel: .auto)
         },
         // Layerwise casting's upcast; "flops" counts elements converted.
         Workload(name: "upcast_f8e4m3", shape: "[4096,4096] f8e4m3fn → \(dtype)", flops: Double(n * n)) { try stored.to(dtype) },

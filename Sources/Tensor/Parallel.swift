@@ -43,13 +43,18 @@ public enum Parallel {
     /// Runs `body(i)` for each `i` in `0..<count` on at most `threadCount` threads, items
     /// dealt out one at a time (for items of uneven cost).
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
+        forEachWorker(count) { next in while let i = next() { body(i) } }
+    }
+
+    /// Runs `worker(next)` once on each of at most `threadCount` threads; `next()` deals out
+    /// the items of `0..<count` one at a time, nil when none is left. A worker sets up what its
+    /// items share (scratch, bound primitives) once, however many items it takes.
+    public static func forEachWorker(_ count: Int, _ worker: (_ next: () -> Int?) -> Void) {
         guard count > 0 else { return }
         let workers = min(threadCount, count)
-        if workers == 1 { for i in 0..<count { body(i) }; return }
         let next = ItemCounter()
-        run(threads: workers) { _, _ in
-            while let i = next.take(below: count) { body(i) }
-        }
+        if workers == 1 { worker { next.take(below: count) }; return }
+        run(threads: workers) { _, _ in worker { next.take(below: count) } }
     }
 
     /// Runs `body(thread, threads)` once on each thread of an OpenMP team of `threads`.

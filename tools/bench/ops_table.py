@@ -26,7 +26,8 @@ def main(folder):
     print()
     print("| op | shape | swift-diffusers GFLOP/s | PyTorch GFLOP/s | PyTorch time / ours |")
     print("|---|---|---:|---:|---:|")
-    for key in ["matmul_f32", "matmul_bf16", "linear_f32", "linear_bf16", "conv2d_f32", "conv2d_bf16", "attention_f32", "attention_bf16"]:
+    for key in ["matmul_f32", "matmul_bf16", "linear_f32", "linear_bf16", "conv2d_f32", "conv2d_bf16", "attention_f32", "attention_bf16",
+                "cross_attention_f32", "cross_attention_bf16"]:
         if key not in ours or key not in theirs:
             continue
         o, t = ours[key], theirs[key]

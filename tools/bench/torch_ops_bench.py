@@ -16,6 +16,7 @@
 #   linear    x [2,4096,320] @ w [2560,320]^T + bias            flops = 2*8192*320*2560
 #   conv2d    x [2,320,64,64], w [320,320,3,3], b [320], pad 1  flops = 2*N*Cout*H*W*Cin*9
 #   attention F.scaled_dot_product_attention, q,k,v [2,8,4096,40]  flops = 4*B*H*S*S*D
+#   cross_attention  q [2,8,4096,40], k,v [2,8,77,40]              flops = 4*B*H*S*77*D
 # Each workload is run once to warm up, then timed --reps times; "seconds" is the median.
 
 import argparse
@@ -66,6 +67,11 @@ def workloads(dtype):
     yield ("attention", {"shape": "q,k,v [2,8,4096,40]"}, 4 * B * H * S * S * D,
            lambda: F.scaled_dot_product_attention(q, k, v))
 
+    # the UNet's cross-attention: 4096 image tokens over 77 text tokens
+    ck, cv = r(B, H, 77, D), r(B, H, 77, D)
+    yield ("cross_attention", {"shape": "q [2,8,4096,40], k,v [2,8,77,40]"}, 4 * B * H * S * 77 * D,
+           lambda: F.scaled_dot_product_attention(q, ck, cv))
+
     # layerwise casting's upcast; "flops" counts elements converted
     stored = r(N, N).to(torch.float8_e4m3fn)
     yield "upcast_f8e4m3", {"shape": f"[4096,4096] float8_e4m3fn -> {dtype}"}, N * N, lambda: stored.to(dtype)
@@ -74,7 +80,7 @@ def workloads(dtype):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--only", default="", help="comma-separated subset of matmul,linear,conv2d,attention")
+    ap.add_argument("--only", default="", help="comma-separated subset of matmul,linear,conv2d,attention,cross_attention")
     ap.add_argument("--dtypes", default="f32,bf16")
     args = ap.parse_args()
     only = set(filter(None, args.only.split(",")))

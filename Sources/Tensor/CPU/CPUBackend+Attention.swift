@@ -103,29 +103,25 @@ extension CPUBackend {
         let itemSize = dtype.itemSize
         let failure = ErrorBox()
 
-        Parallel.forEach(b * h * queryTiles) { item in
-            let bh = item / queryTiles, i0 = (item % queryTiles) * tq
-            let (bi, hi) = (bh / h, bh % h)
-            let rows = min(tq, sq - i0)
+        // Each worker sets up its scratch and bound products once and takes query tiles until
+        // none is left: per-tile set-up dominated short key ranges (77 text tokens).
+        Parallel.forEachWorker(b * h * queryTiles) { nextItem in
             do {
                 DNNL.setThreads(1)
-                // Scratch: scores [rows, tk] f32, probabilities in the compute dtype, output
-                // accumulator [rows, dv] f32, running max and sum. All on the device's allocator.
-                let scores = try Storage(byteCount: rows * tk * 4, device: device)
-                let probabilities = dtype == .f32 ? nil : try Storage(byteCount: rows * tk * itemSize, device: device)
-                let accumulator = try Storage(byteCount: rows * dv * 4, device: device)
-                let stats = try Storage(byteCount: rows * 2 * 4, device: device)
+                // Scratch for a full query tile: scores [tq, tk] f32, probabilities in the
+                // compute dtype, output accumulator [tq, dv] f32, running max and sum. All on
+                // the device's allocator.
+                let scores = try Storage(byteCount: tq * tk * 4, device: device)
+                let probabilities = dtype == .f32 ? nil : try Storage(byteCount: tq * tk * itemSize, device: device)
+                let accumulator = try Storage(byteCount: tq * dv * 4, device: device)
+                let stats = try Storage(byteCount: tq * 2 * 4, device: device)
                 let s = scores.pointer.assumingMemoryBound(to: Float.self)
                 let o = accumulator.pointer.assumingMemoryBound(to: Float.self)
-                let runningMax = stats.pointer.assumingMemoryBound(to: Float.self), runningSum = runningMax + rows
-                memset(accumulator.pointer, 0, rows * dv * 4)
-                for r in 0..<rows { runningMax[r] = -.infinity; runningSum[r] = 0 }
-
-                let qBase = q.data + (bi * q.strides[0] + hi * q.strides[1] + i0 * q.strides[2]) * itemSize
-                // Products for a full key tile and for the last, shorter one, set up once per item.
+                let runningMax = stats.pointer.assumingMemoryBound(to: Float.self), runningSum = runningMax + tq
+                // Products per tile shape (full tiles, and the shorter last query or key tile).
                 var products: [Int: (scores: BoundPrimitive, values: BoundPrimitive)] = [:]
-                func boundProducts(_ cols: Int) throws -> (scores: BoundPrimitive, values: BoundPrimitive) {
-                    if let existing = products[cols] { return existing }
+                func boundProducts(_ rows: Int, _ cols: Int) throws -> (scores: BoundPrimitive, values: BoundPrimitive) {
+                    if let existing = products[rows << 32 | cols] { return existing }
                     // S = Q_tile · K_tileᵀ  [rows, cols];  O += P · V_tile  [rows, dv]
                     let qMD = try memoryDesc(dims: [rows, d], strides: [q.strides[2], 1], dtype: dtype)
                     let kMD = try memoryDesc(dims: [d, cols], strides: [1, k.strides[2]], dtype: dtype)
@@ -141,57 +137,65 @@ extension CPUBackend {
                     }
                     let pair = (try dnnl.bind(qk, [(DNNL_ARG_SRC, qMD), (DNNL_ARG_WEIGHTS, kMD), (DNNL_ARG_DST, sMD)], device: device),
                                 try dnnl.bind(pv, [(DNNL_ARG_SRC, pMD), (DNNL_ARG_WEIGHTS, vMD), (DNNL_ARG_DST, oMD)], device: device))
-                    products[cols] = pair
+                    products[rows << 32 | cols] = pair
                     return pair
                 }
-                var j0 = 0
-                while j0 < sk {
-                    if isCausal && j0 > i0 + rows - 1 { break }  // every later key is masked
-                    let cols = min(tk, sk - j0)
-                    let kBase = k.data + (bi * k.strides[0] + hi * k.strides[1] + j0 * k.strides[2]) * itemSize
-                    let vBase = v.data + (bi * v.strides[0] + hi * v.strides[1] + j0 * v.strides[2]) * itemSize
-                    let product = try boundProducts(cols)
-                    try product.scores.run(qBase, kBase, scores.pointer)
-                    // Online softmax update of each row.
-                    for r in 0..<rows {
-                        let row = s + r * cols
-                        let i = i0 + r
-                        let maskRow: UnsafePointer<Float>? = mask.map {
-                            UnsafePointer($0.data.assumingMemoryBound(to: Float.self)
-                                + bi * $0.strides[0] + hi * $0.strides[1] + i * $0.strides[2] + j0 * $0.strides[3])
+                while let item = nextItem() {
+                    let bh = item / queryTiles, i0 = (item % queryTiles) * tq
+                    let (bi, hi) = (bh / h, bh % h)
+                    let rows = min(tq, sq - i0)
+                    memset(accumulator.pointer, 0, rows * dv * 4)
+                    for r in 0..<rows { runningMax[r] = -.infinity; runningSum[r] = 0 }
+                    let qBase = q.data + (bi * q.strides[0] + hi * q.strides[1] + i0 * q.strides[2]) * itemSize
+                    var j0 = 0
+                    while j0 < sk {
+                        if isCausal && j0 > i0 + rows - 1 { break }  // every later key is masked
+                        let cols = min(tk, sk - j0)
+                        let kBase = k.data + (bi * k.strides[0] + hi * k.strides[1] + j0 * k.strides[2]) * itemSize
+                        let vBase = v.data + (bi * v.strides[0] + hi * v.strides[1] + j0 * v.strides[2]) * itemSize
+                        let product = try boundProducts(rows, cols)
+                        try product.scores.run(qBase, kBase, scores.pointer)
+                        // Online softmax update of each row.
+                        for r in 0..<rows {
+                            let row = s + r * cols
+                            let i = i0 + r
+                            let maskRow: UnsafePointer<Float>? = mask.map {
+                                UnsafePointer($0.data.assumingMemoryBound(to: Float.self)
+                                    + bi * $0.strides[0] + hi * $0.strides[1] + i * $0.strides[2] + j0 * $0.strides[3])
+                            }
+                            let maskStride = mask?.strides[3] ?? 0
+                            let limit = isCausal ? max(0, min(cols, i - j0 + 1)) : cols
+                            // Without a mask the scale folds into the exponent: one pass fewer.
+                            let plain = maskRow == nil && limit == cols
+                            let tileMax = plain ? vectorMax(UnsafePointer(row), cols) * scale
+                                : scaleMaskAndMax(row, cols, scale: scale, mask: maskRow, maskStride: maskStride, validColumns: limit)
+                            let newMax = max(runningMax[r], tileMax)
+                            let correction = newMax == -.infinity ? 1 : Foundation.exp(runningMax[r] - newMax)
+                            let shift = newMax == -.infinity ? 0 : newMax
+                            let rowSum = exponentiate(row, cols, scale: plain ? scale : 1, subtracting: shift)
+                            runningSum[r] = runningSum[r] * correction + rowSum
+                            runningMax[r] = newMax
+                            if correction != 1 { for c in 0..<dv { o[r * dv + c] *= correction } }
                         }
-                        let maskStride = mask?.strides[3] ?? 0
-                        let limit = isCausal ? max(0, min(cols, i - j0 + 1)) : cols
-                        // Without a mask the scale folds into the exponent: one pass fewer.
-                        let plain = maskRow == nil && limit == cols
-                        let tileMax = plain ? vectorMax(UnsafePointer(row), cols) * scale
-                            : scaleMaskAndMax(row, cols, scale: scale, mask: maskRow, maskStride: maskStride, validColumns: limit)
-                        let newMax = max(runningMax[r], tileMax)
-                        let correction = newMax == -.infinity ? 1 : Foundation.exp(runningMax[r] - newMax)
-                        let shift = newMax == -.infinity ? 0 : newMax
-                        let rowSum = exponentiate(row, cols, scale: plain ? scale : 1, subtracting: shift)
-                        runningSum[r] = runningSum[r] * correction + rowSum
-                        runningMax[r] = newMax
-                        if correction != 1 { for c in 0..<dv { o[r * dv + c] *= correction } }
+                        // O += P · V_tile, with P in the compute dtype.
+                        let pPointer: UnsafeMutableRawPointer
+                        if let probabilities {
+                            convertRun(UnsafeRawPointer(s), 1, .f32, probabilities.pointer, dtype, rows * cols)
+                            pPointer = probabilities.pointer
+                        } else {
+                            pPointer = scores.pointer
+                        }
+                        try product.values.run(pPointer, vBase, accumulator.pointer)
+                        j0 += cols
                     }
-                    // O += P · V_tile, with P in the compute dtype.
-                    let pPointer: UnsafeMutableRawPointer
-                    if let probabilities {
-                        convertRun(UnsafeRawPointer(s), 1, .f32, probabilities.pointer, dtype, rows * cols)
-                        pPointer = probabilities.pointer
-                    } else {
-                        pPointer = scores.pointer
+                    // Normalise and write the tile: out[bi, hi, i0 + r, :] = O[r] / sum[r].
+                    for r in 0..<rows {
+                        let inverse = 1 / runningSum[r]
+                        for c in 0..<dv { o[r * dv + c] *= inverse }
                     }
-                    try product.values.run(pPointer, vBase, accumulator.pointer)
-                    j0 += cols
+                    let outBase = out.data + ((bi * h + hi) * sq + i0) * dv * out.dtype.itemSize
+                    convertRun(UnsafeRawPointer(o), 1, .f32, outBase, out.dtype, rows * dv)
                 }
-                // Normalise and write the tile: out[bi, hi, i0 + r, :] = O[r] / sum[r].
-                for r in 0..<rows {
-                    let inverse = 1 / runningSum[r]
-                    for c in 0..<dv { o[r * dv + c] *= inverse }
-                }
-                let outBase = out.data + ((bi * h + hi) * sq + i0) * dv * out.dtype.itemSize
-                convertRun(UnsafeRawPointer(o), 1, .f32, outBase, out.dtype, rows * dv)
                 withExtendedLifetime((scores, probabilities, accumulator, stats)) {}
             } catch {
                 failure.record(error)
