@@ -108,16 +108,17 @@ extension CPUBackend {
         Parallel.forEachWorker(b * h * queryTiles) { nextItem in
             do {
                 DNNL.setThreads(1)
-                // Scratch for a full query tile: scores [tq, tk] f32, probabilities in the
-                // compute dtype, output accumulator [tq, dv] f32, running max and sum. All on
+                // Scratch for the largest tile: scores [rows, cols] f32, probabilities in the
+                // compute dtype, output accumulator [rows, dv] f32, running max and sum. All on
                 // the device's allocator.
-                let scores = try Storage(byteCount: tq * tk * 4, device: device)
-                let probabilities = dtype == .f32 ? nil : try Storage(byteCount: tq * tk * itemSize, device: device)
-                let accumulator = try Storage(byteCount: tq * dv * 4, device: device)
-                let stats = try Storage(byteCount: tq * 2 * 4, device: device)
+                let tileRows = min(tq, sq), tileCols = min(tk, sk)
+                let scores = try Storage(byteCount: tileRows * tileCols * 4, device: device)
+                let probabilities = dtype == .f32 ? nil : try Storage(byteCount: tileRows * tileCols * itemSize, device: device)
+                let accumulator = try Storage(byteCount: tileRows * dv * 4, device: device)
+                let stats = try Storage(byteCount: tileRows * 2 * 4, device: device)
                 let s = scores.pointer.assumingMemoryBound(to: Float.self)
                 let o = accumulator.pointer.assumingMemoryBound(to: Float.self)
-                let runningMax = stats.pointer.assumingMemoryBound(to: Float.self), runningSum = runningMax + tq
+                let runningMax = stats.pointer.assumingMemoryBound(to: Float.self), runningSum = runningMax + tileRows
                 // Products per tile shape (full tiles, and the shorter last query or key tile).
                 var products: [Int: (scores: BoundPrimitive, values: BoundPrimitive)] = [:]
                 func boundProducts(_ rows: Int, _ cols: Int) throws -> (scores: BoundPrimitive, values: BoundPrimitive) {
