@@ -34,7 +34,10 @@ let oneDNNLibrary: [LinkerSetting] = [.unsafeFlags(["-L" + oneDNN + "/lib", "-Xl
 // `prefer-256-bit` tuning there lets LLVM vectorise loops 512 bits wide.
 let optimisation: [SwiftSetting] = targetCPU().map { target in
     let wide = target.wideVectors ? ["-Xcc", "-Xclang", "-Xcc", "-target-feature", "-Xcc", "-Xclang", "-Xcc", "-prefer-256-bit"] : []
-    return [.unsafeFlags(["-target-cpu", target.cpu] + wide, .when(platforms: [.linux], configuration: .release))]
+    // Every CPU the detection names has fused multiply-add (a forced one may not).
+    let fused: [SwiftSetting] = ["haswell", "skylake-avx512", "sapphirerapids", "znver4"].contains(target.cpu)
+        ? [.define("FUSED_MULTIPLY_ADD", .when(platforms: [.linux], configuration: .release))] : []
+    return [.unsafeFlags(["-target-cpu", target.cpu] + wide, .when(platforms: [.linux], configuration: .release))] + fused
 } ?? []
 
 let package = Package(

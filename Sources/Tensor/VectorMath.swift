@@ -2,21 +2,33 @@
 // simple loops over pointers (Swift's SIMD types lower rounding, conversions and selects
 // element by element, which is 40× slower). Cephes-style polynomials, within 2 ulp of libm.
 
+/// a·b + c: one fused multiply-add where the build targets a CPU that has them (Package.swift
+/// defines FUSED_MULTIPLY_ADD for Haswell and later), rounding once; two operations elsewhere,
+/// where a fused one would be a library call.
+@inline(__always)
+func multiplyAdd(_ a: Float, _ b: Float, _ c: Float) -> Float {
+    #if FUSED_MULTIPLY_ADD
+    return c.addingProduct(a, b)
+    #else
+    return a * b + c
+    #endif
+}
+
 /// e^x, saturating to 0 below -87.3 and to +inf above 88.7.
 @inline(__always)
 func fastExp(_ x0: Float) -> Float {
     let x = Swift.min(Swift.max(x0, -87.33654), 88.72283)
-    let t = x * 1.442695041 + 12582912.0             // + 1.5·2^23 rounds to the nearest integer
+    let t = multiplyAdd(x, 1.442695041, 12582912.0)  // + 1.5·2^23 rounds to the nearest integer
     let n = t - 12582912.0
-    var r = x - n * 0.693359375
-    r = r + n * 2.12194440e-4
+    var r = multiplyAdd(n, -0.693359375, x)
+    r = multiplyAdd(n, 2.12194440e-4, r)
     var p: Float = 1.9875691500e-4
-    p = p * r + 1.3981999507e-3
-    p = p * r + 8.3334519073e-3
-    p = p * r + 4.1665795894e-2
-    p = p * r + 1.6666665459e-1
-    p = p * r + 5.0000001201e-1
-    let y = p * r * r + r + 1
+    p = multiplyAdd(p, r, 1.3981999507e-3)
+    p = multiplyAdd(p, r, 8.3334519073e-3)
+    p = multiplyAdd(p, r, 4.1665795894e-2)
+    p = multiplyAdd(p, r, 1.6666665459e-1)
+    p = multiplyAdd(p, r, 5.0000001201e-1)
+    let y = multiplyAdd(p, r * r, r + 1)
     let scale = Float(bitPattern: (t.bitPattern &- 0x4B40_0000 &+ 127) &<< 23)  // 2^n
     let result = y * scale
     // Below the range the clamp gave e^-87.3; make it the 0 expf gives. NaN stays NaN.
@@ -51,15 +63,15 @@ func fastGelu(_ x: Float) -> Float {
     let z = Swift.abs(x) * 0.70710678118654752
     let t = 1 / (1 + 0.5 * z)
     var p: Float = 0.17087277
-    p = p * t - 0.82215223
-    p = p * t + 1.48851587
-    p = p * t - 1.13520398
-    p = p * t + 0.27886807
-    p = p * t - 0.18628806
-    p = p * t + 0.09678418
-    p = p * t + 0.37409196
-    p = p * t + 1.00002368
-    p = p * t - 1.26551223
+    p = multiplyAdd(p, t, -0.82215223)
+    p = multiplyAdd(p, t, 1.48851587)
+    p = multiplyAdd(p, t, -1.13520398)
+    p = multiplyAdd(p, t, 0.27886807)
+    p = multiplyAdd(p, t, -0.18628806)
+    p = multiplyAdd(p, t, 0.09678418)
+    p = multiplyAdd(p, t, 0.37409196)
+    p = multiplyAdd(p, t, 1.00002368)
+    p = multiplyAdd(p, t, -1.26551223)
     let erfc = t * fastExp(p - z * z)
     return 0.5 * x * (x < 0 ? erfc : 2 - erfc)
 }
