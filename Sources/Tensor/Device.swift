@@ -16,8 +16,7 @@ public struct Device: Hashable, Sendable, CustomStringConvertible {
     public let allocator: DeviceAllocator
 
     /// The host. Host RAM is a process-wide resource, so its accounting is too.
-    public static let cpu = Device(kind: .cpu, allocator: DeviceAllocator(name: "cpu", capacity: nil, cachesBlocks: true,
-                                                                         cacheWithinResidentPeak: true))
+    public static let cpu = Device(kind: .cpu, allocator: DeviceAllocator(name: "cpu", capacity: nil, cachesBlocks: true))
 
     /// A fresh accelerator stand-in with its own allocator. Prefer `DeviceSet` to get
     /// one `accel:N` per index in a program.
@@ -132,19 +131,12 @@ public final class DeviceAllocator: @unchecked Sendable {
         return copyEngineFreeAt
     }
 
-    /// With `cacheWithinResidentPeak` (the host's), a fresh block that would lift the process's
-    /// resident set past its peak so far first has cached blocks freed, as many as the excess:
-    /// what the cache holds never raises the measured peak RSS above what the same run reaches
-    /// without it (beside mapped weights, which count in the resident set but not here).
-    public init(name: String, capacity: Int?, copyBytesPerSecond: Double? = nil, cachesBlocks: Bool = false,
-                cacheWithinResidentPeak: Bool = false) {
+    public init(name: String, capacity: Int?, copyBytesPerSecond: Double? = nil, cachesBlocks: Bool = false) {
         self.name = name
         self.capacity = capacity
         self.copyBytesPerSecond = copyBytesPerSecond
         cache = cachesBlocks ? BlockCache() : nil
-        self.cacheWithinResidentPeak = cacheWithinResidentPeak
     }
-    private let cacheWithinResidentPeak: Bool
 
     deinit { for block in cache?.drain() ?? [] { free(block) } }
 
@@ -184,22 +176,8 @@ public final class DeviceAllocator: @unchecked Sendable {
     /// A cached block of exactly `bytes` for a new allocation (already reserved), if any.
     func reuseBlock(_ bytes: Int) -> UnsafeMutableRawPointer? {
         guard let cache else { return nil }
-        lock.lock()
-        if let block = cache.take(bytes) { lock.unlock(); return block }
-        let cached = cache.bytes
-        lock.unlock()
-        // A miss: the fresh block's pages join the resident set as they are touched. Where
-        // that passes the peak, cached blocks give way for the excess (a read of
-        // /proc/self/status, on misses only, with something cached).
-        guard cacheWithinResidentPeak, cached > 0, bytes >= BlockCache.minimumBlock,
-              let resident = ProcessMemory.residentBytes, let peak = ProcessMemory.peakResidentBytes else { return nil }
-        let excess = resident + bytes - peak
-        guard excess > 0 else { return nil }
-        lock.lock()
-        let evicted = cache.evict(toAtMost: cache.bytes - excess)
-        lock.unlock()
-        for pointer in evicted { free(pointer) }
-        return nil
+        lock.lock(); defer { lock.unlock() }
+        return cache.take(bytes)
     }
 
     /// Releases an allocation of `bytes` at `block`: kept for reuse when this allocator caches
