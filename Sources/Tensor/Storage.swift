@@ -15,7 +15,7 @@ public final class Storage: @unchecked Sendable {
     /// Who owns the bytes. `token` of owned storage reports the release to a capture being
     /// recorded; an arena lease marks its slice free when the storage goes.
     private enum Backing {
-        case owned(token: AnyObject?)
+        case owned(token: AnyObject?, blockBytes: Int)
         case mapped(AnyObject)
         case arena(AnyObject)
     }
@@ -49,7 +49,8 @@ public final class Storage: @unchecked Sendable {
             }
         }
         try device.allocator.reserve(byteCount)
-        var raw = device.allocator.reuseBlock(byteCount)
+        let reused = device.allocator.reuseBlock(byteCount)
+        var raw = reused?.pointer
         let status = raw == nil ? posix_memalign(&raw, Storage.alignment, max(byteCount, 1)) : 0
         guard status == 0, let raw else {
             device.allocator.release(byteCount)
@@ -59,7 +60,7 @@ public final class Storage: @unchecked Sendable {
         self.pointer = raw
         self.byteCount = byteCount
         self.device = device
-        self.backing = .owned(token: token)
+        self.backing = .owned(token: token, blockBytes: reused?.blockBytes ?? byteCount)
         self.captureIndex = index
     }
 
@@ -74,7 +75,7 @@ public final class Storage: @unchecked Sendable {
     }
 
     deinit {
-        if case .owned = backing { device.allocator.release(byteCount, block: pointer) }
+        if case .owned(_, let blockBytes) = backing { device.allocator.release(blockBytes, block: pointer) }
     }
 
     /// Returns the derived object stored under `key`, creating it with `make` once.
