@@ -181,9 +181,7 @@ public final class DeviceAllocator: @unchecked Sendable {
         lock.lock(); inUse -= bytes; allocationCount -= 1; lock.unlock()
     }
 
-    /// A cached block for a new allocation of `bytes` (already reserved), if any, with its
-    /// size: exactly `bytes`, or on the host the smallest of up to twice that. On a host miss,
-    /// cached blocks are freed until the fresh one fits beside them within the high water.
+    /// A cached block of exactly `bytes` for a new allocation (already reserved), if any.
     func reuseBlock(_ bytes: Int) -> (pointer: UnsafeMutableRawPointer, blockBytes: Int)? {
         guard let cache else { return nil }
         lock.lock()
@@ -206,8 +204,8 @@ public final class DeviceAllocator: @unchecked Sendable {
         return nil
     }
 
-    /// Releases an allocation of `bytes` (its block's size) at `block`: kept for reuse when
-    /// this allocator caches blocks (as `init` says), freed otherwise.
+    /// Releases an allocation of `bytes` at `block`: kept for reuse when this allocator caches
+    /// blocks (up to the most bytes it ever had in use), freed otherwise.
     func release(_ bytes: Int, block: UnsafeMutableRawPointer) {
         lock.lock()
         inUse -= bytes
