@@ -22,13 +22,6 @@ final class BlockCache {
         return pointer
     }
 
-    /// The smallest cached block of `size` to `largest` bytes, if any, with its size.
-    func takeBestFit(_ size: Int, largest: Int) -> (pointer: UnsafeMutableRawPointer, size: Int)? {
-        guard size >= BlockCache.minimumBlock else { return nil }
-        guard let fit = blocks.keys.filter({ $0 >= size && $0 <= largest }).min(), let pointer = take(fit) else { return nil }
-        return (pointer, fit)
-    }
-
     /// Keeps `pointer` (a block of `size` bytes) if it is large enough, evicting the oldest
     /// blocks beyond `limit`; returns the blocks to free (possibly `pointer` itself).
     func keep(_ pointer: UnsafeMutableRawPointer, size: Int, limit: Int) -> [UnsafeMutableRawPointer] {

@@ -16,8 +16,7 @@ public struct Device: Hashable, Sendable, CustomStringConvertible {
     public let allocator: DeviceAllocator
 
     /// The host. Host RAM is a process-wide resource, so its accounting is too.
-    public static let cpu = Device(kind: .cpu, allocator: DeviceAllocator(name: "cpu", capacity: nil, cachesBlocks: true,
-                                                                         cacheWithinHighWater: true))
+    public static let cpu = Device(kind: .cpu, allocator: DeviceAllocator(name: "cpu", capacity: nil, cachesBlocks: true))
 
     /// A fresh accelerator stand-in with its own allocator. Prefer `DeviceSet` to get
     /// one `accel:N` per index in a program.
@@ -111,11 +110,11 @@ public final class DeviceAllocator: @unchecked Sendable {
     private var allocationCount = 0
     /// The most bytes ever in use at once (never reset): the block cache's limit.
     private var highWater = 0
-    /// Freed large blocks kept for reuse: a fresh block is faulted in and zeroed by the kernel
-    /// page by page (on the host a tenth of a UNet step's time at 512² went to clearing pages),
-    /// a reused one is not. Accelerators keep up to the most bytes ever in use beside those in
-    /// use, as PyTorch's caching allocator keeps a GPU's; the host keeps them within it (see
-    /// `init`), and its pipelines empty it between phases, whose sizes differ. Nil: freed at once.
+    /// Freed large blocks kept for reuse, up to the most bytes ever in use, as PyTorch's
+    /// caching allocator keeps a GPU's: a fresh block is faulted in and zeroed by the kernel
+    /// page by page (on the host a tenth of a UNet step's time at 512² went to clearing pages;
+    /// a reused block is not cleared). The host's pipelines empty it between phases, whose
+    /// sizes differ. Nil: freed at once.
     private let cache: BlockCache?
 
     /// When the copy engine finishes the copies already given to it (uptime nanoseconds).
@@ -132,19 +131,12 @@ public final class DeviceAllocator: @unchecked Sendable {
         return copyEngineFreeAt
     }
 
-    /// With `cacheWithinHighWater` (the host's), blocks cached and in use together stay within
-    /// the most bytes ever in use, so the cache never raises the footprint's peak; a request may
-    /// then take a cached block up to twice its size (counted in use at its full size), so that
-    /// freed blocks serve the next sizes instead of being given back and faulted in anew.
-    public init(name: String, capacity: Int?, copyBytesPerSecond: Double? = nil, cachesBlocks: Bool = false,
-                cacheWithinHighWater: Bool = false) {
+    public init(name: String, capacity: Int?, copyBytesPerSecond: Double? = nil, cachesBlocks: Bool = false) {
         self.name = name
         self.capacity = capacity
         self.copyBytesPerSecond = copyBytesPerSecond
         cache = cachesBlocks ? BlockCache() : nil
-        self.cacheWithinHighWater = cacheWithinHighWater
     }
-    private let cacheWithinHighWater: Bool
 
     deinit { for block in cache?.drain() ?? [] { free(block) } }
 
@@ -182,26 +174,10 @@ public final class DeviceAllocator: @unchecked Sendable {
     }
 
     /// A cached block of exactly `bytes` for a new allocation (already reserved), if any.
-    func reuseBlock(_ bytes: Int) -> (pointer: UnsafeMutableRawPointer, blockBytes: Int)? {
+    func reuseBlock(_ bytes: Int) -> UnsafeMutableRawPointer? {
         guard let cache else { return nil }
-        lock.lock()
-        guard cacheWithinHighWater else {
-            defer { lock.unlock() }
-            return cache.take(bytes).map { ($0, bytes) }
-        }
-        if let fit = cache.takeBestFit(bytes, largest: 2 * bytes) {
-            // In use at its full size: the footprint is what the bound keeps within the high water.
-            inUse += fit.size - bytes
-            if inUse > peak { peak = inUse }
-            if inUse > highWater { highWater = inUse }
-            lock.unlock()
-            return (fit.pointer, fit.size)
-        }
-        // A miss: cached blocks make room for the fresh one within the high water.
-        let evicted = cache.evict(toAtMost: highWater - inUse)
-        lock.unlock()
-        for pointer in evicted { free(pointer) }
-        return nil
+        lock.lock(); defer { lock.unlock() }
+        return cache.take(bytes)
     }
 
     /// Releases an allocation of `bytes` at `block`: kept for reuse when this allocator caches
@@ -210,7 +186,7 @@ public final class DeviceAllocator: @unchecked Sendable {
         lock.lock()
         inUse -= bytes
         allocationCount -= 1
-        let toFree = cache?.keep(block, size: bytes, limit: cacheWithinHighWater ? highWater - inUse : highWater) ?? [block]
+        let toFree = cache?.keep(block, size: bytes, limit: highWater) ?? [block]
         lock.unlock()
         for pointer in toFree { free(pointer) }
     }

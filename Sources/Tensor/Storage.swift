@@ -15,7 +15,7 @@ public final class Storage: @unchecked Sendable {
     /// Who owns the bytes. `token` of owned storage reports the release to a capture being
     /// recorded; an arena lease marks its slice free when the storage goes.
     private enum Backing {
-        case owned(token: AnyObject?, blockBytes: Int)
+        case owned(token: AnyObject?)
         case mapped(AnyObject)
         case arena(AnyObject)
     }
@@ -49,8 +49,7 @@ public final class Storage: @unchecked Sendable {
             }
         }
         try device.allocator.reserve(byteCount)
-        let reused = device.allocator.reuseBlock(byteCount)
-        var raw = reused?.pointer
+        var raw = device.allocator.reuseBlock(byteCount)
         let status = raw == nil ? posix_memalign(&raw, Storage.alignment, max(byteCount, 1)) : 0
         guard status == 0, let raw else {
             device.allocator.release(byteCount)
@@ -60,7 +59,7 @@ public final class Storage: @unchecked Sendable {
         self.pointer = raw
         self.byteCount = byteCount
         self.device = device
-        self.backing = .owned(token: token, blockBytes: reused?.blockBytes ?? byteCount)
+        self.backing = .owned(token: token)
         self.captureIndex = index
     }
 
@@ -75,7 +74,7 @@ public final class Storage: @unchecked Sendable {
     }
 
     deinit {
-        if case .owned(_, let blockBytes) = backing { device.allocator.release(blockBytes, block: pointer) }
+        if case .owned = backing { device.allocator.release(byteCount, block: pointer) }
     }
 
     /// Returns the derived object stored under `key`, creating it with `make` once.
