@@ -93,6 +93,17 @@ func workloads(_ dtype: DType) throws -> [Workload] {
     ]
 }
 
+/// Runs `body` `reps` times after the caller's warm-up: the median and every time, in seconds.
+func timed(_ reps: Int, _ body: () throws -> Void) rethrows -> (median: Double, times: [Double]) {
+    var times: [Double] = []
+    for _ in 0..<reps {
+        let start = Date()
+        try body()
+        times.append(Date().timeIntervalSince(start))
+    }
+    return (times.sorted()[times.count / 2], times)
+}
+
 /// Times each linear of a shape list; returns per-shape medians and the count-weighted total.
 func linearShapes(_ path: String, dtype: DType, reps: Int) throws -> [String: Any] {
     let data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -107,13 +118,7 @@ func linearShapes(_ path: String, dtype: DType, reps: Int) throws -> [String: An
         let w = try (random([n, k], seed: 21, dtype: .f32) * (1 / Float(k).squareRoot())).to(dtype)
         let b = (entry["bias"] as? Bool ?? false) ? try random([n], seed: 22, dtype: dtype) : nil
         for _ in 0..<2 { _ = try x.linear(weight: w, bias: b) }
-        var times: [Double] = []
-        for _ in 0..<max(reps, 5) {
-            let start = Date()
-            _ = try x.linear(weight: w, bias: b)
-            times.append(Date().timeIntervalSince(start))
-        }
-        let median = times.sorted()[times.count / 2]
+        let (median, _) = try timed(max(reps, 5)) { _ = try x.linear(weight: w, bias: b) }
         total += median * Double(count)
         rows.append(["m": m, "k": k, "n": n, "count": count, "seconds": median, "gflops": 2.0 * Double(m * k * n) / median / 1e9])
         FileHandle.standardError.write(Data(String(format: "%6d %5d %5d x%3d  %8.3f ms  %6.1f GFLOP/s\n",
@@ -126,26 +131,18 @@ func linearShapes(_ path: String, dtype: DType, reps: Int) throws -> [String: An
 func main() throws {
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
     var results: [String: Any] = [:]
-    if let path = options.linearShapes {
-        for dtype in options.dtypes { results["linear_shapes_\(dtype)"] = try linearShapes(path, dtype: dtype, reps: options.reps) }
-        let data = try JSONSerialization.data(withJSONObject: ["engine": "swift-diffusers", "results": results], options: [.prettyPrinted, .sortedKeys])
-        print(String(decoding: data, as: UTF8.self))
-        return
-    }
     for dtype in options.dtypes {
+        if let path = options.linearShapes {
+            results["linear_shapes_\(dtype)"] = try linearShapes(path, dtype: dtype, reps: options.reps)
+            continue
+        }
         for workload in try workloads(dtype) where options.only.isEmpty || options.only.contains(workload.name) {
             let key = "\(workload.name)_\(dtype)"
-            var start = Date()
+            let start = Date()
             let warm = try workload.run()
             let warmSeconds = Date().timeIntervalSince(start)
             guard warm.dtype == dtype else { throw TensorError.invalidArgument("\(key) returned \(warm.dtype)") }
-            var times: [Double] = []
-            for _ in 0..<options.reps {
-                start = Date()
-                _ = try workload.run()
-                times.append(Date().timeIntervalSince(start))
-            }
-            let median = times.sorted()[times.count / 2]
+            let (median, times) = try timed(options.reps) { _ = try workload.run() }
             results[key] = ["seconds": median, "gflops": workload.flops / median / 1e9, "times": times,
                             "warmup_seconds": warmSeconds, "flops": workload.flops, "shape": workload.shape]
             FileHandle.standardError.write(Data(String(format: "%@: %.3f s  %.1f GFLOP/s\n", key, median, workload.flops / median / 1e9).utf8))

@@ -29,13 +29,8 @@ final class BlockCache {
         blocks[size, default: []].append(pointer)
         order.append((size, pointer))
         bytes += size
-        return evict(toAtMost: limit)
-    }
-
-    /// The oldest cached blocks, removed until at most `limit` bytes stay cached, to free.
-    func evict(toAtMost limit: Int) -> [UnsafeMutableRawPointer] {
         var evicted: [UnsafeMutableRawPointer] = []
-        while bytes > max(limit, 0), !order.isEmpty {
+        while bytes > limit, !order.isEmpty {
             let oldest = order.removeFirst()
             if var list = blocks[oldest.size], let index = list.firstIndex(of: oldest.pointer) {
                 list.remove(at: index)
