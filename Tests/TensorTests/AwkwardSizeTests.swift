@@ -91,6 +91,18 @@ final class AwkwardSizeTests: XCTestCase {
         }
     }
 
+    /// A negative scale turns each row's largest product into its smallest score: the tiled
+    /// kernel must not take the products' maximum for the scores' one.
+    func testTiledAttentionWithANegativeScale() throws {
+        let (sq, sk) = (65, 600)
+        let q = try Tensor(values(2 * sq * 8, seed: 11), shape: [1, 2, sq, 8])
+        let k = try Tensor(values(2 * sk * 8, seed: 12), shape: [1, 2, sk, 8])
+        let v = try Tensor(values(2 * sk * 8, seed: 13), shape: [1, 2, sk, 8])
+        let reference = try scaledDotProductAttention(query: q, key: k, value: v, scale: -30, kernel: .reference)
+        let tiled = try scaledDotProductAttention(query: q, key: k, value: v, scale: -30, kernel: .memoryEfficient)
+        XCTAssertLessThan(try relativeL2(tiled, reference), 1e-5)
+    }
+
     /// Convolutions on channels-last and NCHW at odd spatial sizes, stride 1 and 2.
     func testConvolutionAtAwkwardSizes() throws {
         for (h, w) in [(1, 1), (1, 7), (3, 5), (9, 9), (17, 15), (33, 1)] {
