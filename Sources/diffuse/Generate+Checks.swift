@@ -8,13 +8,13 @@ extension Generate {
     func validate() throws {
         guard prompt != nil else { throw ValidationError("--prompt is required") }
         guard steps >= 1, steps <= 10_000 else { throw ValidationError("--steps must be from 1 to 10000, not \(steps)") }
-        guard batch >= 1, batch <= StableDiffusionPipeline.maximumBatch else {
-            throw ValidationError("--batch must be from 1 to \(StableDiffusionPipeline.maximumBatch), not \(batch)")
+        guard batch >= 1, batch <= DiffusionPipeline.maximumBatch else {
+            throw ValidationError("--batch must be from 1 to \(DiffusionPipeline.maximumBatch), not \(batch)")
         }
         guard guidance.isFinite else { throw ValidationError("--guidance must be a finite number, not \(guidance)") }
         for (name, value) in [("--width", width), ("--height", height)] {
-            if let value, value <= 0 || value > StableDiffusionPipeline.maximumImageSide {
-                throw ValidationError("\(name) must be a positive number of pixels up to \(StableDiffusionPipeline.maximumImageSide), not \(value)")
+            if let value, value <= 0 || value > DiffusionPipeline.maximumImageSide {
+                throw ValidationError("\(name) must be a positive number of pixels up to \(DiffusionPipeline.maximumImageSide), not \(value)")
             }
         }
         _ = try resolvedSeed(drawing: false)

@@ -20,7 +20,7 @@ extension Generate {
     }
 
     /// How the images were made, in AUTOMATIC1111's `parameters` fields.
-    func generationParameters(_ pipeline: StableDiffusionPipeline, folder: String, seed: UInt64, images: Tensor) -> GenerationParameters {
+    func generationParameters(_ pipeline: DiffusionPipeline, folder: String, seed: UInt64, images: Tensor) -> GenerationParameters {
         let schedulerClass = String(describing: type(of: pipeline.scheduler))
         var extra: [(key: String, value: String)] = []
         if karrasSigmas { extra.append(("Schedule type", "Karras")) }

@@ -147,19 +147,20 @@ struct Generate: ParsableCommand {
         // first, as Diffusers casts a model loaded in torch_dtype: storage(compute(w)).
         let castOnUse = storageDtype == nil ? target.isCPU && deviceMap == nil : computeType == .f32
         let folder = try model ?? DemoModel.locate()
-        let pipeline = try StableDiffusionPipeline(folder: folder, dtype: computeType, castWeightsOnLoad: !castOnUse)
+        // The family comes from model_index.json's _class_name (AutoPipelineForText2Image).
+        let pipeline = try AutoPipeline.textToImage(folder: folder, dtype: computeType, castWeightsOnLoad: !castOnUse)
         if scheduler != nil || karrasSigmas || timestepSpacing != nil {
             try pipeline.configureScheduler(kind: scheduler.flatMap(SchedulerKind.init(name:)), karrasSigmas: karrasSigmas ? true : nil,
                                             timestepSpacing: timestepSpacing.flatMap(TimestepSpacing.init(rawValue:)))
         }
         if let backend = AttentionBackend(name: attention), backend != .auto { try pipeline.setAttentionBackend(backend) }
-        if vaeSlicing { pipeline.vae.enableSlicing() }
-        if vaeTiling { try pipeline.vae.enableTiling(sampleMinSize: vaeTileSize) }
-        if capture { pipeline.enableUNetCapture() }
+        if vaeSlicing { try pipeline.enableVAESlicing() }
+        if vaeTiling { try pipeline.enableVAETiling(sampleMinSize: vaeTileSize) }
+        if capture { pipeline.enableDenoiserCapture() }
         pipeline.setMemoryFormat(channelsLast ? .channelsLast : .contiguous)
         if let storage = storageDtype.flatMap(DType.init(name:)) {
             // Before any offloading: the offload hooks then move the stored dtype.
-            try pipeline.unet.enableLayerwiseCasting(storage: storage, compute: computeType)
+            try pipeline.denoiser.enableLayerwiseCasting(storage: storage, compute: computeType)
         }
         var statistics = try place(pipeline, on: target)
         if let deviceMap {
@@ -187,9 +188,7 @@ struct Generate: ParsableCommand {
             if let image {
                 let picture = try Image(contentsOfFile: image)
                 let tensor = try VaeImageProcessor(vaeScaleFactor: pipeline.vaeScaleFactor).preprocess(picture, width: width, height: height)
-                return try StableDiffusionImg2ImgPipeline(pipeline).generate(options, image: tensor, strength: resolvedStrength) {
-                    bar?.update($0); return true
-                }
+                return try pipeline.imageToImage().generate(options, image: tensor, strength: resolvedStrength) { bar?.update($0); return true }
             }
             return try pipeline.generate(options) { bar?.update($0); return true }
         }
@@ -210,7 +209,7 @@ struct Generate: ParsableCommand {
                                      totalSeconds: Date().timeIntervalSince(started), outputs: outputs.paths.filter { $0 != report },
                                      devices: devices.allDevices, placement: target.description, transfers: statistics,
                                      deviceMap: pipeline.hfDeviceMap)
-            if let plan = pipeline.lastUNetCapturePlan {
+            if let plan = pipeline.lastDenoiserCapturePlan {
                 document.capture = .init(arena_bytes: plan.arenaBytes, eager_peak_bytes: plan.eagerPeakBytes, output_bytes: plan.outputBytes,
                                          operations: plan.operationCount, activations: plan.allocationCount, in_place: plan.inPlaceCount)
             }
@@ -256,7 +255,7 @@ struct Generate: ParsableCommand {
 
     /// `--device-map`: a pipeline-level value (Diffusers' balanced/accel/cpu), a strategy that
     /// splits each component, or a JSON file of module paths.
-    private func applyDeviceMap(_ value: String, to pipeline: StableDiffusionPipeline, devices: DeviceSet) throws -> [HookTransfers] {
+    private func applyDeviceMap(_ value: String, to pipeline: DiffusionPipeline, devices: DeviceSet) throws -> [HookTransfers] {
         if PipelineDeviceMapRequest.supportedValues.contains(value) {
             try pipeline.applyDeviceMap(PipelineDeviceMapRequest(parsing: value), devices: devices, maxMemory: try budgets())
             return []
@@ -275,7 +274,7 @@ struct Generate: ParsableCommand {
     }
 
     /// Puts the pipeline on `target` as --offload says; returns what the strategy will move.
-    private func place(_ pipeline: StableDiffusionPipeline, on target: Device) throws -> [HookTransfers] {
+    private func place(_ pipeline: DiffusionPipeline, on target: Device) throws -> [HookTransfers] {
         let names = pipeline.namedComponents.map(\.name)
         switch offload {
         case "model":
@@ -298,12 +297,12 @@ struct Generate: ParsableCommand {
         }
     }
 
-    private func resolvedOptions(_ pipeline: StableDiffusionPipeline, folder: String, seed: UInt64) -> [String: String] {
+    private func resolvedOptions(_ pipeline: any TextToImagePipeline, folder: String, seed: UInt64) -> [String: String] {
         var options: [String: String] = [
             "model": folder, "prompt": prompt ?? "", "steps": "\(steps)", "guidance": "\(guidance)", "seed": "\(seed)",
             "batch": "\(batch)", "dtype": dtype, "scheduler": "\(type(of: pipeline.scheduler))", "device": device,
             "offload": offload, "attention": attention, "storage_dtype": storageDtype ?? "none", "vae_slicing": "\(vaeSlicing)", "capture": "\(capture)", "channels_last": "\(channelsLast)",
-            "vae_tiling": vaeTiling ? "\(pipeline.vae.tiling?.sampleMinSize ?? 0) px tiles" : "off",
+            "vae_tiling": vaeTiling ? "\((try? pipeline.autoencoder())?.tiling?.sampleMinSize ?? 0) px tiles" : "off",
             "width": "\(width ?? pipeline.defaultImageSize)",
             "height": "\(height ?? pipeline.defaultImageSize)",
         ]

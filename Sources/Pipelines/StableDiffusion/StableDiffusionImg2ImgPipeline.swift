@@ -32,7 +32,7 @@ public struct StableDiffusionImg2ImgPipeline: @unchecked Sendable {
         try base.castPendingWeights()
         var timings = GenerationResult.Timings()
         defer { OpProfile.beginSection(nil) }
-        let (positive, negative) = try base.conditioningPhase(options, timings: &timings)
+        let (positive, negative) = try base.promptPhase(options, timings: &timings)
         let batch = positive.shape[0]
         guard image.shape[0] == 1 || image.shape[0] == batch else {
             throw PipelineError.invalidOption("\(image.shape[0]) init images for a batch of \(batch)")
@@ -74,5 +74,11 @@ public struct StableDiffusionImg2ImgPipeline: @unchecked Sendable {
                                    guidanceScale: options.guidanceScale, timings: &timings, progress: progress)
         let images = try base.decodePhase(latents, timings: &timings)
         return GenerationResult(images: images, latents: latents, timings: timings)
+    }
+}
+
+extension StableDiffusionImg2ImgPipeline: ImageToImagePipeline {
+    public func generate(_ options: GenerationOptions, image: Tensor, strength: Float, progress: ProgressHandler?) throws -> GenerationResult {
+        try generate(options, image: image, strength: strength, noise: nil, latentSampleNoise: nil, progress: progress)
     }
 }

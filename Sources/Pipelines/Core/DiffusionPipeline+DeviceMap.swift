@@ -6,7 +6,7 @@ import Tensor
 /// Pipeline-level placement (Diffusers' `from_pretrained(device_map=...)` for pipelines): whole
 /// components spread over the accelerators by size; one that fits nowhere stays on the host with
 /// sequential offload onto the first accelerator.
-extension StableDiffusionPipeline {
+extension DiffusionPipeline {
     /// Places the components as `request` says and records `hfDeviceMap`.
     public func applyDeviceMap(_ request: PipelineDeviceMapRequest, devices: DeviceSet,
                                maxMemory: [String: MemoryBudget]? = nil) throws {
@@ -40,11 +40,6 @@ extension StableDiffusionPipeline {
         }
     }
 
-    /// The components by the names Diffusers gives them, in the order a call uses them.
-    public var namedComponents: [(name: String, module: Module)] {
-        zip(["text_encoder", "unet", "vae"], components).map { (name: $0, module: $1) }
-    }
-
     /// Module-level placement inside the components (each `dispatch`ed as Accelerate's
     /// `dispatch_model` does): `map` keys are a component name (`"vae": "disk"`) or a module
     /// path under one (`"unet.down_blocks.0": 0`, `"unet.mid_block": "cpu"`). A component the
@@ -63,7 +58,8 @@ extension StableDiffusionPipeline {
         for entry in map.entries {
             let parts = entry.prefix.split(separator: ".", maxSplits: 1).map(String.init)
             guard let name = parts.first, namedComponents.contains(where: { $0.name == name }) else {
-                throw OffloadError.unknownModule(entry.prefix, model: "StableDiffusionPipeline (components text_encoder, unet, vae)")
+                throw OffloadError.unknownModule(
+                    entry.prefix, model: "\(layout.className) (components \(namedComponents.map(\.name).joined(separator: ", ")))")
             }
             perComponent[name, default: DeviceMap()][parts.count > 1 ? parts[1] : ""] = entry.target
         }

@@ -12,7 +12,7 @@ extension StableDiffusionPipeline {
         try castPendingWeights()
         var timings = GenerationResult.Timings()
         defer { OpProfile.beginSection(nil) }
-        let (positive, negative) = try conditioningPhase(options, timings: &timings)
+        let (positive, negative) = try promptPhase(options, timings: &timings)
         let batch = positive.shape[0]
 
         var generator = TorchGenerator(seed: options.seed)
@@ -35,9 +35,11 @@ extension StableDiffusionPipeline {
         return GenerationResult(images: images, latents: latents, timings: timings)
     }
 
-    /// Prompt states (or the given embeddings), with negatives when guidance is on.
-    func conditioning(_ options: GenerationOptions) throws -> (Tensor, Tensor?) {
-        try inPhase(of: textEncoder) { try conditioningStates(options) }
+    /// The prompt phase: prompt states (or the given embeddings), with negatives when guidance
+    /// is on, in the text encoder's phase.
+    func promptPhase(_ options: GenerationOptions, timings: inout GenerationResult.Timings) throws -> (Tensor, Tensor?) {
+        try conditioningPhase(options, timings: &timings, encode: { try inPhase(of: textEncoder) { try conditioningStates(options) } },
+                              tensors: { [("prompt embeddings", $0.0)] + ($0.1.map { [("negative prompt embeddings", $0)] } ?? []) })
     }
 
     private func conditioningStates(_ options: GenerationOptions) throws -> (Tensor, Tensor?) {
@@ -61,59 +63,19 @@ extension StableDiffusionPipeline {
                                 imagesPerPrompt: options.imagesPerPrompt, classifierFreeGuidance: guidance)
     }
 
-    /// The loop shared by text-to-image and image-to-image.
+    /// The loop shared by text-to-image and image-to-image: the UNet on the latents (doubled
+    /// with classifier-free guidance), then `uncond + g·(text − uncond)`.
     func denoise(_ initial: Tensor, timesteps: [Timestep], positive: Tensor, negative: Tensor?, guidanceScale: Float,
                  timings: inout GenerationResult.Timings, progress: ProgressHandler?) throws -> Tensor {
-        var phaseTimings = timings
-        defer { timings = phaseTimings }
-        return try inPhase(of: unet) {
-            try denoiseSteps(initial, timesteps: timesteps, positive: positive, negative: negative, guidanceScale: guidanceScale,
-                             timings: &phaseTimings, progress: progress)
-        }
-    }
-
-    private func denoiseSteps(_ initial: Tensor, timesteps: [Timestep], positive: Tensor, negative: Tensor?, guidanceScale: Float,
-                              timings: inout GenerationResult.Timings, progress: ProgressHandler?) throws -> Tensor {
         let context = try negative.map { try Tensor.concat([$0, positive], axis: 0) } ?? positive   // [2B or B, S, D]
-        var latents = initial
-        defer {
-            try? unet.endCall()   // nothing kept on the device for a next step during the VAE decode
-            unetCapture?.endCall()
-        }
-        let loopStart = Date()
-        timings.denoiseStartedAt = loopStart.timeIntervalSince1970
-        for (i, t) in timesteps.enumerated() {
-            let stepStart = Date()
-            OpProfile.beginSection(i == 0 ? "unet_first_step" : "unet_step")
+        return try denoisingLoop(initial, timesteps: timesteps, timings: &timings, progress: progress) { latents, t in
             let doubled = negative == nil ? latents : try Tensor.concat([latents, latents], axis: 0)
             let input = try scheduler.scaleModelInput(doubled, timestep: t).to(dtype)
-            let timestep = try Timestep.tensor([t])
-            // The scheduler works on the host; the UNet computes wherever it was placed.
-            var prediction = try predictNoise(input, timestep: timestep, encoderHiddenStates: context).to(.f32).to(latents.device)
-            if negative != nil {
-                let halves = try prediction.chunked(2, axis: 0)                                    // uncond, text
-                prediction = try halves[0] + (halves[1] - halves[0]) * guidanceScale
-            }
-            latents = try scheduler.step(modelOutput: prediction.contiguous(), timestep: t, sample: latents).prevSample
-            try requireFinite(latents, "denoising step \(i + 1) of \(timesteps.count) (timestep \(t.value))")
-            let seconds = Date().timeIntervalSince(stepStart)
-            timings.stepSeconds.append(seconds)
-            if let progress, !progress(StepEvent(step: i + 1, totalSteps: timesteps.count, timestep: t.value, seconds: seconds)) {
-                throw PipelineError.cancelled
-            }
+            let prediction = try predictNoise(input, timestep: try Timestep.tensor([t]), encoderHiddenStates: context)
+                .to(.f32).to(latents.device)
+            guard negative != nil else { return prediction }
+            let halves = try prediction.chunked(2, axis: 0)                                    // uncond, text
+            return try halves[0] + (halves[1] - halves[0]) * guidanceScale
         }
-        timings.denoiseSeconds = Date().timeIntervalSince(loopStart)
-        OpProfile.beginSection(nil)
-        return latents
-    }
-
-    /// Latents → images in [0, 1] (f32), as `vae.decode(latents / scaling_factor)` then
-    /// `(x / 2 + 0.5).clamp(0, 1)`.
-    public func decodeLatents(_ latents: Tensor) throws -> Tensor {
-        var z = try latents.scaled(by: 1 / vae.config.scalingFactor)
-        if let shift = vae.config.shiftFactor { z = try z + shift }
-        let decoded = try inPhase(of: vae) { try vae.decode(z.to(dtype)) }
-        try requireFinite(decoded, "the VAE decoder's output")
-        return try decoded.to(.f32).to(latents.device).scaled(by: 0.5, adding: 0.5).clamped(to: 0...1)
     }
 }

@@ -52,3 +52,9 @@ extension StableDiffusionPipeline {
         return try unet(sample, timestep: timestep, encoderHiddenStates: encoderHiddenStates)
     }
 }
+
+extension StableDiffusionPipeline: TextToImagePipeline {
+    public func imageToImage() -> any ImageToImagePipeline { StableDiffusionImg2ImgPipeline(self) }
+    public func enableDenoiserCapture() { enableUNetCapture() }
+    public var lastDenoiserCapturePlan: CapturePlan? { lastUNetCapturePlan }
+}

@@ -2,9 +2,10 @@ import Foundation
 import Models
 import NN
 import Offload
+import Schedulers
 import Tensor
 
-extension StableDiffusionPipeline {
+extension DiffusionPipeline {
     /// Runs one phase of a call (prompt encoding, denoising, decoding, the img2img encode) with
     /// `component`'s weights ready. With `releasesWeightPagesBetweenPhases`, when the phase
     /// ends the component's mapped weights let their pages go, packed copies included; and
@@ -42,16 +43,49 @@ extension StableDiffusionPipeline {
     }
 
     /// The prompt phase, which begins a call (text-to-image and image-to-image alike): starts
-    /// the call's conversion clock, encodes the prompts, records the phase's time.
-    func conditioningPhase(_ options: GenerationOptions, timings: inout GenerationResult.Timings) throws -> (Tensor, Tensor?) {
+    /// the call's conversion clock, runs `encode` (the family's prompt encoding, in the phase of
+    /// its text encoders), checks and records what it gave.
+    func conditioningPhase<States>(_ options: GenerationOptions, timings: inout GenerationResult.Timings,
+                                   encode: () throws -> States, tensors: (States) -> [(name: String, tensor: Tensor)]) throws -> States {
         phaseCastSeconds = 0
         OpProfile.beginSection("text_encoder")
-        let (states, seconds) = try timedPhase { try conditioning(options) }
+        let (states, seconds) = try timedPhase(encode)
         timings.textEncoderSeconds = seconds
         let source = options.promptEmbeddings == nil ? "the text encoder's" : "the given"
-        try requireFinite(states.0, "\(source) prompt embeddings")
-        if let negative = states.1 { try requireFinite(negative, "\(source) negative prompt embeddings") }
+        for (name, tensor) in tensors(states) { try requireFinite(tensor, "\(source) \(name)") }
         return states
+    }
+
+    /// The denoising loop every family shares, in the denoiser's phase: `predict` gives the
+    /// guided model output for the latents at a timestep (the family's conditioning and
+    /// guidance), the scheduler steps; step timings, profile sections, the finiteness check and
+    /// progress (with cancellation) are kept here.
+    func denoisingLoop(_ initial: Tensor, timesteps: [Timestep], timings: inout GenerationResult.Timings,
+                       progress: ProgressHandler?, predict: (_ latents: Tensor, _ timestep: Timestep) throws -> Tensor) throws -> Tensor {
+        var phaseTimings = timings
+        defer { timings = phaseTimings }
+        return try inPhase(of: denoiser) {
+            defer { denoiserCallEnded() }
+            var latents = initial
+            let loopStart = Date()
+            phaseTimings.denoiseStartedAt = loopStart.timeIntervalSince1970
+            for (i, t) in timesteps.enumerated() {
+                let stepStart = Date()
+                OpProfile.beginSection(i == 0 ? "unet_first_step" : "unet_step")
+                // The scheduler works on the host; the denoiser computes wherever it was placed.
+                let prediction = try predict(latents, t).to(.f32).to(latents.device)
+                latents = try scheduler.step(modelOutput: prediction.contiguous(), timestep: t, sample: latents).prevSample
+                try requireFinite(latents, "denoising step \(i + 1) of \(timesteps.count) (timestep \(t.value))")
+                let seconds = Date().timeIntervalSince(stepStart)
+                phaseTimings.stepSeconds.append(seconds)
+                if let progress, !progress(StepEvent(step: i + 1, totalSteps: timesteps.count, timestep: t.value, seconds: seconds)) {
+                    throw PipelineError.cancelled
+                }
+            }
+            phaseTimings.denoiseSeconds = Date().timeIntervalSince(loopStart)
+            OpProfile.beginSection(nil)
+            return latents
+        }
     }
 
     /// The decode phase, which ends a call: the images, the phase's time and the whole call's
@@ -62,6 +96,17 @@ extension StableDiffusionPipeline {
         timings.vaeDecodeSeconds = seconds
         timings.weightCastSeconds = phaseCastSeconds
         return images
+    }
+
+    /// Latents → images in [0, 1] (f32), as `vae.decode(latents / scaling_factor + shift)`
+    /// then `(x / 2 + 0.5).clamp(0, 1)`.
+    public func decodeLatents(_ latents: Tensor) throws -> Tensor {
+        let vae = try autoencoder()
+        var z = try latents.scaled(by: 1 / vae.config.scalingFactor)
+        if let shift = vae.config.shiftFactor { z = try z + shift }
+        let decoded = try inPhase(of: vae) { try vae.decode(z.to(dtype)) }
+        try requireFinite(decoded, "the VAE decoder's output")
+        return try decoded.to(.f32).to(latents.device).scaled(by: 0.5, adding: 0.5).clamped(to: 0...1)
     }
 
     /// Runs `body` (a phase) and returns its result and seconds, less what its weight

@@ -5,10 +5,7 @@ import Tensor
 
 /// The memory techniques of Diffusers' pipelines, applied to every component. Switching
 /// technique: `removeAllHooks()` first (as Diffusers requires), then enable another.
-extension StableDiffusionPipeline {
-    /// The components in the order a call uses them (Diffusers' `model_cpu_offload_seq`).
-    public var components: [Module] { [textEncoder, unet, vae] }
-
+extension DiffusionPipeline {
     /// Whole components on `device` one at a time (the UNet stays for all steps).
     public func enableModelCPUOffload(device: Device) throws {
         try refuseIfDeviceMapped("enable_model_cpu_offload")
@@ -77,7 +74,7 @@ extension StableDiffusionPipeline {
 
     /// Every hook in the pipeline, by component and module path.
     public var hooks: [(component: String, path: String, name: String)] {
-        zip(["text_encoder", "unet", "vae"], components).flatMap { name, component in
+        namedComponents.flatMap { name, component in
             component.allHooks().map { (name, $0.path, $0.name) }
         }
     }

@@ -20,13 +20,6 @@ extension StableDiffusionPipeline {
     /// The size when the options give none: the UNet's sample size in pixels.
     public var defaultImageSize: Int { unet.config.sampleSize * vaeScaleFactor }
 
-    /// Largest side accepted, in pixels (16384: beyond any released model's range, and a
-    /// bound that keeps every size product far from overflow).
-    public static let maximumImageSide = 16_384
-
-    /// Most images one call may make (prompts × images per prompt).
-    public static let maximumBatch = 4_096
-
     /// The validated size (width, height) of a call, after every option check that needs
     /// no computation; throws `PipelineError.invalidOption` naming the option and the rule.
     func resolvedSize(_ options: GenerationOptions) throws -> (Int, Int) {
@@ -74,11 +67,5 @@ extension StableDiffusionPipeline {
         // Steps the scheduler cannot spread fail here, before the text encoder runs.
         try scheduler.setTimesteps(options.steps)
         return (width, height)
-    }
-
-    /// Throws `PipelineError.nonFinite` naming `stage` when `tensor` holds NaN or infinity.
-    func requireFinite(_ tensor: Tensor, _ stage: @autoclosure () -> String) throws {
-        let bad = try tensor.nonFiniteCount()
-        guard bad == 0 else { throw PipelineError.nonFinite(stage: stage(), count: bad, total: tensor.count) }
     }
 }

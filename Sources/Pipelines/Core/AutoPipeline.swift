@@ -1,0 +1,61 @@
+import NN
+import Offload
+import Tensor
+
+/// A text-to-image pipeline as `diffuse generate` runs it, whatever its family.
+public protocol TextToImagePipeline: DiffusionPipeline {
+    /// The pipeline's `__call__`.
+    func generate(_ options: GenerationOptions, progress: ProgressHandler?) throws -> GenerationResult
+    /// The same family's image-to-image pipeline over these components
+    /// (`AutoPipelineForImage2Image.from_pipe`).
+    func imageToImage() -> any ImageToImagePipeline
+    /// The size when the options give none, in pixels.
+    var defaultImageSize: Int { get }
+    /// Pixels per latent along each side.
+    var vaeScaleFactor: Int { get }
+    /// Captures the denoiser's forward on the second step and replays it from the third.
+    func enableDenoiserCapture()
+    /// The plan of the graph the last call captured (nil before one did).
+    var lastDenoiserCapturePlan: CapturePlan? { get }
+}
+
+/// An image-to-image pipeline as `diffuse generate --image` runs it.
+public protocol ImageToImagePipeline {
+    /// - Parameters:
+    ///   - image: [1 or N, 3, H, W] in [-1, 1].
+    ///   - strength: in [0, 1]; 1 ignores the image's content, 0 returns it (re-encoded).
+    func generate(_ options: GenerationOptions, image: Tensor, strength: Float, progress: ProgressHandler?) throws -> GenerationResult
+}
+
+/// Diffusers' `AutoPipelineForText2Image` / `AutoPipelineForImage2Image`: the family comes from
+/// `model_index.json`'s `_class_name`, whether the folder was saved from its text-to-image or
+/// its image-to-image pipeline.
+public enum AutoPipeline {
+    /// A family: the pipeline class names that select it, and how it loads.
+    public struct Family: Sendable {
+        public let classNames: [String]
+        public let layout: PipelineLayout
+        let load: @Sendable (LoadedComponents) throws -> any TextToImagePipeline
+    }
+
+    /// Every family this version runs; a new family adds its entry here.
+    public static let families: [Family] = [
+        Family(classNames: ["StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline"], layout: StableDiffusionPipeline.layout,
+               load: { try StableDiffusionPipeline($0) }),
+    ]
+
+    /// The text-to-image pipeline of the folder's family, loaded.
+    public static func textToImage(folder: String, dtype: DType = .f32, castWeightsOnLoad: Bool = true) throws -> any TextToImagePipeline {
+        let family = try family(of: folder)
+        return try family.load(LoadedComponents(folder: folder, layout: family.layout, dtype: dtype, castWeightsOnLoad: castWeightsOnLoad))
+    }
+
+    /// The family `folder/model_index.json` names.
+    public static func family(of folder: String) throws -> Family {
+        let index = try PipelineIndex(path: try LoadedComponents.modelIndexPath(folder))
+        guard let name = index.className, let family = families.first(where: { $0.classNames.contains(name) }) else {
+            throw PipelineError.unknownPipelineClass(folder: folder, className: index.className, known: families.flatMap(\.classNames))
+        }
+        return family
+    }
+}

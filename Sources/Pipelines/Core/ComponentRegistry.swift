@@ -1,0 +1,75 @@
+import Models
+import NN
+import Schedulers
+import Tensor
+import Tokenizers
+
+/// One component of a pipeline folder, loaded.
+public enum PipelineComponent: @unchecked Sendable {
+    case model(Module)
+    case tokenizer(CLIPTokenizer)
+    case scheduler(SchedulerConfig)
+}
+
+/// Loads pipeline components by the class name `model_index.json` gives them, as Diffusers'
+/// `load_sub_model` looks classes up in their library. Every class this project loads is
+/// registered in `standard`, once: a new model family adds its loaders there and nowhere else.
+public struct ComponentRegistry: @unchecked Sendable {
+    /// Loads a component from its folder; `dtype` nil keeps the checkpoint's dtype (mapped).
+    public typealias Loader = (_ folder: String, _ dtype: DType?) throws -> PipelineComponent
+    private var loaders: [String: Loader] = [:]
+
+    public init() {}
+
+    public mutating func register(_ classNames: [String], _ loader: @escaping Loader) {
+        for name in classNames { loaders[name] = loader }
+    }
+
+    public func loader(for className: String) -> Loader? { loaders[className] }
+
+    /// The class names this registry can load, sorted.
+    public var classNames: [String] { loaders.keys.sorted() }
+
+    /// Every component class of the families this version implements.
+    public static let standard: ComponentRegistry = {
+        var registry = ComponentRegistry()
+        registry.register(["CLIPTokenizer", "CLIPTokenizerFast"]) { folder, _ in .tokenizer(try CLIPTokenizer(folder: folder)) }
+        registry.register(["CLIPTextModel"]) { folder, dtype in
+            .model(try loadModel(folder, dtype: dtype, config: CLIPTextConfig.init, implied: { $0.impliedParameters() },
+                                 build: CLIPTextModel.init))
+        }
+        registry.register(["UNet2DConditionModel"]) { folder, dtype in
+            .model(try loadModel(folder, dtype: dtype, config: UNet2DConditionConfig.init, implied: \.impliedParameters,
+                                 build: UNet2DConditionModel.init))
+        }
+        registry.register(["AutoencoderKL"]) { folder, dtype in
+            .model(try loadModel(folder, dtype: dtype, config: AutoencoderKLConfig.init, implied: \.impliedParameters,
+                                 build: AutoencoderKL.init))
+        }
+        registry.register(SchedulerKind.allCases.map(\.rawValue)) { folder, _ in
+            .scheduler(try SchedulerConfig(contentsOf: folder + "/scheduler_config.json"))
+        }
+        return registry
+    }()
+}
+
+/// One model component: its config read and checked, the checkpoint's headers compared with
+/// the weights the config implies (a config asking for far more tensors than the checkpoint holds
+/// is refused before the module tree is built: building costs in proportion to the config,
+/// which the file controls), then the model built and loaded key by key.
+public func loadModel<Config, Model: Module>(_ path: String, dtype: DType?, config read: (ModelConfig) throws -> Config,
+                                             implied: (Config) -> ParameterTally, build: (Config) -> Model) throws -> Model {
+    let configPath = path + "/config.json"
+    let config = try read(ModelConfig(path: configPath))
+    let checkpoint = try Checkpoint(folder: path)
+    try checkpoint.checkHolds(implied(config), config: configPath)
+    let model = build(config)
+    do {
+        try model.load(from: checkpoint, dtype: dtype)
+    } catch let error as ModuleError {
+        // The key check lists tensors; say which folder's weights and config disagree.
+        guard case .checkpointMismatch = error else { throw error }
+        throw PipelineError.componentMismatch(config: configPath, weights: path, detail: "\(error)")
+    }
+    return model
+}
