@@ -111,14 +111,13 @@ struct PipelineReport {
         index = try PipelineIndex(path: folder + "/model_index.json")
         for component in index.components {
             let sub = folder + "/" + component.name
+            // A component the index names must be there: a pipeline without it cannot load.
+            guard FileKind.of(sub) == .folder else { throw PipelineError.missingComponent(folder: folder, component: component.name) }
             var weights: WeightsReport?
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: sub, isDirectory: &isDirectory), isDirectory.boolValue {
-                do {
-                    weights = try WeightsReport(modelFolder: sub, variant: nil)
-                } catch CheckpointError.noWeights {
-                    weights = nil
-                }
+            do {
+                weights = try WeightsReport(modelFolder: sub, variant: nil)
+            } catch CheckpointError.noWeights {
+                weights = nil
             }
             components.append((component, weights))
         }

@@ -123,6 +123,20 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(Set(components.keys), ["unet", "tokenizer"])
     }
 
+    /// A component model_index.json names whose folder is absent: one sentence, exit 1.
+    func testInspectPipelineWithAMissingComponentFolder() throws {
+        let folder = NSTemporaryDirectory() + "cli-pipeline-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.createDirectory(atPath: folder + "/tokenizer", withIntermediateDirectories: true)
+        try Data(#"{"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"], "tokenizer": ["transformers", "CLIPTokenizer"]}"#.utf8)
+            .write(to: URL(fileURLWithPath: folder + "/model_index.json"))
+        let result = try run(["inspect", folder])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains("has no unet folder"), result.stderr)
+        XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
+        XCTAssertTrue(result.stdout.isEmpty, result.stdout)
+    }
+
     func testShardThenInspect() throws {
         let out = NSTemporaryDirectory() + "cli-shard-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: out) }

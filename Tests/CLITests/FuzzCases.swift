@@ -184,6 +184,8 @@ enum FuzzCases {
         add("unet path escapes", .text(try JSONMutation.setting("../unet", to: "[\"diffusers\", \"UNet2DConditionModel\"]", in: original)),
             fragment: "../unet")
         add("component not a pair", .text(try JSONMutation.setting("vae", to: "[\"diffusers\"]", in: original)), fragment: "vae")
+        add("unknown pipeline class", .text(try JSONMutation.setting("_class_name", to: "\"KandinskyPipeline\"", in: original)),
+            fragment: "KandinskyPipeline")
         cases.append(FuzzCase(name: "index missing", arguments: generate(), replacing: [file: .folder], fragment: "model_index.json"))
         return cases
     }
