@@ -17,7 +17,23 @@ func multiplyAdd(_ a: Float, _ b: Float, _ c: Float) -> Float {
 /// e^x, saturating to 0 below -87.3 and to +inf above 88.7.
 @inline(__always)
 func fastExp(_ x0: Float) -> Float {
-    let x = Swift.min(Swift.max(x0, -87.33654), 88.72283)
+    let result = expInRange(Swift.min(Swift.max(x0, -87.33654), 88.72283))
+    // Below the range the clamp gave e^-87.3; make it the 0 expf gives. NaN stays NaN.
+    return x0 < -87.33654 ? 0 : (x0 > 88.72283 ? .infinity : (x0 != x0 ? x0 : result))
+}
+
+/// e^x for x ≤ 0 (softmax after the maximum is subtracted): fastExp without the upper clamp
+/// and its selects, four operations fewer in a loop that is mostly this. -inf and anything
+/// below -87.3 give 0; NaN stays NaN (the lower clamp keeps it, the arithmetic carries it).
+@inline(__always)
+func fastExpNonPositive(_ x0: Float) -> Float {
+    let result = expInRange(Swift.max(x0, -87.33654))
+    return x0 < -87.33654 ? 0 : result
+}
+
+/// e^x for x in [-87.34, 88.72]: Cephes' range reduction and polynomial, within 1 ulp of libm.
+@inline(__always)
+private func expInRange(_ x: Float) -> Float {
     let t = multiplyAdd(x, 1.442695041, 12582912.0)  // + 1.5·2^23 rounds to the nearest integer
     let n = t - 12582912.0
     var r = multiplyAdd(n, -0.693359375, x)
@@ -30,30 +46,7 @@ func fastExp(_ x0: Float) -> Float {
     p = multiplyAdd(p, r, 5.0000001201e-1)
     let y = multiplyAdd(p, r * r, r + 1)
     let scale = Float(bitPattern: (t.bitPattern &- 0x4B40_0000 &+ 127) &<< 23)  // 2^n
-    let result = y * scale
-    // Below the range the clamp gave e^-87.3; make it the 0 expf gives. NaN stays NaN.
-    return x0 < -87.33654 ? 0 : (x0 > 88.72283 ? .infinity : (x0 != x0 ? x0 : result))
-}
-
-/// e^x for x ≤ 0 (softmax after the maximum is subtracted): fastExp without the upper clamp
-/// and its selects, four operations fewer in a loop that is mostly this. -inf and anything
-/// below -87.3 give 0; NaN stays NaN (the lower clamp keeps it, the arithmetic carries it).
-@inline(__always)
-func fastExpNonPositive(_ x0: Float) -> Float {
-    let x = Swift.max(x0, -87.33654)
-    let t = multiplyAdd(x, 1.442695041, 12582912.0)
-    let n = t - 12582912.0
-    var r = multiplyAdd(n, -0.693359375, x)
-    r = multiplyAdd(n, 2.12194440e-4, r)
-    var p: Float = 1.9875691500e-4
-    p = multiplyAdd(p, r, 1.3981999507e-3)
-    p = multiplyAdd(p, r, 8.3334519073e-3)
-    p = multiplyAdd(p, r, 4.1665795894e-2)
-    p = multiplyAdd(p, r, 1.6666665459e-1)
-    p = multiplyAdd(p, r, 5.0000001201e-1)
-    let y = multiplyAdd(p, r * r, r + 1)
-    let scale = Float(bitPattern: (t.bitPattern &- 0x4B40_0000 &+ 127) &<< 23)
-    return x0 < -87.33654 ? 0 : y * scale
+    return y * scale
 }
 
 @inline(__always)

@@ -15,13 +15,10 @@ final class AutoPipelineTests: XCTestCase {
 
     /// A copy of the tiny SD pipeline: configs copied, weights linked.
     override func setUpWithError() throws {
-        folder = try ConfigEditing.temporaryFolder("auto-pipeline") + "/sd"
-        try ConfigEditing.linkedCopy(of: Self.tinySD, to: folder)
+        folder = try ConfigEditing.temporaryCopy(of: Self.tinySD, label: "auto-pipeline")
     }
 
-    override func tearDown() {
-        try? FileManager.default.removeItem(atPath: (folder as NSString).deletingLastPathComponent)
-    }
+    override func tearDown() { ConfigEditing.removeTemporaryCopy(folder) }
 
     private func editIndex(_ changes: [String: String?]) throws {
         try ConfigEditing.write(from: folder + "/model_index.json", to: folder + "/model_index.json", changes)

@@ -15,13 +15,10 @@ final class MalformedModelFolderTests: XCTestCase {
 
     /// A copy of the demo pipeline: configs copied, weights linked.
     override func setUpWithError() throws {
-        folder = try ConfigEditing.temporaryFolder("malformed-demo") + "/demo"
-        try ConfigEditing.linkedCopy(of: Self.demo, to: folder)
+        folder = try ConfigEditing.temporaryCopy(of: Self.demo, label: "malformed-demo")
     }
 
-    override func tearDown() {
-        try? FileManager.default.removeItem(atPath: (folder as NSString).deletingLastPathComponent)
-    }
+    override func tearDown() { ConfigEditing.removeTemporaryCopy(folder) }
 
     private func edit(_ file: String, _ changes: [String: String?]) throws {
         let path = folder + "/" + file

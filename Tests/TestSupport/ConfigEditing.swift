@@ -35,6 +35,18 @@ public enum ConfigEditing {
         }
     }
 
+    /// A `linkedCopy` of `source` in a fresh temporary folder, named as `source`'s last part;
+    /// `removeTemporaryCopy` removes it with its folder.
+    public static func temporaryCopy(of source: String, label: String) throws -> String {
+        let copy = try temporaryFolder(label) + "/" + (source as NSString).lastPathComponent
+        try linkedCopy(of: source, to: copy)
+        return copy
+    }
+
+    public static func removeTemporaryCopy(_ copy: String) {
+        try? FileManager.default.removeItem(atPath: (copy as NSString).deletingLastPathComponent)
+    }
+
     /// A fresh empty folder under the temporary directory (the caller removes it).
     public static func temporaryFolder(_ label: String) throws -> String {
         let path = NSTemporaryDirectory() + label + "-" + UUID().uuidString
