@@ -143,9 +143,13 @@ final class CLITests: XCTestCase {
         let result = try run(["shard", fixtures + "/unet-single", "--max-shard-size", "200KB", "--out", out])
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stdout.contains("wrote 6 weight file(s) with 208 tensors"))
-        for name in try FileManager.default.contentsOfDirectory(atPath: fixtures + "/swift-sharded") {
+        // In the model's state_dict order, as Diffusers' save_pretrained(max_shard_size="200KB")
+        // wrote unet-sharded: the same file names, tensor-to-shard assignment and weight_map, byte for byte.
+        let expected = try FileManager.default.contentsOfDirectory(atPath: fixtures + "/unet-sharded").sorted()
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out).sorted(), expected)
+        for name in expected {
             XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: out + "/" + name)),
-                           try Data(contentsOf: URL(fileURLWithPath: fixtures + "/swift-sharded/" + name)), name)
+                           try Data(contentsOf: URL(fileURLWithPath: fixtures + "/unet-sharded/" + name)), name)
         }
         let inspect = try run(["inspect", out, "--json"])
         XCTAssertEqual((try json(inspect.stdout)["totals"] as? [String: Int])?["bytes"], 1013456)

@@ -135,8 +135,9 @@ final class ShardingTests: XCTestCase {
         }
     }
 
-    /// `diffuse shard` shards in the files' data order (dtype, then name), since the file
-    /// does not record the model's order; for unet-single at 200KB that gives a different
+    /// Sharded in the files' data order (dtype, then name) — what `diffuse shard` does for a
+    /// model class it cannot build (it takes the model's order otherwise, `CLITests.testShardThenInspect`);
+    /// for unet-single at 200KB that gives a different
     /// assignment from Diffusers' (which tools/reference/verify_sharded_roundtrip.py
     /// confirms: orders file and sorted match, model does not). The tensors, bytes and
     /// total_size still agree with Diffusers' folder.

@@ -86,3 +86,25 @@ final class AutoPipelineTests: XCTestCase {
         }
     }
 }
+
+/// The registry builds a model from its config alone, in Diffusers' `state_dict()` order:
+/// what `diffuse shard` shards by.
+final class UnloadedModelTests: XCTestCase {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures").path
+
+    func testParameterOrderIsTheStateDictOrder() throws {
+        // transformers 5 names CLIP's keys without text_model. in state_dict() and adds it back on save.
+        for (orderFile, className, folder, prefix) in [("unet", "UNet2DConditionModel", "checkpoints/unet-single", ""),
+                                                       ("vae", "AutoencoderKL", "tiny-sd/vae", ""),
+                                                       ("text-encoder", "CLIPTextModel", "tiny-sd/text_encoder", "text_model.")] {
+            let order = try XCTUnwrap(JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: Self.fixtures
+                + "/state-dict-order/\(orderFile)-state-dict-order.json")))).arrayValue?.compactMap(\.stringValue)).map { prefix + $0 }
+            let model = try XCTUnwrap(ComponentRegistry.standard.unloadedModel(className: className, folder: Self.fixtures + "/" + folder))
+            let ours = model.namedParameters().map(\.path)
+            XCTAssertEqual(ours.count, order.count, className)
+            for (i, (a, b)) in zip(ours, order).enumerated() where a != b { XCTFail("\(className) \(i): \(a) != \(b)"); break }
+        }
+        XCTAssertNil(try ComponentRegistry.standard.unloadedModel(className: "PNDMScheduler", folder: Self.fixtures + "/checkpoints/unet-single"))
+    }
+}

@@ -18,6 +18,8 @@ public struct ComponentRegistry: @unchecked Sendable {
     /// Loads a component from its folder; `dtype` nil keeps the checkpoint's dtype (mapped).
     public typealias Loader = (_ folder: String, _ dtype: DType?) throws -> PipelineComponent
     private var loaders: [String: Loader] = [:]
+    /// Model classes also build without weights (for their parameter order).
+    private var builders: [String: (_ folder: String) throws -> Module] = [:]
 
     public init() {}
 
@@ -25,7 +27,30 @@ public struct ComponentRegistry: @unchecked Sendable {
         for name in classNames { loaders[name] = loader }
     }
 
+    /// Registers a model class: its config reader, the weights the config implies, and its
+    /// constructor; it then loads as a component and builds without weights.
+    public mutating func registerModel<Config, Model: Module>(_ classNames: [String], config read: @escaping (ModelConfig) throws -> Config,
+                                                              implied: @escaping (Config) -> ParameterTally,
+                                                              build: @escaping (Config) -> Model) {
+        register(classNames) { folder, dtype in .model(try loadModel(folder, dtype: dtype, config: read, implied: implied, build: build)) }
+        for name in classNames {
+            builders[name] = { folder in
+                let configPath = folder + "/config.json"
+                let config = try read(ModelConfig(path: configPath))
+                try Checkpoint(folder: folder).checkHolds(implied(config), config: configPath)
+                return build(config)
+            }
+        }
+    }
+
     public func loader(for className: String) -> Loader? { loaders[className] }
+
+    /// The model of class `className` built from `folder/config.json` without loading weights
+    /// (its `namedParameters()` order is Diffusers' `state_dict()` order); nil for a class that
+    /// is not a registered model.
+    public func unloadedModel(className: String, folder: String) throws -> Module? {
+        try builders[className].map { try $0(folder) }
+    }
 
     /// The class names this registry can load, sorted.
     public var classNames: [String] { loaders.keys.sorted() }
@@ -34,18 +59,10 @@ public struct ComponentRegistry: @unchecked Sendable {
     public static let standard: ComponentRegistry = {
         var registry = ComponentRegistry()
         registry.register(["CLIPTokenizer", "CLIPTokenizerFast"]) { folder, _ in .tokenizer(try CLIPTokenizer(folder: folder)) }
-        registry.register(["CLIPTextModel"]) { folder, dtype in
-            .model(try loadModel(folder, dtype: dtype, config: CLIPTextConfig.init, implied: { $0.impliedParameters() },
-                                 build: CLIPTextModel.init))
-        }
-        registry.register(["UNet2DConditionModel"]) { folder, dtype in
-            .model(try loadModel(folder, dtype: dtype, config: UNet2DConditionConfig.init, implied: \.impliedParameters,
-                                 build: UNet2DConditionModel.init))
-        }
-        registry.register(["AutoencoderKL"]) { folder, dtype in
-            .model(try loadModel(folder, dtype: dtype, config: AutoencoderKLConfig.init, implied: \.impliedParameters,
-                                 build: AutoencoderKL.init))
-        }
+        registry.registerModel(["CLIPTextModel"], config: CLIPTextConfig.init, implied: { $0.impliedParameters() }, build: CLIPTextModel.init)
+        registry.registerModel(["UNet2DConditionModel"], config: UNet2DConditionConfig.init, implied: \.impliedParameters,
+                               build: UNet2DConditionModel.init)
+        registry.registerModel(["AutoencoderKL"], config: AutoencoderKLConfig.init, implied: \.impliedParameters, build: AutoencoderKL.init)
         registry.register(SchedulerKind.allCases.map(\.rawValue)) { folder, _ in
             .scheduler(try SchedulerConfig(contentsOf: folder + "/scheduler_config.json"))
         }
