@@ -48,7 +48,8 @@ public protocol Backend: Sendable {
     func scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor?,
                                    scale: Float?, isCausal: Bool, kernel: AttentionKernel) throws -> Tensor
     func concat(_ tensors: [Tensor], axis: Int) throws -> Tensor
-    func upsampleNearest2x(_ x: Tensor) throws -> Tensor
+    /// Nearest-neighbour resize of [N, C, H, W] to `height`×`width`, as `F.interpolate(mode="nearest")`.
+    func upsampleNearest(_ x: Tensor, height: Int, width: Int) throws -> Tensor
     func embedding(_ ids: Tensor, weight: Tensor) throws -> Tensor
 }
 

@@ -58,8 +58,8 @@ struct InterceptingBackend: Backend {
     func concat(_ tensors: [Tensor], axis: Int) throws -> Tensor {
         try op("concat", tensors) { try base.concat(tensors, axis: axis) }
     }
-    func upsampleNearest2x(_ x: Tensor) throws -> Tensor {
-        try op("upsampleNearest2x", [x]) { try base.upsampleNearest2x(x) }
+    func upsampleNearest(_ x: Tensor, height: Int, width: Int) throws -> Tensor {
+        try op("upsampleNearest", [x]) { try base.upsampleNearest(x, height: height, width: width) }
     }
     func embedding(_ ids: Tensor, weight: Tensor) throws -> Tensor {
         try op("embedding", [ids, weight]) { try base.embedding(ids, weight: weight) }

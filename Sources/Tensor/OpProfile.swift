@@ -11,7 +11,7 @@ public enum OpClass: String, CaseIterable, Sendable, Codable {
         case "matmul", "linear": self = .matmul
         case "attention": self = .attention
         case "groupNorm", "layerNorm", "rmsNorm", "softmax": self = .normalization
-        case "concat", "upsampleNearest2x", "embedding": self = .copy
+        case "concat", "upsampleNearest", "embedding": self = .copy
         default: self = .elementwise   // unary.*, binary.*, affine, clamp
         }
     }

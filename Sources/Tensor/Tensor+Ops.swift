@@ -80,7 +80,17 @@ extension Tensor {
     public func conv2d(weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: ConvPadding) throws -> Tensor {
         try backend.conv2d(self, weight: weight, bias: bias, stride: (stride, stride), padding: padding)
     }
-    public func upsampleNearest2x() throws -> Tensor { try backend.upsampleNearest2x(self) }
+    public func upsampleNearest2x() throws -> Tensor {
+        guard rank == 4 else { throw TensorError.shapeMismatch("upsampleNearest2x needs [N, C, H, W], got \(shape)") }
+        return try backend.upsampleNearest(self, height: 2 * shape[2], width: 2 * shape[3])
+    }
+
+    /// Nearest-neighbour resize of [N, C, H, W] to `height`×`width`, as
+    /// `F.interpolate(x, size=(height, width), mode="nearest")`: output row i reads input row
+    /// `min(⌊i·(H/height)⌋, H − 1)` in float32, as PyTorch computes it (2× and 1× exactly).
+    public func upsampleNearest(height: Int, width: Int) throws -> Tensor {
+        try backend.upsampleNearest(self, height: height, width: width)
+    }
 
     /// Splits into `parts` equal pieces along `axis` (views), as `torch.chunk` for divisible sizes.
     public func chunked(_ parts: Int, axis: Int) throws -> [Tensor] {

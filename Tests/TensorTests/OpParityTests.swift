@@ -35,6 +35,17 @@ final class OpParityTests: XCTestCase {
         XCTAssertEqual(try cat.floats(), try f.tensor(named: "concat_dim1.out").floats())
         XCTAssertEqual(try f.tensor(named: "upsample_nearest2x.x").upsampleNearest2x().floats(),
                        try f.tensor(named: "upsample_nearest2x.out").floats())
+        // F.interpolate(size=...) in either memory format, bf16 too (nearest copies values).
+        for (h, w) in [(9, 13), (11, 3), (5, 7), (4, 5)] {
+            let x = try f.tensor(named: "upsample_nearest_\(h)x\(w).x"), expected = try f.tensor(named: "upsample_nearest_\(h)x\(w).out")
+            for (input, reference) in [(x, expected), (try x.contiguous(.channelsLast), expected), (try x.to(.bf16), try expected.to(.bf16))] {
+                let out = try input.upsampleNearest(height: h, width: w)
+                XCTAssertEqual(out.shape, expected.shape)
+                XCTAssertEqual(out.memoryFormat, input.memoryFormat)
+                XCTAssertEqual(try out.floats(), try reference.floats(), "\(h)×\(w) \(input.memoryFormat) \(input.dtype)")
+            }
+        }
+        XCTAssertThrowsError(try f.tensor(named: "upsample_nearest2x.x").upsampleNearest(height: 0, width: 3))
         let embedded = try Tensor.embedding(f.tensor(named: "embedding.ids"), weight: f.tensor(named: "embedding.weight"))
         XCTAssertEqual(embedded.shape, try f.tensor(named: "embedding.out").shape)
         XCTAssertEqual(try embedded.floats(), try f.tensor(named: "embedding.out").floats())

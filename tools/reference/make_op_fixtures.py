@@ -361,6 +361,14 @@ def make_elementwise(outdir):
     x = randn(g, 2, 3, 5, 7)
     G.case("upsample_nearest2x", {"scale_factor": 2, "mode": "nearest"}, x=x,
            out=F.interpolate(x, scale_factor=2, mode="nearest"))
+    # Explicit sizes, as Diffusers' Upsample2D with output_size (UNet sizes that are not
+    # multiples of its downsampling): larger, odd, equal, smaller. (These four were added to the
+    # committed file alone: regenerating everything on the 2026-12-01 Xeon changed the last bits
+    # of exp.out, tanh.out and timestep_embedding_c.out and of other files, PyTorch picking other
+    # vector code there.)
+    for h, w in [(9, 13), (11, 3), (5, 7), (4, 5)]:
+        G.case(f"upsample_nearest_{h}x{w}", {"size": [h, w], "mode": "nearest"}, x=x,
+               out=F.interpolate(x, size=(h, w), mode="nearest"))
     g = gen("elementwise", "embedding")
     w = randn(g, 10, 8)
     ids = torch.randint(0, 10, (2, 5), generator=g, dtype=torch.int64)

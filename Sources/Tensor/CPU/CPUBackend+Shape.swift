@@ -33,20 +33,57 @@ extension CPUBackend {
         return out
     }
 
-    public func upsampleNearest2x(_ x: Tensor) throws -> Tensor {
-        guard x.rank == 4 else { throw TensorError.shapeMismatch("upsampleNearest2x needs [N, C, H, W], got \(x.shape)") }
+    public func upsampleNearest(_ x: Tensor, height: Int, width: Int) throws -> Tensor {
+        guard x.rank == 4 else { throw TensorError.shapeMismatch("upsampleNearest needs [N, C, H, W], got \(x.shape)") }
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        if x.needsChannelsLastPath {
-            // The same in NHWC: whole pixels (runs of C) repeated, the output channels-last.
-            let out = try Tensor.empty([n, c, 2 * h, 2 * w], dtype: x.dtype, device: x.device, memoryFormat: .channelsLast)
-            let source = try x.nhwcView.reshaped([n, h, 1, w, 1, c]).expanded(to: [n, h, 2, w, 2, c])
-            try out.nhwcView.reshaped([n, h, 2, w, 2, c]).assign(source)
+        guard height > 0, width > 0, h > 0 || x.count == 0, w > 0 || x.count == 0 else {
+            throw TensorError.invalidArgument("cannot resize \(x.shape) to \(height)×\(width)")
+        }
+        let format: MemoryFormat = x.needsChannelsLastPath ? .channelsLast : .contiguous
+        let out = try Tensor.empty([n, c, height, width], dtype: x.dtype, device: x.device, memoryFormat: format)
+        if height == 2 * h && width == 2 * w {
+            // Each pixel twice along both sides: a broadcast view of x written once.
+            if format == .channelsLast {
+                let source = try x.nhwcView.reshaped([n, h, 1, w, 1, c]).expanded(to: [n, h, 2, w, 2, c])
+                try out.nhwcView.reshaped([n, h, 2, w, 2, c]).assign(source)
+            } else {
+                let source = try x.reshaped([n, c, h, 1, w, 1]).expanded(to: [n, c, h, 2, w, 2])
+                try out.reshaped([n, c, h, 2, w, 2]).assign(source)
+            }
             return out
         }
-        // out[n, c, 2i + a, 2j + b] = x[n, c, i, j]: a broadcast view of x written once.
-        let source = try x.reshaped([n, c, h, 1, w, 1]).expanded(to: [n, c, h, 2, w, 2])
-        let out = try Tensor.empty([n, c, 2 * h, 2 * w], dtype: x.dtype, device: x.device)
-        try out.reshaped([n, c, h, 2, w, 2]).assign(source)
+        guard out.count > 0 else { return out }
+        // Other sizes: output row i (column j) reads row ⌊i·(h/height)⌋, as ATen's nearest_idx.
+        func sources(_ input: Int, _ output: Int) -> [Int] {
+            if output == input { return Array(0..<output) }
+            if output == 2 * input { return (0..<output).map { $0 >> 1 } }
+            let scale = Float(input) / Float(output)
+            return (0..<output).map { min(Int((Float($0) * scale).rounded(.down)), input - 1) }
+        }
+        let rows = sources(h, height), columns = sources(w, width)
+        let source = format == .channelsLast ? try x.nhwcView.contiguous() : try x.contiguous()   // [N, H, W, C] or [N, C, H, W]
+        let item = x.dtype.itemSize
+        let (src, dst) = (UnsafeRawPointer(source.data), out.data)
+        if format == .channelsLast {
+            // Whole pixels (runs of C) copied.
+            let pixel = c * item
+            Parallel.forEachChunk(n * height, grain: 1) { range in
+                for r in range {
+                    let (b, i) = (r / height, r % height)
+                    let inRow = src + (b * h + rows[i]) * w * pixel, outRow = dst + r * width * pixel
+                    for j in 0..<width { (outRow + j * pixel).copyMemory(from: inRow + columns[j] * pixel, byteCount: pixel) }
+                }
+            }
+        } else {
+            Parallel.forEachChunk(n * c * height, grain: 8) { range in
+                for r in range {
+                    let (plane, i) = (r / height, r % height)
+                    let inRow = src + (plane * h + rows[i]) * w * item, outRow = dst + r * width * item
+                    for j in 0..<width { (outRow + j * item).copyMemory(from: inRow + columns[j] * item, byteCount: item) }
+                }
+            }
+        }
+        withExtendedLifetime(source) {}
         return out
     }
 
