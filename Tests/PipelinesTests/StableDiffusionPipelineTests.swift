@@ -94,3 +94,36 @@ final class StableDiffusionPipelineTests: XCTestCase {
         }
     }
 }
+
+/// Call arguments checked against `outputs/calls.safetensors` (tools/reference/make_sd_call_fixtures.py).
+final class StableDiffusionCallArgumentTests: XCTestCase {
+    static let calls = Result { try SafeTensorsFile(path: StableDiffusionPipelineTests.root + "/outputs/calls.safetensors") }
+    func fixture(_ name: String) throws -> Tensor { try Self.calls.get().tensor(named: name) }
+
+    func testGuidanceRescale() throws {
+        let pipeline = try StableDiffusionPipeline(folder: StableDiffusionPipelineTests.root)
+        var options = GenerationOptions(prompt: "a red circle", negativePrompt: "")
+        options.steps = 3
+        options.width = 64
+        options.height = 64
+        options.guidanceRescale = 0.7
+        options.latents = try fixture("guidance_rescale.latents_in")
+        let result = try pipeline.generate(options)
+        try assertRelativeL2(result.latents, fixture("guidance_rescale.latents_out"), within: 1e-4, "guidance_rescale latents")
+        XCTAssertLessThanOrEqual(maxAbsDifference(try result.images.floats(), try fixture("guidance_rescale.image").floats()), 2e-3)
+        // And it changes the image: the rescale is not a no-op at 0.7.
+        options.guidanceRescale = 0
+        XCTAssertGreaterThan(maxAbsDifference(try pipeline.generate(options).images.floats(), try result.images.floats()), 1e-3)
+    }
+
+    func testSDXLArgumentsAreRefused() throws {
+        let pipeline = try StableDiffusionPipeline(folder: StableDiffusionPipelineTests.root)
+        var options = GenerationOptions(prompt: "a red circle")
+        options.steps = 1
+        options.microConditioning.aestheticScore = 6
+        XCTAssertThrowsError(try pipeline.generate(options)) { XCTAssertTrue("\($0)".contains("has no aesthetic_score"), "\($0)") }
+        options.microConditioning = MicroConditioning()
+        options.prompts2 = ["a blue square"]
+        XCTAssertThrowsError(try pipeline.generate(options)) { XCTAssertTrue("\($0)".contains("has no prompt_2"), "\($0)") }
+    }
+}

@@ -71,7 +71,8 @@ public struct StableDiffusionImg2ImgPipeline: @unchecked Sendable {
         base.scheduler.generator = generator
 
         latents = try base.denoise(latents, timesteps: timesteps, positive: positive, negative: negative,
-                                   guidanceScale: options.guidanceScale, timings: &timings, progress: progress)
+                                   guidanceScale: options.guidanceScale, guidanceRescale: options.guidanceRescale,
+                                   timings: &timings, progress: progress)
         let images = try base.decodePhase(latents, timings: &timings)
         return GenerationResult(images: images, latents: latents, timings: timings)
     }

@@ -33,6 +33,10 @@ extension StableDiffusionPipeline {
                         + "and Diffusers asks for multiples of 8), not \(value)")
             }
         }
+        try options.refuseUnsupported([.guidanceRescale], pipeline: "StableDiffusionPipeline")
+        guard options.guidanceRescale.isFinite else {
+            throw PipelineError.invalidOption("guidance_rescale must be a finite number, not \(options.guidanceRescale)")
+        }
         guard options.steps >= 1 else { throw PipelineError.invalidOption("the step count must be at least 1, not \(options.steps)") }
         guard options.guidanceScale.isFinite else {
             throw PipelineError.invalidOption("the guidance scale must be a finite number, not \(options.guidanceScale)")

@@ -30,7 +30,8 @@ extension StableDiffusionPipeline {
         latents = try latents.scaled(by: scheduler.initNoiseSigma)
         scheduler.generator = generator
         latents = try denoise(latents, timesteps: scheduler.timesteps, positive: positive, negative: negative,
-                              guidanceScale: options.guidanceScale, timings: &timings, progress: progress)
+                              guidanceScale: options.guidanceScale, guidanceRescale: options.guidanceRescale, timings: &timings,
+                              progress: progress)
         let images = try decodePhase(latents, timings: &timings)
         return GenerationResult(images: images, latents: latents, timings: timings)
     }
@@ -64,9 +65,9 @@ extension StableDiffusionPipeline {
     }
 
     /// The loop shared by text-to-image and image-to-image: the UNet on the latents (doubled
-    /// with classifier-free guidance), then `uncond + g·(text − uncond)`.
+    /// with classifier-free guidance), then `uncond + g·(text − uncond)`, rescaled with φ > 0.
     func denoise(_ initial: Tensor, timesteps: [Timestep], positive: Tensor, negative: Tensor?, guidanceScale: Float,
-                 timings: inout GenerationResult.Timings, progress: ProgressHandler?) throws -> Tensor {
+                 guidanceRescale: Float, timings: inout GenerationResult.Timings, progress: ProgressHandler?) throws -> Tensor {
         let context = try negative.map { try Tensor.concat([$0, positive], axis: 0) } ?? positive   // [2B or B, S, D]
         return try denoisingLoop(initial, timesteps: timesteps, timings: &timings, progress: progress) { latents, t in
             let doubled = negative == nil ? latents : try Tensor.concat([latents, latents], axis: 0)
@@ -74,8 +75,7 @@ extension StableDiffusionPipeline {
             let prediction = try predictNoise(input, timestep: try Timestep.tensor([t]), encoderHiddenStates: context)
                 .to(.f32).to(latents.device)
             guard negative != nil else { return prediction }
-            let halves = try prediction.chunked(2, axis: 0)                                    // uncond, text
-            return try halves[0] + (halves[1] - halves[0]) * guidanceScale
+            return try classifierFreeGuidance(prediction, scale: guidanceScale, rescale: guidanceRescale)
         }
     }
 }
