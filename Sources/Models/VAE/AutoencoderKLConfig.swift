@@ -14,6 +14,9 @@ public struct AutoencoderKLConfig: Sendable, Equatable {
     public var useQuantConv = true
     public var usePostQuantConv = true
     public var midBlockAddAttention = true
+    /// `force_upcast`: an f16 pipeline decodes (and encodes) with this VAE in f32 (SDXL's VAE
+    /// overflows in f16). Diffusers' default is true.
+    public var forceUpcast = true
 
     public init() {}
 
@@ -38,6 +41,10 @@ public struct AutoencoderKLConfig: Sendable, Equatable {
         useQuantConv = try c.bool("use_quant_conv", default: useQuantConv)
         usePostQuantConv = try c.bool("use_post_quant_conv", default: usePostQuantConv)
         midBlockAddAttention = try c.bool("mid_block_add_attention", default: midBlockAddAttention)
+        forceUpcast = try c.bool("force_upcast", default: forceUpcast)
+        for key in ["latents_mean", "latents_std"] where c[key].map({ !$0.isNull }) ?? false {
+            throw ModuleError.invalidConfig("\(c.path): \(key) is not supported (latents are scaled by scaling_factor and shifted by shift_factor)")
+        }
         let act = try c.string("act_fn", default: "silu")
         guard act == "silu" else { throw ModuleError.invalidConfig("\(c.path): act_fn '\(act)' is not supported (only silu)") }
         let down = c.contains("down_block_types") ? try c.strings("down_block_types") : ["DownEncoderBlock2D"]

@@ -99,12 +99,16 @@ extension DiffusionPipeline {
     }
 
     /// Latents → images in [0, 1] (f32), as `vae.decode(latents / scaling_factor + shift)`
-    /// then `(x / 2 + 0.5).clamp(0, 1)`.
+    /// then `(x / 2 + 0.5).clamp(0, 1)`. In f16, a family that honours `force_upcast` (SDXL's
+    /// `needs_upcasting`) decodes in f32 when the VAE asks for it.
     public func decodeLatents(_ latents: Tensor) throws -> Tensor {
         let vae = try autoencoder()
         var z = try latents.scaled(by: 1 / vae.config.scalingFactor)
         if let shift = vae.config.shiftFactor { z = try z + shift }
-        let decoded = try inPhase(of: vae) { try vae.decode(z.to(dtype)) }
+        let decoded = try inPhase(of: vae) {
+            guard dtype == .f16 && vae.config.forceUpcast && upcastsForcedVAE else { return try vae.decode(z.to(dtype)) }
+            return try converting(vae, to: .f32) { try vae.decode(z.to(.f32)) }
+        }
         try requireFinite(decoded, "the VAE decoder's output")
         return try decoded.to(.f32).to(latents.device).scaled(by: 0.5, adding: 0.5).clamped(to: 0...1)
     }
@@ -115,6 +119,19 @@ extension DiffusionPipeline {
         let start = Date(), castBefore = phaseCastSeconds
         let result = try body()
         return (result, Date().timeIntervalSince(start) - (phaseCastSeconds - castBefore))
+    }
+
+    /// Runs `body` with `module`'s floating-point weights converted to `target` (Diffusers'
+    /// `vae.to(dtype=torch.float32)` for `force_upcast`), then puts the weights back.
+    func converting<T>(_ module: Module, to target: DType, _ body: () throws -> T) throws -> T {
+        var homes: [(slot: Parameter, home: Tensor)] = []
+        defer { for (slot, home) in homes { slot.value = home } }
+        for (_, slot) in module.namedParameters() {
+            guard let value = slot.value, value.dtype.isComputeType, value.dtype != target else { continue }
+            homes.append((slot, value))
+            slot.value = try value.to(target)
+        }
+        return try body()
     }
 
     /// The weights of `module` not in the pipeline's dtype that a cast must convert: layers

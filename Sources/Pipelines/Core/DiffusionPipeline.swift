@@ -122,6 +122,10 @@ open class DiffusionPipeline: @unchecked Sendable {
         scheduler = try config.makeScheduler()
     }
 
+    /// Whether an f16 call decodes in f32 when the VAE's config says `force_upcast` (Diffusers'
+    /// SDXL pipelines do; its SD 1.x/2.x pipelines decode in the pipeline's dtype).
+    open var upcastsForcedVAE: Bool { false }
+
     /// Ends the denoiser's call: nothing kept on its device for a next step during the VAE
     /// decode. Families with more per-call state (a captured graph) end that too.
     open func denoiserCallEnded() {

@@ -69,20 +69,23 @@ public final class StableDiffusionPipeline: DiffusionPipeline, @unchecked Sendab
         return (positive, try repeatRows(textStates(expanded), imagesPerPrompt))
     }
 
-    /// The text encoder's last hidden state for each prompt, padded/truncated to the
-    /// tokenizer's model_max_length — bounded by the text encoder's positions, which is also
-    /// the length when the tokenizer knows no limit (transformers' int(1e30)): more tokens
-    /// than positions could never be encoded, and the padding must not be sized by the file.
+    /// The text encoder's last hidden state for each prompt.
     func textStates(_ prompts: [String]) throws -> Tensor {
-        let positions = textEncoder.config.maxPositionEmbeddings
-        let length = min(tokenizer.modelMaxLength ?? positions, positions)
-        var ids: [Int64] = []
-        for prompt in prompts {
-            ids += tokenizer.encode(prompt, padding: .maxLength, truncation: true, maxLength: length).ids.map { Int64($0) }
-        }
-        let tokens = try Tensor(int64: ids, shape: [prompts.count, length])
-        return try textEncoder(tokens).lastHiddenState
+        try textEncoder(tokenIDs(prompts, tokenizer: tokenizer, positions: textEncoder.config.maxPositionEmbeddings)).lastHiddenState
     }
+}
+
+/// Token ids [N, L] of `prompts`, padded/truncated to the tokenizer's model_max_length —
+/// bounded by the text encoder's `positions`, which is also the length when the tokenizer
+/// knows no limit (transformers' int(1e30)): more tokens than positions could never be
+/// encoded, and the padding must not be sized by the file.
+func tokenIDs(_ prompts: [String], tokenizer: CLIPTokenizer, positions: Int) throws -> Tensor {
+    let length = min(tokenizer.modelMaxLength ?? positions, positions)
+    var ids: [Int64] = []
+    for prompt in prompts {
+        ids += tokenizer.encode(prompt, padding: .maxLength, truncation: true, maxLength: length).ids.map { Int64($0) }
+    }
+    return try Tensor(int64: ids, shape: [prompts.count, length])
 }
 
 /// Repeats each row of [N, ...] `times` times in place: [N·times, ...] (`repeat_interleave`-like,
