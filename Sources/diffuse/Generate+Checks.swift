@@ -19,13 +19,21 @@ extension Generate {
         }
         _ = try resolvedSeed(drawing: false)
         if let strength {
-            guard image != nil else { throw ValidationError("--strength applies to image-to-image: add --image FILE, or leave --strength out") }
+            guard image != nil || family.imageLatents != nil else {
+                throw ValidationError("--strength applies to image-to-image: add --image FILE, or leave --strength out")
+            }
             guard strength.isFinite, (0...1).contains(strength) else {
                 throw ValidationError("--strength must be between 0 and 1, not \(strength)")
             }
         }
-        if latents != nil && image != nil {
+        if latents != nil && (image != nil || family.imageLatents != nil) {
             throw ValidationError("--latents gives text-to-image's initial noise; image-to-image (--image) draws its noise from --seed")
+        }
+        if image != nil && family.imageLatents != nil {
+            throw ValidationError("--image and --image-latents both give the image-to-image input: give one")
+        }
+        if family.denoisingStart != nil && image == nil && family.imageLatents == nil {
+            throw ValidationError("--denoising-start applies to image-to-image: add --image-latents FILE (or --image FILE)")
         }
         guard DType(name: dtype).map({ [.f32, .bf16, .f16].contains($0) }) ?? false else {
             throw ValidationError("--dtype must be f32, bf16 or f16, not \(dtype)")
@@ -90,8 +98,8 @@ extension Generate {
         }
     }
 
-    /// `--strength`, or Diffusers' default 0.8.
-    var resolvedStrength: Float { strength ?? 0.8 }
+    /// `--strength`, or the image-to-image pipeline's default (Diffusers': 0.8 for SD, 0.3 for SDXL).
+    func resolvedStrength(_ pipeline: any ImageToImagePipeline) -> Float { strength ?? pipeline.defaultStrength }
 
     /// `--seed`: nil or -1 draws one (as AUTOMATIC1111 and stable-diffusion.cpp do), recorded
     /// in the report and the image; with `drawing` false only the value is checked.
@@ -107,7 +115,7 @@ extension Generate {
     /// output overwrites them, outputs claimed (folder writable, no collisions). Returns the
     /// image paths (one per image of the batch).
     func checkPaths(_ outputs: OutputFiles) throws -> [String] {
-        for (option, path) in [("--image", image), ("--latents", latents)] {
+        for (option, path) in [("--image", image), ("--latents", latents), ("--image-latents", family.imageLatents)] {
             guard let path else { continue }
             try InputFile.check(path)
             outputs.noteInput(path, role: option)
@@ -119,6 +127,7 @@ extension Generate {
         let images = Image.batchPaths(for: out, count: batch)
         for path in images { try outputs.claim(path, role: "--out") }
         if let saveTensor { try outputs.claim(saveTensor, role: "--save-tensor") }
+        if let saveLatents = family.saveLatents { try outputs.claim(saveLatents, role: "--save-latents") }
         if let report { try outputs.claim(report, role: "--report") }
         return images
     }

@@ -20,11 +20,13 @@ extension Generate {
     }
 
     /// How the images were made, in AUTOMATIC1111's `parameters` fields.
-    func generationParameters(_ pipeline: DiffusionPipeline, folder: String, seed: UInt64, images: Tensor) -> GenerationParameters {
+    func generationParameters(_ pipeline: any TextToImagePipeline, folder: String, seed: UInt64, images: Tensor) -> GenerationParameters {
         let schedulerClass = String(describing: type(of: pipeline.scheduler))
         var extra: [(key: String, value: String)] = []
         if karrasSigmas { extra.append(("Schedule type", "Karras")) }
-        if image != nil { extra.append(("Denoising strength", "\(resolvedStrength)")) }
+        if image != nil || family.imageLatents != nil {
+            extra.append(("Denoising strength", "\(resolvedStrength(pipeline.imageToImage()))"))
+        }
         extra.append(("Version", "swift-diffusers \(DiffuseVersion.current)"))
         let modelName = URL(fileURLWithPath: folder).standardizedFileURL.lastPathComponent
         return GenerationParameters(prompt: prompt ?? "", negativePrompt: negativePrompt ?? "", steps: steps,

@@ -125,6 +125,9 @@ struct Generate: ParsableCommand {
     @Flag(help: "Capture the UNet's forward on the second step and replay it from the third, activations in one planned arena.")
     var capture = false
 
+    @OptionGroup(title: "Stable Diffusion XL")
+    var family: FamilyFlags
+
     @Flag(help: "Time each phase's operations by class (convolution, matmul, attention, normalization, elementwise, copy) into the --report.")
     var profile = false
 
@@ -175,6 +178,7 @@ struct Generate: ParsableCommand {
         options.height = height
         options.seed = seedValue
         options.imagesPerPrompt = batch
+        try family.apply(to: &options)
         if let latents {
             let noise = try SafeTensorsFile(path: latents).tensor(named: "latents")
             guard noise.dtype.isFloatingPoint else {
@@ -185,10 +189,9 @@ struct Generate: ParsableCommand {
         let bar = quiet ? nil : ProgressBar(total: 0)
         let opProfile = OpProfile()
         let result: GenerationResult = try (profile ? opProfile.record : { try $0() }) {
-            if let image {
-                let picture = try Image(contentsOfFile: image)
-                let tensor = try VaeImageProcessor(vaeScaleFactor: pipeline.vaeScaleFactor).preprocess(picture, width: width, height: height)
-                return try pipeline.imageToImage().generate(options, image: tensor, strength: resolvedStrength) { bar?.update($0); return true }
+            if let input = try imageToImageInput(pipeline) {
+                let imageToImage = pipeline.imageToImage()
+                return try imageToImage.generate(options, image: input, strength: resolvedStrength(imageToImage)) { bar?.update($0); return true }
             }
             return try pipeline.generate(options) { bar?.update($0); return true }
         }
@@ -202,6 +205,9 @@ struct Generate: ParsableCommand {
         }
         if let saveTensor {
             try outputs.stage(saveTensor) { try SafeTensorsWriter.write(["image": result.images], into: $0) }
+        }
+        if let saveLatents = family.saveLatents {
+            try outputs.stage(saveLatents) { try SafeTensorsWriter.write(["latents": result.latents.to(.f32)], into: $0) }
         }
         if let report {
             var document = RunReport(options: resolvedOptions(pipeline, folder: folder, seed: seedValue), startedAt: started,
@@ -218,6 +224,22 @@ struct Generate: ParsableCommand {
         }
         let written = try outputs.commit()
         if !quiet { for path in written { print("wrote \(path)") } }
+    }
+
+    /// The image-to-image input: --image preprocessed to [1, 3, H, W] in [-1, 1], or
+    /// --image-latents' tensor "latents" [B, C, h, w] with the UNet's channels; nil for text to image.
+    private func imageToImageInput(_ pipeline: any TextToImagePipeline) throws -> Tensor? {
+        if let image {
+            let picture = try Image(contentsOfFile: image)
+            return try VaeImageProcessor(vaeScaleFactor: pipeline.vaeScaleFactor).preprocess(picture, width: width, height: height)
+        }
+        guard let path = family.imageLatents else { return nil }
+        let latents = try SafeTensorsFile(path: path).tensor(named: "latents")
+        guard latents.dtype.isFloatingPoint, latents.rank == 4, latents.shape[1] == pipeline.latentChannels else {
+            throw ValidationError("--image-latents \(path): tensor \"latents\" is \(latents.dtype) \(latents.shape); this pipeline takes "
+                                  + "floating-point latents [B, \(pipeline.latentChannels), h, w]")
+        }
+        return latents
     }
 
     /// Accelerator stand-ins with the capacities and bandwidth asked for.
@@ -307,7 +329,9 @@ struct Generate: ParsableCommand {
             "height": "\(height ?? pipeline.defaultImageSize)",
         ]
         if let negativePrompt { options["negative_prompt"] = negativePrompt }
-        if let image { options["image"] = image; options["strength"] = "\(resolvedStrength)" }
+        if let image { options["image"] = image }
+        if let path = family.imageLatents { options["image_latents"] = path }
+        if image != nil || family.imageLatents != nil { options["strength"] = "\(resolvedStrength(pipeline.imageToImage()))" }
         if karrasSigmas { options["karras_sigmas"] = "true" }
         if let timestepSpacing { options["timestep_spacing"] = timestepSpacing }
         if let latents { options["latents"] = latents }

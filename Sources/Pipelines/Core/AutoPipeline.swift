@@ -13,6 +13,8 @@ public protocol TextToImagePipeline: DiffusionPipeline {
     var defaultImageSize: Int { get }
     /// Pixels per latent along each side.
     var vaeScaleFactor: Int { get }
+    /// Channels of the latents the denoiser works on.
+    var latentChannels: Int { get }
     /// Captures the denoiser's forward on the second step and replays it from the third.
     func enableDenoiserCapture()
     /// The plan of the graph the last call captured (nil before one did).
@@ -21,6 +23,8 @@ public protocol TextToImagePipeline: DiffusionPipeline {
 
 /// An image-to-image pipeline as `diffuse generate --image` runs it.
 public protocol ImageToImagePipeline {
+    /// Diffusers' default `strength` for the pipeline.
+    var defaultStrength: Float { get }
     /// - Parameters:
     ///   - image: [1 or N, 3, H, W] in [-1, 1].
     ///   - strength: in [0, 1]; 1 ignores the image's content, 0 returns it (re-encoded).

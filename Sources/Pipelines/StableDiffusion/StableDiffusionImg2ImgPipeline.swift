@@ -79,6 +79,9 @@ public struct StableDiffusionImg2ImgPipeline: @unchecked Sendable {
 }
 
 extension StableDiffusionImg2ImgPipeline: ImageToImagePipeline {
+    /// Diffusers' default for `StableDiffusionImg2ImgPipeline`.
+    public var defaultStrength: Float { 0.8 }
+
     public func generate(_ options: GenerationOptions, image: Tensor, strength: Float, progress: ProgressHandler?) throws -> GenerationResult {
         try generate(options, image: image, strength: strength, noise: nil, latentSampleNoise: nil, progress: progress)
     }

@@ -56,5 +56,6 @@ extension StableDiffusionPipeline {
 extension StableDiffusionPipeline: TextToImagePipeline {
     public func imageToImage() -> any ImageToImagePipeline { StableDiffusionImg2ImgPipeline(self) }
     public func enableDenoiserCapture() { enableUNetCapture() }
+    public var latentChannels: Int { unet.config.inChannels }
     public var lastDenoiserCapturePlan: CapturePlan? { lastUNetCapturePlan }
 }
