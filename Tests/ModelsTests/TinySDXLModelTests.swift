@@ -91,6 +91,34 @@ final class TinySDXLModelTests: XCTestCase {
                                                  "add_embedding.linear_1.bias", "add_embedding.linear_2.weight", "add_embedding.linear_2.bias"])
     }
 
+    /// SDXL base's and refiner's real shapes (model_index configs as in the reference notes):
+    /// the tally and the built (unloaded) model both give Diffusers' state-dict counts, taken
+    /// from UNet2DConditionModel on the meta device with diffusers 0.42.1.
+    func testSDXLSizedTallies() throws {
+        var base = UNet2DConditionConfig()
+        base.blockOutChannels = [320, 640, 1280]
+        base.downBlockTypes = [.plain, .crossAttention, .crossAttention]
+        base.upBlockTypes = [.crossAttention, .crossAttention, .plain]
+        base.transformerLayersPerBlock = [1, 2, 10]
+        base.attentionHeads = [5, 10, 20]
+        base.crossAttentionDim = 2048
+        base.useLinearProjection = true
+        base.textTimeEmbedding = .init(additionTimeEmbedDim: 256, projectionClassEmbeddingsInputDim: 2816)
+        var refiner = base
+        refiner.blockOutChannels = [384, 768, 1536, 1536]
+        refiner.downBlockTypes = [.plain, .crossAttention, .crossAttention, .plain]
+        refiner.upBlockTypes = [.plain, .crossAttention, .crossAttention, .plain]
+        refiner.transformerLayersPerBlock = [4, 4, 4, 4]
+        refiner.attentionHeads = [6, 12, 24, 24]
+        refiner.crossAttentionDim = 1280
+        refiner.textTimeEmbedding = .init(additionTimeEmbedDim: 256, projectionClassEmbeddingsInputDim: 2560)
+        for (name, config, tensors, elements) in [("base", base, 1680, 2_567_463_684), ("refiner", refiner, 1220, 2_259_526_660)] {
+            XCTAssertEqual(config.impliedParameters, ParameterTally(tensors: tensors, elements: elements), name)
+            let model = UNet2DConditionModel(config)
+            XCTAssertEqual(ParameterTally(tensors: model.namedParameters().count, elements: model.parameterCount), config.impliedParameters, name)
+        }
+    }
+
     // MARK: text_encoder_2
 
     func testTextEncoderWithProjection() throws {
