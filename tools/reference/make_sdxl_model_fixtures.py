@@ -52,14 +52,12 @@ import make_sd_fixtures as sd  # noqa: E402  (redraw_constant_params, write_safe
 pinned.setup(threads=2)
 VERSIONS = pinned.versions("transformers")
 
+# Diffusers' older test UNet ((32, 64), layers_per_block 2, Down + CrossAttnDown) with the SDXL test's
+# arguments, at (16, 32) channels.
 UNET_BASE_CONFIG = dict(
+    pinned.DIFFUSERS_TEST_UNET,
     block_out_channels=(16, 32),
-    layers_per_block=2,
     sample_size=16,
-    in_channels=4,
-    out_channels=4,
-    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
     attention_head_dim=(2, 4),
     use_linear_projection=True,
     addition_embed_type="text_time",
@@ -70,50 +68,29 @@ UNET_BASE_CONFIG = dict(
     norm_num_groups=8,
 )
 UNET_REFINER_CONFIG = dict(
+    UNET_BASE_CONFIG,
     block_out_channels=(8, 16, 16, 16),
     layers_per_block=1,
-    sample_size=16,
-    in_channels=4,
-    out_channels=4,
     down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
     up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
     attention_head_dim=(1, 2, 4, 4),   # heads of 8, 8 and 4 wide at the attention levels
-    use_linear_projection=True,
-    addition_embed_type="text_time",
-    addition_time_embed_dim=8,
     transformer_layers_per_block=2,
     projection_class_embeddings_input_dim=72,  # 32 pooled + 5 time ids * 8
     cross_attention_dim=48,
     norm_num_groups=4,
 )
-UNET_ASYMMETRIC_CONFIG = dict(
+UNET_ASYMMETRIC_CONFIG = {k: v for k, v in UNET_BASE_CONFIG.items() if not k.startswith(("addition_", "projection_"))}
+UNET_ASYMMETRIC_CONFIG.update(
     block_out_channels=(8, 8),
-    layers_per_block=2,
-    sample_size=16,
-    in_channels=4,
-    out_channels=4,
     down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
     up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-    attention_head_dim=(2, 4),
-    use_linear_projection=True,
     transformer_layers_per_block=[[1, 2], [2, 1]],   # per down block, per resnet; the mid block takes [-1][0]
     reverse_transformer_layers_per_block=[[1, 2, 1], [2, 1, 1]],   # per up block, per resnet
     cross_attention_dim=24,
     norm_num_groups=4,
 )
-CLIP_CONFIG = dict(
-    bos_token_id=0,
-    eos_token_id=2,
-    pad_token_id=1,
-    hidden_size=32,
-    intermediate_size=37,
-    layer_norm_eps=1e-05,
-    num_attention_heads=4,
-    num_hidden_layers=5,
-    vocab_size=1000,
-    hidden_act="gelu",
-    projection_dim=32,
-)
+# make_sd_fixtures' CLIP (hidden 32, 5 layers, vocabulary 1000) as SDXL's text_encoder_2 is configured.
+CLIP_CONFIG = dict(sd.CLIP_CONFIG, bos_token_id=0, eos_token_id=2, pad_token_id=1, hidden_act="gelu", projection_dim=32)
 
 UNETS = {"unet-base": (UNET_BASE_CONFIG, 6), "unet-refiner": (UNET_REFINER_CONFIG, 5), "unet-asymmetric": (UNET_ASYMMETRIC_CONFIG, 0)}
 # Micro-conditioning as the pipelines build it: (orig_h, orig_w, crop_top, crop_left, target_h, target_w)
@@ -158,17 +135,24 @@ def check_metadata(folder):
 
 # ----------------------------------------------------------------------------- UNets
 
-def make_unet(name, config, n_ids, out):
-    unet = default_init(UNet2DConditionModel, **config)
-    redrawn = sd.redraw_constant_params(unet, name)
-    shape_unet(unet)
-    unet.eval().requires_grad_(False)
+def build_and_save(cls, name, shape, out, *args, **kwargs):
+    """cls(*args, **kwargs) with default init, constant parameters re-drawn and `shape` applied, saved
+    to out/name and loaded back from there (checked bit-identical): (loaded model, re-drawn names, size)."""
+    model = default_init(cls, *args, **kwargs)
+    redrawn = sd.redraw_constant_params(model, name)
+    shape(model)
+    model.eval().requires_grad_(False)
     folder = os.path.join(out, name)
     fresh_folder(folder)
-    unet.save_pretrained(folder, safe_serialization=True)
+    model.save_pretrained(folder, safe_serialization=True)
     check_metadata(folder)
-    loaded = UNet2DConditionModel.from_pretrained(folder).eval()
-    assert pinned.state_equal(loaded.state_dict(), unet.state_dict())
+    loaded = cls.from_pretrained(folder).eval()
+    assert pinned.state_equal(loaded.state_dict(), model.state_dict())
+    return loaded, redrawn, sum(p.numel() for p in model.parameters())
+
+
+def make_unet(name, config, n_ids, out):
+    loaded, redrawn, params = build_and_save(UNet2DConditionModel, name, shape_unet, out, **config)
 
     size = config["sample_size"]
     sample = randn(f"{name}/sample", 2, 4, size, size)
@@ -215,23 +199,14 @@ def make_unet(name, config, n_ids, out):
         info["t981.*"] = ("at t=981: add_time_proj output [2*N, 8] (time_ids flattened), add_embedding output "
                           "[2, time_embed_dim], emb = time_embedding(t_emb) + add_embedding(...), what the resnets get")
     spec = sd.write_safetensors(os.path.join(out, "outputs", f"{name}.safetensors"), t, info)
-    return spec, info, redrawn, sum(p.numel() for p in unet.parameters())
+    return spec, info, redrawn, params
 
 
 # ----------------------------------------------------------------------------- text encoder 2
 
 def make_text_encoder(out):
     name = "text-encoder-2"
-    model = default_init(CLIPTextModelWithProjection, CLIPTextConfig(**CLIP_CONFIG))
-    redrawn = sd.redraw_constant_params(model, name)
-    shape_clip(model)
-    model.eval().requires_grad_(False)
-    folder = os.path.join(out, name)
-    fresh_folder(folder)
-    model.save_pretrained(folder, safe_serialization=True)
-    check_metadata(folder)
-    loaded = CLIPTextModelWithProjection.from_pretrained(folder).eval()
-    assert pinned.state_equal(loaded.state_dict(), model.state_dict())
+    loaded, redrawn, params = build_and_save(CLIPTextModelWithProjection, name, shape_clip, out, CLIPTextConfig(**CLIP_CONFIG))
 
     # bos 0, words, an end id, then padding. Row 0 pads with "!" (id 0, as SDXL's tokenizer_2 does) and
     # holds its highest id twice (argmax takes the first); row 1 ends with 999 and pads with it (as
@@ -268,7 +243,7 @@ def make_text_encoder(out):
         "versions": VERSIONS,
     }
     spec = sd.write_safetensors(os.path.join(out, "outputs", f"{name}.safetensors"), t, info)
-    return spec, info, redrawn, sum(p.numel() for p in model.parameters())
+    return spec, info, redrawn, params
 
 
 # ----------------------------------------------------------------------------- README
