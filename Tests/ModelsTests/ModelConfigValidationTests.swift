@@ -180,7 +180,7 @@ final class ModelConfigValidationTests: XCTestCase {
         unet.useLinearProjection = true
         unet.onlyCrossAttention = true
         unet.layersPerBlock = 3
-        unet.transformerLayersPerBlock = 2
+        unet.transformerLayersPerBlock = [2, 2, 2, 2]
         unet.attentionHeads = [5, 10, 20, 20]
         unet.crossAttentionDim = 1024
         assertTally(unet.impliedParameters, UNet2DConditionModel(unet), "varied unet")

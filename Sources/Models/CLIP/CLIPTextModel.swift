@@ -15,8 +15,7 @@ public final class CLIPTextModel: Module, @unchecked Sendable {
     }
 
     override public var className: String { "CLIPTextModel" }
-    /// transformers' `_no_split_modules` for CLIP.
-    override public var noSplitModuleClasses: [String] { ["CLIPTextEmbeddings", "CLIPEncoderLayer"] }
+    override public var noSplitModuleClasses: [String] { CLIPTextTransformer.noSplitModuleClasses }
 
     /// Encodes token ids [B, S] (int) into hidden states.
     public func callAsFunction(_ ids: Tensor, outputHiddenStates: Bool = false) throws -> CLIPTextOutput {
@@ -25,13 +24,13 @@ public final class CLIPTextModel: Module, @unchecked Sendable {
         }
     }
 
-    /// transformers 5 writes the text model's keys without `text_model.`; hub checkpoints carry it.
     override public func parameterPath(forCheckpointKey key: String) -> String? {
-        key.hasPrefix("text_model.") ? nil : "text_model." + key
+        CLIPTextTransformer.parameterPath(forCheckpointKey: key, heads: [])
     }
 }
 
-/// `CLIPTextModelWithProjection`: the text model plus `text_projection` of the pooled output.
+/// `CLIPTextModelWithProjection` (SDXL's `text_encoder_2`): the same text model plus
+/// `text_projection` (no bias) of the pooled output, as `textEmbeds`.
 public final class CLIPTextModelWithProjection: Module, @unchecked Sendable {
     public let config: CLIPTextConfig
     public let textModel: CLIPTextTransformer
@@ -46,9 +45,11 @@ public final class CLIPTextModelWithProjection: Module, @unchecked Sendable {
         child("text_projection", textProjection)
     }
 
-    /// transformers 5 writes the text model's keys without `text_model.`; hub checkpoints carry it.
+    override public var className: String { "CLIPTextModelWithProjection" }
+    override public var noSplitModuleClasses: [String] { CLIPTextTransformer.noSplitModuleClasses }
+
     override public func parameterPath(forCheckpointKey key: String) -> String? {
-        key.hasPrefix("text_model.") || key.hasPrefix("text_projection.") ? nil : "text_model." + key
+        CLIPTextTransformer.parameterPath(forCheckpointKey: key, heads: ["text_projection."])
     }
 
     /// The text model's outputs with `textEmbeds` = projection of the pooled output.
@@ -70,8 +71,25 @@ public struct CLIPTextOutput: @unchecked Sendable {
     public var hiddenStates: [Tensor]
     /// [B, projection] for `CLIPTextModelWithProjection`.
     public var textEmbeds: Tensor?
+
+    /// transformers' `hidden_states[-k]` (k ≥ 1, asked for with `outputHiddenStates`): 1 is the
+    /// last layer's output, 2 the penultimate (SDXL's prompt embeds), `count` the embeddings;
+    /// none is final-normed. SDXL's `clip_skip` c takes k = c + 2; SD 1.x/2.x's takes
+    /// k = c + 1 and applies the final layer norm.
+    public func hiddenState(fromEnd k: Int) throws -> Tensor {
+        guard !hiddenStates.isEmpty else {
+            throw ModuleError.invalidInput("hidden states were not kept: call the text model with outputHiddenStates: true")
+        }
+        guard (1...hiddenStates.count).contains(k) else {
+            throw ModuleError.invalidInput("hidden_states[-\(k)] does not exist: the text model has \(hiddenStates.count) "
+                                           + "(the embeddings and \(hiddenStates.count - 1) layers)")
+        }
+        return hiddenStates[hiddenStates.count - k]
+    }
 }
 
+/// transformers' `CLIPTextTransformer`: the module both `CLIPTextModel` and
+/// `CLIPTextModelWithProjection` hold as `text_model`.
 public final class CLIPTextTransformer: Module, @unchecked Sendable {
     let config: CLIPTextConfig
     let embeddings: CLIPTextEmbeddings
@@ -87,6 +105,15 @@ public final class CLIPTextTransformer: Module, @unchecked Sendable {
         child("embeddings", embeddings)
         child("encoder", encoder)
         child("final_layer_norm", finalLayerNorm)
+    }
+
+    /// transformers' `_no_split_modules` for CLIP.
+    static let noSplitModuleClasses = ["CLIPTextEmbeddings", "CLIPEncoderLayer"]
+
+    /// transformers 5 writes the text model's keys without `text_model.`; hub checkpoints carry
+    /// it. Keys starting with one of `heads` (the models' own layers) keep their names.
+    static func parameterPath(forCheckpointKey key: String, heads: [String]) -> String? {
+        key.hasPrefix("text_model.") || heads.contains(where: key.hasPrefix) ? nil : "text_model." + key
     }
 
     func callAsFunction(_ ids: Tensor, outputHiddenStates: Bool) throws -> CLIPTextOutput {
@@ -109,7 +136,9 @@ public final class CLIPTextTransformer: Module, @unchecked Sendable {
     }
 
     /// The state at each row's end-of-text token: the first `eos_token_id`, or for configs
-    /// whose eos id is 2 (old exports) the highest id, as transformers does.
+    /// whose eos id is 2 (old exports, SDXL's and FLUX's encoders) the first occurrence of the
+    /// highest id, as transformers 5.24 does (a row without the eos id takes position 0, the
+    /// argmax of its all-false comparison there).
     private func pooled(_ last: Tensor, ids: Tensor) throws -> Tensor {
         let values = try ids.int64s()
         let (batch, length) = (ids.shape[0], ids.shape[1])
@@ -120,7 +149,7 @@ public final class CLIPTextTransformer: Module, @unchecked Sendable {
             if config.eosTokenId == 2 {
                 position = row.indices.max(by: { row[$0] < row[$1] }).map { $0 - b * length } ?? 0
             } else {
-                position = row.firstIndex(of: Int64(config.eosTokenId)).map { $0 - b * length } ?? (length - 1)
+                position = row.firstIndex(of: Int64(config.eosTokenId)).map { $0 - b * length } ?? 0
             }
             rows.append(try last.narrowed(axis: 0, start: b, length: 1).narrowed(axis: 1, start: position, length: 1).reshaped([1, -1]))
         }

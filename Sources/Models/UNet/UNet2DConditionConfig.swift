@@ -1,8 +1,9 @@
 import NN
 
-/// `UNet2DConditionModel`'s config.json fields for the Stable Diffusion 1.x/2.x family.
-/// Options outside that family (class embeddings, addition embeddings, dual cross-attention, …)
-/// are refused with an error naming the field, rather than silently ignored.
+/// `UNet2DConditionModel`'s config.json fields for the Stable Diffusion 1.x/2.x and XL families
+/// (SDXL base, refiner and Turbo: the "text_time" addition embedding, per-block transformer
+/// depths). Options outside them (class embeddings, other addition embeddings, dual
+/// cross-attention, …) are refused with an error naming the field, rather than silently ignored.
 public struct UNet2DConditionConfig: Sendable, Equatable {
     public enum DownBlock: String, Sendable { case crossAttention = "CrossAttnDownBlock2D", plain = "DownBlock2D" }
     public enum UpBlock: String, Sendable { case crossAttention = "CrossAttnUpBlock2D", plain = "UpBlock2D" }
@@ -20,13 +21,34 @@ public struct UNet2DConditionConfig: Sendable, Equatable {
     public var normNumGroups = 32
     public var normEps: Float = 1e-5
     public var crossAttentionDim = 1280
-    public var transformerLayersPerBlock = 1
+    /// `transformer_layers_per_block`, one entry per down block (the mid block takes the last).
+    public var transformerLayersPerBlock: [TransformerDepth] = [1, 1, 1, 1]
+    /// `reverse_transformer_layers_per_block`: the up blocks' depths; nil means the down
+    /// blocks' reversed.
+    public var reverseTransformerLayersPerBlock: [TransformerDepth]?
     /// Heads per block (Diffusers reads `attention_head_dim` as the head count when
     /// `num_attention_heads` is absent — a naming quirk it keeps for compatibility).
     public var attentionHeads = [8, 8, 8, 8]
     public var useLinearProjection = false
     public var upcastAttention = false
     public var onlyCrossAttention = false
+    /// `addition_embed_type: "text_time"` (SDXL), nil without an addition embedding.
+    public var textTimeEmbedding: TextTimeEmbedding?
+
+    /// SDXL's added conditioning: each of the `time_ids` through a sinusoid of
+    /// `additionTimeEmbedDim`, after the pooled text embedding, into an MLP from
+    /// `projectionClassEmbeddingsInputDim` to the time-embedding width.
+    public struct TextTimeEmbedding: Sendable, Equatable {
+        /// `addition_time_embed_dim`: the sinusoid's width per time id.
+        public var additionTimeEmbedDim: Int
+        /// `projection_class_embeddings_input_dim`: pooled text width + time ids × `additionTimeEmbedDim`.
+        public var projectionClassEmbeddingsInputDim: Int
+
+        public init(additionTimeEmbedDim: Int, projectionClassEmbeddingsInputDim: Int) {
+            self.additionTimeEmbedDim = additionTimeEmbedDim
+            self.projectionClassEmbeddingsInputDim = projectionClassEmbeddingsInputDim
+        }
+    }
 
     public init() {}
 
@@ -77,7 +99,7 @@ public struct UNet2DConditionConfig: Sendable, Equatable {
         normNumGroups = try c.size("norm_num_groups", default: normNumGroups)
         normEps = try c.float("norm_eps", .positive, default: normEps)
         crossAttentionDim = try c.size("cross_attention_dim", default: crossAttentionDim)
-        transformerLayersPerBlock = try c.repeatCount("transformer_layers_per_block", default: 1)
+        try readTransformerLayers(c)
         useLinearProjection = try c.bool("use_linear_projection", default: false)
         upcastAttention = try c.bool("upcast_attention", default: false)
         onlyCrossAttention = try c.bool("only_cross_attention", default: false)
@@ -86,15 +108,16 @@ public struct UNet2DConditionConfig: Sendable, Equatable {
         try refuse(c, "act_fn", unless: "silu")
         try refuse(c, "resnet_time_scale_shift", unless: "default")
         try refuse(c, "time_embedding_type", unless: "positional")
-        for key in ["class_embed_type", "addition_embed_type", "encoder_hid_dim", "encoder_hid_dim_type", "time_cond_proj_dim",
+        try readAdditionEmbedding(c)
+        for key in ["class_embed_type", "encoder_hid_dim", "encoder_hid_dim_type", "time_cond_proj_dim",
                     "num_class_embeds", "cross_attention_norm", "time_embedding_act_fn", "timestep_post_act", "time_embedding_dim",
-                    "mid_block_only_cross_attention", "reverse_transformer_layers_per_block"]
+                    "mid_block_only_cross_attention"]
         where c[key].map({ !$0.isNull }) ?? false {
-            throw ModuleError.invalidConfig("\(c.path): \(key) is not supported for Stable Diffusion 1.x/2.x UNets")
+            throw ModuleError.invalidConfig("\(c.path): \(key) is not supported for Stable Diffusion 1.x/2.x/XL UNets")
         }
         for key in ["dual_cross_attention", "center_input_sample", "resnet_skip_time_act", "class_embeddings_concat"]
         where try c.bool(key, default: false) {
-            throw ModuleError.invalidConfig("\(c.path): \(key) is not supported for Stable Diffusion 1.x/2.x UNets")
+            throw ModuleError.invalidConfig("\(c.path): \(key) is not supported for Stable Diffusion 1.x/2.x/XL UNets")
         }
         try refuse(c, "attention_type", unless: "default")
         guard try c.double("resnet_out_scale_factor", default: 1) == 1, try c.double("mid_block_scale_factor", default: 1) == 1 else {
@@ -115,6 +138,20 @@ public struct UNet2DConditionConfig: Sendable, Equatable {
         try c.require(half >= 1 && Float(half) != freqShift,
                       "block_out_channels[0] = \(blockOutChannels[0]) leaves no timestep frequencies with freq_shift = \(freqShift)")
         try impliedParameters.checkWithinLimits(config: c.path)
+    }
+
+    /// `addition_embed_type`: absent, null or "text_time", which needs `addition_time_embed_dim`
+    /// (with at least one frequency beside `freq_shift`) and `projection_class_embeddings_input_dim`.
+    private mutating func readAdditionEmbedding(_ c: ModelConfig) throws {
+        guard let type = try c.optionalString("addition_embed_type") else { return }
+        guard type == "text_time" else {
+            throw ModuleError.invalidConfig("\(c.path): addition_embed_type '\(type)' is not supported (text_time)")
+        }
+        let dim = try c.size("addition_time_embed_dim")
+        let input = try c.size("projection_class_embeddings_input_dim")
+        try c.require(dim / 2 >= 1 && Float(dim / 2) != freqShift,
+                      "addition_time_embed_dim = \(dim) leaves no time-id frequencies with freq_shift = \(freqShift)")
+        textTimeEmbedding = TextTimeEmbedding(additionTimeEmbedDim: dim, projectionClassEmbeddingsInputDim: input)
     }
 
     private func refuse(_ c: ModelConfig, _ key: String, unless expected: String) throws {

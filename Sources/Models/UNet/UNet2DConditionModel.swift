@@ -1,12 +1,15 @@
 import NN
 import Tensor
 
-/// Diffusers' `UNet2DConditionModel` for Stable Diffusion 1.x/2.x: predicts the noise (or v)
-/// of latents [B, 4, h, w] at a timestep, conditioned on text states [B, S, cross_attention_dim].
+/// Diffusers' `UNet2DConditionModel` for Stable Diffusion 1.x/2.x and XL: predicts the noise (or v)
+/// of latents [B, 4, h, w] at a timestep, conditioned on text states [B, S, cross_attention_dim]
+/// and, for SDXL's "text_time" addition embedding, on `AddedConditions`.
 public final class UNet2DConditionModel: Module, @unchecked Sendable {
     public let config: UNet2DConditionConfig
     public let convIn: Conv2d, convOut: Conv2d, normOut: GroupNorm
     let timeLinear1: Linear, timeLinear2: Linear
+    /// `add_embedding` (linear_1, linear_2), with `addition_embed_type: "text_time"`.
+    let addEmbedding: (linear1: Linear, linear2: Linear)?
     public let downBlocks: ModuleList<UNetDownBlock>
     public let midBlock: UNetMidBlock
     public let upBlocks: ModuleList<UNetUpBlock>
@@ -22,6 +25,10 @@ public final class UNet2DConditionModel: Module, @unchecked Sendable {
         convIn = Conv2d(config.inChannels, channels[0], kernelSize: 3, padding: 1)
         timeLinear1 = Linear(channels[0], config.timeEmbeddingDim)
         timeLinear2 = Linear(config.timeEmbeddingDim, config.timeEmbeddingDim)
+        addEmbedding = config.textTimeEmbedding.map {
+            (linear1: Linear($0.projectionClassEmbeddingsInputDim, config.timeEmbeddingDim),
+             linear2: Linear(config.timeEmbeddingDim, config.timeEmbeddingDim))
+        }
         var down: [UNetDownBlock] = []
         var output = channels[0]
         for i in channels.indices {
@@ -47,9 +54,15 @@ public final class UNet2DConditionModel: Module, @unchecked Sendable {
         convOut = Conv2d(channels[0], config.outChannels, kernelSize: 3, padding: 1)
         super.init()
         child("conv_in", convIn)
+        // Diffusers' TimestepEmbedding modules: namespaces of their two layers here.
         let timeEmbedding = child("time_embedding", Module())
         timeEmbedding.child("linear_1", timeLinear1)
         timeEmbedding.child("linear_2", timeLinear2)
+        if let addEmbedding {
+            let module = child("add_embedding", Module())
+            module.child("linear_1", addEmbedding.linear1)
+            module.child("linear_2", addEmbedding.linear2)
+        }
         // Diffusers registers up_blocks (created empty) before mid_block: state-dict order, and so
         // sharding and device maps, follow that.
         child("down_blocks", downBlocks)
@@ -60,9 +73,11 @@ public final class UNet2DConditionModel: Module, @unchecked Sendable {
     }
 
     /// The model's prediction for `sample` [B, C, h, w] at `timestep` (one value for the batch,
-    /// or one per sample) given `encoderHiddenStates` [B, S, D].
-    public func callAsFunction(_ sample: Tensor, timestep: Tensor, encoderHiddenStates: Tensor) throws -> Tensor {
-        try forward(sample, timestep, encoderHiddenStates) { sample, timestep, encoderHiddenStates in
+    /// or one per sample) given `encoderHiddenStates` [B, S, D] and, exactly when the config has
+    /// an addition embedding (SDXL), `addedConditions`.
+    public func callAsFunction(_ sample: Tensor, timestep: Tensor, encoderHiddenStates: Tensor,
+                               addedConditions: AddedConditions? = nil) throws -> Tensor {
+        try forward(sample, timestep, encoderHiddenStates, addedConditions) { sample, timestep, encoderHiddenStates, added in
             guard sample.rank == 4, sample.shape[1] == config.inChannels else {
                 throw ModuleError.invalidInput("UNet expects a sample [B, \(config.inChannels), h, w], got \(sample.shape)")
             }
@@ -77,7 +92,10 @@ public final class UNet2DConditionModel: Module, @unchecked Sendable {
             // Inputs move to where the model computes (the host, or wherever offloading put it).
             let device = executionDevice
             let context = try encoderHiddenStates.to(device)
-            let embedding = try timeEmbedding(timestep.to(device), batch: sample.shape[0], dtype: sample.dtype)   // [B, 4·C0]
+            // The added conditions first: they are checked against the config before anything runs.
+            let augmented = try addedEmbedding(added?.moved(to: device), batch: sample.shape[0], dtype: sample.dtype)   // [B, 4·C0]
+            var embedding = try timeEmbedding(timestep.to(device), batch: sample.shape[0], dtype: sample.dtype)   // [B, 4·C0]
+            if let augmented { embedding = try embedding + augmented }
             var h = try convIn(sample.to(device))
             var skips = [h]
             for block in downBlocks.items {

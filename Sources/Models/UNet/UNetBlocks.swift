@@ -12,9 +12,11 @@ public final class UNetDownBlock: Module, @unchecked Sendable {
     init(inChannels: Int, outChannels: Int, config: UNet2DConditionConfig, index: Int, addDownsample: Bool) {
         let layers = config.layersPerBlock
         resnets = ModuleList((0..<layers).map { config.resnet(inChannels: $0 == 0 ? inChannels : outChannels, outChannels: outChannels) })
+        let depth = config.downTransformerDepth(index)
         attentions = config.downBlockTypes[index] == .crossAttention
-            ? ModuleList((0..<layers).map { _ in
-                config.transformer(channels: outChannels, heads: config.attentionHeads[index], onlyCrossAttention: config.onlyCrossAttention)
+            ? ModuleList((0..<layers).map { j in
+                config.transformer(channels: outChannels, heads: config.attentionHeads[index], layers: depth.layers(at: j),
+                                   onlyCrossAttention: config.onlyCrossAttention)
             })
             : nil
         downsampler = addDownsample ? Downsample2D(channels: outChannels, padding: config.downsamplePadding) : nil
@@ -53,7 +55,7 @@ public final class UNetMidBlock: Module, @unchecked Sendable {
         resnets = ModuleList((0..<2).map { _ in config.resnet(inChannels: channels, outChannels: channels) })
         // Diffusers' mid-block ignores only_cross_attention.
         attentions = ModuleList([config.transformer(channels: channels, heads: config.attentionHeads[config.attentionHeads.count - 1],
-                                                    onlyCrossAttention: false)])
+                                                    layers: config.midTransformerLayers, onlyCrossAttention: false)])
         super.init()
         child("attentions", attentions)
         child("resnets", resnets)
@@ -85,9 +87,10 @@ public final class UNetUpBlock: Module, @unchecked Sendable {
             return config.resnet(inChannels: input + skip, outChannels: outChannels)
         })
         let heads = config.attentionHeads[config.attentionHeads.count - 1 - index]   // heads run in reverse on the way up
+        let depth = config.upTransformerDepth(index)
         attentions = config.upBlockTypes[index] == .crossAttention
-            ? ModuleList((0..<layers).map { _ in
-                config.transformer(channels: outChannels, heads: heads, onlyCrossAttention: config.onlyCrossAttention)
+            ? ModuleList((0..<layers).map { j in
+                config.transformer(channels: outChannels, heads: heads, layers: depth.layers(at: j), onlyCrossAttention: config.onlyCrossAttention)
             })
             : nil
         upsampler = addUpsample ? Upsample2D(channels: outChannels) : nil
@@ -126,9 +129,9 @@ extension UNet2DConditionConfig {
                       groups: normNumGroups, eps: normEps)
     }
 
-    /// A cross-attention transformer over `channels` split into `heads`.
-    func transformer(channels: Int, heads: Int, onlyCrossAttention: Bool) -> Transformer2DModel {
-        Transformer2DModel(heads: heads, dimHead: channels / heads, inChannels: channels, layers: transformerLayersPerBlock,
+    /// A cross-attention transformer over `channels` split into `heads`, `layers` blocks deep.
+    func transformer(channels: Int, heads: Int, layers: Int, onlyCrossAttention: Bool) -> Transformer2DModel {
+        Transformer2DModel(heads: heads, dimHead: channels / heads, inChannels: channels, layers: layers,
                            contextDim: crossAttentionDim, groups: normNumGroups, linearProjection: useLinearProjection,
                            onlyCrossAttention: onlyCrossAttention)
     }
@@ -146,15 +149,19 @@ extension UNet2DConditionConfig {
         func resnet(_ input: Int, _ output: Int) -> ParameterTally {
             ResnetBlock2D.parameterTally(inChannels: input, outChannels: output, timeEmbeddingChannels: timeEmbeddingDim)
         }
-        func transformer(_ channels: Int, _ heads: Int, _ onlyCross: Bool) -> ParameterTally {
+        func transformer(_ channels: Int, _ heads: Int, _ layers: Int, _ onlyCross: Bool) -> ParameterTally {
             Transformer2DModel.parameterTally(heads: heads, dimHead: channels / max(heads, 1), inChannels: channels,
-                                              layers: transformerLayersPerBlock, contextDim: crossAttentionDim,
+                                              layers: layers, contextDim: crossAttentionDim,
                                               linearProjection: useLinearProjection, onlyCrossAttention: onlyCross)
         }
         let heads = attentionHeads.count == count ? attentionHeads : Array(repeating: 1, count: count)
         t.conv(inChannels, first, kernel: 3)
         t.linear(first, timeEmbeddingDim)
         t.linear(timeEmbeddingDim, timeEmbeddingDim)
+        if let textTime = textTimeEmbedding {
+            t.linear(textTime.projectionClassEmbeddingsInputDim, timeEmbeddingDim)
+            t.linear(timeEmbeddingDim, timeEmbeddingDim)
+        }
         var output = first
         for i in 0..<count {
             let input = output
@@ -162,12 +169,12 @@ extension UNet2DConditionConfig {
             t.add(resnet(input, output))
             t.add(resnet(output, output), times: layersPerBlock - 1)
             if i < downBlockTypes.count, downBlockTypes[i] == .crossAttention {
-                t.add(transformer(output, heads[i], onlyCrossAttention), times: layersPerBlock)
+                for j in 0..<layersPerBlock { t.add(transformer(output, heads[i], downTransformerDepth(i).layers(at: j), onlyCrossAttention)) }
             }
             if i < count - 1 { t.add(Downsample2D.parameterTally(channels: output)) }
         }
         t.add(resnet(last, last), times: 2)
-        t.add(transformer(last, heads[count - 1], false))
+        t.add(transformer(last, heads[count - 1], midTransformerLayers, false))
         let reversed = Array(channels.reversed())
         output = reversed[0]
         let layers = layersPerBlock + 1
@@ -179,7 +186,7 @@ extension UNet2DConditionConfig {
                 t.add(resnet(ParameterTally.sum(j == 0 ? previous : output, j == layers - 1 ? input : output), output))
             }
             if i < upBlockTypes.count, upBlockTypes[i] == .crossAttention {
-                t.add(transformer(output, heads[count - 1 - i], onlyCrossAttention), times: layers)
+                for j in 0..<layers { t.add(transformer(output, heads[count - 1 - i], upTransformerDepth(i).layers(at: j), onlyCrossAttention)) }
             }
             if i < count - 1 { t.add(Upsample2D.parameterTally(channels: output)) }
         }
