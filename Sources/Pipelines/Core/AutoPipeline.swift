@@ -46,6 +46,8 @@ public enum AutoPipeline {
     public static let families: [Family] = [
         Family(classNames: ["StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline"], layout: StableDiffusionPipeline.layout,
                load: { try StableDiffusionPipeline($0) }),
+        Family(classNames: ["StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline"], layout: StableDiffusionXLPipeline.layout,
+               load: { try StableDiffusionXLPipeline($0) }),
     ]
 
     /// The text-to-image pipeline of the folder's family, loaded.

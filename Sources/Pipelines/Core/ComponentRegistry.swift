@@ -60,6 +60,8 @@ public struct ComponentRegistry: @unchecked Sendable {
         var registry = ComponentRegistry()
         registry.register(["CLIPTokenizer", "CLIPTokenizerFast"]) { folder, _ in .tokenizer(try CLIPTokenizer(folder: folder)) }
         registry.registerModel(["CLIPTextModel"], config: CLIPTextConfig.init, implied: { $0.impliedParameters() }, build: CLIPTextModel.init)
+        registry.registerModel(["CLIPTextModelWithProjection"], config: CLIPTextConfig.init, implied: { $0.impliedParameters(withProjection: true) },
+                               build: CLIPTextModelWithProjection.init)
         registry.registerModel(["UNet2DConditionModel"], config: UNet2DConditionConfig.init, implied: \.impliedParameters,
                                build: UNet2DConditionModel.init)
         registry.registerModel(["AutoencoderKL"], config: AutoencoderKLConfig.init, implied: \.impliedParameters, build: AutoencoderKL.init)

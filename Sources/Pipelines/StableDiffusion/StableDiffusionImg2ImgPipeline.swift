@@ -27,7 +27,7 @@ public struct StableDiffusionImg2ImgPipeline: @unchecked Sendable {
         var sized = options
         sized.width = image.shape[3]
         sized.height = image.shape[2]
-        _ = try base.resolvedSize(sized)
+        _ = try base.resolvedSize(sized, supported: [.guidanceRescale], pipeline: "StableDiffusionImg2ImgPipeline")
         try base.requireFinite(image, "the init image")
         try base.castPendingWeights()
         var timings = GenerationResult.Timings()

@@ -7,7 +7,7 @@ import Tokenizers
 
 /// Stable Diffusion 1.x/2.x text-to-image, loaded from a Diffusers pipeline folder
 /// (`model_index.json` with `tokenizer`, `text_encoder`, `unet`, `vae`, `scheduler`).
-public final class StableDiffusionPipeline: DiffusionPipeline, @unchecked Sendable {
+public final class StableDiffusionPipeline: UNetDiffusionPipeline, @unchecked Sendable {
     /// Diffusers' `StableDiffusionPipeline` class attributes (its `safety_checker`,
     /// `feature_extractor` and `image_encoder` are not loaded: this version has no safety checker
     /// or IP-Adapter).
@@ -17,12 +17,6 @@ public final class StableDiffusionPipeline: DiffusionPipeline, @unchecked Sendab
 
     public let tokenizer: CLIPTokenizer
     public let textEncoder: CLIPTextModel
-    public let unet: UNet2DConditionModel
-    public let vae: AutoencoderKL
-    /// Pixels per latent along each side (8 for Stable Diffusion).
-    public var vaeScaleFactor: Int { vae.config.downscaleFactor }
-    /// Set by `enableUNetCapture`.
-    var unetCapture: UNetCaptureState?
 
     /// Loads every component; weights convert to `dtype` (f32, bf16 or f16) as they load.
     ///
@@ -43,14 +37,7 @@ public final class StableDiffusionPipeline: DiffusionPipeline, @unchecked Sendab
     public override init(_ components: LoadedComponents) throws {
         tokenizer = try components.tokenizer("tokenizer")
         textEncoder = try components.model("text_encoder")
-        unet = try components.model("unet")
-        vae = try components.model("vae")
         try super.init(components)
-    }
-
-    override public func denoiserCallEnded() {
-        super.denoiserCallEnded()
-        unetCapture?.endCall()
     }
 
     /// Text states for `prompts` [N·imagesPerPrompt, 77, D] and, with guidance, for the
@@ -96,4 +83,8 @@ func repeatRows(_ x: Tensor, _ times: Int) throws -> Tensor {
         Array(repeating: try x.narrowed(axis: 0, start: i, length: 1), count: times)
     }
     return try Tensor.concat(rows, axis: 0)
+}
+
+extension StableDiffusionPipeline: TextToImagePipeline {
+    public func imageToImage() -> any ImageToImagePipeline { StableDiffusionImg2ImgPipeline(self) }
 }
