@@ -1,0 +1,113 @@
+import Foundation
+import Models
+import NN
+import Pipelines
+import Schedulers
+import Tensor
+import TestSupport
+import XCTest
+
+/// The SDXL pipelines against Diffusers' runs on the tiny SDXL base and refiner
+/// (tools/reference/make_sdxl_fixtures.py): latents within 1e-4 relative L2, images within
+/// 2e-3 max absolute difference.
+final class StableDiffusionXLPipelineTests: XCTestCase {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures").path
+    static let base = fixtures + "/tiny-sdxl", refiner = fixtures + "/tiny-sdxl-refiner"
+    static let calls = Result { try SafeTensorsFile(path: base + "/outputs/calls.safetensors") }
+    func fixture(_ name: String) throws -> Tensor { try Self.calls.get().tensor(named: name) }
+
+    func assertRun(_ result: GenerationResult, _ key: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        try assertRelativeL2(result.latents, fixture(key + ".latents_out"), within: 1e-4, key + " latents", file: file, line: line)
+        let expected = try fixture(key + ".image")
+        XCTAssertEqual(result.images.shape, expected.shape, key, file: file, line: line)
+        let worst = maxAbsDifference(try result.images.floats(), try expected.floats())
+        XCTAssertLessThanOrEqual(worst, 2e-3, "\(key) image: max abs difference \(worst)", file: file, line: line)
+    }
+
+    /// The options of the fixture's text-to-image runs: 32×32, 3 steps, guidance 5.
+    func options(_ prompt: String = "a red circle", negative: String? = "blurry") throws -> GenerationOptions {
+        var options = GenerationOptions(prompt: prompt, negativePrompt: negative)
+        options.steps = 3
+        options.guidanceScale = 5
+        options.width = 32
+        options.height = 32
+        options.latents = try fixture("latents_in")
+        return options
+    }
+
+    func pipeline() throws -> StableDiffusionXLPipeline {
+        try XCTUnwrap(try AutoPipeline.textToImage(folder: Self.base) as? StableDiffusionXLPipeline)
+    }
+
+    func testEncodePrompt() throws {
+        let prompt = try pipeline().encodePrompt(["a red circle"], prompts2: ["a blue square on a white background"],
+                                                 negativePrompts: ["blurry"], classifierFreeGuidance: true)
+        try assertRelativeL2(prompt.embeds, fixture("encode_prompt.prompt_embeds"), within: 1e-4, "prompt_embeds")
+        try assertRelativeL2(prompt.pooled, fixture("encode_prompt.pooled_prompt_embeds"), within: 1e-4, "pooled")
+        try assertRelativeL2(XCTUnwrap(prompt.negativeEmbeds), fixture("encode_prompt.negative_prompt_embeds"), within: 1e-4, "negative")
+        try assertRelativeL2(XCTUnwrap(prompt.negativePooled), fixture("encode_prompt.negative_pooled_prompt_embeds"), within: 1e-4,
+                             "negative pooled")
+    }
+
+    func testTextToImageVariants() throws {
+        let pipe = try pipeline()
+        try assertRun(pipe.generate(options()), "t2i")
+        // No negative prompt: force_zeros_for_empty_prompt zeroes the negatives; "" is encoded.
+        try assertRun(pipe.generate(options(negative: nil)), "t2i_zero_negative")
+        try assertRun(pipe.generate(options(negative: "")), "t2i_empty_negative")
+        var second = try options()
+        second.prompts2 = ["a blue square on a white background"]
+        second.negativePrompts2 = ["ugly"]
+        try assertRun(pipe.generate(second), "t2i_prompt_2")
+        var rescaled = try options()
+        rescaled.guidanceRescale = 0.7
+        try assertRun(pipe.generate(rescaled), "t2i_guidance_rescale")
+        var micro = try options()
+        micro.microConditioning.originalSize = ImageSize(width: 768, height: 512)     // Diffusers' (512, 768) is (h, w)
+        micro.microConditioning.targetSize = ImageSize(width: 1024, height: 1024)
+        micro.microConditioning.cropsCoordsTopLeft = (top: 16, left: 32)
+        micro.microConditioning.negativeOriginalSize = ImageSize(width: 256, height: 256)
+        micro.microConditioning.negativeTargetSize = ImageSize(width: 512, height: 512)
+        micro.microConditioning.negativeCropsCoordsTopLeft = (top: 8, left: 0)
+        try assertRun(pipe.generate(micro), "t2i_micro")
+        var batch = GenerationOptions(prompts: ["a red circle", "a blue square on a white background"], negativePrompts: ["blurry", ""])
+        (batch.steps, batch.guidanceScale, batch.width, batch.height) = (3, 5, 32, 32)
+        batch.latents = try fixture("latents_in_batch2")
+        try assertRun(pipe.generate(batch), "t2i_batch2")
+        try pipe.useScheduler(.dpmSolverMultistep)
+        try assertRun(pipe.generate(options()), "t2i_dpm")
+    }
+
+    /// The base stops at 0.8 of 10 steps and hands its latents to the refiner, which continues
+    /// from the same timestep without adding noise.
+    func testBaseToRefinerEnsemble() throws {
+        var options = try options()
+        options.steps = 10
+        options.denoisingEnd = 0.8
+        let handed = try pipeline().generate(options)
+        try assertRun(handed, "ensemble_base")
+        let refiner = try XCTUnwrap(try AutoPipeline.textToImage(folder: Self.refiner) as? StableDiffusionXLPipeline)
+        XCTAssertNil(refiner.textEncoder)
+        XCTAssertTrue(refiner.requiresAestheticsScore)
+        var continued = GenerationOptions(prompt: "a red circle", negativePrompt: "blurry")
+        (continued.steps, continued.guidanceScale) = (10, 5)
+        continued.denoisingStart = 0.8
+        let result = try StableDiffusionXLImg2ImgPipeline(refiner).generate(continued, image: fixture("ensemble_base.latents_out"))
+        try assertRun(result, "ensemble_refiner")
+    }
+
+    func testImageToImageOnBaseAndRefiner() throws {
+        var options = GenerationOptions(prompt: "a red circle", negativePrompt: "blurry")
+        (options.steps, options.guidanceScale) = (3, 5)
+        let image = try fixture("image_in")
+        let base = StableDiffusionXLImg2ImgPipeline(try pipeline())
+        try assertRun(base.generate(options, image: image, strength: 0.6, noise: fixture("i2i.noise.1"),
+                                    latentSampleNoise: fixture("i2i.noise.0")), "i2i")
+        let refiner = StableDiffusionXLImg2ImgPipeline(try XCTUnwrap(try AutoPipeline.textToImage(folder: Self.refiner) as? StableDiffusionXLPipeline))
+        options.microConditioning.aestheticScore = 7
+        options.microConditioning.negativeAestheticScore = 2
+        try assertRun(refiner.generate(options, image: image, strength: 0.6, noise: fixture("refiner_i2i.noise.1"),
+                                       latentSampleNoise: fixture("refiner_i2i.noise.0")), "refiner_i2i")
+    }
+}
