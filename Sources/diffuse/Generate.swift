@@ -213,7 +213,8 @@ struct Generate: ParsableCommand {
             var document = RunReport(options: resolvedOptions(pipeline, folder: folder, seed: seedValue), startedAt: started,
                                      loadSeconds: loadSeconds, result: result,
                                      totalSeconds: Date().timeIntervalSince(started), outputs: outputs.paths.filter { $0 != report },
-                                     devices: devices.allDevices, placement: target.description, transfers: statistics,
+                                     devices: devices.allDevices, components: pipeline.namedComponents.map(\.name),
+                                     placement: target.description, transfers: statistics,
                                      deviceMap: pipeline.hfDeviceMap)
             if let plan = pipeline.lastDenoiserCapturePlan {
                 document.capture = .init(arena_bytes: plan.arenaBytes, eager_peak_bytes: plan.eagerPeakBytes, output_bytes: plan.outputBytes,

@@ -46,13 +46,16 @@ struct RunReport: Encodable {
     let memory: Memory
     let transfers: Transfers
     let outputs: [String]
+    /// What the pipeline said about the call (an option Diffusers takes and ignores, ...).
+    let notes: [String]
 
     init(options: [String: String], startedAt: Date, loadSeconds: Double, result: GenerationResult, totalSeconds: Double, outputs: [String],
-         devices: [Device], placement: String, transfers hooks: [HookTransfers], deviceMap: DeviceMap? = nil) {
+         devices: [Device], components: [String], placement: String, transfers hooks: [HookTransfers], deviceMap: DeviceMap? = nil) {
         self.options = options
+        notes = result.notes
         // Every entry of the resolved map (module paths under a component included), and each
         // component the map leaves out where it runs.
-        var map = ["text_encoder": placement, "unet": placement, "vae": placement]
+        var map = Dictionary(uniqueKeysWithValues: components.map { ($0, placement) })
         if let deviceMap {
             for key in map.keys where deviceMap.target(for: key) == nil && !deviceMap.keys.contains(where: { $0.hasPrefix(key + ".") }) {
                 map[key] = "cpu"

@@ -111,3 +111,66 @@ final class StableDiffusionXLPipelineTests: XCTestCase {
                                        latentSampleNoise: fixture("refiner_i2i.noise.0")), "refiner_i2i")
     }
 }
+
+/// SDXL folders and calls that cannot run: one clear error, before anything computes.
+final class StableDiffusionXLBadInputTests: XCTestCase {
+    private var folder = ""
+
+    override func setUpWithError() throws {
+        folder = try ConfigEditing.temporaryCopy(of: StableDiffusionXLPipelineTests.base, label: "sdxl-bad")
+    }
+
+    override func tearDown() { ConfigEditing.removeTemporaryCopy(folder) }
+
+    private func assertLoadFails(_ fragment: String, line: UInt = #line) {
+        XCTAssertThrowsError(try AutoPipeline.textToImage(folder: folder), line: line) {
+            XCTAssertTrue("\($0)".contains(fragment), "\($0)", line: line)
+        }
+    }
+
+    func testAMissingSecondTextEncoderIsNamed() throws {
+        try FileManager.default.removeItem(atPath: folder + "/text_encoder_2")
+        assertLoadFails("has no text_encoder_2 folder")
+        try ConfigEditing.write(from: folder + "/model_index.json", to: folder + "/model_index.json", ["text_encoder_2": nil])
+        assertLoadFails("names no text_encoder_2, which StableDiffusionXLPipeline needs")
+    }
+
+    /// The refiner's UNet takes 5 time ids (with the aesthetic score): text to image gives 6,
+    /// so its addition embedding's width cannot match; said before the text encoder runs.
+    func testTimeIdsThatDoNotFitTheAdditionEmbedding() throws {
+        let refiner = try AutoPipeline.textToImage(folder: StableDiffusionXLPipelineTests.refiner)
+        var options = GenerationOptions(prompt: "a red circle")
+        (options.steps, options.width, options.height) = (1, 32, 32)
+        XCTAssertThrowsError(try refiner.generate(options, progress: nil)) {
+            XCTAssertTrue("\($0)".contains("projection_class_embeddings_input_dim is 72, but 6 time ids"), "\($0)")
+        }
+    }
+
+    func testArgumentsThePipelineCannotUse() throws {
+        let pipeline = try AutoPipeline.textToImage(folder: folder)
+        var options = GenerationOptions(prompt: "a red circle")
+        (options.steps, options.width, options.height) = (1, 32, 32)
+        options.microConditioning.aestheticScore = 6
+        XCTAssertThrowsError(try pipeline.generate(options, progress: nil)) {
+            XCTAssertTrue("\($0)".contains("StableDiffusionXLPipeline has no aesthetic_score"), "\($0)")
+        }
+        options.microConditioning.aestheticScore = nil
+        options.denoisingEnd = 1.5
+        XCTAssertThrowsError(try pipeline.generate(options, progress: nil)) { XCTAssertTrue("\($0)".contains("denoising_end must be between 0 and 1"), "\($0)") }
+        options.denoisingEnd = nil
+        options.denoisingStart = 0.5
+        XCTAssertThrowsError(try pipeline.generate(options, progress: nil)) { XCTAssertTrue("\($0)".contains("has no denoising_start"), "\($0)") }
+        // Image to image without requires_aesthetics_score takes the score and ignores it, as Diffusers; the result says so.
+        options.denoisingStart = nil
+        options.microConditioning.aestheticScore = 6
+        options.steps = 2
+        let image = try Tensor.zeros([1, 3, 32, 32])
+        let result = try pipeline.imageToImage().generate(options, image: image, strength: 0.5, progress: nil)
+        XCTAssertTrue(result.notes.contains { $0.contains("aesthetic_score and negative_aesthetic_score were ignored") }, "\(result.notes)")
+        // Latents of the wrong shape for image to image.
+        XCTAssertThrowsError(try pipeline.imageToImage().generate(options, image: try Tensor.zeros([1, 5, 16, 16]), strength: 0.5,
+                                                                  progress: nil)) {
+            XCTAssertTrue("\($0)".contains("latents [B, 4, h, w]"), "\($0)")
+        }
+    }
+}

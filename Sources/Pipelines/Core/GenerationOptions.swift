@@ -99,6 +99,9 @@ public struct GenerationResult: @unchecked Sendable {
     /// The latents the VAE decoded [B, 4, h, w].
     public let latents: Tensor
     public var timings = Timings()
+    /// What the call did that its options alone do not say (an argument taken and ignored, as
+    /// Diffusers ignores it), for reports.
+    public var notes: [String] = []
 
     public struct Timings: Sendable, Codable {
         public var textEncoderSeconds = 0.0

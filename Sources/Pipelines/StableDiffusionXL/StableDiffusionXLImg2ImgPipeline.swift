@@ -36,9 +36,15 @@ public struct StableDiffusionXLImg2ImgPipeline: @unchecked Sendable {
         sized.width = image.shape[3] * factor
         sized.height = image.shape[2] * factor
         // Without requires_aesthetics_score Diffusers takes aesthetic_score and ignores it.
-        var supported: Set<FamilyOption> = [.prompt2, .negativePrompt2, .pooledPromptEmbeddings, .clipSkip, .guidanceRescale,
+        let supported: Set<FamilyOption> = [.prompt2, .negativePrompt2, .pooledPromptEmbeddings, .clipSkip, .guidanceRescale,
                                             .denoisingEnd, .denoisingStart, .sizeConditioning, .aestheticScore]
-        if !base.requiresAestheticsScore { supported.remove(.aestheticScore); sized.microConditioning.aestheticScore = nil; sized.microConditioning.negativeAestheticScore = nil }
+        var notes: [String] = []
+        if !base.requiresAestheticsScore && FamilyOption.aestheticScore.isSet(in: options) {
+            notes.append("aesthetic_score and negative_aesthetic_score were ignored: this pipeline's model_index.json has no "
+                         + "requires_aesthetics_score, so its time ids hold the target size (as Diffusers ignores them)")
+            sized.microConditioning.aestheticScore = nil
+            sized.microConditioning.negativeAestheticScore = nil
+        }
         let (width, height) = try base.resolvedCall(sized, supported: supported, pipeline: pipeline)
         if let start = options.denoisingStart, !(start.isFinite && start > 0 && start < 1) {
             throw PipelineError.invalidOption("denoising_start must be between 0 and 1 (exclusive), not \(start)")
@@ -99,7 +105,9 @@ public struct StableDiffusionXLImg2ImgPipeline: @unchecked Sendable {
         latents = try base.denoise(latents, timesteps: timesteps, prompt: prompt, timeIDs: (ids, negativeIDs), options: options,
                                    timings: &timings, progress: progress)
         let images = try base.decodePhase(latents, timings: &timings)
-        return GenerationResult(images: images, latents: latents, timings: timings)
+        var result = GenerationResult(images: images, latents: latents, timings: timings)
+        result.notes = notes
+        return result
     }
 
     /// Diffusers' `get_timesteps`: the last `strength` of the schedule, or with `denoising_start`
