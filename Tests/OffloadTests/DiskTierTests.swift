@@ -21,15 +21,27 @@ final class DiskTierTests: XCTestCase {
         return c
     }
 
-    static let folder: String = {
-        let folder = NSTemporaryDirectory() + "disk-tier-\(UUID().uuidString)"
-        return folder
-    }()
+    /// The same size in SDXL's shape: the "text_time" addition embedding, per-block
+    /// transformer depths, linear projections.
+    static func configXL() throws -> UNet2DConditionConfig {
+        let path = NSTemporaryDirectory() + "disk-tier-xl-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Data(#"""
+            {"block_out_channels": [128, 256], "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
+             "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"], "attention_head_dim": [8, 8], "cross_attention_dim": 64,
+             "sample_size": 16, "transformer_layers_per_block": [1, 2], "use_linear_projection": true,
+             "addition_embed_type": "text_time", "addition_time_embed_dim": 8, "projection_class_embeddings_input_dim": 80}
+            """#.utf8).write(to: URL(fileURLWithPath: path))
+        return try UNet2DConditionConfig(ModelConfig(path: path))
+    }
 
-    /// Writes random weights once; the model then maps them from that file.
-    static func writeCheckpoint() throws {
+    static let folder = NSTemporaryDirectory() + "disk-tier-\(UUID().uuidString)"
+    static let folderXL = NSTemporaryDirectory() + "disk-tier-xl-\(UUID().uuidString)"
+
+    /// Writes random weights for `config` once into `folder`; models then map them from that file.
+    static func writeCheckpoint(_ config: UNet2DConditionConfig = config(), to folder: String = folder) throws {
         guard !FileManager.default.fileExists(atPath: folder) else { return }
-        let unet = UNet2DConditionModel(config())
+        let unet = UNet2DConditionModel(config)
         var state: UInt64 = 7
         var tensors: [(name: String, tensor: Tensor)] = []
         for (path, parameter) in unet.namedParameters() {
@@ -45,12 +57,16 @@ final class DiskTierTests: XCTestCase {
         _ = try CheckpointWriter.save(tensors, to: folder)
     }
 
-    override class func tearDown() { try? FileManager.default.removeItem(atPath: folder) }
+    override class func tearDown() {
+        try? FileManager.default.removeItem(atPath: folder)
+        try? FileManager.default.removeItem(atPath: folderXL)
+    }
 
-    func peakGrowth(_ prepare: (UNet2DConditionModel) throws -> Void) throws -> (growth: Int, output: [Float]) {
-        try Self.writeCheckpoint()
-        let unet = UNet2DConditionModel(Self.config())
-        try unet.load(from: Checkpoint(folder: Self.folder))
+    func peakGrowth(xl: Bool = false, _ prepare: (UNet2DConditionModel) throws -> Void) throws -> (growth: Int, output: [Float]) {
+        let (config, folder) = xl ? (try Self.configXL(), Self.folderXL) : (Self.config(), Self.folder)
+        try Self.writeCheckpoint(config, to: folder)
+        let unet = UNet2DConditionModel(config)
+        try unet.load(from: Checkpoint(folder: folder))
         XCTAssertTrue(unet.namedParameters().allSatisfy { $0.parameter.value?.storage.isMapped == true }, "weights stay mapped")
         try prepare(unet)
         // Free heap pages and cached blocks left by earlier tests go back to the kernel first;
@@ -67,7 +83,11 @@ final class DiskTierTests: XCTestCase {
     func forward(_ unet: UNet2DConditionModel) throws -> [Float] {
         let sample = try Tensor((0..<(4 * 16 * 16)).map { Float($0 % 13) / 13 - 0.5 }, shape: [1, 4, 16, 16])
         let context = try Tensor((0..<(8 * 64)).map { Float($0 % 7) / 7 - 0.5 }, shape: [1, 8, 64])
-        return try unet(sample, timestep: try Tensor(int64: [500], shape: []), encoderHiddenStates: context).floats()
+        let added = try unet.config.textTimeEmbedding.map { _ in
+            UNet2DConditionModel.AddedConditions(textEmbeds: try Tensor((0..<32).map { Float($0 % 5) / 5 - 0.4 }, shape: [1, 32]),
+                                                 timeIds: try Tensor([1024, 1024, 0, 0, 1024, 1024], shape: [1, 6]))
+        }
+        return try unet(sample, timestep: try Tensor(int64: [500], shape: []), encoderHiddenStates: context, addedConditions: added).floats()
     }
 
     /// The convolution weights of mapped groups are packed into the run's packed-weight file on
@@ -92,23 +112,27 @@ final class DiskTierTests: XCTestCase {
         XCTAssertEqual(try forward(unet), plain)
     }
 
+    /// The SD UNet and its SDXL-shaped twin.
     func testDiskTierBoundsThePeakResidentSet() throws {
-        let plain = try peakGrowth { _ in }
-        let weights = try Checkpoint(folder: Self.folder).headers().reduce(0) { $0 + $1.header.dataByteCount }
-        for (name, options) in [("leaf level", GroupOffloadOptions(type: .leafLevel)),
-                                ("block level", GroupOffloadOptions(type: .blockLevel(blocksPerGroup: 1)))] {
-            let tiered = try peakGrowth { try $0.applyGroupOffloading(device: .cpu, options: options) }
-            XCTAssertEqual(tiered.output, plain.output, "\(name): the same numbers")
-            print("disk tier, \(name): peak RSS grew \(formatBytes(tiered.growth)) vs \(formatBytes(plain.growth)) plain (weights \(formatBytes(weights)))")
-            if name == "leaf level" {
-                XCTAssertLessThan(Double(tiered.growth), 0.4 * Double(plain.growth), "\(name): under 40 % of the plain run's peak")
-            } else {
-                XCTAssertLessThan(tiered.growth, plain.growth, "\(name): below the plain run's peak")
+        for xl in [false, true] {
+            let family = xl ? "SDXL" : "SD"
+            let plain = try peakGrowth(xl: xl) { _ in }
+            let weights = try Checkpoint(folder: xl ? Self.folderXL : Self.folder).headers().reduce(0) { $0 + $1.header.dataByteCount }
+            for (name, options) in [("leaf level", GroupOffloadOptions(type: .leafLevel)),
+                                    ("block level", GroupOffloadOptions(type: .blockLevel(blocksPerGroup: 1)))] {
+                let tiered = try peakGrowth(xl: xl) { try $0.applyGroupOffloading(device: .cpu, options: options) }
+                XCTAssertEqual(tiered.output, plain.output, "\(family), \(name): the same numbers")
+                print("disk tier, \(family), \(name): peak RSS grew \(formatBytes(tiered.growth)) vs \(formatBytes(plain.growth)) plain (weights \(formatBytes(weights)))")
+                if name == "leaf level" {
+                    XCTAssertLessThan(Double(tiered.growth), 0.4 * Double(plain.growth), "\(family), \(name): under 40 % of the plain run's peak")
+                } else {
+                    XCTAssertLessThan(tiered.growth, plain.growth, "\(family), \(name): below the plain run's peak")
+                }
             }
+            let sequential = try peakGrowth(xl: xl) { try $0.enableSequentialCPUOffload(device: .cpu) }
+            XCTAssertEqual(sequential.output, plain.output)
+            XCTAssertLessThan(Double(sequential.growth), 0.4 * Double(plain.growth), "\(family), sequential: under 40 %")
         }
-        let sequential = try peakGrowth { try $0.enableSequentialCPUOffload(device: .cpu) }
-        XCTAssertEqual(sequential.output, plain.output)
-        XCTAssertLessThan(Double(sequential.growth), 0.4 * Double(plain.growth), "sequential: under 40 %")
     }
 
     func testGroupFilesAreWrittenOnceAndNeverStale() throws {

@@ -19,36 +19,40 @@ final class OffloadStrategyTests: XCTestCase {
 
     /// Runs the UNet twice (the second run uses the traced prefetch order) and returns the
     /// output and the device's peak during the second run.
-    func run(_ unet: UNet2DConditionModel, on device: Device) throws -> (output: [Float], peak: Int) {
-        let (sample, t, context) = try inputs()
-        _ = try unet(sample, timestep: t, encoderHiddenStates: context)
+    func run(_ unet: UNet2DConditionModel, _ model: UNetCase, on device: Device) throws -> (output: [Float], peak: Int) {
+        _ = try model.forward(unet)
         device.allocator.resetPeak()
-        let out = try unet(sample, timestep: t, encoderHiddenStates: context).to(.cpu)
+        let out = try model.forward(unet).to(.cpu)
         return (try out.floats(), device.allocator.peakBytes)
     }
 
+    /// The SD UNet and the SDXL one (added conditions, per-block depths) alike.
     func testEveryStrategyIsBitEqualAndWithinItsMemoryBound() throws {
-        let reference = try makeUNet()
-        let (sample, t, context) = try inputs()
-        let expected = try reference(sample, timestep: t, encoderHiddenStates: context).floats()
+        for model in [UNetCase.tinySD, .tinySDXL] { try checkStrategies(model) }
+    }
+
+    func checkStrategies(_ model: UNetCase) throws {
+        let expected = try model.forward(model.make()).floats()
 
         // Plain: the whole model on the device.
         let plainDevice = Device.accel(0)
-        let plain = try makeUNet()
+        let plain = try model.make()
         try plain.moveParameters(to: plainDevice)
-        let (plainOut, plainPeak) = try run(plain, on: plainDevice)
-        XCTAssertEqual(plainOut, expected)
+        let (plainOut, plainPeak) = try run(plain, model, on: plainDevice)
+        XCTAssertEqual(plainOut, expected, model.name)
         // What stays on the device between forwards is the weights and their oneDNN-packed copies;
         // the rest of the peak is what the forward itself needs.
         let held = plainDevice.allocator.bytesInUse
         let activations = plainPeak - held
+        try plain.moveParameters(to: .cpu)
 
-        func check(_ name: String, bound: Int, _ apply: (UNet2DConditionModel, Device) throws -> Void) throws {
+        func check(_ technique: String, bound: Int, _ apply: (UNet2DConditionModel, Device) throws -> Void) throws {
+            let name = model.name + ", " + technique
             let device = Device.accel(1)
-            let unet = try makeUNet()
+            let unet = try model.make()
             try apply(unet, device)
             XCTAssertEqual(device.allocator.bytesInUse, 0, "\(name): nothing on the device before the first forward")
-            let (out, peak) = try run(unet, on: device)
+            let (out, peak) = try run(unet, model, on: device)
             XCTAssertEqual(out, expected, "\(name): output must be bit-equal to the plain run")
             let resident = peak - activations
             XCTAssertLessThanOrEqual(resident, bound, "\(name): \(formatBytes(resident)) of weights resident at peak, bound \(formatBytes(bound)) (plain run: \(formatBytes(held)))")
@@ -56,7 +60,7 @@ final class OffloadStrategyTests: XCTestCase {
             XCTAssertEqual(device.allocator.bytesInUse, 0, "\(name): everything back home after the forward")
             try unet.removeAllHooks()
             XCTAssertTrue(unet.allHooks().isEmpty)
-            XCTAssertEqual(try unet(sample, timestep: t, encoderHiddenStates: context).floats(), expected, "\(name): after removing hooks")
+            XCTAssertEqual(try model.forward(unet).floats(), expected, "\(name): after removing hooks")
         }
 
         let fifteenPercent = held * 15 / 100
@@ -68,7 +72,7 @@ final class OffloadStrategyTests: XCTestCase {
             try $0.applyGroupOffloading(device: $1, options: GroupOffloadOptions(type: .leafLevel, useStream: true))
         }
         // Block level: at most two block groups (current + prefetched next) and the unmatched group.
-        let probe = try makeUNet()
+        let probe = try model.make()
         let state = try probe.applyGroupOffloading(device: .accel(9), options: GroupOffloadOptions(type: .blockLevel(blocksPerGroup: 1)))
         let unmatched = state.groups.filter { $0.id.hasSuffix("_unmatched_group") }.reduce(0) { $0 + $1.byteCount }
         let largestBlocks = state.groups.filter { !$0.id.hasSuffix("_unmatched_group") }.map(\.byteCount).sorted().suffix(2).reduce(0, +)

@@ -9,35 +9,49 @@ import XCTest
 /// The tiny pipeline with each technique gives the plain run's image bit for bit, and switching
 /// technique leaves no hooks behind.
 final class PipelineOffloadTests: XCTestCase {
+    /// SD and SDXL alike: the core applies every technique to whatever components a pipeline has.
     func testEveryTechniqueGivesThePlainImage() throws {
-        let folder = OffloadStrategyTests.root + "/tiny-sd"
-        let pipeline = try StableDiffusionPipeline(folder: folder)
         var options = GenerationOptions(prompt: "a red circle", negativePrompt: "")
         options.steps = 2
         options.width = 64
         options.height = 64
         options.seed = 11
-        let plain = try pipeline.generate(options).images.floats()
+        try checkTechniques(AutoPipeline.textToImage(folder: OffloadStrategyTests.root + "/tiny-sd"), options)
+        (options.width, options.height, options.guidanceScale) = (32, 32, 5)
+        options.prompts2 = ["a blue square"]
+        try checkTechniques(AutoPipeline.textToImage(folder: OffloadStrategyTests.root + "/tiny-sdxl"), options)
+    }
+
+    func checkTechniques(_ pipeline: any TextToImagePipeline, _ options: GenerationOptions) throws {
+        let family = pipeline.layout.className
+        let plain = try pipeline.generate(options, progress: nil).images.floats()
         let device = Device.accel(7)
         let techniques: [(String, () throws -> Void)] = [
             ("model offload", { try pipeline.enableModelCPUOffload(device: device) }),
             ("sequential offload", { try pipeline.enableSequentialCPUOffload(device: device) }),
             ("group offload, block level", { try pipeline.enableGroupOffload(device: device, options: GroupOffloadOptions(type: .blockLevel(blocksPerGroup: 1))) }),
             ("group offload, leaf level, prefetch", { try pipeline.enableGroupOffload(device: device, options: GroupOffloadOptions(type: .leafLevel, useStream: true)) }),
-            ("model offload + group offload of the UNet", {
-                try pipeline.unet.applyGroupOffloading(device: device, options: GroupOffloadOptions(type: .blockLevel(blocksPerGroup: 1), useStream: true))
+            ("model offload + group offload of the denoiser", {
+                try pipeline.denoiser.applyGroupOffloading(device: device, options: GroupOffloadOptions(type: .blockLevel(blocksPerGroup: 1), useStream: true))
                 try pipeline.enableModelCPUOffload(device: device)
             }),
         ]
         for (name, enable) in techniques {
             try enable()
-            XCTAssertFalse(pipeline.hooks.isEmpty, name)
-            XCTAssertEqual(try pipeline.generate(options).images.floats(), plain, "\(name): image must equal the plain run's")
-            XCTAssertEqual(device.allocator.bytesInUse, 0, "\(name): everything back on the host after the call")
+            XCTAssertFalse(pipeline.hooks.isEmpty, "\(family), \(name)")
+            XCTAssertEqual(try pipeline.generate(options, progress: nil).images.floats(), plain, "\(family), \(name): image must equal the plain run's")
+            XCTAssertEqual(device.allocator.bytesInUse, 0, "\(family), \(name): everything back on the host after the call")
             try pipeline.removeAllHooks()
-            XCTAssertTrue(pipeline.hooks.isEmpty, "\(name): hooks left behind")
+            XCTAssertTrue(pipeline.hooks.isEmpty, "\(family), \(name): hooks left behind")
         }
-        XCTAssertEqual(try pipeline.generate(options).images.floats(), plain, "plain again after switching")
+        // Capture replays the denoiser's graph from the third step: the same image.
+        var longer = options
+        longer.steps = 3
+        let eager = try pipeline.generate(longer, progress: nil).images.floats()
+        pipeline.enableDenoiserCapture()
+        XCTAssertEqual(try pipeline.generate(longer, progress: nil).images.floats(), eager, "\(family), capture: bit for bit")
+        XCTAssertNotNil(pipeline.lastDenoiserCapturePlan, "\(family): captured")
+        XCTAssertEqual(try pipeline.generate(options, progress: nil).images.floats(), plain, "\(family): plain again after switching")
     }
 
     func testModelOffloadMovesWholeComponentsInTurn() throws {

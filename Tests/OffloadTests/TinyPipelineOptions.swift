@@ -29,3 +29,29 @@ enum TinyUNet {
         return (try f.tensor(named: "sample"), try Tensor(int64: [981], shape: []), try f.tensor(named: "encoder_hidden_states"))
     }
 }
+
+/// A UNet and a forward with its inputs, for the tests every UNet configuration opts into.
+struct UNetCase: Sendable {
+    let name: String
+    let make: @Sendable () throws -> UNet2DConditionModel
+    let forward: @Sendable (UNet2DConditionModel) throws -> Tensor
+
+    static let tinySD = UNetCase(name: "tiny SD UNet", make: TinyUNet.load) { unet in
+        let (sample, t, context) = try TinyUNet.inputs()
+        return try unet(sample, timestep: t, encoderHiddenStates: context)
+    }
+
+    /// The tiny SDXL base UNet (text_time addition embedding, transformer depths [1, 2]) on
+    /// its fixture's inputs.
+    static let tinySDXL = UNetCase(name: "tiny SDXL UNet", make: {
+        let folder = OffloadStrategyTests.root + "/tiny-sdxl-models/unet-base"
+        let unet = UNet2DConditionModel(try UNet2DConditionConfig(ModelConfig(path: folder + "/config.json")))
+        try unet.load(from: Checkpoint(folder: folder))
+        return unet
+    }) { unet in
+        let f = try SafeTensorsFile(path: OffloadStrategyTests.root + "/tiny-sdxl-models/outputs/unet-base.safetensors")
+        let added = UNet2DConditionModel.AddedConditions(textEmbeds: try f.tensor(named: "text_embeds"), timeIds: try f.tensor(named: "time_ids"))
+        return try unet(f.tensor(named: "sample"), timestep: Tensor(int64: [981], shape: []),
+                        encoderHiddenStates: f.tensor(named: "encoder_hidden_states"), addedConditions: added)
+    }
+}
