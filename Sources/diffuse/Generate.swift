@@ -23,7 +23,7 @@ struct Generate: ParsableCommand {
     @Option(parsing: .unconditional, help: "Guidance scale (finite); 1 or less turns classifier-free guidance off.")
     var guidance: Float = 7.5
 
-    @Option(parsing: .unconditional, help: "Image width in pixels: a multiple of the pipeline's size unit, its VAE's scale factor times its UNet's downsampling and a multiple of 8 (64 for Stable Diffusion 1.x/2.x, 16 for the demo pipeline); default: the UNet's native size (512 for SD 1.5, 64 for the demo pipeline).")
+    @Option(parsing: .unconditional, help: "Image width in pixels: a multiple of 8 (and of the VAE's scale factor, where that is larger); default: the UNet's native size (512 for SD 1.5, 64 for the demo pipeline).")
     var width: Int?
 
     @Option(parsing: .unconditional, help: "Image height in pixels (the same rule as --width).")

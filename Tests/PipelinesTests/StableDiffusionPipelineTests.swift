@@ -116,6 +116,15 @@ final class StableDiffusionCallArgumentTests: XCTestCase {
         XCTAssertGreaterThan(maxAbsDifference(try pipeline.generate(options).images.floats(), try result.images.floats()), 1e-3)
     }
 
+    /// A 9×13 sample, not a multiple of the UNet's downsampling: each upsampler resizes to its
+    /// skip's size, as Diffusers' `forward_upsample_size`.
+    func testUNetOnASizeNotAMultipleOfItsDownsampling() throws {
+        let pipeline = try StableDiffusionPipeline(folder: StableDiffusionPipelineTests.root)
+        let out = try pipeline.unet(fixture("unet_odd.sample"), timestep: Tensor(int64: [981], shape: []),
+                                    encoderHiddenStates: fixture("unet_odd.encoder_hidden_states"))
+        try assertRelativeL2(out, fixture("unet_odd.out"), within: 1e-4, "UNet at 9×13")
+    }
+
     func testSDXLArgumentsAreRefused() throws {
         let pipeline = try StableDiffusionPipeline(folder: StableDiffusionPipelineTests.root)
         var options = GenerationOptions(prompt: "a red circle")

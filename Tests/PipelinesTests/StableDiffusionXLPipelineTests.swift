@@ -109,6 +109,10 @@ final class StableDiffusionXLPipelineTests: XCTestCase {
         options.microConditioning.negativeAestheticScore = 2
         try assertRun(refiner.generate(options, image: image, strength: 0.6, noise: fixture("refiner_i2i.noise.1"),
                                        latentSampleNoise: fixture("refiner_i2i.noise.0")), "refiner_i2i")
+        // 24×24: latents 12×12, not a multiple of the refiner UNet's downsampling (8).
+        XCTAssertEqual(refiner.base.unet.config.downsamplingFactor, 8)
+        try assertRun(refiner.generate(options, image: fixture("image_in_24"), strength: 0.6, noise: fixture("refiner_i2i_24.noise.1"),
+                                       latentSampleNoise: fixture("refiner_i2i_24.noise.0")), "refiner_i2i_24")
     }
 }
 

@@ -4,9 +4,9 @@
 # Tests/Fixtures/tiny-sd/outputs/calls.safetensors (a separate file, so that pipeline.safetensors
 # stays as it was made):
 #   guidance_rescale.*  guidance_rescale=0.7, 3 PNDM steps at 64x64 from txt2img.latents_in
-#   odd_size.*          104x72 pixels: latents 9x13, not multiples of the UNet's downsampling
-#                       (2), which Diffusers runs by handing each up block the skip's size
-#                       (forward_upsample_size); initial latents drawn with the seeded helper
+#   unet_odd.*          the UNet alone on a 9x13 sample (not a multiple of its downsampling, 2),
+#                       which Diffusers runs by handing each upsampler its skip's size
+#                       (forward_upsample_size); timestep 981, the text states of "a red circle"
 # Pinned versions: pinned.py. CPU, float32, 2 threads. Run from anywhere:
 #   /path/to/venv/bin/python tools/reference/make_sd_call_fixtures.py
 import json
@@ -42,8 +42,12 @@ def main():
     tensors, info = {}, {"versions": VERSIONS, "prompt": PROMPT, "negative_prompt": "", "guidance_scale": 7.5, "steps": 3}
     run(pipe, tensors, "guidance_rescale", base["txt2img.latents_in"], height=64, width=64, guidance_rescale=0.7)
     info["guidance_rescale"] = {"height": 64, "width": 64, "guidance_rescale": 0.7}
-    run(pipe, tensors, "odd_size", randn("calls/odd_size", 1, 4, 9, 13), height=72, width=104)
-    info["odd_size"] = {"height": 72, "width": 104}
+    sample = randn("calls/unet_odd", 1, 4, 9, 13)
+    with torch.no_grad():
+        context = pipe.encode_prompt(PROMPT, "cpu", 1, False)[0]
+        tensors["unet_odd.sample"], tensors["unet_odd.encoder_hidden_states"] = sample, context
+        tensors["unet_odd.out"] = pipe.unet(sample, torch.tensor(981), encoder_hidden_states=context).sample
+    info["unet_odd"] = {"sample": [1, 4, 9, 13], "timestep": 981}
     tensors = {k: v.detach().contiguous().to(torch.float32) for k, v in tensors.items()}
     path = os.path.join(FOLDER, "outputs", "calls.safetensors")
     pinned.save_checked(tensors, path, {"info": json.dumps(info, sort_keys=True)})

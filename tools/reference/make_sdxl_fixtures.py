@@ -22,7 +22,8 @@
 #   outputs/calls.safetensors in tiny-sdxl/: per run "<run>.latents_in" (text to image), the noise
 #       Diffusers drew (recorded), "<run>.latents_out" and "<run>.image" ([B, 3, H, W] in [0, 1]);
 #       the runs and their arguments are in the file's metadata and README.md.
-# All at 32x32 pixels (latents 16x16: the tiny VAE scales by 2), 3 steps, CPU float32, 2 threads.
+# At 32x32 pixels (latents 16x16: the tiny VAE scales by 2; one run at 24x24), 3 steps, CPU
+# float32, 2 threads.
 # Watermarking is off (add_watermarker=False), as the Swift port has none.
 
 import json
@@ -184,6 +185,10 @@ def main():
     runs.run("i2i", base_i2i, [vae_module, i2i_module], dict(kw, image="image_in"), seed=3, image=image.clone(), **kw)
     kw = dict(kw, aesthetic_score=7.0, negative_aesthetic_score=2.0)
     runs.run("refiner_i2i", refiner, [vae_module, i2i_module], dict(kw, image="image_in"), seed=3, image=image.clone(), **kw)
+    # 24x24 pixels: latents 12x12, not a multiple of the refiner UNet's downsampling (8), which
+    # Diffusers runs by handing each upsampler its skip's size (forward_upsample_size)
+    t["image_in_24"] = image[:, :, :24, :24].clone()
+    runs.run("refiner_i2i_24", refiner, [vae_module, i2i_module], dict(kw, image="image_in_24"), seed=3, image=t["image_in_24"].clone(), **kw)
 
     os.makedirs(os.path.join(BASE, "outputs"), exist_ok=True)
     path = os.path.join(BASE, "outputs", "calls.safetensors")

@@ -88,5 +88,11 @@ public final class Upsample2D: Module, @unchecked Sendable {
         Downsample2D.parameterTally(channels: channels, outChannels: outChannels)
     }
 
-    public func callAsFunction(_ x: Tensor) throws -> Tensor { try forward(x) { x in try conv(x.upsampleNearest2x()) } }
+    /// Nearest 2×, or to `outputSize` when given (`F.interpolate(size=output_size)`), then the conv.
+    public func callAsFunction(_ x: Tensor, outputSize: (height: Int, width: Int)? = nil) throws -> Tensor {
+        try forward(x) { x in
+            guard let outputSize else { return try conv(x.upsampleNearest2x()) }
+            return try conv(x.upsampleNearest(height: outputSize.height, width: outputSize.width))
+        }
+    }
 }

@@ -81,10 +81,10 @@ public final class UNet2DConditionModel: Module, @unchecked Sendable {
             guard sample.rank == 4, sample.shape[1] == config.inChannels else {
                 throw ModuleError.invalidInput("UNet expects a sample [B, \(config.inChannels), h, w], got \(sample.shape)")
             }
+            // Sizes that are not multiples of the downsampling are run as Diffusers runs them
+            // (`forward_upsample_size`): each upsampler resizes to its skip's size, not 2×.
             let factor = config.downsamplingFactor
-            guard sample.shape[2] % factor == 0, sample.shape[3] % factor == 0 else {
-                throw ModuleError.invalidInput("UNet sample size \(sample.shape[2])×\(sample.shape[3]) must be a multiple of \(factor)")
-            }
+            let forwardsUpsampleSize = sample.shape[2] % factor != 0 || sample.shape[3] % factor != 0
             guard encoderHiddenStates.rank == 3, encoderHiddenStates.shape[0] == sample.shape[0],
                   encoderHiddenStates.shape[2] == config.crossAttentionDim else {
                 throw ModuleError.invalidInput("UNet expects text states [\(sample.shape[0]), S, \(config.crossAttentionDim)], got \(encoderHiddenStates.shape)")
@@ -105,7 +105,7 @@ public final class UNet2DConditionModel: Module, @unchecked Sendable {
             }
             h = try midBlock(h, timeEmbedding: embedding, context: context)
             for block in upBlocks.items {
-                h = try block(h, skips: &skips, timeEmbedding: embedding, context: context)
+                h = try block(h, skips: &skips, timeEmbedding: embedding, context: context, forwardsUpsampleSize: forwardsUpsampleSize)
             }
             return try convOut(normOut(h).silu())
         }

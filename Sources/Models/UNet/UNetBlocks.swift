@@ -102,13 +102,16 @@ public final class UNetUpBlock: Module, @unchecked Sendable {
 
     override public var className: String { attentions == nil ? "UpBlock2D" : "CrossAttnUpBlock2D" }
 
-    /// `skips` are consumed from the end.
-    public func callAsFunction(_ x: Tensor, skips: inout [Tensor], timeEmbedding: Tensor, context: Tensor) throws -> Tensor {
+    /// `skips` are consumed from the end. With `forwardsUpsampleSize` the upsampler resizes to
+    /// the next block's first skip instead of doubling (Diffusers' `upsample_size`).
+    public func callAsFunction(_ x: Tensor, skips: inout [Tensor], timeEmbedding: Tensor, context: Tensor,
+                               forwardsUpsampleSize: Bool = false) throws -> Tensor {
         guard skips.count >= resnets.count else { throw ModuleError.invalidInput("UNet up block ran out of skip connections") }
         // This block's skips, in the order it consumes them (last first), pass as an input so
         // that a device map's hook can move them to the block's device.
         let own = Array(skips.suffix(resnets.count).reversed())
         skips.removeLast(resnets.count)
+        let upsampleSize = forwardsUpsampleSize ? skips.last.map { (height: $0.shape[2], width: $0.shape[3]) } : nil
         return try forward(x, own, timeEmbedding, context) { x, own, timeEmbedding, context in
             var h = x
             for (i, resnet) in resnets.items.enumerated() {
@@ -116,7 +119,7 @@ public final class UNetUpBlock: Module, @unchecked Sendable {
                 h = try resnet(Tensor.concat([h, skip], axis: 1), timeEmbedding: timeEmbedding)
                 if let attentions { h = try attentions[i](h, context: context) }
             }
-            if let upsampler { h = try upsampler(h) }
+            if let upsampler { h = try upsampler(h, outputSize: upsampleSize) }
             return h
         }
     }

@@ -6,15 +6,13 @@ import Tensor
 /// (NaN or infinity from weights, options or overflow) stops at the stage where they first
 /// appear instead of decoding a black image and reporting success.
 extension DiffusionPipeline {
-    /// Image sizes are multiples of the VAE's scale factor times the UNet's downsampling (2 per
-    /// down block after the first), since the UNet halves the latents that many times and
-    /// doubles them back; and of 8, which Diffusers' `check_inputs` asks of every Stable
-    /// Diffusion pipeline (64 for SD 1.x/2.x, 16 for the demo pipeline).
-    static func sizeMultiple(vaeScaleFactor: Int, unetDownsampling: Int) -> Int {
-        let unit = vaeScaleFactor * unetDownsampling
-        var (a, b) = (unit, 8)
+    /// Image sizes are multiples of the VAE's scale factor (whole latents) and of 8, which
+    /// Diffusers' `check_inputs` asks of every Stable Diffusion pipeline. Latents that are not
+    /// multiples of the UNet's downsampling run as Diffusers runs them (`forward_upsample_size`).
+    static func sizeMultiple(vaeScaleFactor: Int) -> Int {
+        var (a, b) = (vaeScaleFactor, 8)
         while b != 0 { (a, b) = (b, a % b) }
-        return unit / a * 8
+        return vaeScaleFactor / a * 8
     }
 
     /// The validated size (width, height) of a call and the checks every family shares: sizes
@@ -27,7 +25,7 @@ extension DiffusionPipeline {
             guard value > 0, value <= Self.maximumImageSide, value % unit == 0 else {
                 throw PipelineError.invalidOption(
                     "the \(name) must be a positive multiple of \(unit) pixels up to \(Self.maximumImageSide) for this pipeline "
-                        + "(\(scaling), and Diffusers asks for multiples of 8), not \(value)")
+                        + "(\(scaling) and Diffusers asks for multiples of 8), not \(value)")
             }
         }
         guard options.guidanceRescale.isFinite else {

@@ -25,7 +25,7 @@ public class UNetDiffusionPipeline: DiffusionPipeline, @unchecked Sendable {
     public var latentChannels: Int { unet.config.inChannels }
 
     /// Image sizes are multiples of this many pixels (see `DiffusionPipeline.sizeMultiple`).
-    public var sizeMultiple: Int { Self.sizeMultiple(vaeScaleFactor: vaeScaleFactor, unetDownsampling: unet.config.downsamplingFactor) }
+    public var sizeMultiple: Int { Self.sizeMultiple(vaeScaleFactor: vaeScaleFactor) }
 
     /// The size when the options give none: the UNet's sample size in pixels.
     public var defaultImageSize: Int { unet.config.sampleSize * vaeScaleFactor }
@@ -35,7 +35,7 @@ public class UNetDiffusionPipeline: DiffusionPipeline, @unchecked Sendable {
     func resolvedSize(_ options: GenerationOptions, supported: Set<FamilyOption>, pipeline: String) throws -> (Int, Int) {
         try options.refuseUnsupported(supported, pipeline: pipeline)
         return try validatedCall(options, defaultSize: defaultImageSize, multiple: sizeMultiple,
-                                 scaling: "its VAE scales by \(vaeScaleFactor), its UNet by \(unet.config.downsamplingFactor)")
+                                 scaling: "its VAE scales by \(vaeScaleFactor)")
     }
 
     /// The initial latents of a text-to-image call, [batch, C, h, w] scaled by the scheduler's
