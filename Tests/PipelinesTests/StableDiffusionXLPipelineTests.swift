@@ -79,6 +79,17 @@ final class StableDiffusionXLPipelineTests: XCTestCase {
         try assertRun(pipe.generate(options()), "t2i_dpm")
     }
 
+    /// f16, the VAE decoding in f32 (force_upcast): within 1.25× of the drift Diffusers' own f16
+    /// run shows against its f32 run (make_sdxl_fixtures.py's "t2i_f16", relative L2).
+    func testHalfPrecisionWithTheVAEUpcast() throws {
+        let diffusers = (latents: 0.0099775, image: 0.0030442)
+        let pipeline = try StableDiffusionXLPipeline(folder: Self.base, dtype: .f16)
+        XCTAssertTrue(pipeline.vae.config.forceUpcast && pipeline.upcastsForcedVAE)
+        let result = try pipeline.generate(options())
+        try assertRelativeL2(result.latents, fixture("t2i.latents_out"), within: 1.25 * diffusers.latents, "f16 latents")
+        try assertRelativeL2(result.images, fixture("t2i.image"), within: 1.25 * diffusers.image, "f16 image")
+    }
+
     /// The base stops at 0.8 of 10 steps and hands its latents to the refiner, which continues
     /// from the same timestep without adding noise.
     func testBaseToRefinerEnsemble() throws {

@@ -190,6 +190,21 @@ def main():
     t["image_in_24"] = image[:, :, :24, :24].clone()
     runs.run("refiner_i2i_24", refiner, [vae_module, i2i_module], dict(kw, image="image_in_24"), seed=3, image=t["image_in_24"].clone(), **kw)
 
+    # f16: the base in torch_dtype=float16 on the "t2i" run's arguments; the VAE decodes in f32
+    # (force_upcast). Its drift from the f32 run is the bound the Swift f16 run is held to.
+    half = StableDiffusionXLPipeline.from_pretrained(BASE, torch_dtype=torch.float16, add_watermarker=False)
+    half.set_progress_bar_config(disable=True)
+    kw = dict(common, prompt=PROMPT, negative_prompt=NEGATIVE)
+    with torch.no_grad():
+        lat16 = half(**kw, latents=latents.clone().half(), output_type="latent").images.float()
+        img16 = torch.from_numpy(half(**kw, latents=latents.clone().half(), output_type="np").images).permute(0, 3, 1, 2).float()
+
+    def rel(a, b):
+        return float((a - b).norm() / b.norm())
+    runs.info["t2i_f16"] = dict(jsonable(kw), torch_dtype="float16", latents_rel_l2_vs_f32=rel(lat16, t["t2i.latents_out"]),
+                                image_rel_l2_vs_f32=rel(img16, t["t2i.image"]))
+    print("f16 drift:", runs.info["t2i_f16"])
+
     os.makedirs(os.path.join(BASE, "outputs"), exist_ok=True)
     path = os.path.join(BASE, "outputs", "calls.safetensors")
     tensors = {k: v.detach().contiguous().to(torch.float32) for k, v in t.items()}
