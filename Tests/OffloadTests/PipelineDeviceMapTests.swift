@@ -46,3 +46,31 @@ final class PipelineDeviceMapTests: XCTestCase {
         XCTAssertThrowsError(try PipelineDeviceMapRequest(parsing: "auto")) { XCTAssertTrue("\($0)".contains("not supported"), "\($0)") }
     }
 }
+
+/// The guide's SDXL example, `device_map="balanced"` with `max_memory={0: X, 1: X}`, on the tiny
+/// SDXL pipeline: the map Diffusers computes for the same component sizes
+/// (make_sdxl_device_map_fixtures.py), and the plain run's image.
+final class SDXLPipelineDeviceMapTests: XCTestCase {
+    func testBalancedMapsEqualDiffusers() throws {
+        let folder = OffloadStrategyTests.root + "/tiny-sdxl"
+        var options = GenerationOptions(prompt: "a red circle", negativePrompt: "blurry")
+        (options.steps, options.width, options.height, options.guidanceScale) = (1, 32, 32, 5)
+        for (number, fixture) in try readJSON(deviceMapFixtures + "/sdxl-pipeline-cases.json").array().enumerated() {
+            guard let dtype = DType(rawValue: try fixture.member("dtype").string()) else { throw FixtureError("dtype") }
+            let label = "SDXL case \(number)"
+            let pipeline = try AutoPipeline.textToImage(folder: folder, dtype: dtype)
+            let plain = try pipeline.generate(options, progress: nil).images.floats()
+            for entry in try fixture.member("component_sizes").array() {
+                let parts = try entry.array()
+                let component = try XCTUnwrap(pipeline.component(named: try parts[0].string()), label)
+                XCTAssertEqual(ModuleTree(component).moduleSizes(dtype: dtype).total, try parts[1].int(), label)
+            }
+            let devices = DeviceSet(accelCapacities: [0: 64 << 20, 1: 64 << 20])
+            try pipeline.applyDeviceMap(.balanced, devices: devices, maxMemory: budgets(fixture.member("max_memory")))
+            let map = try XCTUnwrap(pipeline.hfDeviceMap, label)
+            XCTAssertEqual(dictionary(map), dictionary(try mapPairs(fixture.member("device_map"))), label)
+            XCTAssertEqual(try pipeline.generate(options, progress: nil).images.floats(), plain, "\(label): the plain image")
+            try pipeline.resetDeviceMap()
+        }
+    }
+}

@@ -171,6 +171,10 @@ final class CLIPTextEmbeddings: Module, @unchecked Sendable {
 
     /// Older exports carry the `position_ids` buffer; it is always 0..<max_positions.
     override var ignoredCheckpointKeys: [String] { ["position_ids"] }
+    /// transformers registers `position_ids` [1, max_positions] int64 (non-persistent).
+    override var computedBuffers: [(name: String, elementCount: Int, dtype: DType)] {
+        [("position_ids", positionEmbedding.weight.shape[0], .i64)]
+    }
 
     func callAsFunction(_ ids: Tensor) throws -> Tensor {
         try forward(ids) { ids in

@@ -76,6 +76,11 @@ open class Module: @unchecked Sendable {
     /// exports wrote, such as CLIP's `position_ids`). Paths are relative to this module.
     open var ignoredCheckpointKeys: [String] { [] }
 
+    /// Buffers the PyTorch module registers that this one computes instead of storing (CLIP's
+    /// `position_ids`): name, element count and dtype. Accelerate counts them in a module's
+    /// size, so device maps count them too.
+    open var computedBuffers: [(name: String, elementCount: Int, dtype: DType)] { [] }
+
     /// The Diffusers/transformers class this module mirrors (device maps and group offloading
     /// speak in those names). Defaults to the Swift type name.
     open var className: String { String(describing: type(of: self)) }

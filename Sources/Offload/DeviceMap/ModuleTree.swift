@@ -82,13 +82,15 @@ public struct ModuleTree: Sendable {
         self.init(Self.spec(of: module))
     }
 
-    /// The description of `module` (parameters only: modules here hold no buffers).
+    /// The description of `module`: its parameters, and as buffers those it computes
+    /// (`computedBuffers`; modules here store no buffers).
     public static func spec(of module: Module) -> Spec {
         Spec(className: module.className,
              parameters: module.parameters.map { entry in
                  TensorInfo(name: entry.name, elementCount: entry.parameter.shape.reduce(1, *),
                             dtype: entry.parameter.value?.dtype ?? .f32)
              },
+             buffers: module.computedBuffers.map { TensorInfo(name: $0.name, elementCount: $0.elementCount, dtype: $0.dtype) },
              children: module.children.map { Spec.Child(name: $0.name, spec: spec(of: $0.module)) },
              noSplitModuleClasses: module.noSplitModuleClasses)
     }

@@ -121,8 +121,9 @@ public final class StableDiffusionXLPipeline: UNetDiffusionPipeline, @unchecked 
         var pooled: Tensor?
         for (texts, encoder) in zip(lists, encoders) {
             let output = try encoder.encode(tokenIDs(texts, tokenizer: encoder.tokenizer, positions: encoder.positions))
-            if pooled == nil, let projected = output.textEmbeds { pooled = projected }
-            states.append(try output.hiddenState(fromEnd: k))
+            // On the host: a device map may have put the encoders on different devices.
+            if pooled == nil, let projected = output.textEmbeds { pooled = try projected.to(.cpu) }
+            states.append(try output.hiddenState(fromEnd: k).to(.cpu))
         }
         guard let pooled else { throw PipelineError.invalidOption("text_encoder_2 gave no pooled output") }
         return (try Tensor.concat(states, axis: 2).to(dtype), try pooled.to(dtype))
