@@ -14,7 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 model=${1:?pipeline folder}; size=${2:-512}; steps=${3:-2}; reps=${4:-2}
 python=${PYTHON:-/work/venv/bin/python}; threads=${THREADS:-2}; batch=${BATCH:-1}; toolkit=${TOOLKIT:-}
-[[ -f "$model/model_index.json" ]] || "$python" tools/reference/make_sd15_random.py "$model" --no-check
+# GENERATOR makes DIR when missing (default tools/reference/make_sd15_random.py; make_sdxl_random.py
+# for SDXL); GUIDANCE is the guidance scale both sides use (default 7.5).
+guidance=${GUIDANCE:-7.5}
+[[ -f "$model/model_index.json" ]] || "$python" "${GENERATOR:-tools/reference/make_sd15_random.py}" "$model" --no-check
 swift build -c release --product diffuse >/dev/null
 diffuse=${DIFFUSE:-.build/release/diffuse}
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
@@ -24,7 +27,7 @@ ours() {
   local side=$1 dtype=$2 rep=$3; shift 3
   date +%s.%N > "$out/$side-$dtype-$rep.launch"
   DIFFUSERS_NUM_THREADS=$threads "$diffuse" generate --model "$model" --prompt "a red circle" --steps "$steps" \
-    --width "$size" --height "$size" --guidance 7.5 --seed 0 --dtype "$dtype" --device cpu --batch "$batch" "$@" \
+    --width "$size" --height "$size" --guidance "$guidance" --seed 0 --dtype "$dtype" --device cpu --batch "$batch" "$@" \
     --out "$out/$side-$dtype-$rep.png" --report "$out/$side-$dtype-$rep.json" >/dev/null 2>"$out/$side.err" \
     || { echo "ours ($side) failed: $(tail -1 "$out/$side.err")"; exit 1; }
 }
@@ -36,7 +39,7 @@ for dtype in ${DTYPES:-f32 bf16}; do
     [[ -z "$toolkit" ]] || ours toolkit "$dtype" "$rep" $toolkit --offload-dir "$out/groups"
     date +%s.%N > "$out/theirs-$dtype-$rep.launch"
     "$python" tools/reference/make_sd15_random.py "$model" --bench --threads "$threads" --size "$size" --steps "$steps" \
-      --dtype "$dtype" --batch "$batch" > "$out/theirs-$dtype-$rep.json" 2>"$out/theirs.err" \
+      --dtype "$dtype" --batch "$batch" --guidance "$guidance" > "$out/theirs-$dtype-$rep.json" 2>"$out/theirs.err" \
       || { echo "Diffusers failed: $(tail -1 "$out/theirs.err")"; exit 1; }
   done
 done

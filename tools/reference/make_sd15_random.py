@@ -121,11 +121,12 @@ def main():
     ap.add_argument("--dtype", choices=["f32", "bf16"], default="f32", help="--bench: torch_dtype of the pipeline")
     ap.add_argument("--batch", type=int, default=1, help="--bench: images per prompt")
     ap.add_argument("--profile", action="store_true", help="--bench: add a per-op-class profile (op_profile.py)")
+    ap.add_argument("--guidance", type=float, default=7.5, help="--bench: guidance scale")
     args = ap.parse_args()
     pinned.setup(threads=args.threads)
     if args.bench:
         return bench(args.dir, args.threads, size=args.size, steps=args.steps, dtype=args.dtype, batch=args.batch,
-                     profile=args.profile)
+                     profile=args.profile, guidance=args.guidance)
     t0 = time.time()
 
     tokenizer = padded_tokenizer(os.path.join(args.dir, "tokenizer.tmp"))
@@ -165,14 +166,19 @@ def main():
               f"in {time.time() - t2:.1f} s; image {img.shape}, mean {img.mean():.4f}")
 
 
-def bench(folder, threads, size=512, steps=2, dtype="f32", batch=1, profile=False):
+def bench(folder, threads, size=512, steps=2, dtype="f32", batch=1, profile=False, guidance=7.5):
     import contextlib
     import resource
     import op_profile
     sections = op_profile.Sections()
     t0 = time.time()
     torch_dtype = torch.bfloat16 if dtype == "bf16" else torch.float32
-    pipe = StableDiffusionPipeline.from_pretrained(folder, safety_checker=None, torch_dtype=torch_dtype)
+    # The folder's own pipeline class (SD here; make_sdxl_random.py's SDXL folders bench through
+    # this too), without a safety checker or a watermark.
+    with open(os.path.join(folder, "model_index.json")) as f:
+        class_name = json.load(f)["_class_name"]
+    extra = {"add_watermarker": False} if "XL" in class_name else {"safety_checker": None}
+    pipe = diffusers.DiffusionPipeline.from_pretrained(folder, torch_dtype=torch_dtype, **extra)
     pipe.set_progress_bar_config(disable=True)
     load_s = time.time() - t0
     marks = []
@@ -216,7 +222,7 @@ def bench(folder, threads, size=512, steps=2, dtype="f32", batch=1, profile=Fals
                 else contextlib.nullcontext())
     with torch.no_grad(), profiler:
         t1 = time.time()
-        img = pipe("a red circle", height=size, width=size, num_inference_steps=steps, guidance_scale=7.5,
+        img = pipe("a red circle", height=size, width=size, num_inference_steps=steps, guidance_scale=guidance,
                    num_images_per_prompt=batch, generator=torch.Generator().manual_seed(0), output_type="np", callback_on_step_end=on_step).images
         total = time.time() - t1
     starts = [t1] + marks[:-1]

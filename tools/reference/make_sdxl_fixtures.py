@@ -55,13 +55,7 @@ FIXTURES = os.path.join(pinned.REPO_ROOT, "Tests", "Fixtures")
 BASE = os.path.join(FIXTURES, "tiny-sdxl")
 REFINER = os.path.join(FIXTURES, "tiny-sdxl-refiner")
 
-# stabilityai/stable-diffusion-xl-base-1.0 scheduler/scheduler_config.json (models-sdxl-flux.md 3.5)
-SDXL_SCHEDULER = {
-    "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085, "clip_sample": False,
-    "interpolation_type": "linear", "num_train_timesteps": 1000, "prediction_type": "epsilon", "sample_max_value": 1.0,
-    "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1, "timestep_spacing": "leading",
-    "trained_betas": None, "use_karras_sigmas": False,
-}
+from sd15_configs import SDXL_SCHEDULER  # noqa: E402
 SIZE = 32
 STEPS = 3
 PROMPT = "a red circle"

@@ -1,4 +1,5 @@
-# Stable Diffusion 1.5's component configurations, as runwayml/stable-diffusion-v1-5 has them,
+# Stable Diffusion 1.5's component configurations, as runwayml/stable-diffusion-v1-5 has them (and
+# SDXL base's scheduler config),
 # shared by the scripts that build SD 1.5-shaped models with random weights
 # (make_sd15_random.py, gpu_pipeline_offload.py). Plain data: no imports, no version pins, so
 # it also runs where the pinned environment does not (the GPU machine).
@@ -71,4 +72,12 @@ SD15_SCHEDULER_CONFIG = {
     "steps_offset": 1,
     "trained_betas": None,
     "clip_sample": False,
+}
+
+# stabilityai/stable-diffusion-xl-base-1.0 scheduler/scheduler_config.json (models-sdxl-flux.md 3.5)
+SDXL_SCHEDULER = {
+    "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085, "clip_sample": False,
+    "interpolation_type": "linear", "num_train_timesteps": 1000, "prediction_type": "epsilon", "sample_max_value": 1.0,
+    "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1, "timestep_spacing": "leading",
+    "trained_betas": None, "use_karras_sigmas": False,
 }
