@@ -79,6 +79,33 @@ final class StableDiffusionXLPipelineTests: XCTestCase {
         try assertRun(pipe.generate(options()), "t2i_dpm")
     }
 
+    /// The guide's memory switches on SDXL: every attention backend meets Diffusers' numbers;
+    /// VAE slicing decodes a batch of 32 prompts as the whole batch does; VAE tiling on image to
+    /// image (16 px tiles on 40×56) gives Diffusers' tiled result.
+    func testAttentionBackendsVAESlicingAndTiling() throws {
+        let pipe = try pipeline()
+        for backend in [AttentionBackend.naive, .flash, .sliced(.auto), .sliced(AttentionSliceSize.max), .sliced(.heads(2))] {
+            try pipe.setAttentionBackend(backend)
+            try assertRun(pipe.generate(options()), "t2i")
+        }
+        try pipe.setAttentionBackend(.auto)
+        var batch = GenerationOptions(prompts: (0..<32).map { "prompt number \($0)" })
+        (batch.steps, batch.guidanceScale, batch.width, batch.height) = (1, 5, 32, 32)
+        let whole = try pipe.generate(batch)
+        try pipe.enableVAESlicing()
+        let sliced = try pipe.generate(batch)
+        XCTAssertEqual(sliced.images.shape, [32, 3, 32, 32])
+        XCTAssertLessThanOrEqual(maxAbsDifference(try sliced.images.floats(), try whole.images.floats()), 1e-5)
+        pipe.vae.disableSlicing()
+        try pipe.vae.enableTiling(sampleMinSize: 16, latentMinSize: 8, overlapFactor: 0.25)
+        var options = GenerationOptions(prompt: "a red circle", negativePrompt: "blurry")
+        (options.steps, options.guidanceScale) = (3, 5)
+        let tiled = try StableDiffusionXLImg2ImgPipeline(pipe).generate(options, image: fixture("image_in_40x56"), strength: 0.6,
+                                                                          noise: fixture("i2i_tiled.noise.1"),
+                                                                          latentSampleNoise: fixture("i2i_tiled.noise.0"))
+        try assertRun(tiled, "i2i_tiled")
+    }
+
     /// f16, the VAE decoding in f32 (force_upcast): within 1.25× of the drift Diffusers' own f16
     /// run shows against its f32 run (make_sdxl_fixtures.py's "t2i_f16", relative L2).
     func testHalfPrecisionWithTheVAEUpcast() throws {

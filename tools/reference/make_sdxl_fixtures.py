@@ -179,6 +179,15 @@ def main():
     runs.run("i2i", base_i2i, [vae_module, i2i_module], dict(kw, image="image_in"), seed=3, image=image.clone(), **kw)
     kw = dict(kw, aesthetic_score=7.0, negative_aesthetic_score=2.0)
     runs.run("refiner_i2i", refiner, [vae_module, i2i_module], dict(kw, image="image_in"), seed=3, image=image.clone(), **kw)
+    # VAE tiling on image to image (the guide's example): 16 px tiles (8 latent px), overlap 0.25,
+    # on a 40x56 image, so that the encode and the decode both really tile.
+    t["image_in_40x56"] = torch.rand(1, 3, 40, 56, generator=torch.Generator().manual_seed(8)) * 2 - 1
+    base_i2i.vae.enable_tiling()
+    base_i2i.vae.tile_sample_min_size, base_i2i.vae.tile_latent_min_size, base_i2i.vae.tile_overlap_factor = 16, 8, 0.25
+    kw_tiled = dict(prompt=PROMPT, negative_prompt=NEGATIVE, num_inference_steps=STEPS, guidance_scale=5.0, strength=0.6)
+    runs.run("i2i_tiled", base_i2i, [vae_module, i2i_module], dict(kw_tiled, image="image_in_40x56", vae_tiling=[16, 8, 0.25]),
+             seed=3, image=t["image_in_40x56"].clone(), **kw_tiled)
+    base_i2i.vae.disable_tiling()
     # 24x24 pixels: latents 12x12, not a multiple of the refiner UNet's downsampling (8), which
     # Diffusers runs by handing each upsampler its skip's size (forward_upsample_size)
     t["image_in_24"] = image[:, :, :24, :24].clone()
