@@ -107,7 +107,7 @@ def main():
 
     if not args.no_check:
         t1 = time.time()
-        pipe = StableDiffusionXLPipeline.from_pretrained(args.dir, add_watermarker=False)
+        pipe = StableDiffusionXLPipeline.from_pretrained(args.dir, add_watermarker=False, torch_dtype=torch.float32)
         assert {k: count(getattr(pipe, k)) for k in params} == params
         with torch.no_grad():
             img = pipe("a red circle", height=64, width=64, num_inference_steps=1, guidance_scale=5.0,
