@@ -49,6 +49,25 @@ final class TinySDXLModelTests: XCTestCase {
     /// Nested transformer_layers_per_block with reverse_transformer_layers_per_block, no addition embedding.
     func testAsymmetricUNet() throws { try checkUNet("unet-asymmetric") }
 
+    /// A captured SDXL UNet takes the added conditions as two more inputs; replays equal the
+    /// eager forward bit for bit, for other time ids too.
+    func testCaptureWithAddedConditions() throws {
+        let unet = try unet("unet-base")
+        let f = try Fixtures.file("\(Self.root)/outputs/unet-base.safetensors")
+        let (sample, context, added) = (try f.tensor(named: "sample"), try f.tensor(named: "encoder_hidden_states"), try XCTUnwrap(added(f)))
+        let t = try Tensor(int64: [981], shape: [])
+        let captured = try unet.capture(inputShapes: .init(sample: sample, timestep: t, encoderHiddenStates: context, addedConditions: added))
+        XCTAssertEqual(captured.inputShapes.addedConditions?.timeIds, TensorSpec([2, 6]))
+        let other = UNet2DConditionModel.AddedConditions(textEmbeds: added.textEmbeds, timeIds: try added.timeIds * Tensor([0.5], shape: [1]))
+        for conditions in [added, other] {
+            let eager = try unet(sample, timestep: t, encoderHiddenStates: context, addedConditions: conditions)
+            let replayed = try captured(sample, timestep: t, encoderHiddenStates: context, addedConditions: conditions)
+            XCTAssertEqual(try replayed.bytes(), try eager.bytes())
+        }
+        try assertMatches(captured(sample, timestep: t, encoderHiddenStates: context, addedConditions: added), f.tensor(named: "out_t981"), "replayed")
+        XCTAssertThrowsError(try captured(sample, timestep: t, encoderHiddenStates: context), "the captured inputs include the conditions")
+    }
+
     /// The added embedding alone, and the time embedding the resnets get (time + added).
     func testAddedEmbedding() throws {
         for name in ["unet-base", "unet-refiner"] {

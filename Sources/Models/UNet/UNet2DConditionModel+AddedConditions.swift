@@ -54,6 +54,6 @@ extension UNet2DConditionModel {
                                               downscaleFreqShift: config.freqShift)            // [B·N, dim]
         let timeEmbeds = try projected.reshaped([batch, count * dim])                           // [B, N·dim]
         let input = try Tensor.concat([text.to(.f32), timeEmbeds], axis: 1).to(dtype)          // [B, P + N·dim]
-        return try addEmbedding.linear2(addEmbedding.linear1(input).silu())                     // [B, 4·C0]
+        return try addEmbedding(input)                                                          // [B, 4·C0]
     }
 }

@@ -8,8 +8,8 @@ public final class UNet2DConditionModel: Module, @unchecked Sendable {
     public let config: UNet2DConditionConfig
     public let convIn: Conv2d, convOut: Conv2d, normOut: GroupNorm
     let timeLinear1: Linear, timeLinear2: Linear
-    /// `add_embedding` (linear_1, linear_2), with `addition_embed_type: "text_time"`.
-    let addEmbedding: (linear1: Linear, linear2: Linear)?
+    /// `add_embedding`, with `addition_embed_type: "text_time"`.
+    let addEmbedding: TimestepMLP?
     public let downBlocks: ModuleList<UNetDownBlock>
     public let midBlock: UNetMidBlock
     public let upBlocks: ModuleList<UNetUpBlock>
@@ -26,8 +26,8 @@ public final class UNet2DConditionModel: Module, @unchecked Sendable {
         timeLinear1 = Linear(channels[0], config.timeEmbeddingDim)
         timeLinear2 = Linear(config.timeEmbeddingDim, config.timeEmbeddingDim)
         addEmbedding = config.textTimeEmbedding.map {
-            (linear1: Linear($0.projectionClassEmbeddingsInputDim, config.timeEmbeddingDim),
-             linear2: Linear(config.timeEmbeddingDim, config.timeEmbeddingDim))
+            TimestepMLP(linear1: Linear($0.projectionClassEmbeddingsInputDim, config.timeEmbeddingDim),
+                        linear2: Linear(config.timeEmbeddingDim, config.timeEmbeddingDim))
         }
         var down: [UNetDownBlock] = []
         var output = channels[0]
@@ -122,4 +122,12 @@ public final class UNet2DConditionModel: Module, @unchecked Sendable {
                                               flipSinToCos: config.flipSinToCos, downscaleFreqShift: config.freqShift)
         return try timeLinear2(timeLinear1(projected.to(dtype)).silu())
     }
+}
+
+/// The two layers of a Diffusers `TimestepEmbedding` (linear_1, SiLU, linear_2), registered as a
+/// namespace of the model (no forward of its own).
+struct TimestepMLP {
+    let linear1: Linear, linear2: Linear
+
+    func callAsFunction(_ x: Tensor) throws -> Tensor { try linear2(linear1(x).silu()) }
 }
