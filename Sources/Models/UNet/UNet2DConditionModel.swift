@@ -7,9 +7,8 @@ import Tensor
 public final class UNet2DConditionModel: Module, @unchecked Sendable {
     public let config: UNet2DConditionConfig
     public let convIn: Conv2d, convOut: Conv2d, normOut: GroupNorm
-    let timeLinear1: Linear, timeLinear2: Linear
-    /// `add_embedding`, with `addition_embed_type: "text_time"`.
-    let addEmbedding: TimestepMLP?
+    /// `time_embedding`, and `add_embedding` with `addition_embed_type: "text_time"`.
+    let timeEmbeddingMLP: TimestepMLP, addEmbedding: TimestepMLP?
     public let downBlocks: ModuleList<UNetDownBlock>
     public let midBlock: UNetMidBlock
     public let upBlocks: ModuleList<UNetUpBlock>
@@ -23,12 +22,8 @@ public final class UNet2DConditionModel: Module, @unchecked Sendable {
         self.config = config
         let channels = config.blockOutChannels
         convIn = Conv2d(config.inChannels, channels[0], kernelSize: 3, padding: 1)
-        timeLinear1 = Linear(channels[0], config.timeEmbeddingDim)
-        timeLinear2 = Linear(config.timeEmbeddingDim, config.timeEmbeddingDim)
-        addEmbedding = config.textTimeEmbedding.map {
-            TimestepMLP(linear1: Linear($0.projectionClassEmbeddingsInputDim, config.timeEmbeddingDim),
-                        linear2: Linear(config.timeEmbeddingDim, config.timeEmbeddingDim))
-        }
+        timeEmbeddingMLP = TimestepMLP(channels[0], config.timeEmbeddingDim)
+        addEmbedding = config.textTimeEmbedding.map { TimestepMLP($0.projectionClassEmbeddingsInputDim, config.timeEmbeddingDim) }
         var down: [UNetDownBlock] = []
         var output = channels[0]
         for i in channels.indices {
@@ -54,15 +49,8 @@ public final class UNet2DConditionModel: Module, @unchecked Sendable {
         convOut = Conv2d(channels[0], config.outChannels, kernelSize: 3, padding: 1)
         super.init()
         child("conv_in", convIn)
-        // Diffusers' TimestepEmbedding modules: namespaces of their two layers here.
-        let timeEmbedding = child("time_embedding", Module())
-        timeEmbedding.child("linear_1", timeLinear1)
-        timeEmbedding.child("linear_2", timeLinear2)
-        if let addEmbedding {
-            let module = child("add_embedding", Module())
-            module.child("linear_1", addEmbedding.linear1)
-            module.child("linear_2", addEmbedding.linear2)
-        }
+        timeEmbeddingMLP.register(as: "time_embedding", in: self)
+        addEmbedding?.register(as: "add_embedding", in: self)
         // Diffusers registers up_blocks (created empty) before mid_block: state-dict order, and so
         // sharding and device maps, follow that.
         child("down_blocks", downBlocks)
@@ -120,14 +108,26 @@ public final class UNet2DConditionModel: Module, @unchecked Sendable {
         }
         let projected = try timestepEmbedding(steps.to(.f32), dimension: config.blockOutChannels[0],
                                               flipSinToCos: config.flipSinToCos, downscaleFreqShift: config.freqShift)
-        return try timeLinear2(timeLinear1(projected.to(dtype)).silu())
+        return try timeEmbeddingMLP(projected.to(dtype))
     }
 }
 
 /// The two layers of a Diffusers `TimestepEmbedding` (linear_1, SiLU, linear_2), registered as a
-/// namespace of the model (no forward of its own).
+/// namespace of the model (no forward of its own, so hooks and device maps see the layers).
 struct TimestepMLP {
     let linear1: Linear, linear2: Linear
+
+    /// `inFeatures` → `outFeatures` → `outFeatures`.
+    init(_ inFeatures: Int, _ outFeatures: Int) {
+        linear1 = Linear(inFeatures, outFeatures)
+        linear2 = Linear(outFeatures, outFeatures)
+    }
+
+    func register(as name: String, in parent: Module) {
+        let namespace = parent.child(name, Module())
+        namespace.child("linear_1", linear1)
+        namespace.child("linear_2", linear2)
+    }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor { try linear2(linear1(x).silu()) }
 }
