@@ -63,6 +63,21 @@ extension CLITests {
         XCTAssertTrue(sd.stderr.contains("StableDiffusionPipeline has no denoising_end"), sd.stderr)
     }
 
+    /// `--image` on an SDXL folder selects SDXL's image-to-image pipeline, with its default
+    /// strength (0.3, Diffusers' for StableDiffusionXLImg2ImgPipeline).
+    func testImageToImageOnSDXL() throws {
+        let work = try temporaryFolder("cli-sdxl-i2i")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let result = try run(["generate", "--model", Self.tinySDXL, "--prompt", "a red circle", "--steps", "4", "--width", "32",
+                              "--height", "32", "--image", Self.packageRoot + "/Tests/Fixtures/tiny-sd/init.png", "--quiet",
+                              "--out", work + "/i2i.png", "--report", work + "/report.json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: work + "/report.json"))) as? [String: Any]
+        XCTAssertEqual((report?["options"] as? [String: String])?["strength"], "0.3")
+        XCTAssertEqual(((report?["timings"] as? [String: Any])?["steps_s"] as? [Double])?.count, 1, "0.3 of 4 steps")
+        XCTAssertEqual(Set(((report?["device_map"] as? [String: String]) ?? [:]).keys), ["text_encoder", "text_encoder_2", "unet", "vae"])
+    }
+
     /// The base stops at 0.8 and saves its latents; the refiner continues from them.
     func testBaseToRefinerEnsembleByFiles() throws {
         let work = try temporaryFolder("cli-sdxl-ensemble")
