@@ -1,4 +1,3 @@
-import Foundation
 import Models
 import Schedulers
 import Tensor
@@ -40,34 +39,16 @@ public struct StableDiffusionImg2ImgPipeline: @unchecked Sendable {
 
         // Timesteps: skip the first (1 - strength) of the schedule (`get_timesteps`).
         try base.scheduler.setTimesteps(options.steps)
-        let initSteps = min(Int(Float(options.steps) * strength), options.steps)
-        let startIndex = max(options.steps - initSteps, 0)
-        let all = base.scheduler.timesteps
-        let timesteps = Array(all.dropFirst(startIndex * base.scheduler.order))
-        base.scheduler.setBeginIndex(startIndex * base.scheduler.order)
+        let timesteps = base.strengthTimesteps(steps: options.steps, strength: strength)
         guard let first = timesteps.first else {
             throw PipelineError.invalidOption("strength \(strength) with \(options.steps) steps leaves no denoising step")
         }
 
         // Latents of the image, sampled from the encoder's distribution, scaled, noised.
         var generator = TorchGenerator(seed: options.seed)
-        OpProfile.beginSection("vae_encode")
-        let (distribution, encodeSeconds) = try base.timedPhase { try base.inPhase(of: base.vae) { try base.vae.encode(image.to(base.dtype)) } }
-        let sampleStart = Date()
-        let sampleNoise = try latentSampleNoise ?? generator.randn(distribution.mean.shape)
-        var latents = try distribution.sample(noise: sampleNoise.to(distribution.mean.dtype).to(distribution.mean.device))
-            .to(.f32).to(.cpu)
-        latents = try latents.scaled(by: base.vae.config.scalingFactor)
-        timings.vaeEncodeSeconds = encodeSeconds + Date().timeIntervalSince(sampleStart)
-        OpProfile.beginSection(nil)
-        if latents.shape[0] != batch {
-            latents = try Tensor.concat(Array(repeating: latents, count: batch / latents.shape[0]), axis: 0)
-        }
-        let addedNoise = try noise ?? generator.randn(latents.shape)
-        guard addedNoise.shape == latents.shape else {
-            throw PipelineError.invalidOption("noise \(addedNoise.shape) does not match the latents \(latents.shape)")
-        }
-        latents = try base.scheduler.addNoise(original: latents, noise: addedNoise.to(.f32), timestep: first)
+        var latents = try base.imageLatents(image, encodeDType: base.dtype, latentDType: .f32, batch: batch, sampleNoise: latentSampleNoise,
+                                            generator: &generator, timings: &timings)
+        latents = try base.noised(latents, noise: noise, at: first, generator: &generator)
         base.scheduler.generator = generator
 
         latents = try base.denoise(latents, timesteps: timesteps, positive: positive, negative: negative,

@@ -54,18 +54,12 @@ extension StableDiffusionPipeline {
                                 imagesPerPrompt: options.imagesPerPrompt, classifierFreeGuidance: guidance)
     }
 
-    /// The loop shared by text-to-image and image-to-image: the UNet on the latents (doubled
-    /// with classifier-free guidance), then `uncond + g·(text − uncond)`, rescaled with φ > 0.
+    /// The loop shared by text-to-image and image-to-image: the UNet on the latents with the
+    /// text states (the negative half first with guidance).
     func denoise(_ initial: Tensor, timesteps: [Timestep], positive: Tensor, negative: Tensor?, guidanceScale: Float,
                  guidanceRescale: Float, timings: inout GenerationResult.Timings, progress: ProgressHandler?) throws -> Tensor {
         let context = try negative.map { try Tensor.concat([$0, positive], axis: 0) } ?? positive   // [2B or B, S, D]
-        return try denoisingLoop(initial, timesteps: timesteps, timings: &timings, progress: progress) { latents, t in
-            let doubled = negative == nil ? latents : try Tensor.concat([latents, latents], axis: 0)
-            let input = try scheduler.scaleModelInput(doubled, timestep: t).to(dtype)
-            let prediction = try predictNoise(input, timestep: try Timestep.tensor([t]), encoderHiddenStates: context)
-                .to(.f32).to(latents.device)
-            guard negative != nil else { return prediction }
-            return try classifierFreeGuidance(prediction, scale: guidanceScale, rescale: guidanceRescale)
-        }
+        return try guidedDenoise(initial, timesteps: timesteps, context: context, added: nil, guided: negative != nil,
+                                 scale: guidanceScale, rescale: guidanceRescale, timings: &timings, progress: progress)
     }
 }

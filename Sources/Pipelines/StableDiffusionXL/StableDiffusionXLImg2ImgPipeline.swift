@@ -1,4 +1,3 @@
-import Foundation
 import Models
 import Schedulers
 import Tensor
@@ -73,34 +72,15 @@ public struct StableDiffusionXLImg2ImgPipeline: @unchecked Sendable {
         var generator = TorchGenerator(seed: options.seed)
         var latents: Tensor
         if givenLatents {
-            latents = try image.to(.f32).to(.cpu)
+            latents = try base.repeatedToBatch(image.to(.f32).to(.cpu), batch)
         } else {
-            // Latents of the image, sampled from the encoder's distribution (in f32 where the
-            // VAE says force_upcast, as Diffusers encodes), scaled.
-            OpProfile.beginSection("vae_encode")
-            let vae = base.vae
-            let encodeType: DType = vae.config.forceUpcast ? .f32 : base.dtype
-            let (distribution, encodeSeconds) = try base.timedPhase {
-                try base.inPhase(of: vae) { try base.converting(vae, to: encodeType) { try vae.encode(image.to(encodeType)) } }
-            }
-            let sampleStart = Date()
-            let sampleNoise = try latentSampleNoise ?? generator.randn(distribution.mean.shape)
-            latents = try distribution.sample(noise: sampleNoise.to(distribution.mean.dtype).to(distribution.mean.device))
-                .to(base.dtype).to(.f32).to(.cpu)
-            latents = try latents.scaled(by: vae.config.scalingFactor)
-            timings.vaeEncodeSeconds = encodeSeconds + Date().timeIntervalSince(sampleStart)
-            OpProfile.beginSection(nil)
+            // Encoded in f32 where the VAE says force_upcast, as Diffusers encodes; the latents in
+            // the pipeline's dtype.
+            latents = try base.imageLatents(image, encodeDType: base.vae.config.forceUpcast ? .f32 : base.dtype, latentDType: base.dtype,
+                                            batch: batch, sampleNoise: latentSampleNoise, generator: &generator, timings: &timings)
         }
-        if latents.shape[0] != batch {
-            latents = try Tensor.concat(Array(repeating: latents, count: batch / latents.shape[0]), axis: 0)
-        }
-        if options.denoisingStart == nil {
-            let addedNoise = try noise ?? generator.randn(latents.shape)
-            guard addedNoise.shape == latents.shape else {
-                throw PipelineError.invalidOption("noise \(addedNoise.shape) does not match the latents \(latents.shape)")
-            }
-            latents = try base.scheduler.addNoise(original: latents, noise: addedNoise.to(.f32), timestep: first)
-        }
+        // With denoising_start no noise is added (Diffusers' add_noise=False).
+        if options.denoisingStart == nil { latents = try base.noised(latents, noise: noise, at: first, generator: &generator) }
         base.scheduler.generator = generator
         latents = try base.denoise(latents, timesteps: timesteps, prompt: prompt, timeIDs: (ids, negativeIDs), options: options,
                                    timings: &timings, progress: progress)
@@ -116,14 +96,8 @@ public struct StableDiffusionXLImg2ImgPipeline: @unchecked Sendable {
     private func startingTimesteps(_ options: GenerationOptions, strength: Float) throws -> [Timestep] {
         let scheduler = base.scheduler
         let all = scheduler.timesteps
-        guard let start = options.denoisingStart else {
-            let initSteps = min(Int(Float(options.steps) * strength), options.steps)
-            let startIndex = max(options.steps - initSteps, 0) * scheduler.order
-            base.scheduler.setBeginIndex(startIndex)
-            return Array(all.dropFirst(startIndex))
-        }
-        let train = Double(scheduler.config.numTrainTimesteps)
-        let cutoff = Float((train - start * train).rounded(.toNearestOrEven))
+        guard let start = options.denoisingStart else { return base.strengthTimesteps(steps: options.steps, strength: strength) }
+        let cutoff = base.timestepCutoff(start)
         var count = all.filter { $0.value < cutoff }.count
         if scheduler.order == 2 && count % 2 == 0 { count += 1 }
         let startIndex = max(all.count - count, 0)

@@ -62,8 +62,7 @@ extension StableDiffusionXLPipeline {
         guard end.isFinite, end > 0, end < 1 else {
             throw PipelineError.invalidOption("denoising_end must be between 0 and 1 (exclusive), not \(end)")
         }
-        let train = Double(scheduler.config.numTrainTimesteps)
-        let cutoff = Float((train - end * train).rounded(.toNearestOrEven))
+        let cutoff = timestepCutoff(end)
         return Array(timesteps.prefix { $0.value >= cutoff })
     }
 
@@ -141,15 +140,9 @@ extension StableDiffusionXLPipeline {
             pooled = try Tensor.concat([negativePooled, pooled], axis: 0)
             times = try Tensor.concat([try ids(timeIDs.negative), times], axis: 0)
         }
-        let added = UNet2DConditionModel.AddedConditions(textEmbeds: pooled, timeIds: times)
-        let guided = prompt.negativeEmbeds != nil
-        return try denoisingLoop(initial, timesteps: timesteps, timings: &timings, progress: progress) { latents, t in
-            let doubled = guided ? try Tensor.concat([latents, latents], axis: 0) : latents
-            let input = try scheduler.scaleModelInput(doubled, timestep: t).to(dtype)
-            let prediction = try predictNoise(input, timestep: try Timestep.tensor([t]), encoderHiddenStates: context, addedConditions: added)
-                .to(.f32).to(latents.device)
-            guard guided else { return prediction }
-            return try classifierFreeGuidance(prediction, scale: options.guidanceScale, rescale: options.guidanceRescale)
-        }
+        return try guidedDenoise(initial, timesteps: timesteps, context: context,
+                                 added: UNet2DConditionModel.AddedConditions(textEmbeds: pooled, timeIds: times),
+                                 guided: prompt.negativeEmbeds != nil, scale: options.guidanceScale, rescale: options.guidanceRescale,
+                                 timings: &timings, progress: progress)
     }
 }
