@@ -32,15 +32,9 @@ public struct ComponentRegistry: @unchecked Sendable {
     public mutating func registerModel<Config, Model: Module>(_ classNames: [String], config read: @escaping (ModelConfig) throws -> Config,
                                                               implied: @escaping (Config) -> ParameterTally,
                                                               build: @escaping (Config) -> Model) {
-        register(classNames) { folder, dtype in .model(try loadModel(folder, dtype: dtype, config: read, implied: implied, build: build)) }
-        for name in classNames {
-            builders[name] = { folder in
-                let configPath = folder + "/config.json"
-                let config = try read(ModelConfig(path: configPath))
-                try Checkpoint(folder: folder).checkHolds(implied(config), config: configPath)
-                return build(config)
-            }
-        }
+        let checkedBuild = { folder in try checkedModel(folder, config: read, implied: implied, build: build) }
+        register(classNames) { folder, dtype in .model(try loadModel(checkedBuild(folder), from: folder, dtype: dtype)) }
+        for name in classNames { builders[name] = { try checkedBuild($0).model } }
     }
 
     public func loader(for className: String) -> Loader? { loaders[className] }
@@ -72,23 +66,28 @@ public struct ComponentRegistry: @unchecked Sendable {
     }()
 }
 
-/// One model component: its config read and checked, the checkpoint's headers compared with
-/// the weights the config implies (a config asking for far more tensors than the checkpoint holds
-/// is refused before the module tree is built: building costs in proportion to the config,
-/// which the file controls), then the model built and loaded key by key.
-public func loadModel<Config, Model: Module>(_ path: String, dtype: DType?, config read: (ModelConfig) throws -> Config,
-                                             implied: (Config) -> ParameterTally, build: (Config) -> Model) throws -> Model {
+/// One model component's module: its config read and checked, the checkpoint's headers
+/// compared with the weights the config implies (a config asking for far more tensors than the
+/// checkpoint holds is refused before the module tree is built: building costs in proportion to
+/// the config, which the file controls), then the model built, without weights.
+private func checkedModel<Config, Model: Module>(_ path: String, config read: (ModelConfig) throws -> Config,
+                                                 implied: (Config) -> ParameterTally,
+                                                 build: (Config) -> Model) throws -> (model: Model, checkpoint: Checkpoint) {
     let configPath = path + "/config.json"
     let config = try read(ModelConfig(path: configPath))
     let checkpoint = try Checkpoint(folder: path)
     try checkpoint.checkHolds(implied(config), config: configPath)
-    let model = build(config)
+    return (build(config), checkpoint)
+}
+
+/// The checked model loaded key by key from its checkpoint.
+private func loadModel(_ checked: (model: some Module, checkpoint: Checkpoint), from path: String, dtype: DType?) throws -> Module {
     do {
-        try model.load(from: checkpoint, dtype: dtype)
+        try checked.model.load(from: checked.checkpoint, dtype: dtype)
     } catch let error as ModuleError {
         // The key check lists tensors; say which folder's weights and config disagree.
         guard case .checkpointMismatch = error else { throw error }
-        throw PipelineError.componentMismatch(config: configPath, weights: path, detail: "\(error)")
+        throw PipelineError.componentMismatch(config: path + "/config.json", weights: path, detail: "\(error)")
     }
-    return model
+    return checked.model
 }
