@@ -43,7 +43,7 @@ import diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl_img2
 
 transformers = pinned.import_transformers()
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
-from safetensors.torch import load_file
+from safetensors import safe_open
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_sd_fixtures as sd  # noqa: E402  (redraw_constant_params)
@@ -87,7 +87,7 @@ def save(pipe, folder):
     # The hub's files carry "text_model." (transformers 5 writes CLIPTextModel's keys without it).
     for name in ["text_encoder", "text_encoder_2"]:
         path = os.path.join(folder, name, "model.safetensors")
-        if os.path.exists(path) and not any(k.startswith("text_model.") for k in load_file(path)):
+        if os.path.exists(path) and not any(k.startswith("text_model.") for k in safe_open(path, "pt").keys()):
             pinned.add_text_model_prefix(path)
 
 

@@ -30,6 +30,7 @@ import pinned  # first: offline mode and version pins before diffusers is import
 from pinned import default_init
 import torch
 from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+from safetensors import safe_open
 
 pinned.import_transformers()
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
@@ -100,8 +101,7 @@ def main():
                       dict({"_class_name": "EulerDiscreteScheduler", "_diffusers_version": "0.19.0.dev0"}, **SDXL_SCHEDULER))
     for name in ["text_encoder", "text_encoder_2"]:
         path = os.path.join(args.dir, name, "model.safetensors")
-        from safetensors.torch import load_file
-        if not any(k.startswith("text_model.") for k in load_file(path)):
+        if not any(k.startswith("text_model.") for k in safe_open(path, "pt").keys()):
             pinned.add_text_model_prefix(path)
     print(f"wrote {args.dir}: {pinned.folder_bytes(args.dir) / 1e9:.2f} GB in {time.time() - t0:.0f} s")
 
