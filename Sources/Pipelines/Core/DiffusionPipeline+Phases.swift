@@ -29,7 +29,7 @@ extension DiffusionPipeline {
         if castPending && !component.hasOffloadHooks {
             let castStart = Date()
             defer { phaseCastSeconds += Date().timeIntervalSince(castStart) }
-            // bf16 convolutions convert their f32 weights straight into the packed copy
+            // bf16 convolutions convert their f32 and f16 weights straight into the packed copy
             // (autocast), so those stay mapped: converting them here would hold them twice.
             for slot in pendingCasts(component, keepingConvolutionWeights: dtype == .bf16) {
                 guard let home = slot.value else { continue }

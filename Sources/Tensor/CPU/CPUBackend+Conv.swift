@@ -27,10 +27,10 @@ extension CPUBackend {
         guard paddedH >= kh, paddedW >= kw, oh > 0, ow > 0 else {
             throw TensorError.shapeMismatch("conv2d kernel \(kh)x\(kw) is larger than the padded input \(h)x\(w)")
         }
-        // A bf16 activation with an f32 weight computes in bf16, as CPU autocast does: the
-        // weight is converted once, into the packed copy, so a weight mapped in f32 is never
-        // also held as a bf16 copy.
-        let autocast = x.dtype == .bf16 && weight.dtype == .f32
+        // A bf16 activation with an f32 or f16 weight computes in bf16, as CPU autocast (and
+        // Diffusers' bf16 load of an f16 checkpoint) does: the weight is converted once, into
+        // the packed copy, so a mapped checkpoint weight is never also held as a bf16 copy.
+        let autocast = x.dtype == .bf16 && (weight.dtype == .f32 || weight.dtype == .f16)
         let dtype = autocast ? .bf16 : CPUBackend.productType(x.dtype, weight.dtype)
         let result = autocast ? .bf16 : CPUBackend.resultType(x.dtype, weight.dtype)
         if result != dtype {  // f16: compute in f32
@@ -74,7 +74,7 @@ extension CPUBackend {
         // Weight: reordered once per layout and cached with the weight's storage.
         let packedWeight: (UnsafeMutableRawPointer, MemoryDescriptor)
         var weightOwner: Any
-        if memoryDescEqual(weightMD, weightUser) {
+        if memoryDescEqual(weightMD, weightUser) && weight.dtype == dtype {
             let w = try weight.to(dtype).contiguous()
             packedWeight = (w.data, weightUser)
             weightOwner = w
