@@ -29,9 +29,12 @@ extension DiffusionPipeline {
         if castPending && !component.hasOffloadHooks {
             let castStart = Date()
             defer { phaseCastSeconds += Date().timeIntervalSince(castStart) }
-            // bf16 convolutions convert their f32 and f16 weights straight into the packed copy
-            // (autocast), so those stay mapped: converting them here would hold them twice.
-            for slot in pendingCasts(component, keepingConvolutionWeights: dtype == .bf16) {
+            // oneDNN's bf16 convolutions convert their f32 and f16 weights straight into the
+            // packed copy (autocast), so those stay mapped: converting them here would hold them
+            // twice. Where bf16 products run as f32 ones, the packed copy is per call, so the
+            // weights are converted here like the rest.
+            let keepsConvolutionWeights = dtype == .bf16 && BF16ProductKernels.current == .native
+            for slot in pendingCasts(component, keepingConvolutionWeights: keepsConvolutionWeights) {
                 guard let home = slot.value else { continue }
                 slot.value = try home.to(dtype)
                 homes.append((slot, home))

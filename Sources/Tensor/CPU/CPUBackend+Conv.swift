@@ -36,6 +36,11 @@ extension CPUBackend {
         if result != dtype {  // f16: compute in f32
             return try conv2d(x.to(dtype), weight: weight.to(dtype), bias: bias, stride: stride, padding: padding).to(result)
         }
+        if dtype == .bf16 && CPUBackend.bf16ProductsInF32 {
+            // Autocast rounds the weight to bf16 first; the f32 copy (and its packing) is this call's.
+            let exact = try weight.to(.bf16).to(.f32)
+            return try conv2d(x.converted(to: .f32), weight: exact, bias: bias, stride: stride, padding: padding).converted(to: .bf16)
+        }
         // A channels-last input is read and written NHWC as it is: no reorders, and the
         // output stays channels-last for the next convolution.
         var input = try x.to(dtype)

@@ -21,6 +21,8 @@ extension CPUBackend {
         let batch = try broadcastShape(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)))
         let result = CPUBackend.resultType(a.dtype, b.dtype)
         if result != dtype { return try matmul(x, y).to(result) }  // f16: compute in f32
+        // bf16 products as f32 ones (`BF16ProductKernels`; oneDNN has no f32 kernel writing bf16).
+        if dtype == .bf16 && CPUBackend.bf16ProductsInF32 { return try matmul(x.to(.f32), y.to(.f32)).to(.bf16) }
         let out = try Tensor.empty(batch + [m, n], dtype: dtype, device: device)
         guard out.count > 0 else { return out }
         if k == 0 { memset(out.data, 0, out.byteCount); return out }
@@ -62,6 +64,9 @@ extension CPUBackend {
         if result != dtype {  // f16: compute in f32
             return try linear(x.to(dtype), weight: weight.to(dtype), bias: bias).to(result)
         }
+        // bf16 products as f32 ones (`BF16ProductKernels`): the weight's f32 copy lives for this
+        // call only, so the weights stay bf16 in memory.
+        if dtype == .bf16 && CPUBackend.bf16ProductsInF32 { return try linear(x.to(.f32), weight: weight.to(.f32), bias: bias).to(.bf16) }
         let input = try x.to(dtype).withoutBroadcastStrides()
         let outFeatures = weight.shape[0]
         let out = try Tensor.empty(Array(x.shape.dropLast()) + [outFeatures], dtype: dtype, device: device)
