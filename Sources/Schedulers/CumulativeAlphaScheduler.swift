@@ -6,6 +6,8 @@ import Tensor
 
 /// A scheduler that steps on the training schedule's ᾱₜ (DDIM and PNDM).
 protocol CumulativeAlphaScheduler: Scheduler {
+    /// The training noise schedule (βₜ, ᾱₜ).
+    var noiseSchedule: NoiseSchedule { get }
     /// ᾱ used after the last timestep.
     var finalAlphaCumprod: Float { get }
 }

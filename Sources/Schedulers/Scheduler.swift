@@ -36,8 +36,6 @@ public struct SchedulerOutput: Sendable {
 public protocol Scheduler: Sendable {
     /// The configuration the scheduler was built from.
     var config: SchedulerConfig { get }
-    /// The training noise schedule (βₜ, ᾱₜ).
-    var noiseSchedule: NoiseSchedule { get }
     /// The inference timesteps of the current run (training timesteps before `setTimesteps`).
     var timesteps: [Timestep] { get }
     /// The step count given to `setTimesteps` (nil before).

@@ -1,7 +1,7 @@
 import Foundation
 import NN
 
-/// A scheduler's `scheduler_config.json`: every constructor argument of the five Diffusers
+/// A scheduler's `scheduler_config.json`: every constructor argument of the six Diffusers
 /// classes, with each class's defaults. Unknown keys are ignored; `_class_name` selects the
 /// class (`kind`).
 ///
@@ -94,8 +94,27 @@ public struct SchedulerConfig: Sendable, Equatable {
     public var lambdaMinClipped = -Double.infinity
     /// The model also predicts its variance (`variance_type`): only the first 3 output channels are used.
     public var varianceType: VarianceType?
-    /// Resolution-dependent shifting (`use_dynamic_shifting`; not implemented: an error).
+    /// Resolution-dependent shifting (`use_dynamic_shifting`): flow matching shifts its sigmas
+    /// by the `mu` given to `setTimesteps`; DPM-Solver does not implement it (an error).
     public var useDynamicShifting = false
+
+    // Flow matching (FlowMatchEulerDiscrete).
+    /// The fixed shift σ' = shift·σ/(1 + (shift − 1)·σ) without dynamic shifting (`shift`).
+    public var shift = 1.0
+    /// `calculateShift`'s μ at `baseImageSeqLen` and `maxImageSeqLen` tokens (`base_shift`, `max_shift`).
+    public var baseShift = 0.5
+    public var maxShift = 1.15
+    /// `base_image_seq_len`, `max_image_seq_len`.
+    public var baseImageSeqLen = 256
+    public var maxImageSeqLen = 4096
+    /// σ → 1 − σ after shifting, a final σ of 1 (`invert_sigmas`; Mochi).
+    public var invertSigmas = false
+    /// Stretch the shifted sigmas to end at this value (`shift_terminal`; nil or 0: off).
+    public var shiftTerminal: Double?
+    /// The form of dynamic shifting (`time_shift_type`).
+    public var timeShiftType = TimeShiftType.exponential
+    /// Each step re-noises the predicted clean sample to the next σ (`stochastic_sampling`).
+    public var stochasticSampling = false
 
     /// The keys the source file stated (for `converted(to:)`).
     public private(set) var statedKeys: Set<String> = []
@@ -175,6 +194,7 @@ public struct SchedulerConfig: Sendable, Equatable {
         case .eulerDiscrete: return try EulerDiscreteScheduler(config: self)
         case .eulerAncestralDiscrete: return try EulerAncestralDiscreteScheduler(config: self)
         case .dpmSolverMultistep: return try DPMSolverMultistepScheduler(config: self)
+        case .flowMatchEulerDiscrete: return try FlowMatchEulerDiscreteScheduler(config: self)
         }
     }
 
@@ -217,7 +237,11 @@ extension SchedulerConfig {
             Field("euler_at_final", \.eulerAtFinal), Field("use_lu_lambdas", \.useLuLambdas),
             Field("use_flow_sigmas", \.useFlowSigmas), Field("flow_shift", \.flowShift),
             Field("lambda_min_clipped", \.lambdaMinClipped), Field("variance_type", \.varianceType),
-            Field("use_dynamic_shifting", \.useDynamicShifting),
+            Field("use_dynamic_shifting", \.useDynamicShifting), Field("shift", \.shift),
+            Field("base_shift", \.baseShift), Field("max_shift", \.maxShift),
+            Field("base_image_seq_len", \.baseImageSeqLen), Field("max_image_seq_len", \.maxImageSeqLen),
+            Field("invert_sigmas", \.invertSigmas), Field("shift_terminal", \.shiftTerminal),
+            Field("time_shift_type", \.timeShiftType), Field("stochastic_sampling", \.stochasticSampling),
         ]
     }
 
@@ -305,12 +329,14 @@ extension SchedulerConfig {
             varianceType = value
         }
         try bool("use_dynamic_shifting", &useDynamicShifting)
-        if stated("time_shift_type") {
-            let text = try config.string("time_shift_type")
-            guard text == "exponential" else {
-                throw SchedulerError.invalidValue(field: "time_shift_type", value: "'\(text)'", expected: "'exponential'",
-                                                  path: config.path)
-            }
-        }
+        try double("shift", &shift, .positive)
+        try double("base_shift", &baseShift, .finite)
+        try double("max_shift", &maxShift, .finite)
+        try int("base_image_seq_len", &baseImageSeqLen, in: 1...(1 << 30))
+        try int("max_image_seq_len", &maxImageSeqLen, in: 1...(1 << 30))
+        try bool("invert_sigmas", &invertSigmas)
+        if stated("shift_terminal") { shiftTerminal = try checked { try config.optionalDouble("shift_terminal", .probability) } }
+        try choice("time_shift_type", &timeShiftType)
+        try bool("stochastic_sampling", &stochasticSampling)
     }
 }

@@ -5,10 +5,11 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
     case eulerDiscrete = "EulerDiscreteScheduler"
     case eulerAncestralDiscrete = "EulerAncestralDiscreteScheduler"
     case dpmSolverMultistep = "DPMSolverMultistepScheduler"
+    case flowMatchEulerDiscrete = "FlowMatchEulerDiscreteScheduler"
 
     /// A class by its Diffusers name or a short command-line name: `pndm`, `ddim`, `euler`,
     /// `euler-a` (`euler_a`, `euler-ancestral`), `dpm++` (`dpmpp`, `dpm++2m`, `dpm-solver`,
-    /// `dpm-multistep`). Case is ignored.
+    /// `dpm-multistep`), `flow-match` (`flow-match-euler`, `flowmatch`). Case is ignored.
     public init?(name: String) {
         if let exact = SchedulerKind(rawValue: name) { self = exact; return }
         let key = name.lowercased().replacingOccurrences(of: "_", with: "-")
@@ -21,6 +22,7 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case "dpm++", "dpmpp", "dpm++2m", "dpmpp-2m", "dpm++-2m", "dpm-solver", "dpmsolver", "dpm-multistep",
              "dpm-solver-multistep", "dpmsolvermultistepscheduler":
             self = .dpmSolverMultistep
+        case "flow-match", "flowmatch", "flow-match-euler", "flowmatcheulerdiscretescheduler": self = .flowMatchEulerDiscrete
         default: return nil
         }
     }
@@ -33,20 +35,25 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .eulerDiscrete: return "euler"
         case .eulerAncestralDiscrete: return "euler-a"
         case .dpmSolverMultistep: return "dpm++"
+        case .flowMatchEulerDiscrete: return "flow-match"
         }
     }
 
-    /// "pndm, ddim, euler, euler-a, dpm++" (aliases are accepted too; see `init(name:)`).
+    /// "pndm, ddim, euler, euler-a, dpm++, flow-match" (aliases are accepted too; see `init(name:)`).
     public static var commandLineNames: String { allCases.map(\.commandLineName).joined(separator: ", ") }
 
-    /// Whether the class takes `use_karras_sigmas` (Diffusers: Euler and DPM-Solver++).
-    public var supportsKarrasSigmas: Bool { self == .eulerDiscrete || self == .dpmSolverMultistep }
+    /// Whether the class takes `use_karras_sigmas` (Diffusers: Euler, DPM-Solver++ and flow-match Euler).
+    public var supportsKarrasSigmas: Bool { self == .eulerDiscrete || self == .dpmSolverMultistep || self == .flowMatchEulerDiscrete }
+
+    /// Whether the class steps on a training noise schedule of betas (every class but flow
+    /// matching, whose sigmas are the interpolation time itself).
+    public var hasNoiseSchedule: Bool { self != .flowMatchEulerDiscrete }
 
     /// Timestep spacing when the config does not say (each class's own default).
     public var defaultTimestepSpacing: TimestepSpacing {
         switch self {
         case .pndm, .ddim: return .leading
-        case .eulerDiscrete, .eulerAncestralDiscrete, .dpmSolverMultistep: return .linspace
+        case .eulerDiscrete, .eulerAncestralDiscrete, .dpmSolverMultistep, .flowMatchEulerDiscrete: return .linspace
         }
     }
 }
@@ -77,6 +84,12 @@ public enum PredictionType: String, CaseIterable, Sendable {
     case vPrediction = "v_prediction"
     /// Flow matching velocity (DPM-Solver with flow sigmas only).
     case flowPrediction = "flow_prediction"
+}
+
+/// Flow matching: how `mu` shifts the sigmas with `use_dynamic_shifting` (`time_shift_type`):
+/// σ' = e^μ/(e^μ + (1/σ − 1)) or μ/(μ + (1/σ − 1)).
+public enum TimeShiftType: String, CaseIterable, Sendable {
+    case exponential, linear
 }
 
 /// Euler: how sigmas between training timesteps are obtained (`interpolation_type`).
