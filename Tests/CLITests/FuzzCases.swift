@@ -207,6 +207,7 @@ enum FuzzCases {
         add(["--timestep-spacing", "bogus"], "--timestep-spacing")
         add(["--scheduler", "pndm", "--karras-sigmas"], "--karras-sigmas")
         add(["--scheduler", "ddim", "--karras-sigmas"], "--karras-sigmas")
+        add(["--scheduler", "flow-match"], "flow-matching velocity")  // a noise-predicting UNet
         add(["--strength", "0.5"], "--strength")
         add(["--stream"], "--stream")
         add(["--record-stream"], "--record-stream")

@@ -59,6 +59,8 @@ public struct ComponentRegistry: @unchecked Sendable {
         registry.registerModel(["UNet2DConditionModel"], config: UNet2DConditionConfig.init, implied: \.impliedParameters,
                                build: UNet2DConditionModel.init)
         registry.registerModel(["AutoencoderKL"], config: AutoencoderKLConfig.init, implied: \.impliedParameters, build: AutoencoderKL.init)
+        registry.registerModel(["T5EncoderModel", "UMT5EncoderModel"], config: T5Config.init, implied: \.impliedParameters,
+                               build: T5EncoderModel.init)
         registry.register(SchedulerKind.allCases.map(\.rawValue)) { folder, _ in
             .scheduler(try SchedulerConfig(contentsOf: folder + "/scheduler_config.json"))
         }

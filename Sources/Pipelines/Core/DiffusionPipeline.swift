@@ -111,6 +111,13 @@ open class DiffusionPipeline: @unchecked Sendable {
     /// Throws `PipelineError.invalidOption` for Karras sigmas on a class that has none.
     public func configureScheduler(kind: SchedulerKind? = nil, karrasSigmas: Bool? = nil, timestepSpacing: TimestepSpacing? = nil) throws {
         var config = try SchedulerConfig(contentsOf: folder + "/scheduler/scheduler_config.json", kind: kind)
+        // Diffusers would swap the class in and step garbage: a noise-predicting UNet's output
+        // is no flow-matching velocity, and the reverse.
+        guard config.kind.hasNoiseSchedule != usesFlowMatching else {
+            throw PipelineError.invalidOption(usesFlowMatching
+                ? "the \(config.kind.commandLineName) scheduler steps noise predictions; this pipeline's model predicts a flow-matching velocity (use flow-match)"
+                : "the \(config.kind.commandLineName) scheduler steps a flow-matching velocity; this pipeline's model predicts noise (use pndm, ddim, euler, euler-a or dpm++)")
+        }
         if let karrasSigmas {
             guard !karrasSigmas || config.kind.supportsKarrasSigmas else {
                 throw PipelineError.invalidOption(
@@ -121,6 +128,10 @@ open class DiffusionPipeline: @unchecked Sendable {
         if let timestepSpacing { config.timestepSpacing = timestepSpacing }
         scheduler = try config.makeScheduler()
     }
+
+    /// Whether the denoiser predicts a flow-matching velocity (FLUX) rather than noise, so
+    /// that only a flow-matching scheduler can step it.
+    open var usesFlowMatching: Bool { false }
 
     /// Whether an f16 call decodes in f32 when the VAE's config says `force_upcast` (Diffusers'
     /// SDXL pipelines do; its SD 1.x/2.x pipelines decode in the pipeline's dtype).
