@@ -13,12 +13,16 @@ import Foundation
 ///
 /// transformers 5 takes only the vocabulary, the charsmap and the added tokens from
 /// `tokenizer.json` and rebuilds the rest (normaliser, pre-tokeniser, post-processor; unk id 2).
-/// transformers 4's `T5TokenizerFast` used the file as written instead, which for files converted
-/// by transformers 4.37 or later means a normaliser of `Precompiled`, `Strip(right)` and
-/// `Replace(/ {2,}/, "▁")` and a lone `Metaspace` pre-tokeniser (`prepend_scheme` "first" with
-/// `legacy: false`). Ordinary prompts give the same ids; they can differ on a trailing space,
-/// on tabs, newlines and other non-ASCII whitespace, and on the text after a literal special
-/// token. This type reproduces transformers 5.
+/// transformers 4's `T5TokenizerFast` used the file as written instead (`Compatibility`
+/// chooses), which for files converted by transformers 4.37 or later means a normaliser of
+/// `Precompiled`, `Strip(right)` and `Replace(/ {2,}/, "▁")` and a lone `Metaspace` pre-tokeniser
+/// (`prepend_scheme` "always", or "first" with `legacy: false`). Ordinary prompts give the same
+/// ids; they differ on whitespace the charsmap leaves alone (tabs, newlines, U+2028: transformers
+/// 5 splits at them, transformers 4 keeps them in pieces), on runs of a literal `▁`, and, under
+/// "first", on the text after a literal special token (no `▁` is prepended there). Older
+/// conversions (before 4.37) had no `Strip`, so a trailing space gave a trailing `▁` (id 3).
+/// (A transformers 4 configuration with `add_prefix_space` set makes transformers 4 convert
+/// `spiece.model` again instead of reading `tokenizer.json`; that conversion is 4.37+'s.)
 ///
 /// ```swift
 /// let tokenizer = try T5Tokenizer(folder: "flux/tokenizer_2")
@@ -28,9 +32,23 @@ import Foundation
 ///
 /// Only `tokenizer.json` is read for the model (not `spiece.model`). Encoding is thread-safe.
 public final class T5Tokenizer: Sendable {
+    /// Which implementation's ids to reproduce.
+    public enum Compatibility: Sendable, Equatable {
+        /// transformers 5's `T5Tokenizer` / `T5TokenizerFast`: the pipeline rebuilt around the
+        /// file's vocabulary and charsmap (what current Diffusers gets).
+        case transformers5
+        /// `tokenizer.json` as written: transformers 4's `T5TokenizerFast`, and the tokenizers
+        /// library's `Tokenizer.from_file` (its normaliser, pre-tokeniser, post-processor,
+        /// `unk_id` and `byte_fallback`). Components other than SentencePiece conversions' are
+        /// refused with an error.
+        case tokenizerJSON
+    }
+
     /// The id transformers 5's `T5Tokenizer` gives the unknown token, whatever the file says.
     static let unknownID = 2
 
+    /// The implementation whose ids this tokenizer reproduces.
+    public let compatibility: Compatibility
     /// The longest sequence the text model accepts (`model_max_length`, 512 for FLUX's T5), or
     /// nil when the configuration gives none (transformers' int(1e30) included). Then `encode`
     /// without a `maxLength` neither truncates nor pads; FluxPipeline passes 512 (its
@@ -49,8 +67,13 @@ public final class T5Tokenizer: Sendable {
     public let vocabularySize: Int
 
     private let model: UnigramModel
+    /// transformers 5's normaliser (`.tokenizerJSON`: the file's, in `pipeline`).
     private let charsmap: PrecompiledCharsmap?
-    private let preTokenizer = MetaspacePreTokenizer()
+    private let pipeline: TokenizerJSONPipeline?
+    private let preTokenizer: MetaspacePreTokenizer
+    /// The ids the post-processor puts around the sequence.
+    private let prefixIDs: [Int]
+    private let suffixIDs: [Int]
     private let addedTokens: AddedVocabulary
     /// Id → token for ids past the model's pieces (added tokens new to the vocabulary).
     private let addedTokenStrings: [Int: String]
@@ -60,21 +83,37 @@ public final class T5Tokenizer: Sendable {
     /// `extra_ids`, `added_tokens_decoder`).
     ///
     /// - Throws: `TokenizerError` naming the file at fault.
-    public convenience init(folder: URL) throws(TokenizerError) {
-        try self.init(folder: folder.path)
+    public convenience init(folder: URL, compatibility: Compatibility = .transformers5) throws(TokenizerError) {
+        try self.init(folder: folder.path, compatibility: compatibility)
     }
 
-    /// Loads a tokenizer folder given by its path; see `init(folder: URL)`.
-    public init(folder: String) throws(TokenizerError) {
+    /// Loads a tokenizer folder given by its path; see `init(folder: URL, compatibility:)`.
+    public init(folder: String, compatibility: Compatibility = .transformers5) throws(TokenizerError) {
+        self.compatibility = compatibility
         let path = folder + "/tokenizer.json"
-        let file = try UnigramTokenizerFile(path: path)
+        let file = try UnigramTokenizerFile(path: path, readsPipeline: compatibility == .tokenizerJSON)
         let configuration = try TokenizerConfiguration(folder: folder, defaults: .t5)
-        guard Self.unknownID < file.vocabulary.count else {
-            throw .unknownTokenIDOutOfRange(path: path, id: Self.unknownID, vocabularySize: file.vocabulary.count)
+        let model: UnigramModel
+        switch compatibility {
+        case .transformers5:
+            guard Self.unknownID < file.vocabulary.count else {
+                throw .unknownTokenIDOutOfRange(path: path, id: Self.unknownID, vocabularySize: file.vocabulary.count)
+            }
+            model = UnigramModel(vocabulary: file.vocabulary, unknownID: Self.unknownID, byteFallback: false)
+            charsmap = file.charsmap
+            pipeline = nil
+            preTokenizer = .transformers5
+        case .tokenizerJSON:
+            // The reference fails on the first unknown character without one.
+            guard let unknownID = file.unknownID else {
+                throw .invalidConfiguration(path: path, key: "model.unk_id", reason: "is null, but this tokenizer needs an unknown-token id")
+            }
+            model = UnigramModel(vocabulary: file.vocabulary, unknownID: unknownID, byteFallback: file.byteFallback)
+            charsmap = nil
+            pipeline = file.pipeline
+            preTokenizer = file.pipeline?.preTokenizer ?? .transformers5
         }
-        let model = UnigramModel(vocabulary: file.vocabulary, unknownID: Self.unknownID, byteFallback: false)
         self.model = model
-        charsmap = file.charsmap
 
         // transformers 5: the list in `extra_special_tokens`, else `additional_special_tokens`,
         // else T5's `<extra_id_0>` … `<extra_id_{extra_ids − 1}>`.
@@ -86,10 +125,16 @@ public final class T5Tokenizer: Sendable {
         // Without `added_tokens_decoder` in the configuration, transformers takes the added
         // tokens of tokenizer.json.
         let configured = configuration.hasAddedTokensDecoder ? configuration.addedTokens : file.addedTokens
-        let charsmap = file.charsmap
+        let normalize: @Sendable ([Unicode.Scalar]) -> [Unicode.Scalar]
+        if let pipeline = file.pipeline {
+            normalize = { pipeline.normalize($0) }
+        } else {
+            let charsmap = file.charsmap
+            normalize = { charsmap?.normalize($0) ?? $0 }
+        }
         let added = AddedVocabulary(configured: configured, specials: specials.specialTokens,
                                     vocabularyID: { model.id(of: $0) }, vocabularyCount: model.pieces.count,
-                                    compatibility: .tokenizers, normalizer: { charsmap?.normalize($0) ?? $0 })
+                                    compatibility: .tokenizers, normalizer: normalize)
         addedTokens = added
         let unk = model.unknownID
         func id(_ token: String) -> Int { added.id(of: token) ?? model.id(of: token) ?? unk }
@@ -97,6 +142,8 @@ public final class T5Tokenizer: Sendable {
         eosTokenID = id(configuration.eos.content)
         padTokenID = id(configuration.pad.content)
         specialTokenIDs = Set(specials.specialTokens.map { id($0.content) })
+        prefixIDs = pipeline?.prefixIDs ?? []
+        suffixIDs = pipeline?.suffixIDs ?? [eosTokenID]
         modelMaxLength = configuration.modelMaxLength
         vocabularySize = model.pieces.count
         addedTokenStrings = added.decoder.filter { $0.key >= model.pieces.count }.mapValues(\.content)
@@ -126,18 +173,19 @@ public final class T5Tokenizer: Sendable {
     }
 
     private func forEachToken(of text: String, _ body: (String, Int) -> Void) {
-        for segment in addedTokens.tokenizersSplit(Array(text.unicodeScalars), normalized: false) {
+        for (index, segment) in addedTokens.tokenizersSplit(Array(text.unicodeScalars), normalized: false).enumerated() {
             switch segment {
             case .token(let content, _):
                 body(content, addedTokens.id(of: content) ?? unkTokenID)
             case .text(let raw):
-                let normalized = charsmap?.normalize(raw) ?? raw
-                for piece in addedTokens.tokenizersSplit(normalized, normalized: true) {
+                let normalized = pipeline?.normalize(raw) ?? charsmap?.normalize(raw) ?? raw
+                for (position, piece) in addedTokens.tokenizersSplit(normalized, normalized: true).enumerated() {
                     switch piece {
                     case .token(let content, _):
                         body(content, addedTokens.id(of: content) ?? unkTokenID)
                     case .text(let text):
-                        for word in preTokenizer.pieces(text) {
+                        // Only text at offset 0 of the input counts as its start ("first").
+                        for word in preTokenizer.pieces(text, startsText: index == 0 && position == 0) {
                             for token in model.encode(word) { body(token.text, token.id) }
                         }
                     }
@@ -148,7 +196,8 @@ public final class T5Tokenizer: Sendable {
 
     // MARK: Encoding
 
-    /// The ids of `text` followed by `</s>`, truncated and padded as asked — transformers'
+    /// The ids of `text` followed by `</s>` (`.tokenizerJSON`: between the post-processor's special
+    /// tokens), truncated and padded as asked — transformers'
     /// `tokenizer(text, padding=…, truncation=…, max_length=…)`.
     ///
     /// FluxPipeline encodes prompts with `padding: .maxLength, truncation: true, maxLength: 512`.
@@ -182,13 +231,16 @@ public final class T5Tokenizer: Sendable {
         return sequences.map { pad($0, to: length) }
     }
 
-    /// The ids and `</s>`; `maxLength` nil means no limit to truncate to.
+    /// The ids between the post-processor's (`</s>` after them); `maxLength` nil means no limit
+    /// to truncate to. The special tokens are always kept, even past a `maxLength` smaller than
+    /// their count (where the reference fails).
     private func sequence(_ text: String, truncation: Bool, maxLength: Int?) -> [Int] {
         var ids = tokenIDs(text)
-        if truncation, let maxLength, maxLength > 0, ids.count + 1 > maxLength {
-            ids.removeLast(ids.count + 1 - maxLength)
+        let added = prefixIDs.count + suffixIDs.count
+        if truncation, let maxLength, maxLength > 0, ids.count + added > maxLength {
+            ids.removeLast(min(ids.count, ids.count + added - maxLength))
         }
-        return ids + [eosTokenID]
+        return prefixIDs + ids + suffixIDs
     }
 
     private func pad(_ ids: [Int], to length: Int) -> TokenizedText {

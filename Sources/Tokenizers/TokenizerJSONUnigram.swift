@@ -14,9 +14,11 @@ struct UnigramTokenizerFile {
     var charsmap: PrecompiledCharsmap?
     /// `added_tokens`: id → token, in file order.
     var addedTokens: [(id: Int, token: AddedToken)]
+    /// The normaliser, pre-tokeniser and post-processor as written, when asked for.
+    var pipeline: TokenizerJSONPipeline?
 
-    /// Reads and checks the file at `path`.
-    init(path: String) throws(TokenizerError) {
+    /// Reads and checks the file at `path`; with `readsPipeline`, its pipeline too.
+    init(path: String, readsPipeline: Bool = false) throws(TokenizerError) {
         let bytes = try VocabularyFiles.readText(path)
         let root: JSONValue
         do {
@@ -55,6 +57,7 @@ struct UnigramTokenizerFile {
         }
         charsmap = try Self.charsmap(root.lastMember("normalizer"), path: path)
         addedTokens = try Self.addedTokens(root.lastMember("added_tokens"), path: path)
+        pipeline = readsPipeline ? try TokenizerJSONPipeline(root: root, path: path) : nil
     }
 
     private static func vocabulary(_ model: JSONValue, path: String) throws(TokenizerError) -> [(piece: String, score: Double)] {
@@ -99,6 +102,11 @@ struct UnigramTokenizerFile {
         guard let precompiled = members.first(where: { $0.lastMember("type")?.stringValue == "Precompiled" }) else {
             return nil
         }
+        return try charsmap(of: precompiled, path: path)
+    }
+
+    /// The table of a `Precompiled` normaliser object.
+    static func charsmap(of precompiled: JSONValue, path: String) throws(TokenizerError) -> PrecompiledCharsmap {
         guard let encoded = precompiled.lastMember("precompiled_charsmap") else {
             throw .invalidCharsmap(path: path, reason: "is missing from the Precompiled normalizer")
         }

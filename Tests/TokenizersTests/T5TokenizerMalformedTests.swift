@@ -15,9 +15,10 @@ final class T5TokenizerMalformedTests: XCTestCase {
 
     private func load() throws { _ = try T5Tokenizer(folder: folder) }
 
-    /// The fixture's tokenizer.json as a JSON object.
-    private func original() throws -> [String: Any] {
-        let data = try Data(contentsOf: URL(fileURLWithPath: T5TokenizerTests.folder + "/tokenizer.json"))
+    /// The fixture's tokenizer.json as a JSON object (or tokenizer-v4's, whose charsmap is small).
+    private func original(v4: Bool = false) throws -> [String: Any] {
+        let folder = v4 ? T5TokenizerTests.root + "/tokenizer-v4" : T5TokenizerTests.folder
+        let data = try Data(contentsOf: URL(fileURLWithPath: folder + "/tokenizer.json"))
         return try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 
@@ -26,8 +27,8 @@ final class T5TokenizerMalformedTests: XCTestCase {
     }
 
     /// Writes the fixture's file with `change` applied to its `model` object.
-    private func writeModel(_ change: (inout [String: Any]) throws -> Void) throws {
-        var root = try original()
+    private func writeModel(v4: Bool = false, _ change: (inout [String: Any]) throws -> Void) throws {
+        var root = try original(v4: v4)
         var model = try XCTUnwrap(root["model"] as? [String: Any])
         try change(&model)
         root["model"] = model
@@ -218,6 +219,50 @@ final class T5TokenizerMalformedTests: XCTestCase {
         try writeFile(folder + "/tokenizer_config.json", "{\"extra_ids\": \"100\"}")
         assertThrows(.invalidConfiguration(path: folder + "/tokenizer_config.json", key: "extra_ids",
                                            reason: "must be a non-negative integer")) { try load() }
+    }
+
+    /// `.tokenizerJSON` reads the pipeline as written and refuses what it cannot reproduce;
+    /// `.transformers5` ignores those parts, as transformers 5 does.
+    func testUnsupportedPipelineComponents() throws {
+        func assertRefused(_ key: String, _ value: Any, _ reason: String, line: UInt = #line) throws {
+            var root = try original(v4: true)
+            root[key] = value
+            try write(root)
+            assertThrows(.invalidConfiguration(path: path, key: key, reason: reason), line: line) {
+                _ = try T5Tokenizer(folder: folder, compatibility: .tokenizerJSON)
+            }
+            XCTAssertNoThrow(try T5Tokenizer(folder: folder), line: line)
+        }
+        let unsupported = "which this tokenizer does not support"
+        try assertRefused("normalizer", ["type": "NFKD"], "has a component of type NFKD, \(unsupported)")
+        try assertRefused("normalizer", ["type": "Sequence", "normalizers": [["type": "Lowercase"]]],
+                          "has a component of type Lowercase, \(unsupported)")
+        try assertRefused("normalizer", ["type": "Replace", "pattern": ["Regex": "(a"], "content": "b"],
+                          "has a Replace pattern /(a/ that is not a supported regular expression")
+        try assertRefused("normalizer", ["type": "Strip", "strip_left": true], "has a Strip without a boolean \"strip_right\"")
+        try assertRefused("pre_tokenizer", ["type": "ByteLevel"], "has a component of type ByteLevel, \(unsupported)")
+        try assertRefused("pre_tokenizer", ["type": "Sequence", "pretokenizers": [["type": "Metaspace", "replacement": "▁"],
+                                                                                   ["type": "WhitespaceSplit"]]],
+                          "has a component of type WhitespaceSplit, \(unsupported)")
+        try assertRefused("pre_tokenizer", ["type": "Metaspace", "replacement": "▁", "prepend_scheme": "sometimes"],
+                          "has a Metaspace \"prepend_scheme\" other than \"always\", \"first\" or \"never\"")
+        try assertRefused("pre_tokenizer", ["type": "Metaspace", "replacement": "▁", "prepend_scheme": "always",
+                                            "add_prefix_space": false],
+                          "has a Metaspace whose \"add_prefix_space\" contradicts its \"prepend_scheme\"")
+        try assertRefused("pre_tokenizer", ["type": "Metaspace", "replacement": "ab"],
+                          "has a Metaspace whose \"replacement\" is not one character")
+        try assertRefused("post_processor", ["type": "BertProcessing"], "has a component of type BertProcessing, \(unsupported)")
+        try assertRefused("post_processor", ["type": "TemplateProcessing", "single": [["SpecialToken": ["id": "</s>"]]],
+                                             "special_tokens": ["</s>": ["ids": [1]]]], "has a single template without $A")
+        try assertRefused("post_processor", ["type": "TemplateProcessing",
+                                             "single": [["Sequence": ["id": "A"]], ["SpecialToken": ["id": "</s>"]]],
+                                             "special_tokens": [String: Any]()],
+                          "names a special token \"</s>\" without integer ids")
+        try writeModel(v4: true) { $0["unk_id"] = NSNull() }
+        assertThrows(.invalidConfiguration(path: path, key: "model.unk_id", reason: "is null, but this tokenizer needs an unknown-token id")) {
+            _ = try T5Tokenizer(folder: folder, compatibility: .tokenizerJSON)
+        }
+        XCTAssertNoThrow(try T5Tokenizer(folder: folder))
     }
 
     func testAddedTokensThatAreNotAnArray() throws {

@@ -144,12 +144,12 @@ final class T5TokenizerTests: XCTestCase {
     }
 
     /// FLUX's tokenizer_2 configuration (a transformers 4 save: added_tokens_decoder, the extra ids
-    /// listed, model_max_length 512) beside the same tokenizer.json gives the same ids, and
-    /// FluxPipeline's 512 by default.
+    /// listed, model_max_length 512; the one of tokenizer-v4/) beside the same tokenizer.json gives
+    /// the same ids, and FluxPipeline's 512 by default.
     func testFluxStyleConfiguration() throws {
         let folder = try makeTemporaryFolder(self)
         try FileManager.default.copyItem(atPath: Self.folder + "/tokenizer.json", toPath: folder + "/tokenizer.json")
-        try FileManager.default.copyItem(atPath: Self.root + "/flux-style-tokenizer_config.json",
+        try FileManager.default.copyItem(atPath: Self.root + "/tokenizer-v4/tokenizer_config.json",
                                          toPath: folder + "/tokenizer_config.json")
         let tokenizer = try T5Tokenizer(folder: folder)
         XCTAssertEqual(tokenizer.modelMaxLength, 512)
@@ -174,6 +174,50 @@ final class T5TokenizerTests: XCTestCase {
         XCTAssertEqual([tokenizer.padTokenID, tokenizer.eosTokenID, tokenizer.unkTokenID], [0, 1, 2])
         XCTAssertEqual(tokenizer.specialTokenIDs, try self.tokenizer().specialTokenIDs)
         XCTAssertEqual(tokenizer.tokenIDs("fill <extra_id_0> in"), try self.tokenizer().tokenIDs("fill <extra_id_0> in"))
+    }
+
+    /// tokenizer-v4/ (converted by transformers 4.57: Precompiled, Strip(right), Replace(/ {2,}/),
+    /// Metaspace "always"; and its "first" variant, legacy false): `.tokenizerJSON` gives
+    /// transformers 4.57's ids, `.transformers5` transformers 5.24's, on the same folder.
+    func testTokenizerJSONCompatibilityMatchesTransformers4() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Self.root + "/prompts-v4.json"))
+        let fixture = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let rows = try XCTUnwrap(fixture["prompts"] as? [[String: Any]])
+        let legacy = Self.root + "/tokenizer-v4"
+        let nonLegacy = try makeTemporaryFolder(self)
+        let json = try String(contentsOfFile: legacy + "/tokenizer.json", encoding: .utf8)
+        try writeFile(nonLegacy + "/tokenizer.json",
+                      json.replacingOccurrences(of: "\"prepend_scheme\": \"always\"", with: "\"prepend_scheme\": \"first\""))
+        try FileManager.default.copyItem(atPath: legacy + "/tokenizer_config.json", toPath: nonLegacy + "/tokenizer_config.json")
+        var tokenizers: [String: (v4: T5Tokenizer, v5: T5Tokenizer)] = [:]
+        for (variant, folder) in [("legacy", legacy), ("non-legacy", nonLegacy)] {
+            tokenizers[variant] = (try T5Tokenizer(folder: folder, compatibility: .tokenizerJSON), try T5Tokenizer(folder: folder))
+        }
+        XCTAssertEqual(tokenizers["legacy"]?.v4.compatibility, .tokenizerJSON)
+        XCTAssertEqual(tokenizers["legacy"]?.v4.modelMaxLength, 512)
+        XCTAssertEqual(rows.count, 150)
+        var differing = 0
+        for row in rows {
+            let variant = try XCTUnwrap(row["variant"] as? String)
+            let (v4, v5) = try XCTUnwrap(tokenizers[variant])
+            let text = try XCTUnwrap(row["text"] as? String)
+            let label = "\(variant), \(try XCTUnwrap(row["name"] as? String)): \(text.debugDescription)"
+            let ids4 = try XCTUnwrap(row["ids4"] as? [Int])
+            XCTAssertEqual(v4.encode(text).ids, ids4, label)
+            XCTAssertEqual(v4.tokenize(text), try XCTUnwrap(row["pieces4"] as? [String]), label)
+            let padded = v4.encode(text, padding: .maxLength, truncation: true, maxLength: 8)
+            XCTAssertEqual(padded.ids, try XCTUnwrap(row["ids4_max_length_8"] as? [Int]), label)
+            XCTAssertEqual(padded.attentionMask, try XCTUnwrap(row["mask4_max_length_8"] as? [Int]), label)
+            let ids5 = try XCTUnwrap(row["ids5"] as? [Int])
+            XCTAssertEqual(v5.encode(text).ids, ids5, label)
+            if ids4 != ids5 { differing += 1 }
+        }
+        XCTAssertGreaterThanOrEqual(differing, 5)
+        // Spelled out: a tab stays in its piece as written; "first" prepends nothing after </s>.
+        XCTAssertTrue(tokenizers["legacy"]?.v4.tokenize("a\tred").contains("\t") ?? false)
+        XCTAssertFalse(tokenizers["legacy"]?.v5.tokenize("a\tred").contains("\t") ?? true)
+        XCTAssertEqual(tokenizers["non-legacy"]?.v4.tokenize("hello</s>world"), ["▁h", "ello", "</s>", "w", "or", "ld"])
+        XCTAssertEqual(tokenizers["legacy"]?.v4.tokenize("hello</s>world"), ["▁h", "ello", "</s>", "▁w", "or", "ld"])
     }
 
     func testConcurrentEncodingGivesTheSameIDs() throws {

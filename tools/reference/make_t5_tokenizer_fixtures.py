@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
-# Generates the T5 tokenizer fixture for swift-diffusers: a small SentencePiece Unigram vocabulary
-# in the layout of FLUX's tokenizer_2 as transformers 5 saves it, and the ids that transformers
-# 5.24's T5TokenizerFast gives for 60-odd prompts, padded and truncated as FluxPipeline asks.
+# Generates the T5 tokenizer fixtures for swift-diffusers: small SentencePiece Unigram vocabularies
+# in the layouts of FLUX's tokenizer_2, and the ids that transformers 5.24's T5TokenizerFast gives
+# for 75 prompts, padded and truncated as FluxPipeline asks; and, for the transformers 4 layout,
+# the ids of transformers 4.57's T5TokenizerFast, which uses tokenizer.json as written.
 #
 # Pinned versions (this script does not import pinned.py: it needs neither torch nor diffusers,
 # and sentencepiece is not in the project's torch virtualenv):
-#   python 3.11, transformers==5.24.0, tokenizers==0.23.3, sentencepiece==0.2.1, protobuf (7.x)
-# Set up a virtual environment with them:
+#   python 3.11, transformers==5.24.0, tokenizers==0.23.3, sentencepiece==0.2.1, protobuf (7.x);
+#   and, in a second environment run as a worker (V4_PYTHON), transformers==4.57.6,
+#   tokenizers==0.22.2, sentencepiece==0.2.1, protobuf.
+# Set up the virtual environments:
 #   python3 -m venv /var/tmp/venv-t5tok && /var/tmp/venv-t5tok/bin/pip install transformers==5.24.0 \
 #       tokenizers==0.23.3 sentencepiece==0.2.1 protobuf
+#   python3 -m venv /var/tmp/venv-t5tok4 && /var/tmp/venv-t5tok4/bin/pip install transformers==4.57.6 \
+#       tokenizers==0.22.2 sentencepiece==0.2.1 protobuf
 # Run from the repository root:
 #   /var/tmp/venv-t5tok/bin/python tools/reference/make_t5_tokenizer_fixtures.py
 #
@@ -23,16 +28,22 @@
 #   3. reloads the saved folder, checks it gives the same ids as the spm-converted tokenizer, and
 #      records for each prompt: tok(text).input_ids and its tokens, tok.tokenize(text), and
 #      tok(text, padding="max_length", max_length=L, truncation=True) for L = 64 and 8
-#      (input_ids and attention_mask), as FluxPipeline's _get_t5_prompt_embeds calls it.
-#   4. also records, for a FLUX-style tokenizer_config.json (the hub's transformers-4 layout, with
-#      added_tokens_decoder and the 100 extra ids listed; flux-style-tokenizer_config.json here),
-#      that transformers gives the same ids with it beside the same tokenizer.json.
+#      (input_ids and attention_mask), as FluxPipeline's _get_t5_prompt_embeds calls it;
+#   4. trains a second model on the same corpus with the small V4_RULES charsmap, and has
+#      transformers 4.57.6 convert it (legacy True and False: Sequence[Precompiled, Strip(right),
+#      Replace(/ {2,}/, "▁")] and Metaspace with prepend_scheme "always" / "first") and save it, with
+#      FLUX's tokenizer_config.json (flux_style_config) in place of the saved one; records the ids
+#      of transformers 4.57.6 (tokenizer.json as written) and of transformers 5.24 on those folders;
+#   5. checks that the FLUX-style configuration beside the first tokenizer.json gives its ids.
 #
-# Writes Tests/Fixtures/t5-tokenizer/ (about 340 KB, nearly all of it the base64 charsmap):
-#   tokenizer/tokenizer.json, tokenizer/tokenizer_config.json   the folder as transformers 5 saved it
-#   flux-style-tokenizer_config.json                            see 4.
-#   prompts.json                                                the ids (and sentencepiece's own pieces
+# Writes Tests/Fixtures/t5-tokenizer/ (about 560 KB, 320 KB of it the base64 nmt_nfkc charsmap):
+#   tokenizer/tokenizer.json, tokenizer/tokenizer_config.json   1.-3.: the folder transformers 5 saved
+#   prompts.json                                                its ids (and sentencepiece's own pieces
 #                                                               for the tie prompts, which differ)
+#   tokenizer-v4/tokenizer.json, tokenizer-v4/tokenizer_config.json   4.: legacy variant, FLUX config
+#   prompts-v4.json                                             4.: ids of both variants (the non-legacy
+#                                                               tokenizer.json is tokenizer-v4's with
+#                                                               prepend_scheme "first")
 #   README.md
 #
 # Determinism: fixed inputs, one training thread; re-running gives identical files.
@@ -44,16 +55,25 @@ import shutil
 import sys
 import tempfile
 
+import subprocess
+
 import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2
 import tokenizers
 import transformers
 from transformers import T5TokenizerFast
 
+# The same file runs as the transformers 4 worker (see V4_PYTHON), with that version's pins.
+V4_WORKER = len(sys.argv) > 1 and sys.argv[1] == "--v4-worker"
 assert sys.version_info[:2] == (3, 11), sys.version
-assert transformers.__version__ == "5.24.0", transformers.__version__
-assert tokenizers.__version__ == "0.23.3", tokenizers.__version__
+if V4_WORKER:
+    assert transformers.__version__ == "4.57.6", transformers.__version__
+    assert tokenizers.__version__ == "0.22.2", tokenizers.__version__
+else:
+    assert transformers.__version__ == "5.24.0", transformers.__version__
+    assert tokenizers.__version__ == "0.23.3", tokenizers.__version__
 assert spm.__version__ == "0.2.1", spm.__version__
+V4_PYTHON = "/var/tmp/venv-t5tok4/bin/python"
 
 # Training text: several languages, accents (precomposed), digits, punctuation. No run of two
 # "!" and no Greek: the tie pieces below are added by hand.
@@ -182,19 +202,36 @@ PROMPTS = [
     ("long with eos", "a photo " * 40 + "</s> end"),
 ]
 MAX_LENGTHS = (64, 8)
+
+# The normalisation rules (source code points -> replacement, SentencePiece's TSV) of the second,
+# transformers-4 fixture: a small charsmap, so that its tokenizer.json stays small, with the kinds
+# of rule nmt_nfkc has (full-width forms, ligatures, spaces, deletions, two-character keys). Tabs
+# stay tabs: transformers 4 then keeps them inside pieces, transformers 5 splits at them.
+V4_RULES = ([f"{0xFF41 + i:X}\t{0x61 + i:X}" for i in range(26)] + [f"{0xFF21 + i:X}\t{0x41 + i:X}" for i in range(26)]
+            + [f"{0xFF10 + i:X}\t{0x30 + i:X}" for i in range(10)]
+            + ["FF1C\t3C", "FF1E\t3E", "FF0F\t2F", "FB01\t66 69", "FB02\t66 6C", "A0\t20", "2003\t20", "3000\t20",
+               "A\t20", "200B\t", "AD\t", "65 301\tE9", "61 308\tE4", "2460\t31", "2461\t32", "2462\t33"])
+V4_MAX_LENGTH = 8
 # Spelled out in the tests: each must be covered.
 REQUIRED_NAMES = {"empty", "eos in text", "extra id", "tie exclamation word", "tie greek", "long"}
 
 
-def train(folder):
-    """spiece.model in `folder`: the trained model with TIE_PIECES added."""
+def train(folder, rules=None):
+    """spiece.model in `folder`: the trained model with TIE_PIECES added; normalised by nmt_nfkc, or
+    by `rules` (lines of a SentencePiece normalisation TSV)."""
     corpus = os.path.join(folder, "corpus.txt")
     with open(corpus, "w", encoding="utf-8") as f:
         f.write("\n".join(CORPUS) + "\n")
     prefix = os.path.join(folder, "trained")
+    normalization = {"normalization_rule_name": "nmt_nfkc"}
+    if rules is not None:
+        tsv = os.path.join(folder, "rules.tsv")
+        with open(tsv, "w") as f:
+            f.write("\n".join(rules) + "\n")
+        normalization = {"normalization_rule_tsv": tsv}
     spm.SentencePieceTrainer.train(
         input=corpus, model_prefix=prefix, vocab_size=VOCAB_SIZE, model_type="unigram",
-        normalization_rule_name="nmt_nfkc", character_coverage=1.0, byte_fallback=False,
+        character_coverage=1.0, byte_fallback=False, **normalization,
         pad_id=0, eos_id=1, unk_id=2, bos_id=-1, num_threads=1, shuffle_input_sentence=False,
         hard_vocab_limit=False,
         minloglevel=2)
@@ -213,13 +250,13 @@ def train(folder):
     return path, proto
 
 
-def encodings(tok):
+def encodings(tok, lengths=MAX_LENGTHS):
     out = []
     for name, text in PROMPTS:
         ids = tok(text).input_ids
         entry = {"name": name, "text": text, "ids": ids, "tokens": tok.convert_ids_to_tokens(ids),
                  "pieces": tok.tokenize(text)}
-        for length in MAX_LENGTHS:
+        for length in lengths:
             enc = tok(text, padding="max_length", max_length=length, truncation=True)
             entry[f"ids_max_length_{length}"] = enc.input_ids
             entry[f"attention_mask_max_length_{length}"] = enc.attention_mask
@@ -241,8 +278,11 @@ def length_cases(tok):
 
 
 def flux_style_config(tok):
-    """tokenizer_config.json as FLUX's tokenizer_2 has it (a transformers 4 save): the 100 extra ids
-    listed in additional_special_tokens and every special token in added_tokens_decoder."""
+    """tokenizer_config.json as FLUX's tokenizer_2 has it (a transformers 4 save; values as remembered
+    from FLUX.1-dev's, the hub being unreachable): the 100 extra ids listed in additional_special_tokens
+    and every special token in added_tokens_decoder, model_max_length 512, legacy true. Without its
+    "add_prefix_space": true, with which transformers 4 converts spiece.model again rather than read
+    tokenizer.json (and which gives the pipeline of the legacy variant here, from a 4.57 conversion)."""
     def entry(content):
         return {"content": content, "lstrip": False, "normalized": False, "rstrip": False,
                 "single_word": False, "special": True}
@@ -250,10 +290,73 @@ def flux_style_config(tok):
     extra = [f"<extra_id_{i}>" for i in range(100)]
     for t in sorted(extra, key=tok.convert_tokens_to_ids):
         decoder[str(tok.convert_tokens_to_ids(t))] = entry(t)
-    return {"add_prefix_space": True, "added_tokens_decoder": decoder, "additional_special_tokens": extra,
+    return {"added_tokens_decoder": decoder, "additional_special_tokens": extra,
             "clean_up_tokenization_spaces": True, "eos_token": "</s>", "extra_ids": 100, "legacy": True,
             "model_max_length": 512, "pad_token": "<pad>", "sp_model_kwargs": {},
             "tokenizer_class": "T5Tokenizer", "unk_token": "<unk>"}
+
+
+def v4_worker(model_path, out):
+    """Under transformers 4.57.6: converts spiece.model with T5TokenizerFast (legacy True and False),
+    saves each, drops spiece.model (so that reloading uses tokenizer.json as written) and records
+    the reloaded tokenizer's encodings in out/ids.json."""
+    ids = {}
+    for name, legacy in (("legacy", True), ("non-legacy", False)):
+        source = os.path.join(out, name + "-source")
+        os.makedirs(source)
+        shutil.copyfile(model_path, os.path.join(source, "spiece.model"))
+        folder = os.path.join(out, name)
+        T5TokenizerFast.from_pretrained(source, legacy=legacy).save_pretrained(folder)
+        for fn in os.listdir(folder):
+            if fn not in ("tokenizer.json", "tokenizer_config.json"):
+                os.remove(os.path.join(folder, fn))
+        config_path = os.path.join(folder, "tokenizer_config.json")
+        with open(config_path) as f:
+            assert json.load(f)["added_tokens_decoder"]
+        # FLUX's configuration in place of the one saved (the same tokens, and model_max_length 512).
+        write_json(config_path, flux_style_config(T5TokenizerFast.from_pretrained(folder)))
+        tok = T5TokenizerFast.from_pretrained(folder)
+        assert tok.model_max_length == 512
+        ids[name] = encodings(tok, (V4_MAX_LENGTH,))
+    with open(os.path.join(out, "ids.json"), "w") as f:
+        json.dump(ids, f)
+
+
+def make_v4_fixture(tmp, out):
+    """The transformers 4 layout: tokenizer-v4/ (legacy) with both versions' ids; the non-legacy
+    tokenizer.json differs only in prepend_scheme, which the tests change themselves."""
+    train_folder = os.path.join(tmp, "v4-train")
+    os.makedirs(train_folder)
+    model_path, _ = train(train_folder, rules=V4_RULES)
+    work = os.path.join(tmp, "v4")
+    os.makedirs(work)
+    subprocess.run([V4_PYTHON, os.path.abspath(__file__), "--v4-worker", model_path, work], check=True)
+    with open(os.path.join(work, "ids.json")) as f:
+        v4_ids = json.load(f)
+    with open(os.path.join(work, "legacy", "tokenizer.json")) as f:
+        legacy = f.read()
+    with open(os.path.join(work, "non-legacy", "tokenizer.json")) as f:
+        non_legacy = f.read()
+    assert legacy.count('"prepend_scheme": "always"') == 2, "pre-tokenizer and decoder"
+    assert legacy.replace('"prepend_scheme": "always"', '"prepend_scheme": "first"') == non_legacy
+    folder = os.path.join(out, "tokenizer-v4")
+    shutil.copytree(os.path.join(work, "legacy"), folder)
+    rows = []
+    length = V4_MAX_LENGTH
+    for name in ("legacy", "non-legacy"):
+        v5 = encodings(T5TokenizerFast.from_pretrained(os.path.join(work, name)), (length,))
+        for r4, r5 in zip(v4_ids[name], v5):
+            assert r4["text"] == r5["text"]
+            rows.append({"variant": name, "name": r4["name"], "text": r4["text"], "ids4": r4["ids"],
+                         "pieces4": r4["pieces"], f"ids4_max_length_{length}": r4[f"ids_max_length_{length}"],
+                         f"mask4_max_length_{length}": r4[f"attention_mask_max_length_{length}"], "ids5": r5["ids"]})
+    differ = {(r["variant"], r["name"]) for r in rows if r["ids4"] != r["ids5"]}
+    # The differences the fixture exists for.
+    for case in [("legacy", "tabs"), ("legacy", "meta space"), ("non-legacy", "eos in text")]:
+        assert case in differ, (case, sorted(differ))
+    # 4.57's conversion strips the right end: a trailing space is no longer a difference.
+    assert ("legacy", "plain") not in differ and ("legacy", "trailing space") not in differ
+    return rows, sorted(differ)
 
 
 def write_json(path, obj):
@@ -267,11 +370,16 @@ def write_rows_json(path, head, rows):
     lists stay small on disk and a changed row shows as one changed line."""
     text = json.dumps(head, indent=1, ensure_ascii=False)[:-2]
     body = ",\n".join("  " + json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in rows)
+    # U+FEFF escaped: Foundation's JSONSerialization (the Swift tests' reader) drops it when raw.
+    text, body = (t.replace("\ufeff", "\\ufeff") for t in (text, body))
     with open(path, "w", encoding="utf-8") as f:
         f.write(text + ',\n "prompts": [\n' + body + "\n ]\n}\n")
 
 
 def main():
+    if V4_WORKER:
+        v4_worker(sys.argv[2], sys.argv[3])
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="Tests/Fixtures/t5-tokenizer")
     args = ap.parse_args()
@@ -294,14 +402,17 @@ def main():
         tok = T5TokenizerFast.from_pretrained(folder)
         results = encodings(tok)
         assert encodings(converted) == results
-        flux_config = flux_style_config(tok)
+        sp = spm.SentencePieceProcessor(model_file=model_path)
+        v4_rows, v4_differ = make_v4_fixture(tmp, args.out)
+        # tokenizer-v4's FLUX-style configuration beside this tokenizer.json: the same ids.
+        flux_config_path = os.path.join(args.out, "tokenizer-v4", "tokenizer_config.json")
+        with open(flux_config_path) as f:
+            assert json.load(f) == flux_style_config(tok)
         flux = os.path.join(tmp, "flux-style")
         os.makedirs(flux)
         shutil.copyfile(os.path.join(folder, "tokenizer.json"), os.path.join(flux, "tokenizer.json"))
-        write_json(os.path.join(flux, "tokenizer_config.json"), flux_config)
+        shutil.copyfile(flux_config_path, os.path.join(flux, "tokenizer_config.json"))
         assert encodings(T5TokenizerFast.from_pretrained(flux)) == results
-        write_json(os.path.join(args.out, "flux-style-tokenizer_config.json"), flux_config)
-        sp = spm.SentencePieceProcessor(model_file=model_path)
 
     # What the fixture exists to show, checked here so that a changed library fails loudly.
     by_name = {r["name"]: r for r in results}
@@ -321,7 +432,7 @@ def main():
     write_rows_json(os.path.join(args.out, "prompts.json"), {
         "_info": {
             "tokenizer": "transformers.T5TokenizerFast.from_pretrained(tokenizer) (and from spiece.model before the "
-                         "save, and with flux-style-tokenizer_config.json: the same ids)",
+                         "save, and with tokenizer-v4/tokenizer_config.json beside tokenizer.json: the same ids)",
             "ids": "tok(text).input_ids", "tokens": "tok.convert_ids_to_tokens(ids)", "pieces": "tok.tokenize(text)",
             "ids_max_length_L": "tok(text, padding='max_length', max_length=L, truncation=True).input_ids",
             "max_lengths": list(MAX_LENGTHS),
@@ -335,9 +446,23 @@ def main():
         "length_cases": cases,
         "batch_longest": batch,
     }, results)
+    write_rows_json(os.path.join(args.out, "prompts-v4.json"), {
+        "_info": {
+            "tokenizer": "tokenizer-v4/: a model with the small V4_RULES charsmap, converted by transformers 4.57.6's "
+                         "T5TokenizerFast(legacy=True) and saved; variant non-legacy: the same converted with legacy=False "
+                         "(its tokenizer.json is tokenizer-v4's with prepend_scheme \"first\" for \"always\")",
+            "ids4": "transformers 4.57.6 (tokenizers 0.22.2) T5TokenizerFast.from_pretrained(folder), which uses "
+                    "tokenizer.json as written: tok(text).input_ids; pieces4: tok.tokenize(text); ids4/mask4_max_length_"
+                    f"{V4_MAX_LENGTH}: padding='max_length', truncation=True",
+            "ids5": "transformers 5.24.0 T5TokenizerFast.from_pretrained(folder) on the same folder: tok(text).input_ids",
+            "differ": [list(d) for d in v4_differ],
+        },
+    }, v4_rows)
     lines = ["# t5-tokenizer", "",
-             f"A {n_pieces}-piece SentencePiece Unigram vocabulary (nmt_nfkc) plus T5's 100 extra ids, as transformers 5.24",
-             "saves a T5 tokenizer, with transformers 5.24's `T5TokenizerFast` ids for the prompts of `prompts.json`.",
+             f"`tokenizer/`: a {n_pieces}-piece SentencePiece Unigram vocabulary (nmt_nfkc) plus T5's 100 extra ids, as",
+             "transformers 5.24 saves a T5 tokenizer; `prompts.json`: transformers 5.24's `T5TokenizerFast` ids for it.",
+             "`tokenizer-v4/`: a vocabulary with a small charsmap as transformers 4.57 converts it (legacy), with FLUX's",
+             "tokenizer_config.json; `prompts-v4.json`: transformers 4.57's ids (tokenizer.json as written) and 5.24's.",
              "Generated by `tools/reference/make_t5_tokenizer_fixtures.py` (its header says how);",
              "read by `Tests/TokenizersTests/T5TokenizerTests.swift` and `T5TokenizerMalformedTests.swift`.", ""]
     for root, _, files in sorted(os.walk(args.out)):
