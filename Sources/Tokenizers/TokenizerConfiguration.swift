@@ -38,6 +38,8 @@ struct TokenizerConfiguration {
     /// The longest `model_max_length` taken as a limit: sequences are padded to it, so it must
     /// stay an allocatable size (2^20 tokens is far past any text encoder's context).
     static let largestModelMaxLength = 1 << 20
+    /// The most `<extra_id_N>` sentinels accepted (T5 has 100, ByT5 125).
+    static let largestExtraIDs = 65_536
     /// transformers' `LARGE_INTEGER` (int(1e20)): a `model_max_length` above it means "no
     /// known limit" (the tokenizer was saved without one and transformers wrote
     /// `VERY_LARGE_INTEGER`, int(1e30)).
@@ -136,8 +138,9 @@ struct TokenizerConfiguration {
                     }
                     extraSpecialTokens = tokens
                 case "extra_ids" where path == configPath:
-                    guard let count = value.intValue, (0...Int(Int32.max)).contains(count) else {
-                        throw .invalidConfiguration(path: path, key: key, reason: "must be a non-negative integer")
+                    // Each is a special token to match: a bound keeps a bad value from exhausting memory.
+                    guard let count = value.intValue, (0...Self.largestExtraIDs).contains(count) else {
+                        throw .invalidConfiguration(path: path, key: key, reason: "must be an integer in 0...\(Self.largestExtraIDs)")
                     }
                     extraIDs = count
                 case "clean_up_tokenization_spaces" where path == configPath:

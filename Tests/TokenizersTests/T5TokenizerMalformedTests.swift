@@ -216,9 +216,18 @@ final class T5TokenizerMalformedTests: XCTestCase {
     }
 
     func testInvalidConfiguration() throws {
-        try writeFile(folder + "/tokenizer_config.json", "{\"extra_ids\": \"100\"}")
-        assertThrows(.invalidConfiguration(path: folder + "/tokenizer_config.json", key: "extra_ids",
-                                           reason: "must be a non-negative integer")) { try load() }
+        for value in ["\"100\"", "-1", "1.5", "2147483647"] {
+            try writeFile(folder + "/tokenizer_config.json", "{\"extra_ids\": \(value)}")
+            assertThrows(.invalidConfiguration(path: folder + "/tokenizer_config.json", key: "extra_ids",
+                                               reason: "must be an integer in 0...65536")) { try load() }
+        }
+        // No sentinels (and an added_tokens_decoder, so tokenizer.json's added tokens are not
+        // read): "<extra_id_0>" is ordinary text, which the model covers with its piece after "▁".
+        try writeFile(folder + "/tokenizer_config.json", "{\"extra_ids\": 0, \"added_tokens_decoder\": {}}")
+        let tokenizer = try T5Tokenizer(folder: folder)
+        XCTAssertEqual(tokenizer.specialTokenIDs, [0, 1, 2])
+        XCTAssertEqual(tokenizer.tokenize("<extra_id_0>"), ["▁", "<extra_id_0>"])
+        XCTAssertEqual(tokenizer.tokenIDs("<extra_id_0>"), [3, 525])
     }
 
     /// `.tokenizerJSON` reads the pipeline as written and refuses what it cannot reproduce;
