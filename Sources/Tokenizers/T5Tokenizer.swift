@@ -115,11 +115,20 @@ public final class T5Tokenizer: Sendable {
         }
         self.model = model
 
-        // transformers 5: the list in `extra_special_tokens`, else `additional_special_tokens`,
-        // else T5's `<extra_id_0>` … `<extra_id_{extra_ids − 1}>`.
-        let extra = configuration.extraSpecialTokens
-            ?? (configuration.hasAdditionalSpecialTokens ? configuration.additional : nil)
-            ?? (0..<(configuration.extraIDs ?? 100)).map { AddedToken("<extra_id_\($0)>") }
+        let sentinels = (0..<(configuration.extraIDs ?? 100)).map { AddedToken("<extra_id_\($0)>") }
+        let extra: [AddedToken]
+        switch compatibility {
+        case .transformers5:
+            // The list in `extra_special_tokens`, else `additional_special_tokens`, else T5's
+            // `<extra_id_0>` … `<extra_id_{extra_ids − 1}>`.
+            extra = configuration.extraSpecialTokens
+                ?? (configuration.hasAdditionalSpecialTokens ? configuration.additional : sentinels)
+        case .tokenizerJSON:
+            // transformers 4: `additional_special_tokens`, with the sentinels added when it has
+            // none of them (it knows no `extra_special_tokens`).
+            let listed = configuration.hasAdditionalSpecialTokens ? configuration.additional : []
+            extra = listed.contains { $0.content.contains("<extra_id_") } ? listed : listed + sentinels
+        }
         var specials = configuration
         specials.additional = extra
         // Without `added_tokens_decoder` in the configuration, transformers takes the added
