@@ -205,8 +205,9 @@ MAX_LENGTHS = (64, 8)
 
 # The normalisation rules (source code points -> replacement, SentencePiece's TSV) of the second,
 # transformers-4 fixture: a small charsmap, so that its tokenizer.json stays small, with the kinds
-# of rule nmt_nfkc has (full-width forms, ligatures, spaces, deletions, two-character keys). Tabs
-# stay tabs: transformers 4 then keeps them inside pieces, transformers 5 splits at them.
+# of rule nmt_nfkc has (full-width forms, ligatures, spaces, deletions, two-character keys). "\n"
+# becomes a space; tabs and "\r" stay: transformers 4 then keeps them inside pieces, transformers 5
+# splits at them.
 V4_RULES = ([f"{0xFF41 + i:X}\t{0x61 + i:X}" for i in range(26)] + [f"{0xFF21 + i:X}\t{0x41 + i:X}" for i in range(26)]
             + [f"{0xFF10 + i:X}\t{0x30 + i:X}" for i in range(10)]
             + ["FF1C\t3C", "FF1E\t3E", "FF0F\t2F", "FB01\t66 69", "FB02\t66 6C", "A0\t20", "2003\t20", "3000\t20",
