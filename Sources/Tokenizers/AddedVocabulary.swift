@@ -37,8 +37,11 @@ struct AddedVocabulary: Sendable {
     ///     flags, with `.tokenizers` the last.
     ///   - vocabularyID: the id of a string in `vocab.json`.
     ///   - vocabularyCount: the number of distinct strings of `vocab.json`.
+    ///   - normalizer: with `.tokenizers`, the tokenizer's normaliser, which gives the form a
+    ///     `normalized` token is looked for in (CLIP's when nil).
     init(configured: [(id: Int, token: AddedToken)], specials: [AddedToken],
-         vocabularyID: (String) -> Int?, vocabularyCount: Int, compatibility: CLIPTokenizer.Compatibility) {
+         vocabularyID: (String) -> Int?, vocabularyCount: Int, compatibility: CLIPTokenizer.Compatibility,
+         normalizer: (([Unicode.Scalar]) -> [Unicode.Scalar])? = nil) {
         self.compatibility = compatibility
         var order: [Int] = []
         for (id, token) in configured {
@@ -74,7 +77,8 @@ struct AddedVocabulary: Sendable {
             // A normalised token is looked for in its normalised form (tokenizers'
             // `refresh_added_tokens`).
             for token in tokens where token.normalized {
-                let form = TextNormalizer.normalizeForTokenizers(Array(token.content.unicodeScalars))
+                let scalars = Array(token.content.unicodeScalars)
+                let form = normalizer?(scalars) ?? TextNormalizer.normalizeForTokenizers(scalars)
                 normalizedContents[Self.string(form[...])] = token.content
             }
         }

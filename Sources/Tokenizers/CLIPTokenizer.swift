@@ -1,6 +1,6 @@
 import Foundation
 
-/// How `CLIPTokenizer.encode` pads its output.
+/// How `CLIPTokenizer.encode` and `T5Tokenizer.encode` pad their output.
 public enum PaddingStrategy: Sendable, Equatable {
     /// No padding.
     case none
@@ -12,7 +12,7 @@ public enum PaddingStrategy: Sendable, Equatable {
 
 /// Token ids of one text, as transformers returns them in `input_ids` and `attention_mask`.
 public struct TokenizedText: Equatable, Sendable {
-    /// The ids, beginning with the start token and followed by padding if any.
+    /// The ids (CLIP: beginning with the start token; T5: ending with `</s>`), followed by padding if any.
     public var ids: [Int]
     /// 1 for each real token, 0 for each padding position.
     public var attentionMask: [Int]
@@ -146,7 +146,8 @@ public final class CLIPTokenizer: Sendable {
         func id(_ token: String) -> Int { added.id(of: token) ?? vocabularyID(token) ?? unk }
 
         unkTokenID = unk
-        bosTokenID = id(configuration.bos.content)
+        // CLIP's defaults always give a start token.
+        bosTokenID = configuration.bos.map { id($0.content) } ?? unk
         eosTokenID = id(configuration.eos.content)
         padTokenID = id(configuration.pad.content)
         specialTokenIDs = Set(configuration.specialTokens.map { id($0.content) })

@@ -38,28 +38,58 @@ struct TokenizerConfiguration {
     /// The longest `model_max_length` taken as a limit: sequences are padded to it, so it must
     /// stay an allocatable size (2^20 tokens is far past any text encoder's context).
     static let largestModelMaxLength = 1 << 20
+    /// The most `<extra_id_N>` sentinels accepted (T5 has 100, ByT5 125).
+    static let largestExtraIDs = 65_536
     /// transformers' `LARGE_INTEGER` (int(1e20)): a `model_max_length` above it means "no
     /// known limit" (the tokenizer was saved without one and transformers wrote
     /// `VERY_LARGE_INTEGER`, int(1e30)).
     static let noLimitThreshold = 1e20
 
+    /// What a tokenizer class assumes where its configuration says nothing (the defaults of its
+    /// `__init__` in transformers).
+    struct Defaults {
+        /// nil: no known limit.
+        var modelMaxLength: Int?
+        var bos: AddedToken?
+        var eos: AddedToken
+        var unk: AddedToken
+        var pad: AddedToken
+
+        /// `CLIPTokenizer`'s.
+        static let clip = Defaults(modelMaxLength: defaultModelMaxLength, bos: AddedToken("<|startoftext|>"),
+                                   eos: AddedToken("<|endoftext|>"), unk: AddedToken("<|endoftext|>"),
+                                   pad: AddedToken("<|endoftext|>"))
+        /// `T5Tokenizer`'s: no start token, and no length limit unless configured.
+        static let t5 = Defaults(modelMaxLength: nil, bos: nil, eos: AddedToken("</s>"), unk: AddedToken("<unk>"),
+                                 pad: AddedToken("<pad>"))
+    }
+
     /// nil: no known limit.
-    var modelMaxLength: Int? = defaultModelMaxLength
+    var modelMaxLength: Int?
     var cleanUpTokenizationSpaces = false
-    var bos = AddedToken("<|startoftext|>")
-    var eos = AddedToken("<|endoftext|>")
-    var unk = AddedToken("<|endoftext|>")
-    var pad = AddedToken("<|endoftext|>")
+    var bos: AddedToken?
+    var eos: AddedToken
+    var unk: AddedToken
+    var pad: AddedToken
     var sep: AddedToken?
     var cls: AddedToken?
     var mask: AddedToken?
     var additional: [AddedToken] = []
+    /// Whether `additional_special_tokens` is given.
+    var hasAdditionalSpecialTokens = false
+    /// transformers 5's `extra_special_tokens` when given as a list (its name for
+    /// `additional_special_tokens`), nil when absent; only the T5 tokenizer reads it.
+    var extraSpecialTokens: [AddedToken]?
+    /// `extra_ids`: how many `<extra_id_N>` sentinels a T5 tokenizer has, when configured.
+    var extraIDs: Int?
+    /// Whether the configuration has `added_tokens_decoder`.
+    var hasAddedTokensDecoder = false
     /// `added_tokens_decoder`: id → token.
     var addedTokens: [(id: Int, token: AddedToken)] = []
 
     /// The special tokens in transformers' order (bos, eos, unk, sep, pad, cls, mask, additional).
     var specialTokens: [AddedToken] {
-        [bos, eos, unk] + [sep].compactMap { $0 } + [pad] + [cls, mask].compactMap { $0 } + additional
+        [bos].compactMap { $0 } + [eos, unk] + [sep].compactMap { $0 } + [pad] + [cls, mask].compactMap { $0 } + additional
     }
 
     /// Reads the optional configuration files of `folder`.
@@ -67,7 +97,12 @@ struct TokenizerConfiguration {
     /// Keys of `special_tokens_map.json` override those of `tokenizer_config.json`, unless the
     /// latter has `added_tokens_decoder` (then, as in transformers, the map is not read). A
     /// special token named in `added_tokens_decoder` takes its flags from there.
-    init(folder: String) throws(TokenizerError) {
+    init(folder: String, defaults: Defaults = .clip) throws(TokenizerError) {
+        modelMaxLength = defaults.modelMaxLength
+        bos = defaults.bos
+        eos = defaults.eos
+        unk = defaults.unk
+        pad = defaults.pad
         let configPath = folder + "/tokenizer_config.json"
         let mapPath = folder + "/special_tokens_map.json"
         var sources: [(path: String, members: [(key: String, value: JSONValue)])] = []
@@ -89,9 +124,25 @@ struct TokenizerConfiguration {
                         throw .invalidConfiguration(path: path, key: key, reason: "must be an array, found \(value.typeName)")
                     }
                     additional = []
+                    hasAdditionalSpecialTokens = true
                     for element in elements {
                         if let token = try Self.token(element, path: path, key: key) { additional.append(token) }
                     }
+                case "extra_special_tokens":
+                    // A list is transformers 5's additional special tokens; an object names
+                    // model-specific tokens, which no tokenizer here uses.
+                    guard case .array(let elements) = value else { continue }
+                    var tokens: [AddedToken] = []
+                    for element in elements {
+                        if let token = try Self.token(element, path: path, key: key) { tokens.append(token) }
+                    }
+                    extraSpecialTokens = tokens
+                case "extra_ids" where path == configPath:
+                    // Each is a special token to match: a bound keeps a bad value from exhausting memory.
+                    guard let count = value.intValue, (0...Self.largestExtraIDs).contains(count) else {
+                        throw .invalidConfiguration(path: path, key: key, reason: "must be an integer in 0...\(Self.largestExtraIDs)")
+                    }
+                    extraIDs = count
                 case "clean_up_tokenization_spaces" where path == configPath:
                     guard case .bool(let flag) = value else {
                         throw .invalidConfiguration(path: path, key: key, reason: "must be true or false")
@@ -99,6 +150,7 @@ struct TokenizerConfiguration {
                     cleanUpTokenizationSpaces = flag
                 case "added_tokens_decoder" where path == configPath:
                     addedTokens = try Self.addedTokens(value, path: path)
+                    hasAddedTokensDecoder = true
                 default:
                     continue
                 }
@@ -110,7 +162,7 @@ struct TokenizerConfiguration {
             return byContent[token.content] ?? token
         }
         // Defaults too take their flags from `added_tokens_decoder` (transformers 5 does so).
-        bos = resolve("bos_token") ?? byContent[bos.content] ?? bos
+        bos = resolve("bos_token") ?? bos.map { byContent[$0.content] ?? $0 }
         eos = resolve("eos_token") ?? byContent[eos.content] ?? eos
         unk = resolve("unk_token") ?? byContent[unk.content] ?? unk
         pad = resolve("pad_token") ?? byContent[pad.content] ?? pad
@@ -118,6 +170,7 @@ struct TokenizerConfiguration {
         cls = resolve("cls_token")
         mask = resolve("mask_token")
         self.additional = additional.map { byContent[$0.content] ?? $0 }
+        extraSpecialTokens = extraSpecialTokens?.map { byContent[$0.content] ?? $0 }
     }
 
     /// The members of a JSON object file, or nil when there is no such file.
@@ -163,7 +216,7 @@ struct TokenizerConfiguration {
     /// A special token given as a string or as a serialised `AddedToken` object; nil for null.
     /// `normalized` is false unless the object says otherwise (or, for a token that is not
     /// special, true unless it says otherwise), as for tokenizers' `AddedToken`.
-    private static func token(_ value: JSONValue, path: String, key: String,
+    static func token(_ value: JSONValue, path: String, key: String,
                               special: Bool = true) throws(TokenizerError) -> AddedToken? {
         switch value {
         case .null:

@@ -21,6 +21,17 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
     case unknownMergeSymbol(path: String, line: Int, symbol: String)
     /// A configuration entry of the wrong type or value.
     case invalidConfiguration(path: String, key: String, reason: String)
+    /// `tokenizer.json` holds a model of another kind than the tokenizer needs (`expected`).
+    case unsupportedModel(path: String, type: String, expected: String)
+    /// A `model.vocab` entry of a Unigram `tokenizer.json` (0-based `index`, which is its id) that
+    /// is not a `[piece, score]` pair with a string piece and a finite number as score.
+    case invalidUnigramPiece(path: String, index: Int, reason: String)
+    /// `model.unk_id` (or the id a tokenizer class assumes for the unknown token) is not the id
+    /// of a `model.vocab` entry.
+    case unknownTokenIDOutOfRange(path: String, id: Int, vocabularySize: Int)
+    /// The normaliser's `precompiled_charsmap` (SentencePiece's normalisation table) is not
+    /// base64, or its trie or replacement strings are cut short or point past its data.
+    case invalidCharsmap(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -44,6 +55,14 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
             return "\(path), line \(line): merge symbol \"\(symbol)\" is not in the vocabulary."
         case .invalidConfiguration(let path, let key, let reason):
             return "\(path): \"\(key)\" \(reason)."
+        case .unsupportedModel(let path, let type, let expected):
+            return "\(path): the tokenizer model is \(type), but this tokenizer needs a \(expected) model."
+        case .invalidUnigramPiece(let path, let index, let reason):
+            return "\(path): entry \(index) of \"model.vocab\" \(reason)."
+        case .unknownTokenIDOutOfRange(let path, let id, let size):
+            return "\(path): the unknown-token id \(id) is not the id of a vocabulary entry (the vocabulary has \(size))."
+        case .invalidCharsmap(let path, let reason):
+            return "\(path): the normalizer's \"precompiled_charsmap\" \(reason)."
         }
     }
 }
