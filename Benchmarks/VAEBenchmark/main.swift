@@ -3,7 +3,7 @@
 // with accel:0's allocator peak (weights excluded) and the process peak RSS.
 //
 //   swift run -c release VAEBenchmark DIR [--size 1024] [--batch 1] [--dtype f32|bf16] [--mode plain|tiled|sliced]
-//       [--memory-format contiguous|channels_last]
+//       [--tile-size PX (tiled; default the VAE's sample_size)] [--memory-format contiguous|channels_last]
 import Foundation
 import Models
 import NN
@@ -37,13 +37,13 @@ func run() throws {
     vae.setMemoryFormat(format)
     switch mode {
     case "plain": break
-    case "tiled": try vae.enableTiling()
+    case "tiled": try vae.enableTiling(sampleMinSize: Int(argument("--tile-size", "")))
     case "sliced": vae.enableSlicing()
     default: throw TensorError.invalidArgument("--mode takes plain, tiled or sliced")
     }
     let side = size / vae.config.downscaleFactor
-    let latents = try Tensor((0..<(batch * 4 * side * side)).map { Float(($0 * 7919) % 2001) / 1000 - 1 },
-                             shape: [batch, 4, side, side], dtype: dtype).to(device)
+    let latents = try Tensor((0..<(batch * vae.config.latentChannels * side * side)).map { Float(($0 * 7919) % 2001) / 1000 - 1 },
+                             shape: [batch, vae.config.latentChannels, side, side], dtype: dtype).to(device)
     let weights = device.allocator.bytesInUse
     ProcessMemory.resetPeak()
     device.allocator.resetPeak()

@@ -78,10 +78,28 @@ final class DeviceAccountingTests: XCTestCase {
         d = nil
         _ = d
         XCTAssertEqual(host.bytesCached, 2 << 20)
-        XCTAssertLessThanOrEqual(host.bytesCached, host.highWaterBytes)
+        XCTAssertLessThanOrEqual(host.bytesCached + host.bytesInUse, host.highWaterBytes, "caching never raises the footprint")
         host.emptyCache()
         XCTAssertEqual(host.bytesCached, 0)
         withExtendedLifetime(c) {}
+    }
+
+    /// Cached and live bytes together stay within the most ever in use: with a block live,
+    /// freeing others of new sizes evicts the oldest cached instead of stacking them on top
+    /// (a cache limited by the high-water mark alone let a bf16 SDXL step reach 9.2 GiB).
+    func testCachingNeverRaisesTheFootprint() throws {
+        let device = Device.accel(41), allocator = device.allocator
+        let live = try Tensor.empty([1024, 1024], device: device)                     // 4 MiB, kept
+        var b: Tensor? = try Tensor.empty([1024, 1024], device: device)               // high water 8 MiB
+        b = nil
+        XCTAssertEqual(allocator.bytesCached, 4 << 20)
+        var c: Tensor? = try Tensor.empty([512, 1024], device: device)                // reuses nothing
+        c = nil
+        _ = (b, c)
+        XCTAssertLessThanOrEqual(allocator.bytesCached + allocator.bytesInUse, allocator.highWaterBytes)
+        XCTAssertEqual(allocator.bytesCached, 2 << 20, "the oldest cached block went")
+        withExtendedLifetime(live) {}
+        allocator.emptyCache()
     }
 
     func testPeakFollowsOperations() throws {
