@@ -1,5 +1,28 @@
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Storage {
+    /// glibc serves a large allocation with its own mapping, but after one is freed it raises
+    /// that threshold (up to 32 MiB) and serves later ones from its heaps, which keep freed
+    /// pages: a bf16 SDXL call's per-call f32 weight copies and activations then stayed in the
+    /// RSS after their phase (5 GiB after the UNet's weights went). A fixed threshold of the
+    /// block cache's minimum keeps every large block a mapping the OS gets back on free;
+    /// reuse is the block cache's job.
+    static let largeBlocksAreMapped: Void = {
+        #if canImport(Glibc)
+        // mallopt is in <malloc.h>, which the Glibc module does not export.
+        typealias MallocOption = @convention(c) (Int32, Int32) -> Int32
+        let mmapThreshold: Int32 = -3  // M_MMAP_THRESHOLD
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") {
+            _ = unsafeBitCast(symbol, to: MallocOption.self)(mmapThreshold, Int32(BlockCache.minimumBlock))
+        }
+        #endif
+    }()
+}
+
 /// A block of bytes on one device: either owned (allocated, accounted to the device's
 /// allocator, freed on deinit) or borrowed from a read-only memory mapping (the disk tier:
 /// no private copy, pages come and go with the page cache).
@@ -49,6 +72,7 @@ public final class Storage: @unchecked Sendable {
             }
         }
         try device.allocator.reserve(byteCount)
+        Storage.largeBlocksAreMapped
         var raw = device.allocator.reuseBlock(byteCount)
         let status = raw == nil ? posix_memalign(&raw, Storage.alignment, max(byteCount, 1)) : 0
         guard status == 0, let raw else {
