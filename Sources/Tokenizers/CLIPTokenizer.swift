@@ -8,6 +8,16 @@ public enum PaddingStrategy: Sendable, Equatable {
     case longest
     /// Pad to `maxLength` (the tokenizer's `modelMaxLength` unless given).
     case maxLength
+
+    /// The length a batch of `sequences` is padded to (0: none) with `limit` the length to pad
+    /// to; one text under `.longest` is its own longest.
+    func paddedLength(of sequences: [[Int]], limit: Int?) -> Int {
+        switch self {
+        case .none: return 0
+        case .longest: return sequences.map(\.count).max() ?? 0
+        case .maxLength: return limit ?? 0
+        }
+    }
 }
 
 /// Token ids of one text, as transformers returns them in `input_ids` and `attention_mask`.
@@ -21,6 +31,13 @@ public struct TokenizedText: Equatable, Sendable {
     public init(ids: [Int], attentionMask: [Int]? = nil) {
         self.ids = ids
         self.attentionMask = attentionMask ?? Array(repeating: 1, count: ids.count)
+    }
+
+    /// `ids` right-padded with `padID` (mask 0) up to `length` (no padding when shorter).
+    init(ids: [Int], paddedTo length: Int, with padID: Int) {
+        let padding = max(0, length - ids.count)
+        self.init(ids: ids + Array(repeating: padID, count: padding),
+                  attentionMask: Array(repeating: 1, count: ids.count) + Array(repeating: 0, count: padding))
     }
 }
 
@@ -246,7 +263,7 @@ public final class CLIPTokenizer: Sendable {
                        maxLength: Int? = nil) -> TokenizedText {
         let limit = maxLength ?? modelMaxLength
         let ids = sequence(text, truncation: truncation, maxLength: limit)
-        return pad(ids, to: padding == .maxLength ? limit ?? 0 : 0)
+        return pad(ids, to: padding.paddedLength(of: [ids], limit: limit))
     }
 
     /// Encodes each text as `encode(_:padding:truncation:maxLength:)` does; with `.longest`,
@@ -255,12 +272,7 @@ public final class CLIPTokenizer: Sendable {
                        maxLength: Int? = nil) -> [TokenizedText] {
         let limit = maxLength ?? modelMaxLength
         let sequences = texts.map { sequence($0, truncation: truncation, maxLength: limit) }
-        let length: Int
-        switch padding {
-        case .none: length = 0
-        case .longest: length = sequences.map(\.count).max() ?? 0
-        case .maxLength: length = limit ?? 0
-        }
+        let length = padding.paddedLength(of: sequences, limit: limit)
         return sequences.map { pad($0, to: length) }
     }
 
@@ -274,11 +286,7 @@ public final class CLIPTokenizer: Sendable {
         return [bosTokenID] + ids + [eosTokenID]
     }
 
-    private func pad(_ ids: [Int], to length: Int) -> TokenizedText {
-        let padding = max(0, length - ids.count)
-        return TokenizedText(ids: ids + Array(repeating: padTokenID, count: padding),
-                             attentionMask: Array(repeating: 1, count: ids.count) + Array(repeating: 0, count: padding))
-    }
+    private func pad(_ ids: [Int], to length: Int) -> TokenizedText { TokenizedText(ids: ids, paddedTo: length, with: padTokenID) }
 }
 
 /// Appends the UTF-8 encoding of `scalar`.

@@ -222,7 +222,7 @@ public final class T5Tokenizer: Sendable {
                        maxLength: Int? = nil) -> TokenizedText {
         let limit = maxLength ?? modelMaxLength
         let ids = sequence(text, truncation: truncation, maxLength: limit)
-        return pad(ids, to: padding == .maxLength ? limit ?? 0 : 0)
+        return pad(ids, to: padding.paddedLength(of: [ids], limit: limit))
     }
 
     /// Encodes each text as `encode(_:padding:truncation:maxLength:)` does; with `.longest`,
@@ -231,12 +231,7 @@ public final class T5Tokenizer: Sendable {
                        maxLength: Int? = nil) -> [TokenizedText] {
         let limit = maxLength ?? modelMaxLength
         let sequences = texts.map { sequence($0, truncation: truncation, maxLength: limit) }
-        let length: Int
-        switch padding {
-        case .none: length = 0
-        case .longest: length = sequences.map(\.count).max() ?? 0
-        case .maxLength: length = limit ?? 0
-        }
+        let length = padding.paddedLength(of: sequences, limit: limit)
         return sequences.map { pad($0, to: length) }
     }
 
@@ -252,9 +247,5 @@ public final class T5Tokenizer: Sendable {
         return prefixIDs + ids + suffixIDs
     }
 
-    private func pad(_ ids: [Int], to length: Int) -> TokenizedText {
-        let padding = max(0, length - ids.count)
-        return TokenizedText(ids: ids + Array(repeating: padTokenID, count: padding),
-                             attentionMask: Array(repeating: 1, count: ids.count) + Array(repeating: 0, count: padding))
-    }
+    private func pad(_ ids: [Int], to length: Int) -> TokenizedText { TokenizedText(ids: ids, paddedTo: length, with: padTokenID) }
 }
