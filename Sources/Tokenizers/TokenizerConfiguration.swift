@@ -176,13 +176,7 @@ struct TokenizerConfiguration {
     /// The members of a JSON object file, or nil when there is no such file.
     private static func readObject(_ path: String) throws(TokenizerError) -> [(key: String, value: JSONValue)]? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
-        let bytes = try VocabularyFiles.readText(path)
-        let value: JSONValue
-        do {
-            value = try JSONParser.parse(bytes, dialect: .lenient)
-        } catch {
-            throw TokenizerError(readingJSON: path, bytes: bytes, error: error)
-        }
+        let value = try VocabularyFiles.readJSON(path)
         guard case .object(let members) = value else {
             throw .invalidConfiguration(path: path, key: "(top level)", reason: "must be a JSON object, found \(value.typeName)")
         }

@@ -8,13 +8,7 @@ extension VocabularyFiles {
     /// writes); a merge's `line` is its 1-based place in `model.merges`.
     static func readTokenizerJSON(_ path: String, limit: Int?) throws(TokenizerError)
         -> (vocabulary: [(token: String, id: Int32)], merges: [MergeLine]) {
-        let bytes = try readText(path)
-        let root: JSONValue
-        do {
-            root = try JSONParser.parse(bytes, dialect: .lenient)
-        } catch {
-            throw TokenizerError(readingJSON: path, bytes: bytes, error: error)
-        }
+        let root = try readJSON(path)
         guard let model = root.lastMember("model"), model.objectMembers != nil else {
             throw .invalidConfiguration(path: path, key: "model", reason: "a tokenizer.json needs a \"model\" object")
         }

@@ -19,13 +19,7 @@ struct UnigramTokenizerFile {
 
     /// Reads and checks the file at `path`; with `readsPipeline`, its pipeline too.
     init(path: String, readsPipeline: Bool = false) throws(TokenizerError) {
-        let bytes = try VocabularyFiles.readText(path)
-        let root: JSONValue
-        do {
-            root = try JSONParser.parse(bytes, dialect: .lenient)
-        } catch {
-            throw TokenizerError(readingJSON: path, bytes: bytes, error: error)
-        }
+        let root = try VocabularyFiles.readJSON(path)
         guard root.objectMembers != nil else {
             throw .invalidConfiguration(path: path, key: "(top level)", reason: "must be a JSON object, found \(root.typeName)")
         }

@@ -33,6 +33,17 @@ enum VocabularyFiles {
         return bytes
     }
 
+    /// The file parsed as JSON in the lenient dialect tokenizer files are read with; syntax
+    /// errors as `malformedJSON` naming the line.
+    static func readJSON(_ path: String) throws(TokenizerError) -> JSONValue {
+        let bytes = try readText(path)
+        do {
+            return try JSONParser.parse(bytes, dialect: .lenient)
+        } catch {
+            throw TokenizerError(readingJSON: path, bytes: bytes, error: error)
+        }
+    }
+
     /// The entries of `vocab.json`, a JSON object of token string → id, in file order.
     /// A repeated token keeps its first place and its last id (Python's `json.load`).
     static func readVocabulary(_ path: String) throws(TokenizerError) -> [(token: String, id: Int32)] {
