@@ -140,6 +140,7 @@ public final class DeviceAllocator: @unchecked Sendable {
         self.capacity = capacity
         self.copyBytesPerSecond = copyBytesPerSecond
         cache = cachesBlocks ? BlockCache() : nil
+        Storage.largeBlocksAreMapped  // before any block is allocated through an allocator
     }
 
     deinit { for block in cache?.drain() ?? [] { free(block) } }

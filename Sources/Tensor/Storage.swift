@@ -72,7 +72,6 @@ public final class Storage: @unchecked Sendable {
             }
         }
         try device.allocator.reserve(byteCount)
-        Storage.largeBlocksAreMapped
         var raw = device.allocator.reuseBlock(byteCount)
         let status = raw == nil ? posix_memalign(&raw, Storage.alignment, max(byteCount, 1)) : 0
         guard status == 0, let raw else {
