@@ -2,7 +2,7 @@ import ArgumentParser
 import Diffusers
 import Foundation
 
-/// `diffuse generate`'s family-specific flags (DESIGN.md's SDXL line): parsed and checked
+/// `diffuse generate`'s family-specific flags (DESIGN.md's SDXL and FLUX lines): parsed and checked
 /// before anything loads; the pipeline refuses those its family has no use for.
 struct FamilyFlags: ParsableArguments {
     @Option(help: "SDXL: the prompt for the second text encoder (prompt_2); default: --prompt.")
@@ -44,6 +44,12 @@ struct FamilyFlags: ParsableArguments {
     @Option(parsing: .unconditional, help: "SDXL image-to-image: start this fraction of the way in, in (0, 1), from --image-latents (the refiner of an ensemble).")
     var denoisingStart: Double?
 
+    @Option(parsing: .unconditional, help: "FLUX: true classifier-free guidance scale (true_cfg_scale) with --negative-prompt; 1 is off.")
+    var trueCfgScale: Float?
+
+    @Option(parsing: .unconditional, help: "FLUX: T5 tokens per prompt (max_sequence_length), at most 512 (default 512).")
+    var maxSequenceLength: Int?
+
     @Option(help: "Also write the final latents as f32 tensor \"latents\" (safetensors), as output_type=\"latent\" gives them.")
     var saveLatents: String?
 
@@ -59,7 +65,7 @@ struct FamilyFlags: ParsableArguments {
             if let value { _ = try Self.corner(value, flag) }
         }
         for (flag, value) in [("--aesthetic-score", aestheticScore), ("--negative-aesthetic-score", negativeAestheticScore),
-                              ("--guidance-rescale", guidanceRescale)] {
+                              ("--guidance-rescale", guidanceRescale), ("--true-cfg-scale", trueCfgScale)] {
             if let value, !value.isFinite { throw ValidationError("\(flag) must be a finite number, not \(value)") }
         }
         for (flag, value) in [("--denoising-end", denoisingEnd), ("--denoising-start", denoisingStart)] {
@@ -70,6 +76,9 @@ struct FamilyFlags: ParsableArguments {
         if let start = denoisingStart, let end = denoisingEnd, start >= end {
             throw ValidationError("--denoising-start (\(start)) must be below --denoising-end (\(end))")
         }
+        if let length = maxSequenceLength, !(1...512).contains(length) {
+            throw ValidationError("--max-sequence-length cannot be greater than 512 (nor below 1), but is \(length)")
+        }
     }
 
     /// The flags applied to `options`.
@@ -79,6 +88,8 @@ struct FamilyFlags: ParsableArguments {
         if let guidanceRescale { options.guidanceRescale = guidanceRescale }
         options.denoisingEnd = denoisingEnd
         options.denoisingStart = denoisingStart
+        if let trueCfgScale { options.trueCFGScale = trueCfgScale }
+        options.maxSequenceLength = maxSequenceLength
         var micro = MicroConditioning()
         micro.originalSize = try originalSize.map { try Self.size($0, "--original-size") }
         micro.targetSize = try targetSize.map { try Self.size($0, "--target-size") }

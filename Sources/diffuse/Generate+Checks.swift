@@ -7,11 +7,11 @@ import Foundation
 extension Generate {
     func validate() throws {
         guard prompt != nil else { throw ValidationError("--prompt is required") }
-        guard steps >= 1, steps <= 10_000 else { throw ValidationError("--steps must be from 1 to 10000, not \(steps)") }
+        if let steps, !(1...10_000).contains(steps) { throw ValidationError("--steps must be from 1 to 10000, not \(steps)") }
         guard batch >= 1, batch <= DiffusionPipeline.maximumBatch else {
             throw ValidationError("--batch must be from 1 to \(DiffusionPipeline.maximumBatch), not \(batch)")
         }
-        guard guidance.isFinite else { throw ValidationError("--guidance must be a finite number, not \(guidance)") }
+        if let guidance, !guidance.isFinite { throw ValidationError("--guidance must be a finite number, not \(guidance)") }
         for (name, value) in [("--width", width), ("--height", height)] {
             if let value, value <= 0 || value > DiffusionPipeline.maximumImageSide {
                 throw ValidationError("\(name) must be a positive number of pixels up to \(DiffusionPipeline.maximumImageSide), not \(value)")

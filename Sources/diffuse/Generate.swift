@@ -17,11 +17,11 @@ struct Generate: ParsableCommand {
     @Option(help: "What to steer away from (classifier-free guidance).")
     var negativePrompt: String?
 
-    @Option(parsing: .unconditional, help: "Denoising steps.")
-    var steps = 50
+    @Option(parsing: .unconditional, help: "Denoising steps (default: the family's, 50 for Stable Diffusion, 28 for FLUX).")
+    var steps: Int?
 
-    @Option(parsing: .unconditional, help: "Guidance scale (finite); 1 or less turns classifier-free guidance off.")
-    var guidance: Float = 7.5
+    @Option(parsing: .unconditional, help: "Guidance scale (finite): classifier-free guidance for Stable Diffusion (default 7.5; 1 or less turns it off), the distilled guidance FLUX.1-dev embeds (default 3.5; schnell ignores it).")
+    var guidance: Float?
 
     @Option(parsing: .unconditional, help: "Image width in pixels: a multiple of 8 (and of the VAE's scale factor, where that is larger); default: the UNet's native size (512 for SD 1.5, 64 for the demo pipeline).")
     var width: Int?
@@ -125,7 +125,7 @@ struct Generate: ParsableCommand {
     @Flag(help: "Capture the UNet's forward on the second step and replay it from the third, activations in one planned arena.")
     var capture = false
 
-    @OptionGroup(title: "Stable Diffusion XL")
+    @OptionGroup(title: "Family options (SDXL, FLUX)")
     var family: FamilyFlags
 
     @Flag(help: "Time each phase's operations by class (convolution, matmul, attention, normalization, elementwise, copy) into the --report.")
@@ -159,7 +159,7 @@ struct Generate: ParsableCommand {
         if let backend = AttentionBackend(name: attention), backend != .auto { try pipeline.setAttentionBackend(backend) }
         if vaeSlicing { try pipeline.enableVAESlicing() }
         if vaeTiling { try pipeline.enableVAETiling(sampleMinSize: vaeTileSize) }
-        if capture { pipeline.enableDenoiserCapture() }
+        if capture { try pipeline.enableDenoiserCapture() }
         pipeline.setMemoryFormat(channelsLast ? .channelsLast : .contiguous)
         if let storage = storageDtype.flatMap(DType.init(name:)) {
             // Before any offloading: the offload hooks then move the stored dtype.
@@ -172,8 +172,8 @@ struct Generate: ParsableCommand {
         let loadSeconds = Date().timeIntervalSince(started)
 
         var options = GenerationOptions(prompt: prompt ?? "", negativePrompt: negativePrompt)
-        options.steps = steps
-        options.guidanceScale = guidance
+        options.steps = steps ?? pipeline.defaultSteps
+        options.guidanceScale = guidance ?? pipeline.defaultGuidanceScale
         options.width = width
         options.height = height
         options.seed = seedValue
@@ -196,6 +196,8 @@ struct Generate: ParsableCommand {
             return try pipeline.generate(options) { bar?.update($0); return true }
         }
         bar?.finish()
+        // What the call took and ignored, as Diffusers ignores it (also in the report).
+        if !quiet { for note in result.notes { FileHandle.standardError.write(Data("warning: \(note)\n".utf8)) } }
 
         // Every output is staged, then all are committed together: none or all of them land.
         let pictures = try VaeImageProcessor(normalize: false).postprocess(result.images)
@@ -232,7 +234,7 @@ struct Generate: ParsableCommand {
     private func imageToImageInput(_ pipeline: any TextToImagePipeline) throws -> Tensor? {
         if let image {
             let picture = try Image(contentsOfFile: image)
-            return try VaeImageProcessor(vaeScaleFactor: pipeline.vaeScaleFactor).preprocess(picture, width: width, height: height)
+            return try VaeImageProcessor(vaeScaleFactor: pipeline.imageSizeMultiple).preprocess(picture, width: width, height: height)
         }
         guard let path = family.imageLatents else { return nil }
         let latents = try SafeTensorsFile(path: path).tensor(named: "latents")
@@ -322,7 +324,7 @@ struct Generate: ParsableCommand {
 
     private func resolvedOptions(_ pipeline: any TextToImagePipeline, folder: String, seed: UInt64) -> [String: String] {
         var options: [String: String] = [
-            "model": folder, "prompt": prompt ?? "", "steps": "\(steps)", "guidance": "\(guidance)", "seed": "\(seed)",
+            "model": folder, "prompt": prompt ?? "", "steps": "\(steps ?? pipeline.defaultSteps)", "guidance": "\(guidance ?? pipeline.defaultGuidanceScale)", "seed": "\(seed)",
             "batch": "\(batch)", "dtype": dtype, "scheduler": "\(type(of: pipeline.scheduler))", "device": device,
             "offload": offload, "attention": attention, "storage_dtype": storageDtype ?? "none", "vae_slicing": "\(vaeSlicing)", "capture": "\(capture)", "channels_last": "\(channelsLast)",
             "vae_tiling": vaeTiling ? "\((try? pipeline.autoencoder())?.tiling?.sampleMinSize ?? 0) px tiles" : "off",

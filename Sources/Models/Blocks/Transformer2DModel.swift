@@ -40,9 +40,7 @@ public final class Transformer2DModel: Module, @unchecked Sendable {
         for _ in 0..<3 { block.norm(inner) }
         block.add(Attention.parameterTally(queryDim: inner, contextDim: onlyCrossAttention ? contextDim : nil, heads: heads, dimHead: dimHead))
         block.add(Attention.parameterTally(queryDim: inner, contextDim: contextDim, heads: heads, dimHead: dimHead))
-        let hidden = ParameterTally.product(inner, 4)   // FeedForward: GEGLU to 2·4·dim, back to dim
-        block.linear(inner, ParameterTally.product(hidden, 2))
-        block.linear(hidden, inner)
+        block.add(FeedForward.parameterTally(dim: inner))
         t.add(block, times: layers)
         return t
     }
@@ -120,28 +118,6 @@ public final class BasicTransformerBlock: Module, @unchecked Sendable {
             var h = try x + attn1(norm1(x), context: onlyCrossAttention ? context : nil)
             h = try h + attn2(norm2(h), context: context)
             return try h + feedForward(norm3(h))
-        }
-    }
-}
-
-/// `FeedForward` with GEGLU: `net.0.proj` to 2·inner, value · GELU(gate), `net.2` back.
-public final class FeedForward: Module, @unchecked Sendable {
-    let projection: Linear, output: Linear
-
-    init(dim: Int, multiplier: Int = 4) {
-        let inner = dim * multiplier
-        projection = Linear(dim, inner * 2)
-        output = Linear(inner, dim)
-        super.init()
-        let net = child("net", Module())
-        net.child("0", Module()).child("proj", projection)
-        net.child("2", output)
-    }
-
-    public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try forward(x) { x in
-            let halves = try projection(x).chunked(2, axis: -1)
-            return try output(halves[0].gated(by: halves[1], activation: .gelu))
         }
     }
 }

@@ -111,23 +111,3 @@ public final class UNet2DConditionModel: Module, @unchecked Sendable {
         return try timeEmbeddingMLP(projected.to(dtype))
     }
 }
-
-/// The two layers of a Diffusers `TimestepEmbedding` (linear_1, SiLU, linear_2), registered as a
-/// namespace of the model (no forward of its own, so hooks and device maps see the layers).
-struct TimestepMLP {
-    let linear1: Linear, linear2: Linear
-
-    /// `inFeatures` → `outFeatures` → `outFeatures`.
-    init(_ inFeatures: Int, _ outFeatures: Int) {
-        linear1 = Linear(inFeatures, outFeatures)
-        linear2 = Linear(outFeatures, outFeatures)
-    }
-
-    func register(as name: String, in parent: Module) {
-        let namespace = parent.child(name, Module())
-        namespace.child("linear_1", linear1)
-        namespace.child("linear_2", linear2)
-    }
-
-    func callAsFunction(_ x: Tensor) throws -> Tensor { try linear2(linear1(x).silu()) }
-}

@@ -15,10 +15,23 @@ public protocol TextToImagePipeline: DiffusionPipeline {
     var vaeScaleFactor: Int { get }
     /// Channels of the latents the denoiser works on.
     var latentChannels: Int { get }
-    /// Captures the denoiser's forward on the second step and replays it from the third.
-    func enableDenoiserCapture()
+    /// Pixels the sides of an image-to-image input are resized to multiples of (Diffusers'
+    /// image processor's `vae_scale_factor`).
+    var imageSizeMultiple: Int { get }
+    /// Diffusers' `num_inference_steps` and `guidance_scale` defaults for the family.
+    var defaultSteps: Int { get }
+    var defaultGuidanceScale: Float { get }
+    /// Captures the denoiser's forward on the second step and replays it from the third
+    /// (throws where the family's denoiser has no capture).
+    func enableDenoiserCapture() throws
     /// The plan of the graph the last call captured (nil before one did).
     var lastDenoiserCapturePlan: CapturePlan? { get }
+}
+
+extension TextToImagePipeline {
+    public var imageSizeMultiple: Int { vaeScaleFactor }
+    public var defaultSteps: Int { 50 }
+    public var defaultGuidanceScale: Float { 7.5 }
 }
 
 /// An image-to-image pipeline as `diffuse generate --image` runs it.
@@ -48,6 +61,7 @@ public enum AutoPipeline {
                load: { try StableDiffusionPipeline($0) }),
         Family(classNames: ["StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline"], layout: StableDiffusionXLPipeline.layout,
                load: { try StableDiffusionXLPipeline($0) }),
+        Family(classNames: ["FluxPipeline", "FluxImg2ImgPipeline"], layout: FluxPipeline.layout, load: { try FluxPipeline($0) }),
     ]
 
     /// The text-to-image pipeline of the folder's family, loaded.

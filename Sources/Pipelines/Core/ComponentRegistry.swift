@@ -7,7 +7,8 @@ import Tokenizers
 /// One component of a pipeline folder, loaded.
 public enum PipelineComponent: @unchecked Sendable {
     case model(Module)
-    case tokenizer(CLIPTokenizer)
+    /// A `CLIPTokenizer` or a `T5Tokenizer`.
+    case tokenizer(any Sendable)
     case scheduler(SchedulerConfig)
 }
 
@@ -31,9 +32,11 @@ public struct ComponentRegistry: @unchecked Sendable {
     /// constructor; it then loads as a component and builds without weights.
     public mutating func registerModel<Config, Model: Module>(_ classNames: [String], config read: @escaping (ModelConfig) throws -> Config,
                                                               implied: @escaping (Config) -> ParameterTally,
-                                                              build: @escaping (Config) -> Model) {
+                                                              build: @escaping (Config) -> Model,
+                                                              load: ((Model, Checkpoint, DType?) throws -> Void)? = nil) {
         let checkedBuild = { folder in try checkedModel(folder, config: read, implied: implied, build: build) }
-        register(classNames) { folder, dtype in .model(try loadModel(checkedBuild(folder), from: folder, dtype: dtype)) }
+        let loadWeights = load ?? { model, checkpoint, dtype in try model.load(from: checkpoint, dtype: dtype) }
+        register(classNames) { folder, dtype in .model(try loadModel(checkedBuild(folder), from: folder, dtype: dtype, load: loadWeights)) }
         for name in classNames { builders[name] = { try checkedBuild($0).model } }
     }
 
@@ -53,14 +56,18 @@ public struct ComponentRegistry: @unchecked Sendable {
     public static let standard: ComponentRegistry = {
         var registry = ComponentRegistry()
         registry.register(["CLIPTokenizer", "CLIPTokenizerFast"]) { folder, _ in .tokenizer(try CLIPTokenizer(folder: folder)) }
+        registry.register(["T5Tokenizer", "T5TokenizerFast"]) { folder, _ in .tokenizer(try T5Tokenizer(folder: folder)) }
         registry.registerModel(["CLIPTextModel"], config: CLIPTextConfig.init, implied: { $0.impliedParameters() }, build: CLIPTextModel.init)
         registry.registerModel(["CLIPTextModelWithProjection"], config: CLIPTextConfig.init, implied: { $0.impliedParameters(withProjection: true) },
                                build: CLIPTextModelWithProjection.init)
         registry.registerModel(["UNet2DConditionModel"], config: UNet2DConditionConfig.init, implied: \.impliedParameters,
                                build: UNet2DConditionModel.init)
         registry.registerModel(["AutoencoderKL"], config: AutoencoderKLConfig.init, implied: \.impliedParameters, build: AutoencoderKL.init)
+        // transformers keeps the feed-forward output projections in f32 in an f16 load.
         registry.registerModel(["T5EncoderModel", "UMT5EncoderModel"], config: T5Config.init, implied: \.impliedParameters,
-                               build: T5EncoderModel.init)
+                               build: T5EncoderModel.init, load: { try $0.loadKeepingFP32Modules(from: $1, dtype: $2) })
+        registry.registerModel(["FluxTransformer2DModel"], config: FluxTransformer2DConfig.init, implied: \.impliedParameters,
+                               build: FluxTransformer2DModel.init)
         registry.register(SchedulerKind.allCases.map(\.rawValue)) { folder, _ in
             .scheduler(try SchedulerConfig(contentsOf: folder + "/scheduler_config.json"))
         }
@@ -83,9 +90,10 @@ private func checkedModel<Config, Model: Module>(_ path: String, config read: (M
 }
 
 /// The checked model loaded key by key from its checkpoint.
-private func loadModel(_ checked: (model: some Module, checkpoint: Checkpoint), from path: String, dtype: DType?) throws -> Module {
+private func loadModel<Model: Module>(_ checked: (model: Model, checkpoint: Checkpoint), from path: String, dtype: DType?,
+                                      load: (Model, Checkpoint, DType?) throws -> Void) throws -> Module {
     do {
-        try checked.model.load(from: checked.checkpoint, dtype: dtype)
+        try load(checked.model, checked.checkpoint, dtype)
     } catch let error as ModuleError {
         // The key check lists tensors; say which folder's weights and config disagree.
         guard case .checkpointMismatch = error else { throw error }

@@ -18,14 +18,15 @@ extension DiffusionPipeline {
     /// The validated size (width, height) of a call and the checks every family shares: sizes
     /// positive multiples of `multiple` (`scaling` says why), steps, guidance, batch, prompts,
     /// the decoded batch within the memory available, finite initial latents, a schedule the
-    /// scheduler can spread.
-    func validatedCall(_ options: GenerationOptions, defaultSize: Int, multiple unit: Int, scaling: String) throws -> (Int, Int) {
+    /// scheduler can spread (`schedule`, by default `setTimesteps(steps)`).
+    func validatedCall(_ options: GenerationOptions, defaultSize: Int, multiple unit: Int, scaling: String,
+                       schedule: (() throws -> Void)? = nil) throws -> (Int, Int) {
         let width = options.width ?? defaultSize, height = options.height ?? defaultSize
         for (name, value) in [("width", width), ("height", height)] {
             guard value > 0, value <= Self.maximumImageSide, value % unit == 0 else {
                 throw PipelineError.invalidOption(
                     "the \(name) must be a positive multiple of \(unit) pixels up to \(Self.maximumImageSide) for this pipeline "
-                        + "(\(scaling) and Diffusers asks for multiples of 8), not \(value)")
+                        + "(\(scaling)), not \(value)")
             }
         }
         guard options.guidanceRescale.isFinite else {
@@ -63,7 +64,7 @@ extension DiffusionPipeline {
             try requireFinite(latents, "the initial latents given to the call")
         }
         // Steps the scheduler cannot spread fail here, before the text encoder runs.
-        try scheduler.setTimesteps(options.steps)
+        if let schedule { try schedule() } else { try scheduler.setTimesteps(options.steps) }
         return (width, height)
     }
 }

@@ -62,8 +62,10 @@ extension DiffusionPipeline {
     /// The denoising loop every family shares, in the denoiser's phase: `predict` gives the
     /// guided model output for the latents at a timestep (the family's conditioning and
     /// guidance), the scheduler steps; step timings, profile sections, the finiteness check and
-    /// progress (with cancellation) are kept here.
-    func denoisingLoop(_ initial: Tensor, timesteps: [Timestep], timings: inout GenerationResult.Timings,
+    /// progress (with cancellation) are kept here. With `latentDType` other than f32 the
+    /// latents are rounded to it after every step, as a pipeline that holds them in the
+    /// model's dtype (FLUX's) rounds them.
+    func denoisingLoop(_ initial: Tensor, timesteps: [Timestep], latentDType: DType = .f32, timings: inout GenerationResult.Timings,
                        progress: ProgressHandler?, predict: (_ latents: Tensor, _ timestep: Timestep) throws -> Tensor) throws -> Tensor {
         var phaseTimings = timings
         defer { timings = phaseTimings }
@@ -78,6 +80,7 @@ extension DiffusionPipeline {
                 // The scheduler works on the host; the denoiser computes wherever it was placed.
                 let prediction = try predict(latents, t).to(.f32).to(latents.device)
                 latents = try scheduler.step(modelOutput: prediction.contiguous(), timestep: t, sample: latents).prevSample
+                if latentDType != .f32 { latents = try latents.to(latentDType).to(.f32) }
                 try requireFinite(latents, "denoising step \(i + 1) of \(timesteps.count) (timestep \(t.value))")
                 let seconds = Date().timeIntervalSince(stepStart)
                 phaseTimings.stepSeconds.append(seconds)

@@ -43,6 +43,16 @@ public struct GenerationOptions: @unchecked Sendable {
     /// SDXL's micro-conditioning (`original_size`, `target_size`, `crops_coords_top_left`, …).
     public var microConditioning = MicroConditioning()
 
+    // FLUX's arguments. There `guidanceScale` is the distilled guidance the transformer embeds
+    // (Diffusers' default 3.5 for FLUX.1-dev; schnell has no guidance embedding and ignores it),
+    // not classifier-free guidance.
+    /// `true_cfg_scale`: above 1, with a negative prompt, a second transformer pass per step on
+    /// the negative prompt and `neg + s·(pos − neg)` (1 is off).
+    public var trueCFGScale: Float = 1
+    /// `max_sequence_length`: the T5 tokens of a prompt (padded and truncated to it), at most
+    /// 512; nil is Diffusers' 512.
+    public var maxSequenceLength: Int?
+
     public init(prompts: [String] = [], negativePrompts: [String]? = nil) {
         self.prompts = prompts
         self.negativePrompts = negativePrompts
@@ -133,6 +143,8 @@ public enum FamilyOption: String, CaseIterable, Sendable {
     case denoisingStart = "denoising_start (--denoising-start)"
     case sizeConditioning = "original_size, target_size and crops_coords_top_left (--original-size, --target-size, --crops-coords-top-left and their negatives)"
     case aestheticScore = "aesthetic_score and negative_aesthetic_score (--aesthetic-score, --negative-aesthetic-score)"
+    case trueCFGScale = "true_cfg_scale (--true-cfg-scale)"
+    case maxSequenceLength = "max_sequence_length (--max-sequence-length)"
 
     /// Whether `options` sets this argument (to anything but its default).
     func isSet(in options: GenerationOptions) -> Bool {
@@ -151,6 +163,8 @@ public enum FamilyOption: String, CaseIterable, Sendable {
             sizes.negativeAestheticScore = nil
             return sizes != MicroConditioning()
         case .aestheticScore: return micro.aestheticScore != nil || micro.negativeAestheticScore != nil
+        case .trueCFGScale: return options.trueCFGScale != 1
+        case .maxSequenceLength: return options.maxSequenceLength != nil
         }
     }
 }

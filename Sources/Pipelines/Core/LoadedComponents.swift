@@ -96,17 +96,19 @@ public struct LoadedComponents: @unchecked Sendable {
         return model
     }
 
-    public func tokenizer(_ name: String) throws -> CLIPTokenizer {
-        guard let tokenizer = try optionalTokenizer(name) else {
+    /// The tokenizer component `name` as `T` (a `CLIPTokenizer` unless said).
+    public func tokenizer<T>(_ name: String, as type: T.Type = CLIPTokenizer.self) throws -> T {
+        guard let tokenizer = try optionalTokenizer(name, as: type) else {
             throw PipelineError.componentNotInIndex(folder: folder, component: name, pipeline: layout.className)
         }
         return tokenizer
     }
 
-    public func optionalTokenizer(_ name: String) throws -> CLIPTokenizer? {
+    public func optionalTokenizer<T>(_ name: String, as type: T.Type = CLIPTokenizer.self) throws -> T? {
         guard let (className, component) = loaded[name] else { return nil }
-        guard case .tokenizer(let tokenizer) = component else {
-            throw PipelineError.wrongComponentClass(component: name, className: className, pipeline: layout.className, expected: "CLIPTokenizer")
+        guard case .tokenizer(let loaded) = component, let tokenizer = loaded as? T else {
+            throw PipelineError.wrongComponentClass(component: name, className: className, pipeline: layout.className,
+                                                    expected: String(describing: T.self))
         }
         return tokenizer
     }

@@ -35,7 +35,7 @@ public class UNetDiffusionPipeline: DiffusionPipeline, @unchecked Sendable {
     func resolvedSize(_ options: GenerationOptions, supported: Set<FamilyOption>, pipeline: String) throws -> (Int, Int) {
         try options.refuseUnsupported(supported, pipeline: pipeline)
         return try validatedCall(options, defaultSize: defaultImageSize, multiple: sizeMultiple,
-                                 scaling: "its VAE scales by \(vaeScaleFactor)")
+                                 scaling: "its VAE scales by \(vaeScaleFactor) and Diffusers asks for multiples of 8")
     }
 
     /// The initial latents of a text-to-image call, [batch, C, h, w] scaled by the scheduler's

@@ -1,0 +1,38 @@
+import Foundation
+import Models
+import Tensor
+
+/// Image-to-image's encoding, shared by every family.
+extension DiffusionPipeline {
+    /// The image's latents, as Diffusers' image-to-image `prepare_latents`: encoded with the VAE
+    /// in `encodeDType`, sampled from its distribution (the noise drawn from `generator` unless
+    /// given), rounded through `latentDType`, less the VAE's `shift_factor` (FLUX's) and scaled
+    /// by its `scaling_factor`, repeated to `batch`; f32 on the host. The encode's time goes to
+    /// `timings.vaeEncodeSeconds`.
+    func imageLatents(_ image: Tensor, encodeDType: DType, latentDType: DType, batch: Int, sampleNoise: Tensor?,
+                      generator: inout TorchGenerator, timings: inout GenerationResult.Timings) throws -> Tensor {
+        let vae = try autoencoder()
+        OpProfile.beginSection("vae_encode")
+        defer { OpProfile.beginSection(nil) }
+        let (distribution, encodeSeconds) = try timedPhase {
+            try inPhase(of: vae) {
+                encodeDType == dtype ? try vae.encode(image.to(dtype))
+                    : try converting(vae, to: encodeDType) { try vae.encode(image.to(encodeDType)) }
+            }
+        }
+        let sampleStart = Date()
+        let noise = try sampleNoise ?? generator.randn(distribution.mean.shape)
+        var latents = try distribution.sample(noise: noise.to(distribution.mean.dtype).to(distribution.mean.device))
+            .to(latentDType).to(.f32).to(.cpu)
+        if let shift = vae.config.shiftFactor { latents = try latents - shift }
+        latents = try latents.scaled(by: vae.config.scalingFactor)
+        timings.vaeEncodeSeconds = encodeSeconds + Date().timeIntervalSince(sampleStart)
+        return try repeatedToBatch(latents, batch)
+    }
+
+    /// [1 or batch, ...] latents as [batch, ...].
+    func repeatedToBatch(_ latents: Tensor, _ batch: Int) throws -> Tensor {
+        guard latents.shape[0] != batch else { return latents }
+        return try Tensor.concat(Array(repeating: latents, count: batch / latents.shape[0]), axis: 0)
+    }
+}
