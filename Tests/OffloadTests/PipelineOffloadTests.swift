@@ -48,7 +48,7 @@ final class PipelineOffloadTests: XCTestCase {
         var longer = options
         longer.steps = 3
         let eager = try pipeline.generate(longer, progress: nil).images.floats()
-        pipeline.enableDenoiserCapture()
+        try pipeline.enableDenoiserCapture()
         XCTAssertEqual(try pipeline.generate(longer, progress: nil).images.floats(), eager, "\(family), capture: bit for bit")
         XCTAssertNotNil(pipeline.lastDenoiserCapturePlan, "\(family): captured")
         XCTAssertEqual(try pipeline.generate(options, progress: nil).images.floats(), plain, "\(family): plain again after switching")

@@ -135,7 +135,7 @@ public final class CombinedTimestepTextProjEmbeddings: Module, @unchecked Sendab
     }
 
     /// timestep and guidance [B] (already ×1000), pooled [B, P] → [B, D] in pooled's dtype.
-    func callAsFunction(timestep: Tensor, guidance: Tensor?, pooled: Tensor) throws -> Tensor {
+    public func callAsFunction(timestep: Tensor, guidance: Tensor?, pooled: Tensor) throws -> Tensor {
         try forward(timestep, guidance, pooled) { timestep, guidance, pooled in
             func sinusoids(_ t: Tensor) throws -> Tensor {
                 try timestepEmbedding(t.to(.f32), dimension: Self.projectionWidth, flipSinToCos: true, downscaleFreqShift: 0).to(pooled.dtype)
