@@ -98,7 +98,7 @@ extension FluxPipeline {
 
     /// FluxPipeline's schedule: `linspace(1, 1/N, N)` sigmas shifted by μ from the image's token
     /// count (`calculate_shift` with the scheduler config's lengths and shifts), begin index 0.
-    func setSchedule(steps: Int, imageSequenceLength: Int) throws {
+    public func setSchedule(steps: Int, imageSequenceLength: Int) throws {
         guard var flow = scheduler as? FlowMatchEulerDiscreteScheduler else {
             throw PipelineError.invalidOption("FLUX needs the flow-match scheduler, not \(type(of: scheduler))")
         }
