@@ -19,19 +19,19 @@ final class OffloadStrategyTests: XCTestCase {
 
     /// Runs the UNet twice (the second run uses the traced prefetch order) and returns the
     /// output and the device's peak during the second run.
-    func run(_ unet: UNet2DConditionModel, _ model: UNetCase, on device: Device) throws -> (output: [Float], peak: Int) {
+    func run(_ unet: Module, _ model: ModelCase, on device: Device) throws -> (output: [Float], peak: Int) {
         _ = try model.forward(unet)
         device.allocator.resetPeak()
         let out = try model.forward(unet).to(.cpu)
         return (try out.floats(), device.allocator.peakBytes)
     }
 
-    /// The SD UNet and the SDXL one (added conditions, per-block depths) alike.
+    /// The SD UNet, the SDXL one (added conditions, per-block depths) and the FLUX transformer alike.
     func testEveryStrategyIsBitEqualAndWithinItsMemoryBound() throws {
-        for model in [UNetCase.tinySD, .tinySDXL] { try checkStrategies(model) }
+        for model in [ModelCase.tinySD, .tinySDXL, .tinyFluxDev] { try checkStrategies(model) }
     }
 
-    func checkStrategies(_ model: UNetCase) throws {
+    func checkStrategies(_ model: ModelCase) throws {
         let expected = try model.forward(model.make()).floats()
 
         // Plain: the whole model on the device.
@@ -46,7 +46,7 @@ final class OffloadStrategyTests: XCTestCase {
         let activations = plainPeak - held
         try plain.moveParameters(to: .cpu)
 
-        func check(_ technique: String, bound: Int, _ apply: (UNet2DConditionModel, Device) throws -> Void) throws {
+        func check(_ technique: String, bound: Int, _ apply: (Module, Device) throws -> Void) throws {
             let name = model.name + ", " + technique
             let device = Device.accel(1)
             let unet = try model.make()

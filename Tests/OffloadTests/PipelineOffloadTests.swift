@@ -20,6 +20,10 @@ final class PipelineOffloadTests: XCTestCase {
         (options.width, options.height, options.guidanceScale) = (32, 32, 5)
         options.prompts2 = ["a blue square"]
         try checkTechniques(AutoPipeline.textToImage(folder: OffloadStrategyTests.root + "/tiny-sdxl"), options)
+        var flux = GenerationOptions(prompt: "a red fox in the snow")
+        (flux.steps, flux.guidanceScale, flux.width, flux.height, flux.seed) = (2, 3.5, 32, 24, 11)
+        flux.maxSequenceLength = 64
+        try checkTechniques(AutoPipeline.textToImage(folder: OffloadStrategyTests.root + "/tiny-flux-dev"), flux)
     }
 
     func checkTechniques(_ pipeline: any TextToImagePipeline, _ options: GenerationOptions) throws {
@@ -35,6 +39,14 @@ final class PipelineOffloadTests: XCTestCase {
                 try pipeline.denoiser.applyGroupOffloading(device: device, options: GroupOffloadOptions(type: .blockLevel(blocksPerGroup: 1), useStream: true))
                 try pipeline.enableModelCPUOffload(device: device)
             }),
+            // The guide's group offloading: the denoiser at leaf level with a stream, each text
+            // encoder two blocks per group, the VAE at leaf level.
+            ("the guide's group offload (text encoders two blocks per group)", {
+                for (name, component) in pipeline.namedComponents {
+                    let type: GroupOffloadType = name.hasPrefix("text_encoder") ? .blockLevel(blocksPerGroup: 2) : .leafLevel
+                    try component.applyGroupOffloading(device: device, options: GroupOffloadOptions(type: type, useStream: name == pipeline.layout.denoiser))
+                }
+            }),
         ]
         for (name, enable) in techniques {
             try enable()
@@ -43,6 +55,10 @@ final class PipelineOffloadTests: XCTestCase {
             XCTAssertEqual(device.allocator.bytesInUse, 0, "\(family), \(name): everything back on the host after the call")
             try pipeline.removeAllHooks()
             XCTAssertTrue(pipeline.hooks.isEmpty, "\(family), \(name): hooks left behind")
+        }
+        guard !(pipeline is FluxPipeline) else {
+            XCTAssertThrowsError(try pipeline.enableDenoiserCapture(), "FLUX has no graph capture")
+            return
         }
         // Capture replays the denoiser's graph from the third step: the same image.
         var longer = options

@@ -8,6 +8,7 @@ import Tensor
 /// 3-axis rotary positions. Parameter paths equal the checkpoint's keys.
 public final class FluxTransformer2DModel: Module, @unchecked Sendable {
     public let config: FluxTransformer2DConfig
+    public let posEmbed: FluxPosEmbed
     public let timeTextEmbed: CombinedTimestepTextProjEmbeddings
     public let contextEmbedder: Linear, xEmbedder: Linear
     public let transformerBlocks: ModuleList<FluxTransformerBlock>
@@ -24,6 +25,7 @@ public final class FluxTransformer2DModel: Module, @unchecked Sendable {
     public init(_ config: FluxTransformer2DConfig) {
         self.config = config
         let d = config.innerDim
+        posEmbed = FluxPosEmbed(axesDims: config.axesDimsRope)
         timeTextEmbed = CombinedTimestepTextProjEmbeddings(dim: d, pooledDim: config.pooledProjectionDim, guidance: config.guidanceEmbeds)
         contextEmbedder = Linear(config.jointAttentionDim, d)
         xEmbedder = Linear(config.inChannels, d)
@@ -36,6 +38,7 @@ public final class FluxTransformer2DModel: Module, @unchecked Sendable {
         normOut = AdaLayerNormContinuous(d, conditioningDim: d)
         projOut = Linear(d, config.outputChannels)
         super.init()
+        child("pos_embed", posEmbed)
         child("time_text_embed", timeTextEmbed)
         child("context_embedder", contextEmbedder)
         child("x_embedder", xEmbedder)
@@ -74,7 +77,7 @@ public final class FluxTransformer2DModel: Module, @unchecked Sendable {
                 throw ModuleError.invalidInput("this \(className) has no guidance embedding (guidance_embeds is false): pass no guidance value")
             }
             let ids = try Tensor.concat([positions(textIds, count: context.shape[1], "text"), positions(imageIds, count: n, "image")], axis: 0)
-            let rotary = try RotaryEmbedding(positions: ids, axesDims: c.axesDimsRope)
+            let rotary = try posEmbed(ids)
 
             var h = try xEmbedder(x)                                                               // [B, N, D]
             let temb = try timeTextEmbed(timestep: perSample(timestep, batch: b, "timestep").to(h.dtype) * 1000,
@@ -144,5 +147,25 @@ public final class CombinedTimestepTextProjEmbeddings: Module, @unchecked Sendab
             if let guidanceEmbedder, let guidance { embedding = try embedding + guidanceEmbedder(sinusoids(guidance)) }
             return try embedding + textEmbedder(pooled)
         }
+    }
+}
+
+/// Diffusers' `FluxPosEmbed` (θ 10000): no weights, only the rotary table of the joint
+/// sequence's positions. A module of its own so that device maps written for Diffusers' tree
+/// (`pos_embed` is its first key) apply as written.
+public final class FluxPosEmbed: Module, @unchecked Sendable {
+    public let axesDims: [Int]
+    public let theta: Double = 10000
+
+    init(axesDims: [Int]) {
+        self.axesDims = axesDims
+        super.init()
+    }
+
+    override public var className: String { "FluxPosEmbed" }
+
+    /// The rotary embedding of `ids` [S, axes].
+    public func callAsFunction(_ ids: Tensor) throws -> RotaryEmbedding {
+        try forward(ids) { ids in try RotaryEmbedding(positions: ids, axesDims: axesDims, theta: theta) }
     }
 }
