@@ -28,6 +28,8 @@ public struct GroupOffloadOptions: Sendable {
     /// With `useStream`: keep copying the groups that follow until this many bytes are on their
     /// way (at least one group). 0 prefetches exactly one group ahead, as Diffusers does; more
     /// lets a large group's copy start behind several small ones, at that many bytes of memory.
+    /// On the CPU's disk tier (groups read in place from their mapped files) the same budget
+    /// bounds how far ahead the following groups' pages are read into the page cache.
     public var prefetchBytes = 0
     /// Cast floating-point weights to this dtype as each group comes to the device (the homes
     /// keep their dtype, e.g. an f32 checkpoint left memory-mapped); nil: no cast.
@@ -49,7 +51,12 @@ public final class GroupOffloadState: @unchecked Sendable {
     public let statistics = TransferStatistics()
     public private(set) var groups: [ParameterGroup] = []
     let prefetching: Bool
+    /// The disk tier: on the CPU, groups mapped from their files are read in place; the pages of
+    /// the groups that follow are asked for ahead (`ParameterGroup.advisePages`), off the
+    /// compute thread, so that a step's reads hide behind its compute.
+    let prefetchesPages: Bool
     private let queue = DispatchQueue(label: "swift-diffusers.group-offload.transfers")
+    private let pageQueue = DispatchQueue(label: "swift-diffusers.group-offload.page-prefetch")
     /// Group order seen on the first forward; nil until it finished.
     private var order: [ObjectIdentifier: Int]?
     private var trace: [ParameterGroup] = []
@@ -62,6 +69,7 @@ public final class GroupOffloadState: @unchecked Sendable {
     init(device: Device, prefetching: Bool, prefetchBytes: Int, computeDType: DType?) {
         self.device = device
         self.prefetching = prefetching
+        prefetchesPages = device.isCPU
         self.prefetchBytes = prefetchBytes
         self.computeDType = computeDType
     }
@@ -71,8 +79,11 @@ public final class GroupOffloadState: @unchecked Sendable {
     /// A group's onload leader is about to run: make it resident, prefetch its successor.
     func willRun(_ group: ParameterGroup) throws {
         try group.onload(to: device)
-        guard prefetching else { return }
-        if let order {
+        guard prefetching || prefetchesPages else { return }
+        if let order, prefetchesPages {
+            guard let index = order[ObjectIdentifier(group)] else { return }
+            advisePages(trace[(index + 1)...] + trace[..<index])
+        } else if let order {
             guard let index = order[ObjectIdentifier(group)] else { return }
             // With a budget the look-ahead runs on into the next forward's first groups (a
             // denoising loop calls again at once), so the copy engine keeps working through
@@ -97,10 +108,11 @@ public final class GroupOffloadState: @unchecked Sendable {
     /// the model again at once), so a call does not begin with an idle copy engine; `endCall`
     /// drops them when no call follows.
     func forwardEnded() {
-        guard prefetching else { return }
+        guard prefetching || prefetchesPages else { return }
         if order == nil {
             order = Dictionary(uniqueKeysWithValues: trace.enumerated().map { (ObjectIdentifier($0.element), $0.offset) })
         }
+        if prefetchesPages { return advisePages(trace[...]) }
         guard prefetchBytes > 0 else { return }
         var ahead = 0
         for next in trace {
@@ -108,6 +120,20 @@ public final class GroupOffloadState: @unchecked Sendable {
             next.prefetch(to: device, on: queue)
             ahead += next.byteCount
         }
+    }
+
+    /// Asks for the pages of the mapped groups at the head of `upcoming`, at least one and up to
+    /// `prefetchBytes`, on the page queue (`madvise` may block while it queues the reads).
+    private func advisePages(_ upcoming: ArraySlice<ParameterGroup>) {
+        var ahead = 0, chosen: [ParameterGroup] = []
+        for next in upcoming where next.readsHomesInPlace {
+            if ahead > 0 && ahead + next.byteCount > prefetchBytes { break }
+            chosen.append(next)
+            ahead += next.byteCount
+        }
+        let storages = chosen.flatMap { $0.claimPageAdvice() }
+        guard !storages.isEmpty else { return }
+        pageQueue.async { for storage in storages { storage.adviseWillNeed() } }
     }
 
     /// Drops groups copied ahead for a forward that is not coming.

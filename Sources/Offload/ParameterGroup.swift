@@ -61,6 +61,20 @@ public final class ParameterGroup: @unchecked Sendable {
     /// Whether onloading to the CPU reads the homes where they are: all mapped, none cast.
     var readsHomesInPlace: Bool { !casts && homes.allSatisfy { $0.storage.isMapped } }
 
+    /// Whether the homes' pages were asked for ahead of this group's next onload.
+    private var pagesAdvised = false
+
+    /// The disk tier's prefetch: the mapped homes' storages whose pages the kernel should start
+    /// reading into the page cache (`Storage.adviseWillNeed`), so that the forward's page faults
+    /// find them there instead of waiting for the disk. Once per onload (on the compute thread,
+    /// which owns this state); empty when already asked, resident, or nothing is mapped.
+    func claimPageAdvice() -> [Storage] {
+        guard !pagesAdvised, onloadedDevice == nil else { return [] }
+        pagesAdvised = true
+        statistics.addPrefetch()
+        return homes.map(\.storage).filter(\.isMapped)
+    }
+
     /// Derived copies of the homes (packed weights) go to `file`, or to memory when nil.
     func spillDerived(to file: SpillFile?) {
         for home in homes { home.storage.spillFile = file }
@@ -125,6 +139,7 @@ public final class ParameterGroup: @unchecked Sendable {
         // Mapped homes drop their pages and packed copies, so the resident set is the groups in use.
         for home in homes where home.storage.isMapped { home.storage.releaseResidentPages() }
         onloadedDevice = nil
+        pagesAdvised = false
     }
 
     private func publish(_ tensors: [Tensor], on device: Device) {

@@ -136,6 +136,19 @@ public final class Storage: @unchecked Sendable {
     /// `keepingDerived` all derived data stays (the bytes are read only through a derived copy,
     /// such as a packed convolution weight, so they need not stay resident beside it). Owned
     /// storage is left alone. This is how the disk tier releases a group after use.
+    /// Asks the kernel to read a mapped storage's pages into the page cache ahead of use
+    /// (`madvise(MADV_WILLNEED)`: the reads are queued, not waited for, and the pages count in
+    /// no process's resident set until touched). Nothing for owned storage.
+    public func adviseWillNeed() {
+        guard mapping != nil, byteCount > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = Int(bitPattern: pointer) & ~(page - 1)
+        let end = (Int(bitPattern: pointer) + byteCount + page - 1) & ~(page - 1)
+        if let base = UnsafeMutableRawPointer(bitPattern: start) {
+            _ = madvise(base, end - start, MADV_WILLNEED)
+        }
+    }
+
     public func releaseResidentPages(keepingDerived: Bool = false) {
         if !keepingDerived {
             cacheLock.lock()

@@ -76,7 +76,10 @@ extension Generate {
         }
         if stream && !groupOffload { throw ValidationError("--stream applies to group offload: add --offload group-block or group-leaf") }
         if recordStream && !stream { throw ValidationError("--record-stream requires --stream") }
-        if prefetchBytes != nil && !stream { throw ValidationError("--prefetch-bytes requires --stream") }
+        // On the CPU, group offload reads mapped weights in place and reads the next groups' pages ahead.
+        if prefetchBytes != nil && !stream && !(device == "cpu" && groupOffload) {
+            throw ValidationError("--prefetch-bytes requires --stream (or group offload on the cpu, where it bounds the pages read ahead)")
+        }
         if lowCPUMem && !groupOffload { throw ValidationError("--low-cpu-mem applies to group offload: add --offload group-block or group-leaf") }
         if offloadDir != nil && !groupOffload && deviceMap == nil {
             throw ValidationError("--offload-dir applies to group offload or a --device-map with a disk tier")

@@ -98,7 +98,7 @@ struct Generate: ParsableCommand {
     @Flag(help: "Accepted for parity with Diffusers (group offload): host copies are never staged here.")
     var lowCPUMem = false
 
-    @Option(help: "With --stream: bytes of following groups to copy ahead (e.g. 512MB); default one group, as Diffusers.")
+    @Option(help: "With --stream: bytes of following groups to copy ahead (e.g. 512MB); default one group, as Diffusers. With group offload on the cpu: bytes of following groups whose pages are read from disk ahead.")
     var prefetchBytes: String?
 
     @Option(help: "Folder for weight files of group offload or a device map's disk tier (weights not mapped from their checkpoint).")

@@ -101,8 +101,16 @@ final class FluxOffloadTests: XCTestCase {
         for options in [GroupOffloadOptions(type: .leafLevel), GroupOffloadOptions(type: .blockLevel(blocksPerGroup: 1))] {
             let transformer = try model.make()
             XCTAssertTrue(transformer.namedParameters().allSatisfy { $0.parameter.value?.storage.isMapped == true }, "weights stay mapped")
-            try transformer.applyGroupOffloading(device: .cpu, options: options)
+            let state = try transformer.applyGroupOffloading(device: .cpu, options: options)
             XCTAssertEqual(try model.forward(transformer).floats(), plain, "\(options.type)")
+            // The first forward traces the order; from then on each group's successor's pages
+            // are asked for while it computes (one group ahead: prefetchBytes 0).
+            XCTAssertEqual(state.executionOrder.count, state.groups.count - (options.type == .leafLevel ? 0 : 1), "\(options.type)")
+            let advisedInFirst = state.statistics.prefetchCount
+            XCTAssertEqual(try model.forward(transformer).floats(), plain, "\(options.type), pages read ahead")
+            let perForward = state.statistics.prefetchCount - advisedInFirst
+            XCTAssertGreaterThanOrEqual(perForward, state.executionOrder.count - 1, "\(options.type): each following group asked for")
+            XCTAssertLessThanOrEqual(perForward, state.executionOrder.count + 1, "\(options.type): once per onload")
         }
         let folder = NSTemporaryDirectory() + "flux-disk-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: folder) }
