@@ -87,6 +87,9 @@ let package = Package(
         .executableTarget(
             name: "VAEBenchmark", dependencies: ["Models", "NN", "Tensor"], path: "Benchmarks/VAEBenchmark",
             swiftSettings: optimisation),
+        .executableTarget(
+            name: "FluxBenchmark", dependencies: ["Models", "NN", "Tensor"], path: "Benchmarks/FluxBenchmark",
+            swiftSettings: optimisation),
         // Helpers the test targets share (fixture paths, tensor comparisons, error assertions);
         // under Tests/ and in no product.
         .target(name: "TestSupport", dependencies: ["Tensor", "NN"], path: "Tests/TestSupport"),

@@ -36,6 +36,13 @@ final class BF16ProductsTests: XCTestCase {
         let bias = try Tensor(values(24, 3), shape: [24], dtype: .bf16)
         try check(x.linear(weight: w, bias: bias), x.to(.f32).linear(weight: w.to(.f32), bias: bias.to(.f32)), scale: 48, "linear")
 
+        // A weight converted a band of rows at a time (200 outputs in bands of 64): the same.
+        let wide = try Tensor(values(200 * 48, 7), shape: [200, 48], dtype: .bf16), wideBias = try Tensor(values(200, 8), shape: [200], dtype: .bf16)
+        let chunk = CPUBackend.bf16WeightChunkBytes
+        CPUBackend.bf16WeightChunkBytes = 64 * 48 * 4
+        defer { CPUBackend.bf16WeightChunkBytes = chunk }
+        try check(x.linear(weight: wide, bias: wideBias), x.to(.f32).linear(weight: wide.to(.f32), bias: wideBias.to(.f32)), scale: 48, "banded linear")
+
         let b = try Tensor(values(2 * 48 * 7, 4), shape: [2, 48, 7], dtype: .bf16)
         try check(x.matmul(b), x.to(.f32).matmul(b.to(.f32)), scale: 48, "batched matmul")
 

@@ -8,6 +8,8 @@
 # images per prompt (default 1). TOOLKIT="--offload group-block --blocks-per-group 1" (say) adds
 # a third process per repetition: ours with those memory-toolkit options, its own column.
 # SUMMARY=FILE also writes the medians as JSON (tools/bench/scaling.sh reads it).
+# FLUX folders (tools/reference/make_flux_random.py): THEIRS=tools/bench/flux_bench.py runs Diffusers'
+# side; EXTRA="--max-sequence-length 512" (say) goes to both sides; GUIDANCE=3.5.
 # Prints one table per dtype: each figure ours, (ours with TOOLKIT,) Diffusers' and the ratios
 # (medians over the repetitions).
 set -euo pipefail
@@ -28,7 +30,7 @@ ours() {
   date +%s.%N > "$out/$side-$dtype-$rep.launch"
   DIFFUSERS_NUM_THREADS=$threads "$diffuse" generate --model "$model" --prompt "a red circle" --steps "$steps" \
     --width "$size" --height "$size" --guidance "$guidance" --seed 0 --dtype "$dtype" --device cpu --batch "$batch" "$@" \
-    --out "$out/$side-$dtype-$rep.png" --report "$out/$side-$dtype-$rep.json" >/dev/null 2>"$out/$side.err" \
+    ${EXTRA:-} --out "$out/$side-$dtype-$rep.png" --report "$out/$side-$dtype-$rep.json" >/dev/null 2>"$out/$side.err" \
     || { echo "ours ($side) failed: $(tail -1 "$out/$side.err")"; exit 1; }
 }
 
@@ -38,8 +40,10 @@ for dtype in ${DTYPES:-f32 bf16}; do
     # shellcheck disable=SC2086
     [[ -z "$toolkit" ]] || ours toolkit "$dtype" "$rep" $toolkit --offload-dir "$out/groups"
     date +%s.%N > "$out/theirs-$dtype-$rep.launch"
-    "$python" tools/reference/make_sd15_random.py "$model" --bench --threads "$threads" --size "$size" --steps "$steps" \
-      --dtype "$dtype" --batch "$batch" --guidance "$guidance" > "$out/theirs-$dtype-$rep.json" 2>"$out/theirs.err" \
+    # shellcheck disable=SC2086
+    if [[ -n "${THEIRS:-}" ]]; then set -- "$THEIRS" "$model"; else set -- tools/reference/make_sd15_random.py "$model" --bench; fi
+    "$python" "$@" --threads "$threads" --size "$size" --steps "$steps" \
+      --dtype "$dtype" --batch "$batch" --guidance "$guidance" ${EXTRA:-} > "$out/theirs-$dtype-$rep.json" 2>"$out/theirs.err" \
       || { echo "Diffusers failed: $(tail -1 "$out/theirs.err")"; exit 1; }
   done
 done

@@ -68,6 +68,15 @@ extension Module {
         }
     }
 
+    /// Maps the pages of every weight still mapped from its checkpoint into the process at once
+    /// (`Storage.populateResidentPages`): a phase about to use all of a model's weights reads
+    /// them in one call per tensor instead of faulting them in page by page.
+    public func populateMappedWeightPages() {
+        for (_, slot) in namedParameters() where slot.value?.storage.isMapped == true {
+            slot.value?.storage.populateResidentPages()
+        }
+    }
+
     /// Moves every loaded parameter to `device` (real copies; already-there ones stay).
     public func moveParameters(to device: Device) throws {
         for (_, slot) in namedParameters() { slot.value = try slot.value.map { try $0.to(device) } }

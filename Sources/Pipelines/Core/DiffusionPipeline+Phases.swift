@@ -26,6 +26,9 @@ extension DiffusionPipeline {
             // The next phase allocates other sizes: blocks this one freed would only sit in RSS.
             Device.cpu.allocator.emptyCache()
         }
+        // A resident phase reads all of its model's weights: map them in one go. (Offloaded
+        // components bring their groups in as they run; populating them would defeat that.)
+        if !component.hasOffloadHooks { component.populateMappedWeightPages() }
         if castPending && !component.hasOffloadHooks {
             let castStart = Date()
             defer { phaseCastSeconds += Date().timeIntervalSince(castStart) }

@@ -64,9 +64,8 @@ extension CPUBackend {
         if result != dtype {  // f16: compute in f32
             return try linear(x.to(dtype), weight: weight.to(dtype), bias: bias).to(result)
         }
-        // bf16 products as f32 ones (`BF16ProductKernels`): the weight's f32 copy lives for this
-        // call only, so the weights stay bf16 in memory.
-        if dtype == .bf16 && CPUBackend.bf16ProductsInF32 { return try linear(x.to(.f32), weight: weight.to(.f32), bias: bias).to(.bf16) }
+        // bf16 products as f32 ones (`BF16ProductKernels`), the weights staying bf16 in memory.
+        if dtype == .bf16 && CPUBackend.bf16ProductsInF32 { return try linearInF32Chunks(x, weight: weight, bias: bias) }
         let input = try x.to(dtype).withoutBroadcastStrides()
         let outFeatures = weight.shape[0]
         let out = try Tensor.empty(Array(x.shape.dropLast()) + [outFeatures], dtype: dtype, device: device)
@@ -78,6 +77,38 @@ extension CPUBackend {
         // packing itself each call (BENCHMARKS.md, oneDNN 3.2 section).
         let wT = try weight.to(dtype).withoutBroadcastStrides().transposed(0, 1)
         try withExtendedLifetime(out) { try gemm(rows, wT, bias: bias, into: out.data, dtype: dtype) }
+        return out
+    }
+
+    /// Bytes of f32 weight rows a bf16 linear on the f32 route converts at a time
+    /// (`linearInF32Chunks`); settable for tests.
+    nonisolated(unsafe) public static var bf16WeightChunkBytes = 16 << 20
+
+    /// A bf16 linear as f32 products: the input widened once, then the weight a band of output
+    /// rows at a time — converted into one f32 buffer that the GEMM reads while it is still in
+    /// cache, the band's f32 result rounded into the bf16 output — instead of an f32 copy of the
+    /// whole weight (fresh pages, written and read back from memory) and of the whole result.
+    /// Each output element is the same f32 dot product, rounded once.
+    func linearInF32Chunks(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
+        let (n, k) = (weight.shape[0], weight.shape[1])
+        let rows = try x.to(.f32).withoutBroadcastStrides().reshaped([-1, k])                   // [M, K] f32
+        let m = rows.shape[0]
+        let out = try Tensor.empty(Array(x.shape.dropLast()) + [n], dtype: .bf16, device: x.device)
+        guard out.count > 0 else { return out }
+        let band = min(n, max(64, CPUBackend.bf16WeightChunkBytes / max(4 * k, 1) / 64 * 64))
+        let weightBand = try Tensor.empty([band, k], dtype: .f32, device: x.device)               // [band, K]
+        let resultBand = try Tensor.empty([m * band], dtype: .f32, device: x.device)
+        let source = try weight.contiguous(), output = try out.reshaped([m, n])
+        for start in stride(from: 0, to: n, by: band) {
+            let width = min(band, n - start)
+            let w = width == band ? weightBand : try weightBand.narrowed(axis: 0, start: 0, length: width)
+            try w.copyElements(from: source.narrowed(axis: 0, start: start, length: width))
+            let result = try resultBand.narrowed(axis: 0, start: 0, length: m * width).reshaped([m, width])
+            try withExtendedLifetime((weightBand, resultBand)) {
+                try gemm(rows, w.transposed(0, 1), bias: bias?.narrowed(axis: 0, start: start, length: width), into: result.data, dtype: .f32)
+            }
+            try output.narrowed(axis: 1, start: start, length: width).assign(result)
+        }
         return out
     }
 
