@@ -132,3 +132,19 @@ final class FluxOffloadTests: XCTestCase {
         XCTAssertFalse(written.isEmpty, "the groups were written to the offload folder")
     }
 }
+
+extension FluxOffloadTests {
+    /// Block level on T5 groups its encoder's blocks (blocksPerGroup at a time), as the guide's
+    /// text-encoder example means; the shared embedding and final norm are the unmatched groups.
+    func testT5BlockGroups() throws {
+        let folder = OffloadStrategyTests.root + "/tiny-flux-dev/text_encoder_2"
+        let t5 = T5EncoderModel(try T5Config(ModelConfig(path: folder + "/config.json")))
+        try t5.load(from: Checkpoint(folder: folder))
+        let ids = try Tensor(int64: (0..<24).map { Int64($0 * 7 % 500) }, shape: [1, 24])
+        let plain = try t5(ids).lastHiddenState.floats()
+        let state = try t5.applyGroupOffloading(device: .accel(6), options: GroupOffloadOptions(type: .blockLevel(blocksPerGroup: 2)))
+        XCTAssertEqual(Set(state.groups.map(\.id)), ["encoder.block_0_1", "encoder.T5Stack_unmatched_group", "T5EncoderModel_unmatched_group"])
+        XCTAssertEqual(try t5(ids).lastHiddenState.to(.cpu).floats(), plain)
+        XCTAssertEqual(Device.accel(6).allocator.bytesInUse, 0)
+    }
+}

@@ -28,6 +28,13 @@ public final class T5EncoderModel: Module, @unchecked Sendable {
     /// transformers' `_no_split_modules`.
     override public var noSplitModuleClasses: [String] { [T5Block.className(config)] }
 
+    /// Block-level group offloading descends into `encoder` and groups its `block` list. (In
+    /// Diffusers a transformers T5 declares no `_group_offload_block_modules`, so block level
+    /// makes the whole encoder one group unless `block_modules=["encoder"]` is passed; here that
+    /// is the default, so that blocks-per-group means what the guide's text-encoder example
+    /// expects.)
+    override public var groupOffloadBlockModules: [String] { ["encoder"] }
+
     /// transformers' `_keep_in_fp32_modules`: in a float16 load the feed-forward output
     /// projections stay float32 (`loadKeepingFP32Modules`).
     public static let keepInFP32Modules = ["wo"]
