@@ -139,29 +139,13 @@ public final class Storage: @unchecked Sendable {
     /// Asks the kernel to read a mapped storage's pages into the page cache ahead of use
     /// (`madvise(MADV_WILLNEED)`: the reads are queued, not waited for, and the pages count in
     /// no process's resident set until touched). Nothing for owned storage.
-    public func adviseWillNeed() {
-        guard mapping != nil, byteCount > 0 else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = Int(bitPattern: pointer) & ~(page - 1)
-        let end = (Int(bitPattern: pointer) + byteCount + page - 1) & ~(page - 1)
-        if let base = UnsafeMutableRawPointer(bitPattern: start) {
-            _ = madvise(base, end - start, MADV_WILLNEED)
-        }
-    }
+    public func adviseWillNeed() { adviseMappedPages(MADV_WILLNEED) }
 
     /// Maps a mapped storage's pages into the process now, in one call
     /// (`madvise(MADV_POPULATE_READ)`, Linux 5.14+; a no-op elsewhere), rather than a fault at
     /// a time as the first reads touch them: reading pages the page cache holds costs a
     /// fraction of what demand faults do. Nothing for owned storage.
-    public func populateResidentPages() {
-        guard mapping != nil, byteCount > 0 else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = Int(bitPattern: pointer) & ~(page - 1)
-        let end = (Int(bitPattern: pointer) + byteCount + page - 1) & ~(page - 1)
-        if let base = UnsafeMutableRawPointer(bitPattern: start) {
-            _ = madvise(base, end - start, 22)  // MADV_POPULATE_READ
-        }
-    }
+    public func populateResidentPages() { adviseMappedPages(22) }  // MADV_POPULATE_READ
 
     public func releaseResidentPages(keepingDerived: Bool = false) {
         if !keepingDerived {
@@ -171,12 +155,17 @@ public final class Storage: @unchecked Sendable {
             cacheLock.unlock()
             for storage in spilled { storage.releaseResidentPages() }
         }
+        adviseMappedPages(MADV_DONTNEED)
+    }
+
+    /// `madvise(advice)` over the whole pages a mapped storage spans; nothing for owned storage.
+    private func adviseMappedPages(_ advice: Int32) {
         guard mapping != nil, byteCount > 0 else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = Int(bitPattern: pointer) & ~(page - 1)
         let end = (Int(bitPattern: pointer) + byteCount + page - 1) & ~(page - 1)
         if let base = UnsafeMutableRawPointer(bitPattern: start) {
-            _ = madvise(base, end - start, MADV_DONTNEED)
+            _ = madvise(base, end - start, advice)
         }
     }
 

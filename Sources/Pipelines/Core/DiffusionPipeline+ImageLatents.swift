@@ -2,8 +2,29 @@ import Foundation
 import Models
 import Tensor
 
-/// Image-to-image's encoding, shared by every family.
+/// Image-to-image's input and encoding, shared by every family.
 extension DiffusionPipeline {
+    /// What every image-to-image call checks first: `strength` in [0, 1], and an input of
+    /// pixels [B, 3, H, W] or — where the family takes them (`latentChannels` non-nil) — latents
+    /// [B, latentChannels, h, w]. Returns the options sized to the input (a latent counts
+    /// `vaeScaleFactor` pixels a side) and whether it is latents.
+    func imageToImageInput(_ options: GenerationOptions, image: Tensor, strength: Float, latentChannels: Int?,
+                           vaeScaleFactor: Int) throws -> (sized: GenerationOptions, givenLatents: Bool) {
+        guard strength.isFinite, (0...1).contains(strength) else {
+            throw PipelineError.invalidOption("strength must be between 0 and 1, not \(strength)")
+        }
+        guard image.rank == 4, image.shape[1] == 3 || (latentChannels != nil && image.shape[1] == latentChannels) else {
+            throw PipelineError.invalidOption("the init image must be [B, 3, H, W]"
+                                              + (latentChannels.map { " (or latents [B, \($0), h, w])" } ?? "") + ", got \(image.shape)")
+        }
+        let givenLatents = latentChannels != nil && image.shape[1] == latentChannels && latentChannels != 3
+        let factor = givenLatents ? vaeScaleFactor : 1
+        var sized = options
+        sized.width = image.shape[3] * factor
+        sized.height = image.shape[2] * factor
+        return (sized, givenLatents)
+    }
+
     /// The image's latents, as Diffusers' image-to-image `prepare_latents`: encoded with the VAE
     /// in `encodeDType`, sampled from its distribution (the noise drawn from `generator` unless
     /// given), rounded through `latentDType`, less the VAE's `shift_factor` (FLUX's) and scaled

@@ -22,18 +22,9 @@ public struct FluxImg2ImgPipeline: @unchecked Sendable {
     public func generate(_ options: GenerationOptions, image: Tensor, strength: Float = defaultStrength, noise: Tensor? = nil,
                          latentSampleNoise: Tensor? = nil, progress: ProgressHandler? = nil) throws -> GenerationResult {
         defer { base.modelOffload?.offloadAll() }
-        guard strength.isFinite, (0...1).contains(strength) else {
-            throw PipelineError.invalidOption("strength must be between 0 and 1, not \(strength)")
-        }
         let channels = base.latentChannels
-        guard image.rank == 4, image.shape[1] == 3 || image.shape[1] == channels else {
-            throw PipelineError.invalidOption("the init image must be [B, 3, H, W] (or latents [B, \(channels), h, w]), got \(image.shape)")
-        }
-        let givenLatents = image.shape[1] == channels && channels != 3
-        let factor = givenLatents ? base.vaeScaleFactor : 1
-        var sized = options
-        sized.width = image.shape[3] * factor
-        sized.height = image.shape[2] * factor
+        let (sized, givenLatents) = try base.imageToImageInput(options, image: image, strength: strength, latentChannels: channels,
+                                                               vaeScaleFactor: base.vaeScaleFactor)
         let call = try base.resolvedCall(sized, pipeline: "FluxImg2ImgPipeline")
         let unit = givenLatents ? 2 : 2 * base.vaeScaleFactor
         guard image.shape[2] % unit == 0, image.shape[3] % unit == 0 else {

@@ -17,15 +17,8 @@ public struct StableDiffusionImg2ImgPipeline: @unchecked Sendable {
     public func generate(_ options: GenerationOptions, image: Tensor, strength: Float, noise: Tensor? = nil,
                          latentSampleNoise: Tensor? = nil, progress: ProgressHandler? = nil) throws -> GenerationResult {
         defer { base.modelOffload?.offloadAll() }
-        guard strength.isFinite, (0...1).contains(strength) else {
-            throw PipelineError.invalidOption("strength must be between 0 and 1, not \(strength)")
-        }
-        guard image.rank == 4, image.shape[1] == 3 else {
-            throw PipelineError.invalidOption("the init image must be [B, 3, H, W], got \(image.shape)")
-        }
-        var sized = options
-        sized.width = image.shape[3]
-        sized.height = image.shape[2]
+        let (sized, _) = try base.imageToImageInput(options, image: image, strength: strength, latentChannels: nil,
+                                                    vaeScaleFactor: base.vaeScaleFactor)
         _ = try base.resolvedSize(sized, supported: [.guidanceRescale], pipeline: "StableDiffusionImg2ImgPipeline")
         try base.requireFinite(image, "the init image")
         try base.castPendingWeights()

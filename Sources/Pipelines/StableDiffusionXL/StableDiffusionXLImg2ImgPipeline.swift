@@ -22,18 +22,9 @@ public struct StableDiffusionXLImg2ImgPipeline: @unchecked Sendable {
                          latentSampleNoise: Tensor? = nil, progress: ProgressHandler? = nil) throws -> GenerationResult {
         defer { base.modelOffload?.offloadAll() }
         let pipeline = "StableDiffusionXLImg2ImgPipeline"
-        guard strength.isFinite, (0...1).contains(strength) else {
-            throw PipelineError.invalidOption("strength must be between 0 and 1, not \(strength)")
-        }
-        let channels = base.unet.config.inChannels
-        guard image.rank == 4, image.shape[1] == 3 || image.shape[1] == channels else {
-            throw PipelineError.invalidOption("the init image must be [B, 3, H, W] (or latents [B, \(channels), h, w]), got \(image.shape)")
-        }
-        let givenLatents = image.shape[1] == channels && channels != 3
-        let factor = givenLatents ? base.vaeScaleFactor : 1
-        var sized = options
-        sized.width = image.shape[3] * factor
-        sized.height = image.shape[2] * factor
+        let (input, givenLatents) = try base.imageToImageInput(options, image: image, strength: strength,
+                                                               latentChannels: base.unet.config.inChannels, vaeScaleFactor: base.vaeScaleFactor)
+        var sized = input
         // Without requires_aesthetics_score Diffusers takes aesthetic_score and ignores it.
         let supported: Set<FamilyOption> = [.prompt2, .negativePrompt2, .pooledPromptEmbeddings, .clipSkip, .guidanceRescale,
                                             .denoisingEnd, .denoisingStart, .sizeConditioning, .aestheticScore]
