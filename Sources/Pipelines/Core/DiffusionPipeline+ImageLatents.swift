@@ -2,8 +2,19 @@ import Foundation
 import Models
 import Tensor
 
-/// Image-to-image's input and encoding, shared by every family.
+/// The initial noise, and image-to-image's input and encoding, shared by every family.
 extension DiffusionPipeline {
+    /// A call's initial noise of `shape`: the given `options.latents` (which must have that
+    /// shape; `what` names it in the error) as f32, or drawn from `generator` as Diffusers'
+    /// `randn_tensor` draws it.
+    func initialNoise(_ options: GenerationOptions, shape: [Int], what: String = "", generator: inout TorchGenerator) throws -> Tensor {
+        guard let given = options.latents else { return try generator.randn(shape) }
+        guard given.shape == shape else {
+            throw PipelineError.invalidOption("initial latents have shape \(given.shape); this run needs \(what)\(shape)")
+        }
+        return try given.to(.f32)
+    }
+
     /// What every image-to-image call checks first: `strength` in [0, 1], and an input of
     /// pixels [B, 3, H, W] or — where the family takes them (`latentChannels` non-nil) — latents
     /// [B, latentChannels, h, w]. Returns the options sized to the input (a latent counts

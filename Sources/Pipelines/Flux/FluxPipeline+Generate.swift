@@ -34,15 +34,7 @@ extension FluxPipeline {
 
         var generator = TorchGenerator(seed: options.seed)
         let shape = [batch, latentChannels, call.latentHeight, call.latentWidth]
-        var noise: Tensor
-        if let given = options.latents {
-            guard given.shape == shape else {
-                throw PipelineError.invalidOption("initial latents have shape \(given.shape); this run needs the unpacked noise \(shape)")
-            }
-            noise = try given.to(.f32)
-        } else {
-            noise = try generator.randn(shape)
-        }
+        var noise = try initialNoise(options, shape: shape, what: "the unpacked noise ", generator: &generator)
         // Diffusers holds the latents in the prompt embeddings' dtype.
         noise = try noise.to(dtype).to(.f32)
         try setSchedule(steps: options.steps, imageSequenceLength: call.imageSequenceLength)

@@ -44,15 +44,7 @@ public class UNetDiffusionPipeline: DiffusionPipeline, @unchecked Sendable {
     func initialLatents(_ options: GenerationOptions, batch: Int, width: Int, height: Int,
                         generator: inout TorchGenerator) throws -> Tensor {
         let shape = [batch, unet.config.inChannels, height / vaeScaleFactor, width / vaeScaleFactor]
-        var latents: Tensor
-        if let given = options.latents {
-            guard given.shape == shape else {
-                throw PipelineError.invalidOption("initial latents have shape \(given.shape); this run needs \(shape)")
-            }
-            latents = try given.to(.f32)
-        } else {
-            latents = try generator.randn(shape)
-        }
+        let latents = try initialNoise(options, shape: shape, generator: &generator)
         return try latents.scaled(by: scheduler.initNoiseSigma)
     }
 
