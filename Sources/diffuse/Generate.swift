@@ -191,7 +191,9 @@ struct Generate: ParsableCommand {
         let result: GenerationResult = try (profile ? opProfile.record : { try $0() }) {
             if let input = try imageToImageInput(pipeline) {
                 let imageToImage = pipeline.imageToImage()
-                return try imageToImage.generate(options, image: input, strength: resolvedStrength(imageToImage)) { bar?.update($0); return true }
+                var imageOptions = options
+                imageOptions.guidanceScale = resolvedGuidance(pipeline)
+                return try imageToImage.generate(imageOptions, image: input, strength: resolvedStrength(imageToImage)) { bar?.update($0); return true }
             }
             return try pipeline.generate(options) { bar?.update($0); return true }
         }
@@ -322,9 +324,16 @@ struct Generate: ParsableCommand {
         }
     }
 
+    /// `--guidance`, else the default of the pipeline the run uses (image to image's where it has its own).
+    private func resolvedGuidance(_ pipeline: any TextToImagePipeline) -> Float {
+        if let guidance { return guidance }
+        let imageToImage = image != nil || family.imageLatents != nil
+        return (imageToImage ? pipeline.imageToImage().defaultGuidanceScale : nil) ?? pipeline.defaultGuidanceScale
+    }
+
     private func resolvedOptions(_ pipeline: any TextToImagePipeline, folder: String, seed: UInt64) -> [String: String] {
         var options: [String: String] = [
-            "model": folder, "prompt": prompt ?? "", "steps": "\(steps ?? pipeline.defaultSteps)", "guidance": "\(guidance ?? pipeline.defaultGuidanceScale)", "seed": "\(seed)",
+            "model": folder, "prompt": prompt ?? "", "steps": "\(steps ?? pipeline.defaultSteps)", "guidance": "\(resolvedGuidance(pipeline))", "seed": "\(seed)",
             "batch": "\(batch)", "dtype": dtype, "scheduler": "\(type(of: pipeline.scheduler))", "device": device,
             "offload": offload, "attention": attention, "storage_dtype": storageDtype ?? "none", "vae_slicing": "\(vaeSlicing)", "capture": "\(capture)", "channels_last": "\(channelsLast)",
             "vae_tiling": vaeTiling ? "\((try? pipeline.autoencoder())?.tiling?.sampleMinSize ?? 0) px tiles" : "off",

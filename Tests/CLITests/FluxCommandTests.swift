@@ -43,6 +43,21 @@ extension CLITests {
         XCTAssertTrue(schnell.stderr.hasPrefix("warning: the guidance scale 5.0 was ignored"), schnell.stderr)
     }
 
+    /// `--image` on a FLUX folder is FluxImg2ImgPipeline with Diffusers' defaults for it:
+    /// strength 0.6 (3 of 4 steps: int(4 − 2.4) = 1 skipped) and guidance 7.0.
+    func testFluxImageToImageDefaults() throws {
+        let work = try temporaryFolder("cli-flux-i2i")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let result = try run(["generate", "--model", Self.tinyFluxDev, "--prompt", "a boat", "--steps", "4", "--image",
+                              Self.tinyFluxDev + "/outputs/init.png", "--quiet", "--out", work + "/i2i.png", "--report", work + "/r.json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: work + "/r.json"))) as? [String: Any]
+        let options = report?["options"] as? [String: String]
+        XCTAssertEqual(options?["strength"], "0.6")
+        XCTAssertEqual(options?["guidance"], "7.0")
+        XCTAssertEqual(((report?["timings"] as? [String: Any])?["steps_s"] as? [Double])?.count, 3)
+    }
+
     /// A pipeline folder of symbolic links to the tiny dev pipeline's files, less `replaced`.
     private func fluxCopy(_ root: String, replacing replaced: [String: Data]) throws -> String {
         let copy = root + "/pipeline"

@@ -28,6 +28,10 @@ public protocol TextToImagePipeline: DiffusionPipeline {
     var lastDenoiserCapturePlan: CapturePlan? { get }
 }
 
+extension ImageToImagePipeline {
+    public var defaultGuidanceScale: Float? { nil }
+}
+
 extension TextToImagePipeline {
     public var imageSizeMultiple: Int { vaeScaleFactor }
     public var defaultSteps: Int { 50 }
@@ -38,6 +42,9 @@ extension TextToImagePipeline {
 public protocol ImageToImagePipeline {
     /// Diffusers' default `strength` for the pipeline.
     var defaultStrength: Float { get }
+    /// Diffusers' default `guidance_scale` where it differs from the text-to-image pipeline's
+    /// (`FluxImg2ImgPipeline`: 7.0); nil where it is the same.
+    var defaultGuidanceScale: Float? { get }
     /// - Parameters:
     ///   - image: [1 or N, 3, H, W] in [-1, 1].
     ///   - strength: in [0, 1]; 1 ignores the image's content, 0 returns it (re-encoded).

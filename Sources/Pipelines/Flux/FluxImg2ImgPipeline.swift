@@ -75,6 +75,8 @@ public struct FluxImg2ImgPipeline: @unchecked Sendable {
 
 extension FluxImg2ImgPipeline: ImageToImagePipeline {
     public var defaultStrength: Float { Self.defaultStrength }
+    /// Diffusers' `FluxImg2ImgPipeline.__call__` defaults `guidance_scale` to 7.0 (FluxPipeline: 3.5).
+    public var defaultGuidanceScale: Float? { 7 }
 
     public func generate(_ options: GenerationOptions, image: Tensor, strength: Float, progress: ProgressHandler?) throws -> GenerationResult {
         try generate(options, image: image, strength: strength, noise: nil, latentSampleNoise: nil, progress: progress)
