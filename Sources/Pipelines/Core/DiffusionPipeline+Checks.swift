@@ -24,9 +24,9 @@ extension DiffusionPipeline {
         let width = options.width ?? defaultSize, height = options.height ?? defaultSize
         for (name, value) in [("width", width), ("height", height)] {
             guard value > 0, value <= Self.maximumImageSide, value % unit == 0 else {
-                throw PipelineError.invalidOption(
-                    "the \(name) must be a positive multiple of \(unit) pixels up to \(Self.maximumImageSide) for this pipeline "
-                        + "(\(scaling)), not \(value)")
+                let what = unit == 1 ? "a positive number of pixels" : "a positive multiple of \(unit) pixels"
+                throw PipelineError.invalidOption("the \(name) must be \(what) up to \(Self.maximumImageSide) for this pipeline "
+                                                  + "(\(scaling)), not \(value)")
             }
         }
         guard options.guidanceRescale.isFinite else {
