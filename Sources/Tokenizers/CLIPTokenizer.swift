@@ -20,6 +20,18 @@ public enum PaddingStrategy: Sendable, Equatable {
     }
 }
 
+/// transformers' `tokenizer(texts, padding=…, truncation=…, max_length=…)` for any of this
+/// module's tokenizers, given its `sequence` (a text's ids with its special tokens, truncated to
+/// a limit when asked): the limit is `maxLength`, else the tokenizer's `model_max_length`; every
+/// sequence is padded with `padID` to the length `padding` asks for.
+func encodedBatch(_ texts: [String], padding: PaddingStrategy, truncation: Bool, maxLength: Int?, modelMaxLength: Int?,
+                  padID: Int, sequence: (_ text: String, _ truncation: Bool, _ limit: Int?) -> [Int]) -> [TokenizedText] {
+    let limit = maxLength ?? modelMaxLength
+    let sequences = texts.map { sequence($0, truncation, limit) }
+    let length = padding.paddedLength(of: sequences, limit: limit)
+    return sequences.map { TokenizedText(ids: $0, paddedTo: length, with: padID) }
+}
+
 /// Token ids of one text, as transformers returns them in `input_ids` and `attention_mask`.
 public struct TokenizedText: Equatable, Sendable {
     /// The ids (CLIP: beginning with the start token; T5: ending with `</s>`), followed by padding if any.
@@ -261,19 +273,15 @@ public final class CLIPTokenizer: Sendable {
     ///     `maxLength` ids: pass a length the model accepts.
     public func encode(_ text: String, padding: PaddingStrategy = .none, truncation: Bool = false,
                        maxLength: Int? = nil) -> TokenizedText {
-        let limit = maxLength ?? modelMaxLength
-        let ids = sequence(text, truncation: truncation, maxLength: limit)
-        return pad(ids, to: padding.paddedLength(of: [ids], limit: limit))
+        encode([text], padding: padding, truncation: truncation, maxLength: maxLength)[0]
     }
 
     /// Encodes each text as `encode(_:padding:truncation:maxLength:)` does; with `.longest`,
     /// every sequence is padded to the longest of the batch.
     public func encode(_ texts: [String], padding: PaddingStrategy = .none, truncation: Bool = false,
                        maxLength: Int? = nil) -> [TokenizedText] {
-        let limit = maxLength ?? modelMaxLength
-        let sequences = texts.map { sequence($0, truncation: truncation, maxLength: limit) }
-        let length = padding.paddedLength(of: sequences, limit: limit)
-        return sequences.map { pad($0, to: length) }
+        encodedBatch(texts, padding: padding, truncation: truncation, maxLength: maxLength, modelMaxLength: modelMaxLength,
+                     padID: padTokenID) { sequence($0, truncation: $1, maxLength: $2) }
     }
 
     /// The ids between the start and end tokens; `maxLength` nil means no limit to truncate to.
@@ -285,8 +293,6 @@ public final class CLIPTokenizer: Sendable {
         }
         return [bosTokenID] + ids + [eosTokenID]
     }
-
-    private func pad(_ ids: [Int], to length: Int) -> TokenizedText { TokenizedText(ids: ids, paddedTo: length, with: padTokenID) }
 }
 
 /// Appends the UTF-8 encoding of `scalar`.

@@ -220,19 +220,15 @@ public final class T5Tokenizer: Sendable {
     ///     `maxLength` ids: pass a length the model accepts.
     public func encode(_ text: String, padding: PaddingStrategy = .none, truncation: Bool = false,
                        maxLength: Int? = nil) -> TokenizedText {
-        let limit = maxLength ?? modelMaxLength
-        let ids = sequence(text, truncation: truncation, maxLength: limit)
-        return pad(ids, to: padding.paddedLength(of: [ids], limit: limit))
+        encode([text], padding: padding, truncation: truncation, maxLength: maxLength)[0]
     }
 
     /// Encodes each text as `encode(_:padding:truncation:maxLength:)` does; with `.longest`,
     /// every sequence is padded to the longest of the batch.
     public func encode(_ texts: [String], padding: PaddingStrategy = .none, truncation: Bool = false,
                        maxLength: Int? = nil) -> [TokenizedText] {
-        let limit = maxLength ?? modelMaxLength
-        let sequences = texts.map { sequence($0, truncation: truncation, maxLength: limit) }
-        let length = padding.paddedLength(of: sequences, limit: limit)
-        return sequences.map { pad($0, to: length) }
+        encodedBatch(texts, padding: padding, truncation: truncation, maxLength: maxLength, modelMaxLength: modelMaxLength,
+                     padID: padTokenID) { sequence($0, truncation: $1, maxLength: $2) }
     }
 
     /// The ids between the post-processor's (`</s>` after them); `maxLength` nil means no limit
@@ -246,6 +242,4 @@ public final class T5Tokenizer: Sendable {
         }
         return prefixIDs + ids + suffixIDs
     }
-
-    private func pad(_ ids: [Int], to length: Int) -> TokenizedText { TokenizedText(ids: ids, paddedTo: length, with: padTokenID) }
 }
