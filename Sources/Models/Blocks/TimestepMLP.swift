@@ -29,3 +29,12 @@ public struct TimestepMLP {
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor { try linear2(linear1(x).silu()) }
 }
+
+/// One value per sample of a batch of `batch`: `t` flattened, a single value broadcast to the
+/// batch; any other count is an error naming `what` ("timesteps").
+func perSampleValues(_ t: Tensor, batch: Int, _ what: String) throws -> Tensor {
+    let flat = try t.reshaped([-1])
+    if flat.count == batch { return flat }
+    guard flat.count == 1 else { throw ModuleError.invalidInput("\(flat.count) \(what) for a batch of \(batch)") }
+    return try flat.expanded(to: [batch]).contiguous()
+}

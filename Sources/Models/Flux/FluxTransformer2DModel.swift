@@ -80,8 +80,8 @@ public final class FluxTransformer2DModel: Module, @unchecked Sendable {
             let rotary = try posEmbed(ids)
 
             var h = try xEmbedder(x)                                                               // [B, N, D]
-            let temb = try timeTextEmbed(timestep: perSample(timestep, batch: b, "timestep").to(h.dtype) * 1000,
-                                         guidance: guidance.map { try perSample($0, batch: b, "guidance").to(h.dtype) * 1000 },
+            let temb = try timeTextEmbed(timestep: perSampleValues(timestep, batch: b, "timestep values").to(h.dtype) * 1000,
+                                         guidance: guidance.map { try perSampleValues($0, batch: b, "guidance values").to(h.dtype) * 1000 },
                                          pooled: pooled)                                           // [B, D]
             var text = try contextEmbedder(context)                                                // [B, L, D]
             for block in transformerBlocks.items {
@@ -104,14 +104,6 @@ public final class FluxTransformer2DModel: Module, @unchecked Sendable {
             throw ModuleError.invalidInput("\(what) ids must be [\(count), \(axes)] for \(count) \(what) tokens, got \(ids.shape)")
         }
         return try flat.to(.f32)
-    }
-
-    /// One value per sample: [B], or one value broadcast to the batch.
-    private func perSample(_ t: Tensor, batch: Int, _ what: String) throws -> Tensor {
-        let flat = try t.reshaped([-1])
-        if flat.count == batch { return flat }
-        guard flat.count == 1 else { throw ModuleError.invalidInput("\(flat.count) \(what) values for a batch of \(batch)") }
-        return try flat.expanded(to: [batch]).contiguous()
     }
 }
 

@@ -101,11 +101,7 @@ public final class UNet2DConditionModel: Module, @unchecked Sendable {
 
     /// Sinusoidal projection of the timesteps then the two-layer MLP (`time_embedding`).
     public func timeEmbedding(_ timestep: Tensor, batch: Int, dtype: DType) throws -> Tensor {
-        var steps = try timestep.reshaped([-1])
-        if steps.count == 1 { steps = try steps.expanded(to: [batch]).contiguous() }
-        guard steps.count == batch else {
-            throw ModuleError.invalidInput("\(steps.count) timesteps for a batch of \(batch)")
-        }
+        let steps = try perSampleValues(timestep, batch: batch, "timesteps")
         let projected = try timestepEmbedding(steps.to(.f32), dimension: config.blockOutChannels[0],
                                               flipSinToCos: config.flipSinToCos, downscaleFreqShift: config.freqShift)
         return try timeEmbeddingMLP(projected.to(dtype))
