@@ -5,6 +5,7 @@
 //
 //   swift run -c release FluxBenchmark DIR [--size 512] [--text 512] [--dtype bf16|f32] [--reps 2]
 //       [--scale-to DUAL,SINGLE (default 19,38: FLUX.1's depth)]
+//   swift run -c release FluxBenchmark DIR --text-encoder [--owned] [--text 512] [--dtype …] [--reps N]
 // DIR is a pipeline folder (tools/reference/make_flux_random.py, e.g. --dual 4 --single 8).
 import Foundation
 import Models
@@ -38,6 +39,9 @@ func run() throws {
           let size = Int(argument("--size", "512")), size >= 16, size % 16 == 0,
           let text = Int(argument("--text", "512")), text > 0, let reps = Int(argument("--reps", "2")), reps > 0 else {
         throw TensorError.invalidArgument("--dtype takes f32 or bf16, --size a multiple of 16, --text and --reps positive integers")
+    }
+    if CommandLine.arguments.contains("--text-encoder") {
+        return try runTextEncoder(CommandLine.arguments[1], dtype: dtype, text: text, reps: reps)
     }
     let target = argument("--scale-to", "19,38").split(separator: ",").compactMap { Int($0) }
     guard target.count == 2 else { throw TensorError.invalidArgument("--scale-to takes DUAL,SINGLE") }
@@ -81,4 +85,39 @@ func run() throws {
 do { try run() } catch {
     FileHandle.standardError.write(Data("error: \(error)\n".utf8))
     exit(1)
+}
+
+/// `--text-encoder`: the folder's T5 (`text_encoder_2`) on `--text` tokens, each call timed —
+/// the first call beside later ones, its weights mapped (as the pipeline holds them) or, with
+/// `--owned`, copied into the process's memory first.
+func runTextEncoder(_ root: String, dtype: DType, text: Int, reps: Int) throws {
+    let folder = root + "/text_encoder_2"
+    let model = T5EncoderModel(try T5Config(ModelConfig(path: folder + "/config.json")))
+    try model.load(from: try Checkpoint(folder: folder), dtype: dtype == .bf16 ? nil : dtype)
+    if CommandLine.arguments.contains("--owned") {
+        for (_, slot) in model.namedParameters() where slot.value?.storage.isMapped == true { slot.value = try slot.value?.copied() }
+    } else {
+        model.populateMappedWeightPages()
+    }
+    let ids = try Tensor((0..<text).map { Float(($0 * 7919) % 32000) }, shape: [1, text]).to(.i64)
+    let c = model.config
+    // Linear FLOPs of one call: q, k, v, o (inner = heads × d_kv) and the gated feed-forward.
+    let inner = c.numHeads * c.dKV
+    let flops = 2.0 * Double(text) * Double(c.numLayers) * Double(4 * c.dModel * inner + 3 * c.dModel * c.dFF)
+    var seconds: [Double] = [], linearSeconds: [Double] = []
+    for _ in 0..<reps {
+        let profile = OpProfile()
+        let start = Date()
+        _ = try profile.record {
+            OpProfile.beginSection("t5")
+            return try model(ids)
+        }
+        seconds.append(Date().timeIntervalSince(start))
+        linearSeconds.append(profile.sections["t5"]?.operations["linear"] ?? 0)
+    }
+    let result: [String: Any] = ["text_tokens": text, "dtype": "\(dtype)", "owned": CommandLine.arguments.contains("--owned"),
+                                 "call_s": seconds, "linear_s": linearSeconds, "linear_gflop": flops / 1e9,
+                                 "linear_gflops": linearSeconds.map { flops / $0 / 1e9 }]
+    let json = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys])
+    print(String(decoding: json, as: UTF8.self))
 }

@@ -1,7 +1,7 @@
 // Op throughput of the CPU backend, printed as one JSON object in the same form as
 // tools/bench/torch_ops_bench.py so tools/bench/ops-vs-torch.sh can put them side by side.
 //
-//   swift run -c release OpsBenchmark [--reps N] [--only matmul,conv2d,attention] [--dtypes f32,bf16]
+//   swift run -c release OpsBenchmark [--reps N] [--linear-shapes FILE [--distinct-weights N]] [--only matmul,conv2d,attention] [--dtypes f32,bf16]
 import Foundation
 import Tensor
 
@@ -12,6 +12,9 @@ struct Options {
     /// A JSON list of {"m", "k", "n", "bias", "count"} linears (tools/bench/linear_shapes.py writes
     /// a UNet step's): each is timed, and the total weighted by count.
     var linearShapes: String?
+    /// With --linear-shapes: time each shape on this many distinct weights in turn, so that a
+    /// call reads its weight from memory as a model's forward does, not from a warm cache.
+    var distinctWeights = 1
 
     init(_ arguments: [String]) throws {
         var i = 0
@@ -26,6 +29,9 @@ struct Options {
                 guard let n = Int(try value()), n > 0 else { throw TensorError.invalidArgument("--reps needs a positive integer") }
                 reps = n
             case "--linear-shapes": linearShapes = try value()
+            case "--distinct-weights":
+                guard let n = Int(try value()), n > 0 else { throw TensorError.invalidArgument("--distinct-weights needs a positive integer") }
+                distinctWeights = n
             case "--only": only = Set(try value().split(separator: ",").map(String.init))
             case "--dtypes":
                 dtypes = try value().split(separator: ",").map {
@@ -105,7 +111,7 @@ func timed(_ reps: Int, _ body: () throws -> Void) rethrows -> (median: Double, 
 }
 
 /// Times each linear of a shape list; returns per-shape medians and the count-weighted total.
-func linearShapes(_ path: String, dtype: DType, reps: Int) throws -> [String: Any] {
+func linearShapes(_ path: String, dtype: DType, reps: Int, distinctWeights: Int) throws -> [String: Any] {
     let data = try Data(contentsOf: URL(fileURLWithPath: path))
     guard let list = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
         throw TensorError.invalidArgument("\(path) is not a JSON list of shapes")
@@ -115,10 +121,14 @@ func linearShapes(_ path: String, dtype: DType, reps: Int) throws -> [String: An
         guard let m = entry["m"] as? Int, let k = entry["k"] as? Int, let n = entry["n"] as? Int,
               let count = entry["count"] as? Int else { throw TensorError.invalidArgument("shape \(i) lacks m, k, n or count") }
         let x = try random([m, k], seed: 20, dtype: dtype)
-        let w = try (random([n, k], seed: 21, dtype: .f32) * (1 / Float(k).squareRoot())).to(dtype)
+        let weights = try (0..<distinctWeights).map {
+            try (random([n, k], seed: 21 + UInt64($0), dtype: .f32) * (1 / Float(k).squareRoot())).to(dtype)
+        }
         let b = (entry["bias"] as? Bool ?? false) ? try random([n], seed: 22, dtype: dtype) : nil
-        for _ in 0..<2 { _ = try x.linear(weight: w, bias: b) }
-        let (median, _) = try timed(max(reps, 5)) { _ = try x.linear(weight: w, bias: b) }
+        var call = 0
+        func next() throws { _ = try x.linear(weight: weights[call % weights.count], bias: b); call += 1 }
+        for _ in 0..<max(2, distinctWeights) { try next() }
+        let (median, _) = try timed(max(reps, 5, distinctWeights)) { try next() }
         total += median * Double(count)
         rows.append(["m": m, "k": k, "n": n, "count": count, "seconds": median, "gflops": 2.0 * Double(m * k * n) / median / 1e9])
         FileHandle.standardError.write(Data(String(format: "%6d %5d %5d x%3d  %8.3f ms  %6.1f GFLOP/s\n",
@@ -133,7 +143,7 @@ func main() throws {
     var results: [String: Any] = [:]
     for dtype in options.dtypes {
         if let path = options.linearShapes {
-            results["linear_shapes_\(dtype)"] = try linearShapes(path, dtype: dtype, reps: options.reps)
+            results["linear_shapes_\(dtype)"] = try linearShapes(path, dtype: dtype, reps: options.reps, distinctWeights: options.distinctWeights)
             continue
         }
         for workload in try workloads(dtype) where options.only.isEmpty || options.only.contains(workload.name) {
