@@ -210,7 +210,7 @@ extension Module {
                                       computeDType: options.computeDType)
         do {
             switch type {
-            case .blockLevel(let n): try groupBlocks(prefix: "", blocksPerGroup: n, state: state, isRoot: true)
+            case .blockLevel(let n): try groupBlocks(blocksPerGroup: n, state: state)
             case .leafLevel: try groupLeaves(state: state)
             }
             if let folder = options.offloadToDiskPath {
@@ -238,56 +238,99 @@ extension Module {
 
     /// Block level: lists of repeated blocks in chunks; declared block modules recursed into;
     /// the rest of this level in one unmatched group on `self`.
-    private func groupBlocks(prefix: String, blocksPerGroup n: Int, state: GroupOffloadState, isRoot: Bool) throws {
-        var unmatched: [(path: String, parameter: Parameter)] = parameters.map { (prefix + $0.name, $0.parameter) }
-        for (name, child) in children {
-            let path = prefix + name
-            if groupOffloadBlockModules.contains(name) {
-                try child.groupBlocks(prefix: path + ".", blocksPerGroup: n, state: state, isRoot: false)
-            } else if let blocks = child as? AnyModuleList {
-                let items = blocks.modules
-                for start in stride(from: 0, to: items.count, by: n) {
-                    let chunk = Array(items[start..<min(start + n, items.count)])
-                    let slots = chunk.enumerated().flatMap { offset, module in
-                        module.namedParameters(prefix: "\(path).\(start + offset).")
-                    }
-                    guard !slots.isEmpty, let first = chunk.first, let last = chunk.last else { continue }
-                    let group = try ParameterGroup(id: "\(path)_\(start)_\(start + chunk.count - 1)", slots: slots,
-                                                   statistics: state.statistics, computeDType: state.computeDType)
-                    state.add(group)
-                    try first.registerHook(GroupHook(state: state, group: group, onloadLeader: true, offloadLeader: first === last),
-                                           name: OffloadHookName.group)
-                    if first !== last {
-                        try last.registerHook(GroupHook(state: state, group: group, onloadLeader: false, offloadLeader: true),
-                                              name: OffloadHookName.group)
-                    }
+    private func groupBlocks(blocksPerGroup n: Int, state: GroupOffloadState) throws {
+        var rootHooked = false
+        for unit in groupOffloadLayout(.blockLevel(blocksPerGroup: n)) {
+            let group = try ParameterGroup(id: unit.id, slots: unit.slots, statistics: state.statistics, computeDType: state.computeDType)
+            state.add(group)
+            switch unit.runs {
+            case .whileForward(let owner, let isRoot):
+                rootHooked = rootHooked || isRoot
+                try owner.registerHook(GroupRootHook(state: state, group: group), name: isRoot ? OffloadHookName.groupRoot : OffloadHookName.group)
+            case .around(let first, let last):
+                try first.registerHook(GroupHook(state: state, group: group, onloadLeader: true, offloadLeader: first === last),
+                                       name: OffloadHookName.group)
+                if first !== last {
+                    try last.registerHook(GroupHook(state: state, group: group, onloadLeader: false, offloadLeader: true),
+                                          name: OffloadHookName.group)
                 }
-            } else {
-                unmatched += child.namedParameters(prefix: path + ".")
             }
         }
-        let group = unmatched.isEmpty ? nil
-            : try ParameterGroup(id: "\(prefix)\(className)_unmatched_group", slots: unmatched, statistics: state.statistics,
-                                 computeDType: state.computeDType)
-        if let group { state.add(group) }
-        if group != nil || isRoot {
-            try registerHook(GroupRootHook(state: state, group: group), name: isRoot ? OffloadHookName.groupRoot : OffloadHookName.group)
+        // A root without weights of its own still tells the groups when a call ends.
+        if !rootHooked {
+            try registerHook(GroupRootHook(state: state, group: nil), name: OffloadHookName.groupRoot)
         }
     }
 
     /// Leaf level: every module owning parameters is a group of its own.
     private func groupLeaves(state: GroupOffloadState) throws {
         var rootGroup: ParameterGroup?
-        for (path, module) in namedModules() where !module.parameters.isEmpty {
-            let prefix = path.isEmpty ? "" : path + "."
-            let group = try ParameterGroup(id: path.isEmpty ? className : path,
-                                           slots: module.parameters.map { (prefix + $0.name, $0.parameter) },
-                                           statistics: state.statistics, computeDType: state.computeDType)
+        for unit in groupOffloadLayout(.leafLevel) {
+            let group = try ParameterGroup(id: unit.id, slots: unit.slots, statistics: state.statistics, computeDType: state.computeDType)
             state.add(group)
-            if module === self { rootGroup = group; continue }   // the root's own parameters: resident all forward
-            try module.registerHook(GroupHook(state: state, group: group, onloadLeader: true, offloadLeader: true),
-                                    name: OffloadHookName.group)
+            switch unit.runs {
+            case .whileForward: rootGroup = group   // the root's own parameters: resident all forward
+            case .around(let module, _):
+                try module.registerHook(GroupHook(state: state, group: group, onloadLeader: true, offloadLeader: true),
+                                        name: OffloadHookName.group)
+            }
         }
         try registerHook(GroupRootHook(state: state, group: rootGroup), name: OffloadHookName.groupRoot)
+    }
+}
+
+/// One group of group offloading as `groupOffloadLayout` lays it out: its id (Diffusers'),
+/// its parameters, and when its weights are on the execution device.
+public struct GroupOffloadUnit {
+    public enum Residence {
+        /// For the whole forward of `owner` (a level's unmatched parameters, or the root's own).
+        case whileForward(owner: Module, isRoot: Bool)
+        /// From the start of `first`'s forward to the end of `last`'s.
+        case around(first: Module, last: Module)
+    }
+    public let id: String
+    public let slots: [(path: String, parameter: Parameter)]
+    public let runs: Residence
+}
+
+extension Module {
+    /// The groups `applyGroupOffloading` would make of this model, without hooking anything:
+    /// what the hooks are installed from, and what a memory plan sizes.
+    public func groupOffloadLayout(_ type: GroupOffloadType) -> [GroupOffloadUnit] {
+        switch type {
+        case .blockLevel(let n): return blockLayout(prefix: "", blocksPerGroup: max(1, n), isRoot: true)
+        case .leafLevel:
+            return namedModules().filter { !$0.module.parameters.isEmpty }.map { path, module in
+                let prefix = path.isEmpty ? "" : path + "."
+                return GroupOffloadUnit(id: path.isEmpty ? className : path, slots: module.parameters.map { (prefix + $0.name, $0.parameter) },
+                                        runs: module === self ? .whileForward(owner: self, isRoot: true) : .around(first: module, last: module))
+            }
+        }
+    }
+
+    private func blockLayout(prefix: String, blocksPerGroup n: Int, isRoot: Bool) -> [GroupOffloadUnit] {
+        var units: [GroupOffloadUnit] = []
+        var unmatched: [(path: String, parameter: Parameter)] = parameters.map { (prefix + $0.name, $0.parameter) }
+        for (name, child) in children {
+            let path = prefix + name
+            if groupOffloadBlockModules.contains(name) {
+                units += child.blockLayout(prefix: path + ".", blocksPerGroup: n, isRoot: false)
+            } else if let blocks = child as? AnyModuleList {
+                let items = blocks.modules
+                for start in stride(from: 0, to: items.count, by: n) {
+                    let chunk = Array(items[start..<min(start + n, items.count)])
+                    let slots = chunk.enumerated().flatMap { offset, module in module.namedParameters(prefix: "\(path).\(start + offset).") }
+                    guard !slots.isEmpty, let first = chunk.first, let last = chunk.last else { continue }
+                    units.append(GroupOffloadUnit(id: "\(path)_\(start)_\(start + chunk.count - 1)", slots: slots, runs: .around(first: first, last: last)))
+                }
+            } else {
+                unmatched += child.namedParameters(prefix: path + ".")
+            }
+        }
+        if !unmatched.isEmpty {
+            units.append(GroupOffloadUnit(id: "\(prefix)\(className)_unmatched_group", slots: unmatched,
+                                          runs: .whileForward(owner: self, isRoot: isRoot)))
+        }
+        return units
     }
 }

@@ -100,7 +100,9 @@ public struct OutOfMemoryError: Error, CustomStringConvertible, Sendable {
 /// and an optional capacity that is enforced.
 public final class DeviceAllocator: @unchecked Sendable {
     public let name: String
-    public let capacity: Int?
+    /// The most bytes this device holds at once (enforced); nil: no limit of its own.
+    public var capacity: Int? { lock.lock(); defer { lock.unlock() }; return limit }
+    private var limit: Int?
     /// When set, copies onto or off this device take at least `bytes / copyBytesPerSecond`.
     public let copyBytesPerSecond: Double?
 
@@ -137,7 +139,7 @@ public final class DeviceAllocator: @unchecked Sendable {
 
     public init(name: String, capacity: Int?, copyBytesPerSecond: Double? = nil, cachesBlocks: Bool = false) {
         self.name = name
-        self.capacity = capacity
+        limit = capacity
         self.copyBytesPerSecond = copyBytesPerSecond
         cache = cachesBlocks ? BlockCache() : nil
         Storage.largeBlocksAreMapped  // before any block is allocated through an allocator
@@ -159,10 +161,18 @@ public final class DeviceAllocator: @unchecked Sendable {
     /// Starts a new peak window at the current usage.
     public func resetPeak() { lock.lock(); peak = inUse; lock.unlock() }
 
+    /// Sets the capacity, e.g. the part of a host memory budget left to the computation once a
+    /// plan has placed its weights (`--memory-budget`); nil lifts it. Allocations past it
+    /// throw `OutOfMemoryError`, as on an accelerator, instead of growing until the system
+    /// kills the process.
+    public func limitCapacity(to bytes: Int?) {
+        lock.lock(); limit = bytes; lock.unlock()
+    }
+
     /// Records `bytes` as allocated, or throws if the capacity would be exceeded.
     public func reserve(_ bytes: Int) throws {
         lock.lock(); defer { lock.unlock() }
-        if let capacity, inUse + (cache?.bytes ?? 0) + bytes > capacity {
+        if let capacity = limit, inUse + (cache?.bytes ?? 0) + bytes > capacity {
             for block in cache?.drain() ?? [] { free(block) }   // cached blocks give way first
             if inUse + bytes > capacity {
                 throw OutOfMemoryError(device: name, requestedBytes: bytes, bytesInUse: inUse, capacityBytes: capacity)

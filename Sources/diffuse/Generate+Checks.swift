@@ -48,6 +48,7 @@ extension Generate {
             throw ValidationError("--karras-sigmas applies to the euler and dpm++ schedulers, not \(kind.commandLineName)")
         }
         try validateMemoryOptions()
+        try validateMemoryBudget()
         // `guard let`, not `!= nil`: that comparison on this optional came out false for
         // `.naive` in release builds of Swift 6.3.1 (an optimiser bug, seen in this file).
         guard let _ = AttentionBackend(name: attention) else {

@@ -128,6 +128,9 @@ struct Generate: ParsableCommand {
     @OptionGroup(title: "Family options (SDXL, FLUX)")
     var family: FamilyFlags
 
+    @Option(parsing: .unconditional, help: "Host memory budget, e.g. 6GB or 512MiB: the fastest lossless plan (resident, or group offload by blocks or by leaf modules) whose weights, process and images fit is chosen, and the memory left for computing is enforced — a run that would need more stops with an out-of-memory error instead of being killed; one that no plan fits is refused before it loads. Not with --offload, --device-map or an accel --device.")
+    var memoryBudget: String?
+
     @Flag(help: "Time each phase's operations by class (convolution, matmul, attention, normalization, elementwise, copy) into the --report.")
     var profile = false
 
@@ -165,7 +168,11 @@ struct Generate: ParsableCommand {
             // Before any offloading: the offload hooks then move the stored dtype.
             try pipeline.denoiser.enableLayerwiseCasting(storage: storage, compute: computeType)
         }
-        var statistics = try place(pipeline, on: target)
+        let budgetPlan = try planMemoryBudget(pipeline)
+        var statistics = try place(pipeline, on: target, offload: budgetPlan?.offload ?? offload,
+                                   blocksPerGroup: budgetPlan?.blocksPerGroup ?? blocksPerGroup)
+        if let budgetPlan { Device.cpu.allocator.limitCapacity(to: budgetPlan.plan.allocatorLimitBytes) }
+        defer { if budgetPlan != nil { Device.cpu.allocator.limitCapacity(to: nil) } }
         if let deviceMap {
             statistics += try applyDeviceMap(deviceMap, to: pipeline, devices: devices)
         }
@@ -188,7 +195,7 @@ struct Generate: ParsableCommand {
         }
         let bar = quiet ? nil : ProgressBar(total: 0)
         let opProfile = OpProfile()
-        let result: GenerationResult = try (profile ? opProfile.record : { try $0() }) {
+        let result: GenerationResult = try withBudgetMessage(budgetPlan) { try (profile ? opProfile.record : { try $0() }) {
             if let input = try imageToImageInput(pipeline) {
                 let imageToImage = pipeline.imageToImage()
                 var imageOptions = options
@@ -196,7 +203,7 @@ struct Generate: ParsableCommand {
                 return try imageToImage.generate(imageOptions, image: input, strength: resolvedStrength(imageToImage)) { bar?.update($0); return true }
             }
             return try pipeline.generate(options) { bar?.update($0); return true }
-        }
+        } }
         bar?.finish()
         // What the call took and ignored, as Diffusers ignores it (also in the report).
         if !quiet { for note in result.notes { FileHandle.standardError.write(Data("warning: \(note)\n".utf8)) } }
@@ -225,6 +232,7 @@ struct Generate: ParsableCommand {
                                          operations: plan.operationCount, activations: plan.allocationCount, in_place: plan.inPlaceCount)
             }
             if profile { document.profile = RunReport.profileSections(opProfile) }
+            document.plan = budgetPlan.map { RunReport.Plan($0.plan) }
             try outputs.stage(report, bytes: try document.bytes())
         }
         let written = try outputs.commit()
@@ -301,7 +309,7 @@ struct Generate: ParsableCommand {
     }
 
     /// Puts the pipeline on `target` as --offload says; returns what the strategy will move.
-    private func place(_ pipeline: DiffusionPipeline, on target: Device) throws -> [HookTransfers] {
+    private func place(_ pipeline: DiffusionPipeline, on target: Device, offload: String, blocksPerGroup: Int?) throws -> [HookTransfers] {
         let names = pipeline.namedComponents.map(\.name)
         switch offload {
         case "model":

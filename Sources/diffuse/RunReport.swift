@@ -42,6 +42,8 @@ struct RunReport: Encodable {
     let device_map: [String: String]
     var capture: Capture?
     var profile: [String: ProfileSection]?
+    /// `--memory-budget`'s plan (absent without it).
+    var plan: Plan?
     let timings: Timings
     let memory: Memory
     let transfers: Transfers

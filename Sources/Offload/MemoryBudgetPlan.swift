@@ -1,0 +1,153 @@
+import Foundation
+import NN
+import Tensor
+
+/// A host-memory budget (`--memory-budget`): a size as `MemorySize` reads it, more than zero.
+public enum HostMemoryBudget {
+    /// Parses `text` ("6GB", "512MiB"), or throws one sentence naming it.
+    public static func parse(_ text: String) throws -> Int {
+        if let number = Double(text.trimmingCharacters(in: .whitespaces)) {
+            throw OffloadError.invalidOption(number <= 0 ? "--memory-budget must be more than 0 bytes, not '\(text)'"
+                                             : "--memory-budget needs a unit, e.g. \(text)GB or \(text)MiB, not '\(text)'")
+        }
+        guard let bytes = try? MemorySize.parse(text) else {
+            throw OffloadError.invalidOption("--memory-budget takes a size such as 6GB or 512MiB (a number of at most 9.2e18 bytes and a unit), not '\(text)'")
+        }
+        guard bytes > 0 else { throw OffloadError.invalidOption("--memory-budget must be more than 0 bytes, not '\(text)'") }
+        return bytes
+    }
+
+    /// `bytes` rounded up to a size `parse` reads back: tenths of a GiB, or whole MiB below one.
+    public static func suggestion(_ bytes: Int) -> String {
+        let gib = Double(bytes) / 1_073_741_824
+        if gib >= 1 { return String(format: "%.1fGiB", (gib * 10).rounded(.up) / 10) }
+        return "\(Int((Double(bytes) / 1_048_576).rounded(.up)))MiB"
+    }
+}
+
+/// One way to run a pipeline on the host that a memory plan weighs: how many weight bytes it
+/// holds at once, and the one unit it cannot split further.
+public struct BudgetCandidate: Sendable, Equatable {
+    public enum Technique: Sendable, Equatable {
+        /// Every weight of the running phase's model in memory (each phase holds its own model).
+        case resident
+        /// Group offloading on the host at block level (`blocksPerGroup` blocks a group), mapped
+        /// weights read in place and the next group read ahead.
+        case groupBlock(blocksPerGroup: Int)
+        /// Group offloading at leaf level: one module's weights at a time, and the next.
+        case groupLeaf
+    }
+    public let technique: Technique
+    /// Weight bytes in memory at once, at most, in the compute dtype: the largest phase's
+    /// model (resident), or the always-resident group plus the running and the prefetched one.
+    public let weightBytesAtOnce: Int
+    /// The largest group this technique moves (or the largest model, resident) and its bytes.
+    public let largestUnit: String
+    public let largestUnitBytes: Int
+
+    public init(technique: Technique, weightBytesAtOnce: Int, largestUnit: String, largestUnitBytes: Int) {
+        self.technique = technique
+        self.weightBytesAtOnce = weightBytesAtOnce
+        self.largestUnit = largestUnit
+        self.largestUnitBytes = largestUnitBytes
+    }
+
+    /// The `--offload` words that select this technique.
+    public var commandLine: String {
+        switch technique {
+        case .resident: return "--offload none"
+        case .groupBlock(let n): return "--offload group-block --blocks-per-group \(n)"
+        case .groupLeaf: return "--offload group-leaf"
+        }
+    }
+
+    /// Group offloading of every component at `type` (Diffusers' layout), each weight in the
+    /// dtype it arrives in for `computeDType`: per component the always-resident groups plus
+    /// the two largest others (the running group and the one read ahead); the largest component.
+    public static func grouped(_ components: [(name: String, model: Module)], _ type: GroupOffloadType,
+                               computeDType: DType) throws -> BudgetCandidate {
+        var atOnce = 0, largest = ("", 0)
+        for (name, model) in components {
+            var always = 0, moving: [Int] = []
+            for unit in model.groupOffloadLayout(type) {
+                let bytes = try unit.slots.reduce(0) { $0 + arrivingBytes(try $1.parameter.tensor($1.path), computeDType) }
+                if case .whileForward = unit.runs { always += bytes } else { moving.append(bytes) }
+                if bytes > largest.1 { largest = ("\(name).\(unit.id)", bytes) }
+            }
+            atOnce = max(atOnce, always + moving.sorted(by: >).prefix(2).reduce(0, +))
+        }
+        let technique: Technique
+        switch type {
+        case .blockLevel(let n): technique = .groupBlock(blocksPerGroup: n)
+        case .leafLevel: technique = .groupLeaf
+        }
+        return BudgetCandidate(technique: technique, weightBytesAtOnce: atOnce, largestUnit: largest.0, largestUnitBytes: largest.1)
+    }
+
+    /// Every weight of a model in memory: the largest component (`onePhaseAtATime`, when
+    /// each phase lets the previous one's weights go) or all of them together.
+    public static func resident(_ components: [(name: String, model: Module)], computeDType: DType,
+                                onePhaseAtATime: Bool) throws -> BudgetCandidate {
+        var total = 0, largest = ("", 0)
+        for (name, model) in components {
+            let bytes = try model.namedParameters().reduce(0) { $0 + arrivingBytes(try $1.parameter.tensor($1.path), computeDType) }
+            total += bytes
+            if bytes > largest.1 { largest = (name, bytes) }
+        }
+        return BudgetCandidate(technique: .resident, weightBytesAtOnce: onePhaseAtATime ? largest.1 : total,
+                               largestUnit: largest.0, largestUnitBytes: largest.1)
+    }
+
+    /// A weight's bytes once cast for `computeDType` as the pipeline casts it (floating-point
+    /// compute types only; float8 storage stays as it is).
+    static func arrivingBytes(_ weight: Tensor, _ computeDType: DType) -> Int {
+        weight.dtype.isComputeType && weight.dtype != computeDType ? weight.count * computeDType.itemSize : weight.byteCount
+    }
+}
+
+/// The plan a host budget gets: the first candidate (fastest first) whose weights, the
+/// process as it stands and the call's outputs fit, and what is left for the computation —
+/// which the host allocator then enforces, so that a computation needing more fails with an
+/// out-of-memory error instead of the kernel killing the process.
+///
+/// This plan weighs weights and outputs; it does not yet predict activation peaks (issue 18's
+/// memory model), so "fits" means the unavoidable bytes fit and the rest is enforced.
+public struct BudgetPlan: Sendable, Equatable {
+    public let budgetBytes: Int
+    /// The process's resident set when planning (code, libraries, tokenizers, mapped headers).
+    public let processBytes: Int
+    /// What the call must hold at its end: the decoded batch and its pictures.
+    public let outputBytes: Int
+    public let candidates: [BudgetCandidate]
+    public let chosen: BudgetCandidate?
+
+    public init(budgetBytes: Int, processBytes: Int, outputBytes: Int, candidates: [BudgetCandidate]) {
+        self.budgetBytes = budgetBytes
+        self.processBytes = processBytes
+        self.outputBytes = outputBytes
+        self.candidates = candidates
+        chosen = candidates.first { processBytes + outputBytes + $0.weightBytesAtOnce <= budgetBytes }
+    }
+
+    /// The smallest budget any candidate's weights and outputs fit in.
+    public var minimumBudgetBytes: Int {
+        processBytes + outputBytes + (candidates.map(\.weightBytesAtOnce).min() ?? 0)
+    }
+
+    /// Bytes the host allocator may hold under the chosen plan: the budget less the process and
+    /// the chosen candidate's weights (mapped weights are counted there, not by the allocator).
+    public var allocatorLimitBytes: Int? {
+        chosen.map { budgetBytes - processBytes - $0.weightBytesAtOnce }
+    }
+
+    /// The chosen plan, or the sentence that refuses the run before any weight loads.
+    public func requireFit() throws -> BudgetCandidate {
+        if let chosen { return chosen }
+        let smallest = candidates.min { $0.weightBytesAtOnce < $1.weightBytesAtOnce }
+        let unit = smallest.map { " (with \($0.commandLine): \(formatBytes($0.weightBytesAtOnce)) of weights at once, its largest group '\($0.largestUnit)')" } ?? ""
+        throw OffloadError.invalidOption(
+            "a memory budget of \(formatBytes(budgetBytes)) cannot hold this run: the process (\(formatBytes(processBytes))), "
+            + "its images (\(formatBytes(outputBytes))) and the fewest weights any plan holds at once\(unit) need at least "
+            + "\(formatBytes(minimumBudgetBytes)); give --memory-budget \(HostMemoryBudget.suggestion(minimumBudgetBytes)) or more, or a smaller size or batch")
+    }
+}

@@ -1,0 +1,100 @@
+import ArgumentParser
+import Diffusers
+import Foundation
+
+/// `--memory-budget`: the plan chosen for the host budget, applied by `place` as the
+/// `--offload` words it stands for.
+struct ChosenBudgetPlan {
+    let plan: BudgetPlan
+    let chosen: BudgetCandidate
+
+    var offload: String {
+        switch chosen.technique {
+        case .resident: return "none"
+        case .groupBlock: return "group-block"
+        case .groupLeaf: return "group-leaf"
+        }
+    }
+    var blocksPerGroup: Int? {
+        if case .groupBlock(let n) = chosen.technique { return n }
+        return nil
+    }
+}
+
+extension Generate {
+    /// The options a budget cannot be combined with (it chooses placement itself).
+    func validateMemoryBudget() throws {
+        guard let memoryBudget else { return }
+        do { _ = try HostMemoryBudget.parse(memoryBudget) } catch { throw ValidationError("\(error)") }
+        if offload != "none" {
+            throw ValidationError("--memory-budget chooses the offloading itself: give --memory-budget or --offload \(offload), not both")
+        }
+        if deviceMap != nil || maxMemory != nil {
+            throw ValidationError("--memory-budget plans host memory; --device-map and --max-memory place weights by hand: give one or the other")
+        }
+        if device != "cpu" { throw ValidationError("--memory-budget plans a run on the cpu; leave out --device \(device)") }
+    }
+
+    /// With `--memory-budget`: the fastest candidate that fits, or the refusal naming the
+    /// smallest budget that would — before any weight is read. Prints the plan in a few lines
+    /// (not with --quiet).
+    func planMemoryBudget(_ pipeline: any TextToImagePipeline) throws -> ChosenBudgetPlan? {
+        guard let memoryBudget else { return nil }
+        let budget = try HostMemoryBudget.parse(memoryBudget)
+        let side = pipeline.defaultImageSize
+        // The decoded batch in f32 and its 8-bit pictures (3 channels, 4 + 1 bytes a value):
+        // what the call holds at its end. Sizes and batch are bounded, so this cannot overflow.
+        let outputs = (width ?? side) * (height ?? side) * batch * 3 * 5
+        let plan = BudgetPlan(budgetBytes: budget, processBytes: ProcessMemory.residentBytes ?? 0,
+                              outputBytes: outputs,
+                              candidates: try pipeline.budgetCandidates())
+        let chosen = try plan.requireFit()
+        if !quiet {
+            let limit = plan.allocatorLimitBytes.map(formatBytes) ?? "-"
+            FileHandle.standardError.write(Data("""
+                plan: \(chosen.commandLine) within --memory-budget \(formatBytes(budget)): weights at once \(formatBytes(chosen.weightBytesAtOnce)), \
+                process \(formatBytes(plan.processBytes)), images \(formatBytes(plan.outputBytes)); \(limit) left for computing (enforced)
+
+                """.utf8))
+        }
+        return ChosenBudgetPlan(plan: plan, chosen: chosen)
+    }
+
+    /// Runs `body`; under a budget, the host allocator's out-of-memory error becomes the
+    /// sentence that says which budget ran out.
+    func withBudgetMessage<T>(_ plan: ChosenBudgetPlan?, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as OutOfMemoryError where plan != nil && error.device == "cpu" {
+            let left = plan?.plan.allocatorLimitBytes.map(formatBytes) ?? "-"
+            throw ValidationError("the run needed more than the \(left) that --memory-budget \(memoryBudget ?? "") leaves for computing "
+                                  + "after its weights (it asked for \(formatBytes(error.requestedBytes)) with \(formatBytes(error.bytesInUse)) in use): "
+                                  + "give a larger budget, or a smaller size or batch")
+        }
+    }
+}
+
+extension RunReport {
+    /// `--memory-budget`'s plan: the budget, what it weighed, the candidates and the choice.
+    struct Plan: Encodable {
+        struct Candidate: Encodable {
+            let technique: String, weight_bytes_at_once: Int, largest_unit: String, largest_unit_bytes: Int, fits: Bool
+        }
+        let budget_bytes: Int, process_bytes: Int, output_bytes: Int, minimum_budget_bytes: Int
+        let allocator_limit_bytes: Int?
+        let chosen: String?
+        let candidates: [Candidate]
+
+        init(_ plan: BudgetPlan) {
+            budget_bytes = plan.budgetBytes
+            process_bytes = plan.processBytes
+            output_bytes = plan.outputBytes
+            minimum_budget_bytes = plan.minimumBudgetBytes
+            allocator_limit_bytes = plan.allocatorLimitBytes
+            chosen = plan.chosen?.commandLine
+            candidates = plan.candidates.map {
+                Candidate(technique: $0.commandLine, weight_bytes_at_once: $0.weightBytesAtOnce, largest_unit: $0.largestUnit,
+                          largest_unit_bytes: $0.largestUnitBytes,
+                          fits: plan.processBytes + plan.outputBytes + $0.weightBytesAtOnce <= plan.budgetBytes)
+            }
+        }
+    }
+}

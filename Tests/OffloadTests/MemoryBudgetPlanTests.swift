@@ -1,0 +1,80 @@
+import Foundation
+import Models
+import NN
+import Offload
+import Pipelines
+import Tensor
+import XCTest
+
+/// `--memory-budget`'s plan: the budget text, the choice among candidates, and candidates sized
+/// from the same group layout that group offloading installs.
+final class MemoryBudgetPlanTests: XCTestCase {
+    func testBudgetSizes() throws {
+        XCTAssertEqual(try HostMemoryBudget.parse("6GB"), 6_000_000_000)
+        XCTAssertEqual(try HostMemoryBudget.parse("512MiB"), 512 << 20)
+        let refusals = [
+            ("0", "must be more than 0 bytes"), ("0GB", "must be more than 0 bytes"), ("-1GB", "takes a size such as 6GB"),
+            ("5 apples", "not '5 apples'"), ("1e999GB", "not '1e999GB'"), ("12", "needs a unit, e.g. 12GB"),
+        ]
+        for (text, words) in refusals {
+            XCTAssertThrowsError(try HostMemoryBudget.parse(text), text) { XCTAssertTrue("\($0)".contains(words), "\(text): \($0)") }
+        }
+        // Suggestions read back as at least the bytes they round.
+        for bytes in [1, 39 << 20, (39 << 20) + 1, 1 << 30, 6_400_000_000] {
+            XCTAssertGreaterThanOrEqual(try HostMemoryBudget.parse(HostMemoryBudget.suggestion(bytes)), bytes, "\(bytes)")
+        }
+    }
+
+    func testTheFastestCandidateThatFitsIsChosen() throws {
+        let candidates = [BudgetCandidate(technique: .resident, weightBytesAtOnce: 1000, largestUnit: "unet", largestUnitBytes: 1000),
+                          BudgetCandidate(technique: .groupBlock(blocksPerGroup: 1), weightBytesAtOnce: 300, largestUnit: "unet.b", largestUnitBytes: 150),
+                          BudgetCandidate(technique: .groupLeaf, weightBytesAtOnce: 40, largestUnit: "unet.b.0.conv", largestUnitBytes: 20)]
+        let roomy = BudgetPlan(budgetBytes: 5000, processBytes: 100, outputBytes: 10, candidates: candidates)
+        XCTAssertEqual(roomy.chosen?.technique, .resident)
+        XCTAssertEqual(roomy.allocatorLimitBytes, 5000 - 100 - 1000)
+        let tight = BudgetPlan(budgetBytes: 500, processBytes: 100, outputBytes: 10, candidates: candidates)
+        XCTAssertEqual(tight.chosen?.technique, .groupBlock(blocksPerGroup: 1))
+        XCTAssertEqual(tight.allocatorLimitBytes, 100)   // the images are allocations too: within the limit
+        let tiny = BudgetPlan(budgetBytes: 149, processBytes: 100, outputBytes: 10, candidates: candidates)
+        XCTAssertNil(tiny.chosen)
+        XCTAssertEqual(tiny.minimumBudgetBytes, 150)
+        XCTAssertThrowsError(try tiny.requireFit()) {
+            let message = "\($0)"
+            XCTAssertTrue(message.contains("--offload group-leaf") && message.contains("'unet.b.0.conv'") && message.contains("at least 150 B"), message)
+        }
+    }
+
+    /// The planner's groups are group offloading's: same ids, same bytes, in order, at both
+    /// levels, for every denoiser family (and the pipeline's resident figure is its largest
+    /// component's weights).
+    func testCandidatesAreSizedFromTheGroupsOffloadingMakes() throws {
+        for folder in ["tiny-sd", "tiny-sdxl", "tiny-flux-dev"] {
+            for dtype in [DType.f32, .bf16] {
+                let pipeline = try AutoPipeline.textToImage(folder: OffloadStrategyTests.root + "/" + folder, dtype: dtype, castWeightsOnLoad: false)
+                let candidates = try pipeline.budgetCandidates()
+                XCTAssertEqual(candidates.map(\.technique), [.resident, .groupBlock(blocksPerGroup: 1), .groupLeaf])
+                let sizes = pipeline.namedComponents.map { component in
+                    component.module.namedParameters().reduce(0) { total, slot in
+                        guard let w = slot.parameter.value else { return total }
+                        return total + (w.dtype.isComputeType ? w.count * dtype.itemSize : w.byteCount)
+                    }
+                }
+                XCTAssertEqual(candidates[0].weightBytesAtOnce, sizes.max(), "\(folder) \(dtype)")
+                for (index, type) in [GroupOffloadType.blockLevel(blocksPerGroup: 1), .leafLevel].enumerated() {
+                    var largest = 0
+                    for (_, module) in pipeline.namedComponents {
+                        let layout = module.groupOffloadLayout(type).map(\.id)
+                        var options = GroupOffloadOptions(type: type)
+                        options.computeDType = dtype
+                        let state = try module.applyGroupOffloading(device: .accel(5), options: options)
+                        XCTAssertEqual(state.groups.map(\.id), layout, "\(folder) \(type)")
+                        largest = max(largest, state.groups.map(\.byteCount).max() ?? 0)
+                        try module.removeAllHooks()
+                    }
+                    XCTAssertEqual(candidates[index + 1].largestUnitBytes, largest, "\(folder) \(dtype) \(type)")
+                    XCTAssertGreaterThanOrEqual(candidates[index + 1].weightBytesAtOnce, largest)
+                }
+            }
+        }
+    }
+}
