@@ -17,11 +17,13 @@ public enum HostMemoryBudget {
         return bytes
     }
 
-    /// `bytes` rounded up to a size `parse` reads back: tenths of a GiB, or whole MiB below one.
-    public static func suggestion(_ bytes: Int) -> String {
+    /// `bytes` rounded to a size `parse` reads back — tenths of a GiB, or whole MiB below one —
+    /// up (a budget that holds at least this much) or down (one within what is there).
+    public static func suggestion(_ bytes: Int, roundingDown: Bool = false) -> String {
+        let rule: FloatingPointRoundingRule = roundingDown ? .down : .up
         let gib = Double(bytes) / 1_073_741_824
-        if gib >= 1 { return String(format: "%.1fGiB", (gib * 10).rounded(.up) / 10) }
-        return "\(Int((Double(bytes) / 1_048_576).rounded(.up)))MiB"
+        if gib >= 1 { return String(format: "%.1fGiB", (gib * 10).rounded(rule) / 10) }
+        return "\(Int((Double(bytes) / 1_048_576).rounded(rule)))MiB"
     }
 }
 

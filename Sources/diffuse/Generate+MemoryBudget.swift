@@ -60,6 +60,31 @@ extension Generate {
         return ChosenBudgetPlan(plan: plan, chosen: chosen)
     }
 
+    /// Without `--memory-budget`: the run as asked (resident or group offload on the cpu) is
+    /// refused before any weight is read when its weights, the process and its images alone
+    /// exceed the memory the machine has available — such a run could only thrash or be
+    /// killed. Other placements are left to their own checks.
+    func refuseWhatCannotFit(_ pipeline: any TextToImagePipeline) throws {
+        guard memoryBudget == nil, device == "cpu", deviceMap == nil, let available = ProcessMemory.availableBytes() else { return }
+        let parts = pipeline.namedComponents.map { (name: $0.name, model: $0.module) }
+        let candidate: BudgetCandidate
+        switch offload {
+        case "none": candidate = try .resident(parts, computeDType: pipeline.dtype, onePhaseAtATime: pipeline.releasesWeightPagesBetweenPhases)
+        case "group-block": candidate = try .grouped(parts, .blockLevel(blocksPerGroup: blocksPerGroup ?? 1), computeDType: pipeline.dtype)
+        case "group-leaf": candidate = try .grouped(parts, .leafLevel, computeDType: pipeline.dtype)
+        default: return
+        }
+        let process = ProcessMemory.residentBytes ?? 0
+        let side = pipeline.defaultImageSize
+        let plan = BudgetPlan(budgetBytes: process + available, processBytes: process,
+                              outputBytes: (width ?? side) * (height ?? side) * batch * 3 * 5, candidates: [candidate])
+        guard plan.chosen == nil else { return }
+        throw ValidationError("this run holds \(formatBytes(candidate.weightBytesAtOnce)) of weights at once with \(candidate.commandLine) "
+                              + "(\(formatBytes(plan.minimumBudgetBytes)) with the process and its images), more than the "
+                              + "\(formatBytes(available)) of memory available: give --memory-budget \(HostMemoryBudget.suggestion(available, roundingDown: true)) "
+                              + "to let a plan fit, or a finer --offload")
+    }
+
     /// Runs `body`; under a budget, the host allocator's out-of-memory error becomes the
     /// sentence that says which budget ran out.
     func withBudgetMessage<T>(_ plan: ChosenBudgetPlan?, _ body: () throws -> T) throws -> T {

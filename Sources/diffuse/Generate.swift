@@ -168,6 +168,7 @@ struct Generate: ParsableCommand {
             // Before any offloading: the offload hooks then move the stored dtype.
             try pipeline.denoiser.enableLayerwiseCasting(storage: storage, compute: computeType)
         }
+        try refuseWhatCannotFit(pipeline)
         let budgetPlan = try planMemoryBudget(pipeline)
         var statistics = try place(pipeline, on: target, offload: budgetPlan?.offload ?? offload,
                                    blocksPerGroup: budgetPlan?.blocksPerGroup ?? blocksPerGroup)

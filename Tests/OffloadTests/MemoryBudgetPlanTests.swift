@@ -22,6 +22,7 @@ final class MemoryBudgetPlanTests: XCTestCase {
         // Suggestions read back as at least the bytes they round.
         for bytes in [1, 39 << 20, (39 << 20) + 1, 1 << 30, 6_400_000_000] {
             XCTAssertGreaterThanOrEqual(try HostMemoryBudget.parse(HostMemoryBudget.suggestion(bytes)), bytes, "\(bytes)")
+            if bytes >= 1 << 20 { XCTAssertLessThanOrEqual(try HostMemoryBudget.parse(HostMemoryBudget.suggestion(bytes, roundingDown: true)), bytes) }
         }
     }
 
