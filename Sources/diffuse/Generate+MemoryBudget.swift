@@ -66,14 +66,14 @@ extension Generate {
     /// killed. Other placements are left to their own checks.
     func refuseWhatCannotFit(_ pipeline: any TextToImagePipeline) throws {
         guard memoryBudget == nil, device == "cpu", deviceMap == nil, let available = ProcessMemory.availableBytes() else { return }
-        let parts = pipeline.namedComponents.map { (name: $0.name, model: $0.module) }
-        let candidate: BudgetCandidate
+        let technique: BudgetCandidate.Technique
         switch offload {
-        case "none": candidate = try .resident(parts, computeDType: pipeline.dtype, onePhaseAtATime: pipeline.releasesWeightPagesBetweenPhases)
-        case "group-block": candidate = try .grouped(parts, .blockLevel(blocksPerGroup: blocksPerGroup ?? 1), computeDType: pipeline.dtype)
-        case "group-leaf": candidate = try .grouped(parts, .leafLevel, computeDType: pipeline.dtype)
+        case "none": technique = .resident
+        case "group-block": technique = .groupBlock(blocksPerGroup: blocksPerGroup ?? 1)
+        case "group-leaf": technique = .groupLeaf
         default: return
         }
+        let candidate = try pipeline.budgetCandidate(technique)
         let process = ProcessMemory.residentBytes ?? 0
         let side = pipeline.defaultImageSize
         let plan = BudgetPlan(budgetBytes: process + available, processBytes: process,
