@@ -107,8 +107,11 @@ extension RunReport {
         let allocator_limit_bytes: Int?
         let chosen: String?
         let candidates: [Candidate]
+        /// Phases that ran out of memory under the plan and were run again a plan down.
+        let retried: [String]
 
-        init(_ plan: BudgetPlan) {
+        init(_ plan: BudgetPlan, retried: [String]) {
+            self.retried = retried
             budget_bytes = plan.budgetBytes
             process_bytes = plan.processBytes
             output_bytes = plan.outputBytes

@@ -172,7 +172,10 @@ struct Generate: ParsableCommand {
         let budgetPlan = try planMemoryBudget(pipeline)
         var statistics = try place(pipeline, on: target, offload: budgetPlan?.offload ?? offload,
                                    blocksPerGroup: budgetPlan?.blocksPerGroup ?? blocksPerGroup)
-        if let budgetPlan { Device.cpu.allocator.limitCapacity(to: budgetPlan.plan.allocatorLimitBytes) }
+        if let budgetPlan {
+            Device.cpu.allocator.limitCapacity(to: budgetPlan.plan.allocatorLimitBytes)
+            pipeline.degradesOnOutOfMemory = true
+        }
         defer { if budgetPlan != nil { Device.cpu.allocator.limitCapacity(to: nil) } }
         if let deviceMap {
             statistics += try applyDeviceMap(deviceMap, to: pipeline, devices: devices)
@@ -207,7 +210,7 @@ struct Generate: ParsableCommand {
         } }
         bar?.finish()
         // What the call took and ignored, as Diffusers ignores it (also in the report).
-        if !quiet { for note in result.notes { FileHandle.standardError.write(Data("warning: \(note)\n".utf8)) } }
+        if !quiet { for note in result.notes + pipeline.retriedPhases { FileHandle.standardError.write(Data("warning: \(note)\n".utf8)) } }
 
         // Every output is staged, then all are committed together: none or all of them land.
         let pictures = try VaeImageProcessor(normalize: false).postprocess(result.images)
@@ -233,7 +236,7 @@ struct Generate: ParsableCommand {
                                          operations: plan.operationCount, activations: plan.allocationCount, in_place: plan.inPlaceCount)
             }
             if profile { document.profile = RunReport.profileSections(opProfile) }
-            document.plan = budgetPlan.map { RunReport.Plan($0.plan) }
+            document.plan = budgetPlan.map { RunReport.Plan($0.plan, retried: pipeline.retriedPhases) }
             try outputs.stage(report, bytes: try document.bytes())
         }
         let written = try outputs.commit()

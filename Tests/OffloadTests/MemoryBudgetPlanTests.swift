@@ -79,3 +79,34 @@ final class MemoryBudgetPlanTests: XCTestCase {
         }
     }
 }
+
+/// Degrade and retry: a VAE decode that runs out of an accelerator's capacity is run again
+/// tiled, and gives the image of a call that tiled from the start.
+final class DegradeAndRetryTests: XCTestCase {
+    func testADecodeOutOfMemoryIsRetriedTiled() throws {
+        var options = GenerationOptions.tinyOneStep()
+        options.seed = 5
+        func call(capacity: Int?, tiled: Bool, degrades: Bool) throws -> (images: [Float], peak: Int, retried: [String]) {
+            let pipeline = try AutoPipeline.textToImage(folder: OffloadStrategyTests.root + "/tiny-sd")
+            let device = Device.accel(3, capacity: capacity)
+            try pipeline.to(device)
+            if tiled { try pipeline.enableVAETiling() }
+            pipeline.degradesOnOutOfMemory = degrades
+            let result = try pipeline.generate(options, progress: nil)
+            XCTAssertEqual(try pipeline.autoencoder().tiling != nil, tiled, "tiling as it was after the call")
+            return (try result.images.floats(), device.allocator.peakBytes, pipeline.retriedPhases)
+        }
+        let whole = try call(capacity: nil, tiled: false, degrades: false)
+        let tiled = try call(capacity: nil, tiled: true, degrades: false)
+        XCTAssertLessThan(tiled.peak, whole.peak, "the tiled decode needs less")
+        XCTAssertNotEqual(tiled.images, whole.images, "tiling changes the numbers (Diffusers' blend), so the test can tell them apart")
+        // A capacity between the two: the whole decode cannot fit, the tiled one can.
+        let capacity = (whole.peak + tiled.peak) / 2
+        XCTAssertThrowsError(try call(capacity: capacity, tiled: false, degrades: false)) { XCTAssertTrue($0 is OutOfMemoryError, "\($0)") }
+        let retried = try call(capacity: capacity, tiled: false, degrades: true)
+        XCTAssertEqual(retried.images, tiled.images, "the retried decode is the tiled call's, bit for bit")
+        XCTAssertEqual(retried.retried.count, 1)
+        XCTAssertTrue(retried.retried.first?.contains("the VAE decode ran out of memory on accel:3") == true, "\(retried.retried)")
+        XCTAssertLessThanOrEqual(retried.peak, capacity)
+    }
+}

@@ -54,6 +54,7 @@ extension DiffusionPipeline {
     func conditioningPhase<States>(_ options: GenerationOptions, timings: inout GenerationResult.Timings,
                                    encode: () throws -> States, tensors: (States) -> [(name: String, tensor: Tensor)]) throws -> States {
         phaseCastSeconds = 0
+        retriedPhases = []
         OpProfile.beginSection("text_encoder")
         let (states, seconds) = try timedPhase(encode)
         timings.textEncoderSeconds = seconds
@@ -101,10 +102,26 @@ extension DiffusionPipeline {
     /// conversion time.
     func decodePhase(_ latents: Tensor, timings: inout GenerationResult.Timings) throws -> Tensor {
         OpProfile.beginSection("vae_decode")
-        let (images, seconds) = try timedPhase { try decodeLatents(latents) }
+        let (images, seconds) = try timedPhase { try decodeDegradingOnOutOfMemory(latents) }
         timings.vaeDecodeSeconds = seconds
         timings.weightCastSeconds = phaseCastSeconds
         return images
+    }
+
+    /// `decodeLatents`, retried once with tiled decoding when it runs out of memory and
+    /// `degradesOnOutOfMemory` allows it (the result is the tiled decode's, as if the call had
+    /// enabled tiling from the start); tiling as it was afterwards.
+    func decodeDegradingOnOutOfMemory(_ latents: Tensor) throws -> Tensor {
+        do { return try decodeLatents(latents) } catch let error as OutOfMemoryError {
+            let vae = try autoencoder()
+            guard degradesOnOutOfMemory, vae.tiling == nil else { throw error }
+            try vae.enableTiling()
+            defer { vae.disableTiling() }
+            let images = try decodeLatents(latents)
+            retriedPhases.append("the VAE decode ran out of memory on \(error.device) (\(formatBytes(error.requestedBytes)) asked with "
+                                 + "\(formatBytes(error.bytesInUse)) in use) and was run again tiled")
+            return images
+        }
     }
 
     /// Latents → images in [0, 1] (f32), as `vae.decode(latents / scaling_factor + shift)`

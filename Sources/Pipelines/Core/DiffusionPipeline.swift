@@ -29,6 +29,13 @@ open class DiffusionPipeline: @unchecked Sendable {
     var castPending: Bool
     /// Seconds `inPhase` spent converting weights since the call began.
     var phaseCastSeconds = 0.0
+    /// Degrade and retry: when a phase runs out of memory against a device's capacity (an
+    /// accelerator's, or the host's under a memory budget), it is run once more with the next
+    /// plan down — the VAE decode tiled — instead of failing the call. Off by default, as in
+    /// Diffusers; `diffuse generate --memory-budget` turns it on.
+    public var degradesOnOutOfMemory = false
+    /// What the last call retried that way, one sentence each (empty when nothing was).
+    public internal(set) var retriedPhases: [String] = []
     /// When a phase ends (prompt encoding, denoising, decoding), the pages of its model's
     /// weights still mapped from the checkpoint are let go, packed copies included, so that the
     /// process holds one phase's weights at a time; the next call reads them again from the
