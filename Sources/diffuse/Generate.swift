@@ -175,6 +175,12 @@ struct Generate: ParsableCommand {
         if let budgetPlan {
             Device.cpu.allocator.limitCapacity(to: budgetPlan.plan.allocatorLimitBytes)
             pipeline.degradesOnOutOfMemory = true
+            // A step retried a plan down holds fewer weights: the allocator gets their room.
+            let plan = budgetPlan.plan
+            pipeline.onPlanDown = { technique in
+                guard let lower = plan.candidates.first(where: { $0.technique == technique }) else { return }
+                Device.cpu.allocator.limitCapacity(to: plan.budgetBytes - plan.processBytes - lower.weightBytesAtOnce)
+            }
         }
         defer { if budgetPlan != nil { Device.cpu.allocator.limitCapacity(to: nil) } }
         if let deviceMap {

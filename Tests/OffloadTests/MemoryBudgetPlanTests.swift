@@ -110,3 +110,38 @@ final class DegradeAndRetryTests: XCTestCase {
         XCTAssertLessThanOrEqual(retried.peak, capacity)
     }
 }
+
+extension DegradeAndRetryTests {
+    /// A denoising step that runs out of an accelerator's capacity with the denoiser grouped by
+    /// blocks is run again grouped per leaf module, and the call gives the image of a call
+    /// planned per leaf from the start (group offloading is lossless: the plain image too).
+    func testAStepOutOfMemoryIsRetriedOnePlanDown() throws {
+        var options = GenerationOptions.tinyOneStep()
+        options.seed = 9
+        func call(_ type: GroupOffloadType, capacity: Int?, degrades: Bool) throws -> (images: [Float], peak: Int, retried: [String]) {
+            let pipeline = try AutoPipeline.textToImage(folder: OffloadStrategyTests.root + "/tiny-sd")
+            let device = Device.accel(4, capacity: capacity)
+            try pipeline.enableVAETiling()   // the decode stays below the steps' peak
+            try pipeline.enableGroupOffload(device: device, options: GroupOffloadOptions(type: type))
+            pipeline.degradesOnOutOfMemory = degrades
+            var movedTo: [BudgetCandidate.Technique] = []
+            pipeline.onPlanDown = { movedTo.append($0) }
+            let result = try pipeline.generate(options, progress: nil)
+            XCTAssertEqual(movedTo, pipeline.retriedPhases.isEmpty ? [] : [.groupLeaf])
+            return (try result.images.floats(), device.allocator.peakBytes, pipeline.retriedPhases)
+        }
+        let block = try call(.blockLevel(blocksPerGroup: 1), capacity: nil, degrades: false)
+        let leaf = try call(.leafLevel, capacity: nil, degrades: false)
+        XCTAssertLessThan(leaf.peak, block.peak, "per leaf holds fewer weights at once")
+        XCTAssertEqual(leaf.images, block.images)
+        let capacity = (block.peak + leaf.peak) / 2
+        XCTAssertThrowsError(try call(.blockLevel(blocksPerGroup: 1), capacity: capacity, degrades: false)) {
+            XCTAssertTrue($0 is OutOfMemoryError, "\($0)")
+        }
+        let retried = try call(.blockLevel(blocksPerGroup: 1), capacity: capacity, degrades: true)
+        XCTAssertEqual(retried.images, leaf.images, "the call planned per leaf from the start, bit for bit")
+        XCTAssertEqual(retried.retried.count, 1, "\(retried.retried)")
+        XCTAssertTrue(retried.retried.first?.hasPrefix("a denoising step ran out of memory on accel:4") == true, "\(retried.retried)")
+        XCTAssertLessThanOrEqual(retried.peak, capacity)
+    }
+}

@@ -24,7 +24,26 @@ extension DiffusionPipeline {
     public func enableGroupOffload(device: Device, options: GroupOffloadOptions) throws -> [GroupOffloadState] {
         var options = options
         options.computeDType = options.computeDType ?? dtype
-        return try allOrNothing { try components.map { try $0.applyGroupOffloading(device: device, options: options) } }
+        let states = try allOrNothing { try components.map { try $0.applyGroupOffloading(device: device, options: options) } }
+        groupOffload = (device, options)
+        return states
+    }
+
+    /// Degrade and retry for a denoising step: the denoiser's group offloading one plan down —
+    /// block level to leaf level, on the same device with the same options — so that fewer
+    /// weights sit on the device while the step runs again. Returns what was done, or nil when
+    /// there is no plan down (retrying off, or the denoiser not group-offloaded by blocks).
+    func denoiserPlanDown(after error: OutOfMemoryError) throws -> String? {
+        guard degradesOnOutOfMemory, let (device, options) = groupOffload, case .blockLevel = options.type else { return nil }
+        var leaf = options
+        leaf.type = .leafLevel
+        try denoiser.removeAllHooks()
+        device.allocator.emptyCache()
+        try denoiser.applyGroupOffloading(device: device, options: leaf)
+        groupOffload = (device, leaf)
+        onPlanDown?(.groupLeaf)
+        return "a denoising step ran out of memory on \(error.device) (\(formatBytes(error.requestedBytes)) asked with "
+            + "\(formatBytes(error.bytesInUse)) in use) and was run again with the denoiser group-offloaded per leaf module"
     }
 
     /// With `castWeightsOnLoad: false`: converts the weights of every component that no
@@ -66,6 +85,7 @@ extension DiffusionPipeline {
     public func removeAllHooks() throws {
         for component in components { try component.removeAllHooks() }
         modelOffload = nil
+        groupOffload = nil
     }
 
     /// Whether an offload strategy or device map hooks a component (layerwise casting does not

@@ -82,7 +82,7 @@ extension DiffusionPipeline {
                 let stepStart = Date()
                 OpProfile.beginSection(i == 0 ? "unet_first_step" : "unet_step")
                 // The scheduler works on the host; the denoiser computes wherever it was placed.
-                let prediction = try predict(latents, t).to(.f32).to(latents.device)
+                let prediction = try retryingStep { try predict(latents, t) }.to(.f32).to(latents.device)
                 latents = try scheduler.step(modelOutput: prediction.contiguous(), timestep: t, sample: latents).prevSample
                 if latentDType != .f32 { latents = try latents.to(latentDType).to(.f32) }
                 try requireFinite(latents, "denoising step \(i + 1) of \(timesteps.count) (timestep \(t.value))")
@@ -95,6 +95,17 @@ extension DiffusionPipeline {
             phaseTimings.denoiseSeconds = Date().timeIntervalSince(loopStart)
             OpProfile.beginSection(nil)
             return latents
+        }
+    }
+
+    /// A denoising step's model call, run once more a plan down (`denoiserPlanDown`) when it
+    /// runs out of memory and `degradesOnOutOfMemory` allows it. The scheduler has not stepped
+    /// yet, so the retry sees the same latents.
+    private func retryingStep(_ body: () throws -> Tensor) throws -> Tensor {
+        do { return try body() } catch let error as OutOfMemoryError {
+            guard let done = try denoiserPlanDown(after: error) else { throw error }
+            retriedPhases.append(done)
+            return try body()
         }
     }
 

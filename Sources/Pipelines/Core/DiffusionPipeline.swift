@@ -36,6 +36,11 @@ open class DiffusionPipeline: @unchecked Sendable {
     public var degradesOnOutOfMemory = false
     /// What the last call retried that way, one sentence each (empty when nothing was).
     public internal(set) var retriedPhases: [String] = []
+    /// Told the technique a retry moved the denoiser to (a memory plan gives the allocator the
+    /// room the weights no longer take).
+    public var onPlanDown: ((BudgetCandidate.Technique) -> Void)?
+    /// Where and how `enableGroupOffload` offloads the components (nil: it was not used).
+    var groupOffload: (device: Device, options: GroupOffloadOptions)?
     /// When a phase ends (prompt encoding, denoising, decoding), the pages of its model's
     /// weights still mapped from the checkpoint are let go, packed copies included, so that the
     /// process holds one phase's weights at a time; the next call reads them again from the
