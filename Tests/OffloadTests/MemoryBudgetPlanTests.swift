@@ -145,3 +145,28 @@ extension DegradeAndRetryTests {
         XCTAssertLessThanOrEqual(retried.peak, capacity)
     }
 }
+
+extension DegradeAndRetryTests {
+    /// On the host, a resident denoiser whose step runs past the allocator's limit is
+    /// group-offloaded one block a group and the step runs again (here the plan down lifts the
+    /// limit, as a budget gives the allocator the weights' room): the plain image, bit for bit.
+    func testAResidentStepPastTheHostLimitIsRetriedGroupOffloaded() throws {
+        var options = GenerationOptions.tinyOneStep()
+        options.seed = 13
+        let host = Device.cpu.allocator
+        let reference = try AutoPipeline.textToImage(folder: OffloadStrategyTests.root + "/tiny-sd")
+        let before = host.bytesInUse
+        let (plain, peak) = try host.measuringPeak { try reference.generate(options, progress: nil).images.floats() }
+        let pipeline = try AutoPipeline.textToImage(folder: OffloadStrategyTests.root + "/tiny-sd")
+        pipeline.degradesOnOutOfMemory = true
+        var moved: [BudgetCandidate.Technique] = []
+        pipeline.onPlanDown = { moved.append($0); host.limitCapacity(to: nil) }
+        host.limitCapacity(to: host.bytesInUse + (peak - before) / 2)
+        defer { host.limitCapacity(to: nil) }
+        let images = try pipeline.generate(options, progress: nil).images.floats()
+        XCTAssertEqual(moved, [.groupBlock(blocksPerGroup: 1)])
+        XCTAssertEqual(images, plain)
+        XCTAssertTrue(pipeline.retriedPhases.first?.contains("a denoising step ran out of memory on cpu") == true, "\(pipeline.retriedPhases)")
+        XCTAssertTrue(pipeline.denoiser.hasOffloadHooks, "the denoiser stays one plan down")
+    }
+}

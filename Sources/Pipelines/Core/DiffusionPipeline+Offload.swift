@@ -29,21 +29,36 @@ extension DiffusionPipeline {
         return states
     }
 
-    /// Degrade and retry for a denoising step: the denoiser's group offloading one plan down —
-    /// block level to leaf level, on the same device with the same options — so that fewer
-    /// weights sit on the device while the step runs again. Returns what was done, or nil when
-    /// there is no plan down (retrying off, or the denoiser not group-offloaded by blocks).
+    /// Degrade and retry for a denoising step: the denoiser one plan down, so that fewer of
+    /// its weights are in memory while the step runs again — resident on the host (weights
+    /// still the mapped checkpoint) to group offloading one block a group, whose pages are let
+    /// go; block level to leaf level, on the same device with the same options. Returns what
+    /// was done, or nil when there is no plan down (retrying off, converted or moved weights,
+    /// another strategy, or leaf level already).
     func denoiserPlanDown(after error: OutOfMemoryError) throws -> String? {
-        guard degradesOnOutOfMemory, let (device, options) = groupOffload, case .blockLevel = options.type else { return nil }
-        var leaf = options
-        leaf.type = .leafLevel
+        guard degradesOnOutOfMemory else { return nil }
+        let device: Device, technique: BudgetCandidate.Technique
+        var options: GroupOffloadOptions
+        if let (current, set) = groupOffload, case .blockLevel = set.type {
+            (device, options, technique) = (current, set, .groupLeaf)
+            options.type = .leafLevel
+        } else if groupOffload == nil, !denoiser.hasOffloadHooks, denoiser.executionDevice.isCPU,
+                  denoiser.namedParameters().allSatisfy({ $0.parameter.value?.storage.isMapped ?? true }) {
+            var blocks = GroupOffloadOptions(type: .blockLevel(blocksPerGroup: 1))
+            blocks.computeDType = dtype
+            (device, options, technique) = (.cpu, blocks, .groupBlock(blocksPerGroup: 1))
+        } else {
+            return nil
+        }
         try denoiser.removeAllHooks()
         device.allocator.emptyCache()
-        try denoiser.applyGroupOffloading(device: device, options: leaf)
-        groupOffload = (device, leaf)
-        onPlanDown?(.groupLeaf)
+        try denoiser.applyGroupOffloading(device: device, options: options)
+        denoiser.releaseMappedWeightPages()   // a resident phase had mapped them all
+        groupOffload = (device, options)
+        onPlanDown?(technique)
+        let how = technique == .groupLeaf ? "group-offloaded per leaf module" : "group-offloaded one block a group"
         return "a denoising step ran out of memory on \(error.device) (\(formatBytes(error.requestedBytes)) asked with "
-            + "\(formatBytes(error.bytesInUse)) in use) and was run again with the denoiser group-offloaded per leaf module"
+            + "\(formatBytes(error.bytesInUse)) in use) and was run again with the denoiser \(how)"
     }
 
     /// With `castWeightsOnLoad: false`: converts the weights of every component that no

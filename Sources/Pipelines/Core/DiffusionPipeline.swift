@@ -39,7 +39,8 @@ open class DiffusionPipeline: @unchecked Sendable {
     /// Told the technique a retry moved the denoiser to (a memory plan gives the allocator the
     /// room the weights no longer take).
     public var onPlanDown: ((BudgetCandidate.Technique) -> Void)?
-    /// Where and how `enableGroupOffload` offloads the components (nil: it was not used).
+    /// Where and how the denoiser is group-offloaded by `enableGroupOffload` (all components)
+    /// or by a retry's plan down (nil: neither).
     var groupOffload: (device: Device, options: GroupOffloadOptions)?
     /// When a phase ends (prompt encoding, denoising, decoding), the pages of its model's
     /// weights still mapped from the checkpoint are let go, packed copies included, so that the
