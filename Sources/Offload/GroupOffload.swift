@@ -227,7 +227,9 @@ extension Module {
                 for group in inPlace { group.spillDerived(to: file) }
                 state.packedWeightFile = file
             }
-            try device.requireRoom(forLargestOf: state.groups, strategy: "group offloading")
+            // Groups read in place take none of the host allocator's bytes.
+            try device.requireRoom(forLargestOf: state.groups.filter { group in !inPlace.contains { $0 === group } },
+                                   strategy: "group offloading")
         } catch {
             try? removeAllHooks()   // nothing half-applied
             throw error

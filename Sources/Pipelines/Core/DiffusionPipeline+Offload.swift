@@ -52,10 +52,10 @@ extension DiffusionPipeline {
         }
         try denoiser.removeAllHooks()
         device.allocator.emptyCache()
+        onPlanDown?(technique)
         try denoiser.applyGroupOffloading(device: device, options: options)
         denoiser.releaseMappedWeightPages()   // a resident phase had mapped them all
         groupOffload = (device, options)
-        onPlanDown?(technique)
         let how = technique == .groupLeaf ? "group-offloaded per leaf module" : "group-offloaded one block a group"
         return "a denoising step ran out of memory on \(error.device) (\(formatBytes(error.requestedBytes)) asked with "
             + "\(formatBytes(error.bytesInUse)) in use) and was run again with the denoiser \(how)"
