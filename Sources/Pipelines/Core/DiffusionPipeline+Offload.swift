@@ -34,9 +34,10 @@ extension DiffusionPipeline {
     /// still the mapped checkpoint) to group offloading one block a group, whose pages are let
     /// go; block level to leaf level, on the same device with the same options. Returns what
     /// was done, or nil when there is no plan down (retrying off, converted or moved weights,
-    /// another strategy, or leaf level already).
+    /// layerwise casting, another strategy, or leaf level already).
     func denoiserPlanDown(after error: OutOfMemoryError) throws -> String? {
-        guard degradesOnOutOfMemory else { return nil }
+        // Removing the hooks would take layerwise casting's with them.
+        guard degradesOnOutOfMemory, !denoiser.allHooks().contains(where: { $0.name == OffloadHookName.layerwiseCasting }) else { return nil }
         let device: Device, technique: BudgetCandidate.Technique
         var options: GroupOffloadOptions
         if let (current, set) = groupOffload, case .blockLevel = set.type {
