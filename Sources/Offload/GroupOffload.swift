@@ -209,10 +209,7 @@ extension Module {
         let state = GroupOffloadState(device: device, prefetching: options.useStream, prefetchBytes: options.prefetchBytes,
                                       computeDType: options.computeDType)
         do {
-            switch type {
-            case .blockLevel(let n): try groupBlocks(blocksPerGroup: n, state: state)
-            case .leafLevel: try groupLeaves(state: state)
-            }
+            try installGroups(type, state: state)
             if let folder = options.offloadToDiskPath {
                 for group in state.groups where !group.homes.allSatisfy({ $0.storage.isMapped }) {
                     try GroupDiskCache.rehome(group, folder: folder)
@@ -238,17 +235,19 @@ extension Module {
         return state
     }
 
-    /// Block level: lists of repeated blocks in chunks; declared block modules recursed into;
-    /// the rest of this level in one unmatched group on `self`.
-    private func groupBlocks(blocksPerGroup n: Int, state: GroupOffloadState) throws {
-        var rootHooked = false
-        for unit in groupOffloadLayout(.blockLevel(blocksPerGroup: n)) {
+    /// Makes the groups of `groupOffloadLayout(type)` and hooks them: a group around its
+    /// blocks' (or leaf's) forward, a nested level's unmatched group around that level's, and
+    /// the root's own group (if any) on the root for the whole forward — whose hook, with a
+    /// group or without, also tells the groups when a call ends.
+    private func installGroups(_ type: GroupOffloadType, state: GroupOffloadState) throws {
+        var rootGroup: ParameterGroup?
+        for unit in groupOffloadLayout(type) {
             let group = try ParameterGroup(id: unit.id, slots: unit.slots, statistics: state.statistics, computeDType: state.computeDType)
             state.add(group)
             switch unit.runs {
-            case .whileForward(let owner, let isRoot):
-                rootHooked = rootHooked || isRoot
-                try owner.registerHook(GroupRootHook(state: state, group: group), name: isRoot ? OffloadHookName.groupRoot : OffloadHookName.group)
+            case .whileForward(_, isRoot: true): rootGroup = group
+            case .whileForward(let owner, isRoot: false):
+                try owner.registerHook(GroupRootHook(state: state, group: group), name: OffloadHookName.group)
             case .around(let first, let last):
                 try first.registerHook(GroupHook(state: state, group: group, onloadLeader: true, offloadLeader: first === last),
                                        name: OffloadHookName.group)
@@ -256,25 +255,6 @@ extension Module {
                     try last.registerHook(GroupHook(state: state, group: group, onloadLeader: false, offloadLeader: true),
                                           name: OffloadHookName.group)
                 }
-            }
-        }
-        // A root without weights of its own still tells the groups when a call ends.
-        if !rootHooked {
-            try registerHook(GroupRootHook(state: state, group: nil), name: OffloadHookName.groupRoot)
-        }
-    }
-
-    /// Leaf level: every module owning parameters is a group of its own.
-    private func groupLeaves(state: GroupOffloadState) throws {
-        var rootGroup: ParameterGroup?
-        for unit in groupOffloadLayout(.leafLevel) {
-            let group = try ParameterGroup(id: unit.id, slots: unit.slots, statistics: state.statistics, computeDType: state.computeDType)
-            state.add(group)
-            switch unit.runs {
-            case .whileForward: rootGroup = group   // the root's own parameters: resident all forward
-            case .around(let module, _):
-                try module.registerHook(GroupHook(state: state, group: group, onloadLeader: true, offloadLeader: true),
-                                        name: OffloadHookName.group)
             }
         }
         try registerHook(GroupRootHook(state: state, group: rootGroup), name: OffloadHookName.groupRoot)

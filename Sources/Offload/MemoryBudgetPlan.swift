@@ -38,6 +38,29 @@ public struct BudgetCandidate: Sendable, Equatable {
         case groupBlock(blocksPerGroup: Int)
         /// Group offloading at leaf level: one module's weights at a time, and the next.
         case groupLeaf
+
+        /// The technique `--offload` and `--blocks-per-group` name (nil: one a plan does not weigh).
+        public init?(offloadOption: String, blocksPerGroup: Int?) {
+            switch offloadOption {
+            case "none": self = .resident
+            case "group-block": self = .groupBlock(blocksPerGroup: blocksPerGroup ?? 1)
+            case "group-leaf": self = .groupLeaf
+            default: return nil
+            }
+        }
+        /// Its `--offload` value.
+        public var offloadOption: String {
+            switch self {
+            case .resident: return "none"
+            case .groupBlock: return "group-block"
+            case .groupLeaf: return "group-leaf"
+            }
+        }
+        /// Its `--blocks-per-group` value, at block level.
+        public var blocksPerGroup: Int? {
+            if case .groupBlock(let n) = self { return n }
+            return nil
+        }
     }
     public let technique: Technique
     /// Weight bytes in memory at once, at most, in the compute dtype: the largest phase's
@@ -56,11 +79,7 @@ public struct BudgetCandidate: Sendable, Equatable {
 
     /// The `--offload` words that select this technique.
     public var commandLine: String {
-        switch technique {
-        case .resident: return "--offload none"
-        case .groupBlock(let n): return "--offload group-block --blocks-per-group \(n)"
-        case .groupLeaf: return "--offload group-leaf"
-        }
+        "--offload \(technique.offloadOption)" + (technique.blocksPerGroup.map { " --blocks-per-group \($0)" } ?? "")
     }
 
     /// Group offloading of every component at `type` (Diffusers' layout), each weight in the
@@ -72,7 +91,7 @@ public struct BudgetCandidate: Sendable, Equatable {
         for (name, model) in components {
             var always = 0, moving: [Int] = []
             for unit in model.groupOffloadLayout(type) {
-                let bytes = try unit.slots.reduce(0) { $0 + arrivingBytes(try $1.parameter.tensor($1.path), computeDType) }
+                let bytes = try unit.slots.reduce(0) { $0 + ParameterGroup.arrivingByteCount(try $1.parameter.tensor($1.path), computeDType) }
                 if case .whileForward = unit.runs { always += bytes } else { moving.append(bytes) }
                 if bytes > largest.1 { largest = ("\(name).\(unit.id)", bytes) }
             }
@@ -92,7 +111,7 @@ public struct BudgetCandidate: Sendable, Equatable {
                                 onePhaseAtATime: Bool) throws -> BudgetCandidate {
         var total = 0, largest = ("", 0)
         for (name, model) in components {
-            let bytes = try model.namedParameters().reduce(0) { $0 + arrivingBytes(try $1.parameter.tensor($1.path), computeDType) }
+            let bytes = try model.namedParameters().reduce(0) { $0 + ParameterGroup.arrivingByteCount(try $1.parameter.tensor($1.path), computeDType) }
             total += bytes
             if bytes > largest.1 { largest = (name, bytes) }
         }
@@ -100,11 +119,6 @@ public struct BudgetCandidate: Sendable, Equatable {
                                largestUnit: largest.0, largestUnitBytes: largest.1)
     }
 
-    /// A weight's bytes once cast for `computeDType` as the pipeline casts it (floating-point
-    /// compute types only; float8 storage stays as it is).
-    static func arrivingBytes(_ weight: Tensor, _ computeDType: DType) -> Int {
-        weight.dtype.isComputeType && weight.dtype != computeDType ? weight.count * computeDType.itemSize : weight.byteCount
-    }
 }
 
 /// The plan a host budget gets: the first candidate (fastest first) whose weights, the
@@ -121,14 +135,19 @@ public struct BudgetPlan: Sendable, Equatable {
     /// What the call must hold at its end: the decoded batch and its pictures.
     public let outputBytes: Int
     public let candidates: [BudgetCandidate]
-    public let chosen: BudgetCandidate?
+    /// The first (fastest) candidate that fits.
+    public var chosen: BudgetCandidate? { candidates.first(where: fits) }
 
     public init(budgetBytes: Int, processBytes: Int, outputBytes: Int, candidates: [BudgetCandidate]) {
         self.budgetBytes = budgetBytes
         self.processBytes = processBytes
         self.outputBytes = outputBytes
         self.candidates = candidates
-        chosen = candidates.first { processBytes + outputBytes + $0.weightBytesAtOnce <= budgetBytes }
+    }
+
+    /// Whether `candidate`'s weights, the process and the outputs fit the budget.
+    public func fits(_ candidate: BudgetCandidate) -> Bool {
+        processBytes + outputBytes + candidate.weightBytesAtOnce <= budgetBytes
     }
 
     /// The smallest budget any candidate's weights and outputs fit in.

@@ -30,9 +30,7 @@ public final class ParameterGroup: @unchecked Sendable {
         self.statistics = statistics
         self.computeDType = computeDType
         homes = try slots.map { try $0.parameter.tensor($0.path) }
-        byteCount = homes.reduce(0) { total, home in
-            total + (Self.castTarget(home, computeDType).map { home.count * $0.itemSize } ?? home.byteCount)
-        }
+        byteCount = homes.reduce(0) { $0 + Self.arrivingByteCount($1, computeDType) }
         casts = homes.contains { Self.castTarget($0, computeDType) != nil }
     }
 
@@ -41,6 +39,11 @@ public final class ParameterGroup: @unchecked Sendable {
     private static func castTarget(_ home: Tensor, _ dtype: DType?) -> DType? {
         guard let dtype, home.dtype.isComputeType, home.dtype != dtype else { return nil }
         return dtype
+    }
+
+    /// Bytes `home` takes on the execution device: cast to `computeDType` or as it is.
+    static func arrivingByteCount(_ home: Tensor, _ computeDType: DType?) -> Int {
+        castTarget(home, computeDType).map { home.count * $0.itemSize } ?? home.byteCount
     }
 
     /// Whether any home needs a cast on its way to the device (`rehome` keeps dtypes).

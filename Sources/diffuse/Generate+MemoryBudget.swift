@@ -8,17 +8,8 @@ struct ChosenBudgetPlan {
     let plan: BudgetPlan
     let chosen: BudgetCandidate
 
-    var offload: String {
-        switch chosen.technique {
-        case .resident: return "none"
-        case .groupBlock: return "group-block"
-        case .groupLeaf: return "group-leaf"
-        }
-    }
-    var blocksPerGroup: Int? {
-        if case .groupBlock(let n) = chosen.technique { return n }
-        return nil
-    }
+    var offload: String { chosen.technique.offloadOption }
+    var blocksPerGroup: Int? { chosen.technique.blocksPerGroup }
 }
 
 extension Generate {
@@ -41,13 +32,8 @@ extension Generate {
     func planMemoryBudget(_ pipeline: any TextToImagePipeline) throws -> ChosenBudgetPlan? {
         guard let memoryBudget else { return nil }
         let budget = try HostMemoryBudget.parse(memoryBudget)
-        let side = pipeline.defaultImageSize
-        // The decoded batch in f32 and its 8-bit pictures (3 channels, 4 + 1 bytes a value):
-        // what the call holds at its end. Sizes and batch are bounded, so this cannot overflow.
-        let outputs = (width ?? side) * (height ?? side) * batch * 3 * 5
         let plan = BudgetPlan(budgetBytes: budget, processBytes: ProcessMemory.residentBytes ?? 0,
-                              outputBytes: outputs,
-                              candidates: try pipeline.budgetCandidates())
+                              outputBytes: outputBytes(pipeline), candidates: try pipeline.budgetCandidates())
         let chosen = try plan.requireFit()
         if !quiet {
             let limit = plan.allocatorLimitBytes.map(formatBytes) ?? "-"
@@ -66,18 +52,11 @@ extension Generate {
     /// killed. Other placements are left to their own checks.
     func refuseWhatCannotFit(_ pipeline: any TextToImagePipeline) throws {
         guard memoryBudget == nil, device == "cpu", deviceMap == nil, let available = ProcessMemory.availableBytes() else { return }
-        let technique: BudgetCandidate.Technique
-        switch offload {
-        case "none": technique = .resident
-        case "group-block": technique = .groupBlock(blocksPerGroup: blocksPerGroup ?? 1)
-        case "group-leaf": technique = .groupLeaf
-        default: return
-        }
+        guard let technique = BudgetCandidate.Technique(offloadOption: offload, blocksPerGroup: blocksPerGroup) else { return }
         let candidate = try pipeline.budgetCandidate(technique)
         let process = ProcessMemory.residentBytes ?? 0
-        let side = pipeline.defaultImageSize
-        let plan = BudgetPlan(budgetBytes: process + available, processBytes: process,
-                              outputBytes: (width ?? side) * (height ?? side) * batch * 3 * 5, candidates: [candidate])
+        let plan = BudgetPlan(budgetBytes: process + available, processBytes: process, outputBytes: outputBytes(pipeline),
+                              candidates: [candidate])
         guard plan.chosen == nil else { return }
         throw ValidationError("this run holds \(formatBytes(candidate.weightBytesAtOnce)) of weights at once with \(candidate.commandLine) "
                               + "(\(formatBytes(plan.minimumBudgetBytes)) with the process and its images), more than the "
@@ -85,11 +64,19 @@ extension Generate {
                               + "to let a plan fit, or a finer --offload")
     }
 
+    /// The decoded batch in f32 and its 8-bit pictures (3 channels, 4 + 1 bytes a value): what
+    /// the call holds at its end. Sizes and batch are bounded, so this cannot overflow.
+    private func outputBytes(_ pipeline: any TextToImagePipeline) -> Int {
+        let side = pipeline.defaultImageSize
+        return (width ?? side) * (height ?? side) * batch * 3 * 5
+    }
+
     /// Runs `body`; under a budget, the host allocator's out-of-memory error becomes the
     /// sentence that says which budget ran out.
     func withBudgetMessage<T>(_ plan: ChosenBudgetPlan?, _ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as OutOfMemoryError where plan != nil && error.device == "cpu" {
-            let left = plan?.plan.allocatorLimitBytes.map(formatBytes) ?? "-"
+            // The limit when it ran out (a retry a plan down may have raised the plan's).
+            let left = (error.capacityBytes ?? plan?.plan.allocatorLimitBytes).map(formatBytes) ?? "-"
             throw ValidationError("the run needed more than the \(left) that --memory-budget \(memoryBudget ?? "") leaves for computing "
                                   + "after its weights (it asked for \(formatBytes(error.requestedBytes)) with \(formatBytes(error.bytesInUse)) in use): "
                                   + "give a larger budget, or a smaller size or batch")
@@ -121,7 +108,7 @@ extension RunReport {
             candidates = plan.candidates.map {
                 Candidate(technique: $0.commandLine, weight_bytes_at_once: $0.weightBytesAtOnce, largest_unit: $0.largestUnit,
                           largest_unit_bytes: $0.largestUnitBytes,
-                          fits: plan.processBytes + plan.outputBytes + $0.weightBytesAtOnce <= plan.budgetBytes)
+                          fits: plan.fits($0))
             }
         }
     }
