@@ -211,6 +211,7 @@ public final class DeviceAllocator: @unchecked Sendable {
     public func emptyCache() {
         lock.lock(); let blocks = cache?.drain() ?? []; lock.unlock()
         for block in blocks { free(block) }
+        MemoryRehearsal.current?.cacheEmptied(self)
     }
 
     /// Runs `body` and returns its result with the peak bytes reached on this device meanwhile.

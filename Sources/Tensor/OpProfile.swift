@@ -60,6 +60,7 @@ public final class OpProfile: @unchecked Sendable {
     /// Ends the open section of the profile recording on this thread (if any) and opens `name`
     /// (entering a name again adds to its figures); nil only ends it.
     public static func beginSection(_ name: String?) {
+        MemoryRehearsal.current?.beginSection(name)
         guard let profile = current else { return }
         profile.endSection()
         guard let name else { return }

@@ -16,7 +16,7 @@ public enum Parallel {
     /// Runs `body(range)` over `0..<count` split into contiguous chunks, in parallel when
     /// the work is large enough. `grain` is the least number of items worth a thread.
     public static func forEachChunk(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
-        guard count > 0 else { return }
+        guard count > 0, !MemoryRehearsal.skipsWork else { return }
         let chunks = min(threadCount, max(1, count / max(grain, 1)))
         if chunks <= 1 { body(0..<count); return }
         run(threads: chunks) { thread, threads in
@@ -52,6 +52,13 @@ public enum Parallel {
     public static func forEachWorker(_ count: Int, _ worker: (_ next: () -> Int?) -> Void) {
         guard count > 0 else { return }
         let workers = min(threadCount, count)
+        if MemoryRehearsal.skipsWork {
+            // A rehearsal: each worker sets up its scratch and takes one item (what it binds
+            // lazily is allocated too; the products in it skip their work), then finds none left.
+            let next = ItemCounter()
+            if workers == 1 { worker { next.take(below: 1) } } else { run(threads: workers) { _, _ in worker { next.take(below: workers) } } }
+            return
+        }
         let next = ItemCounter()
         if workers == 1 { worker { next.take(below: count) }; return }
         run(threads: workers) { _, _ in worker { next.take(below: count) } }

@@ -72,6 +72,8 @@ public final class Storage: @unchecked Sendable {
             }
         }
         try device.allocator.reserve(byteCount)
+        MemoryRehearsal.current?.allocatorChanged(device.allocator)
+        if debugAllocations { print("ALLOC \(MemoryRehearsal.current != nil ? "R" : "X") \(byteCount) \(device.allocator.bytesInUse)") }
         var raw = device.allocator.reuseBlock(byteCount)
         let status = raw == nil ? posix_memalign(&raw, Storage.alignment, max(byteCount, 1)) : 0
         guard status == 0, let raw else {
@@ -97,7 +99,7 @@ public final class Storage: @unchecked Sendable {
     }
 
     deinit {
-        if case .owned = backing { device.allocator.release(byteCount, block: pointer) }
+        if case .owned = backing { device.allocator.release(byteCount, block: pointer); if debugAllocations { print("FREE \(MemoryRehearsal.current != nil ? "R" : "X") \(byteCount)") } }
     }
 
     /// Returns the derived object stored under `key`, creating it with `make` once.
@@ -106,6 +108,7 @@ public final class Storage: @unchecked Sendable {
         if let existing = derived[key] as? T { return existing }
         // Made once and kept with the bytes: not an activation of a capture.
         let value = try CaptureSession.withoutRecording(make)
+        MemoryRehearsal.current?.derivedDataMade(on: self)
         derived[key] = value
         return value
     }
@@ -139,13 +142,19 @@ public final class Storage: @unchecked Sendable {
     /// Asks the kernel to read a mapped storage's pages into the page cache ahead of use
     /// (`madvise(MADV_WILLNEED)`: the reads are queued, not waited for, and the pages count in
     /// no process's resident set until touched). Nothing for owned storage.
-    public func adviseWillNeed() { adviseMappedPages(MADV_WILLNEED) }
+    public func adviseWillNeed() {
+        if MemoryRehearsal.current != nil { return }   // a rehearsal reads no weight
+        adviseMappedPages(MADV_WILLNEED)
+    }
 
     /// Maps a mapped storage's pages into the process now, in one call
     /// (`madvise(MADV_POPULATE_READ)`, Linux 5.14+; a no-op elsewhere), rather than a fault at
     /// a time as the first reads touch them: reading pages the page cache holds costs a
     /// fraction of what demand faults do. Nothing for owned storage.
-    public func populateResidentPages() { adviseMappedPages(22) }  // MADV_POPULATE_READ
+    public func populateResidentPages() {
+        if let rehearsal = MemoryRehearsal.current { return rehearsal.mappedPagesRead(self) }
+        adviseMappedPages(22)  // MADV_POPULATE_READ
+    }
 
     public func releaseResidentPages(keepingDerived: Bool = false) {
         if !keepingDerived {
@@ -155,6 +164,7 @@ public final class Storage: @unchecked Sendable {
             cacheLock.unlock()
             for storage in spilled { storage.releaseResidentPages() }
         }
+        if let rehearsal = MemoryRehearsal.current { return rehearsal.mappedPagesReleased(self) }
         adviseMappedPages(MADV_DONTNEED)
     }
 
@@ -180,3 +190,5 @@ public final class Storage: @unchecked Sendable {
 public protocol StorageBackedValue: AnyObject {
     var backingStorage: Storage { get }
 }
+
+let debugAllocations = ProcessInfo.processInfo.environment["DEBUGALLOC"] != nil

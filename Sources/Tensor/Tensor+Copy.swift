@@ -31,11 +31,15 @@ extension Tensor {
 
     /// A fresh contiguous copy, optionally converted and placed elsewhere.
     public func copied(dtype: DType? = nil, device: Device? = nil) throws -> Tensor {
-        try OpProfile.measure(.copy) {
+        func copy() throws -> Tensor {
             let out = try Tensor.empty(shape, dtype: dtype ?? self.dtype, device: device ?? self.device)
             try out.copyElements(from: self)
             return out
         }
+        if MemoryRehearsal.skipsWork, let rehearsal = MemoryRehearsal.current {
+            return try rehearsal.operation("copy", inputs: [self], copy)
+        }
+        return try OpProfile.measure(.copy, copy)
     }
 
     /// Writes `source` (broadcast to this shape, any dtype) into this contiguous tensor.
@@ -106,8 +110,10 @@ extension Tensor {
     /// copy engine, behind the copies already booked there.
     static func throttleCopy(bytes: Int, between a: Device, and b: Device, since start: UInt64) {
         let limited = [a, b].filter { ($0.allocator.copyBytesPerSecond ?? 0) > 0 }
-        guard let engine = limited.min(by: { ($0.allocator.copyBytesPerSecond ?? 0) < ($1.allocator.copyBytesPerSecond ?? 0) }),
-              let end = engine.allocator.bookCopy(bytes: bytes, startingAt: start) else { return }
+        guard let engine = limited.min(by: { ($0.allocator.copyBytesPerSecond ?? 0) < ($1.allocator.copyBytesPerSecond ?? 0) }) else { return }
+        // A rehearsal counts the bytes; its copies take no time and book none of the engine's.
+        if let rehearsal = MemoryRehearsal.current { return rehearsal.transferred(bytes, through: engine) }
+        guard let end = engine.allocator.bookCopy(bytes: bytes, startingAt: start) else { return }
         let now = DispatchTime.now().uptimeNanoseconds
         if end > now { Thread.sleep(forTimeInterval: Double(end - now) / 1e9) }
     }

@@ -211,6 +211,7 @@ final class BoundPrimitive {
     func run(_ pointers: UnsafeMutableRawPointer...) throws { try run(pointers) }
 
     func run(_ pointers: [UnsafeMutableRawPointer]) throws {
+        if MemoryRehearsal.skipsWork { return }
         for (i, pointer) in pointers.prefix(bound).enumerated() {
             try check(dnnl_memory_set_data_handle(handles[i], pointer), "memory handle")
         }

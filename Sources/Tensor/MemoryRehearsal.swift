@@ -1,0 +1,233 @@
+import Foundation
+
+/// A dry run of a computation — a memory plan's rehearsal. While one runs, every tensor the
+/// real run would allocate is allocated and accounted by its device's allocator, in the same
+/// order and sizes (outputs, kernel scratch, packed weights, offloading's copies), but no kernel
+/// computes, no bytes are copied and no mapped weight is read: oneDNN primitives and the
+/// parallel loops return at once, and pages are not brought in. The values are garbage; the
+/// shapes, the allocations and the order of operations are the real run's, because it is the
+/// real code path.
+///
+/// What it records is the memory model's input: the most bytes the process held at once above
+/// where it started — every watched allocator's bytes (live, and freed blocks its cache keeps
+/// until emptied, which stay in the resident set) plus the mapped weight pages read and not
+/// yet let go — each device's peak of live bytes, and per section (`OpProfile.beginSection`:
+/// text encoder, first step, decode) the operations by signature. With a `OperationTimes`
+/// table, the first operation of each signature not yet in it is run once more for real and
+/// timed (mapped weights of that one operation are read): the step-time model.
+///
+/// A rehearsal is a mode of the whole process (a prefetch queue's copies must not read weights
+/// either), so one runs at a time; the real run starts after it returns.
+public final class MemoryRehearsal: @unchecked Sendable {
+    /// What a rehearsal measured.
+    public struct Figures: Sendable, Equatable {
+        /// The most bytes the process held at once above its start (allocators and mapped pages).
+        public var processPeakBytes = 0
+        /// Per device (`cpu`, `accel:0`): the most live bytes at once above its start.
+        public var devicePeakBytes: [String: Int] = [:]
+        /// The most mapped weight bytes resident at once.
+        public var mappedPeakBytes = 0
+        /// Per section: how many times each operation signature ran.
+        public var operations: [String: [String: Int]] = [:]
+        /// Per section: bytes copied to or from each bandwidth-limited device, by its name.
+        public var transfers: [String: [String: Int]] = [:]
+    }
+
+    private let lock = NSLock()
+    private let allocators: [DeviceAllocator]
+    /// Live bytes of each watched allocator when the rehearsal began.
+    private let startBytes: [Int]
+    /// Per allocator: the most live bytes since its cache was last emptied (what it holds in the RSS).
+    private var heldBytes: [Int]
+    private var mapped: [ObjectIdentifier: Int] = [:]
+    private var mappedBytes = 0
+    /// Storages whose derived data (packed weights) the rehearsal made: it is garbage, dropped at the end.
+    /// Held weakly: an owned storage (a weight converted for a phase) must go when its phase ends.
+    private var derivedOwners: [ObjectIdentifier: WeakStorage] = [:]
+    private var section = "other"
+    private let times: OperationTimes?
+    public private(set) var figures = Figures()
+
+    /// - Parameter allocators: the allocators whose bytes are the process's (the host's and
+    ///   the accelerator stand-ins', which live in host memory).
+    /// - Parameter times: seconds per operation signature, filled in for signatures it lacks.
+    public init(watching allocators: [DeviceAllocator], times: OperationTimes? = nil) {
+        self.allocators = allocators
+        startBytes = allocators.map(\.bytesInUse)
+        heldBytes = startBytes
+        self.times = times
+    }
+
+    /// Runs `body` as a rehearsal; afterwards the derived data it made is dropped and the
+    /// watched allocators' caches emptied, so the real run starts as if it had not happened.
+    public func run<T>(_ body: () throws -> T) throws -> T {
+        try MemoryRehearsal.activate(self)
+        defer {
+            MemoryRehearsal.deactivate()
+            lock.lock(); let owners = derivedOwners.values.compactMap(\.storage); derivedOwners = [:]; lock.unlock()
+            for storage in owners { storage.invalidateDerived() }
+            for allocator in allocators { allocator.emptyCache() }
+        }
+        return try body()
+    }
+
+    // MARK: The process-wide mode
+
+    private static let activeLock = NSLock()
+    nonisolated(unsafe) private static var active: MemoryRehearsal?
+
+    private static func activate(_ rehearsal: MemoryRehearsal) throws {
+        activeLock.lock(); defer { activeLock.unlock() }
+        if active != nil { throw TensorError.invalidArgument("a memory rehearsal is already running") }
+        active = rehearsal
+    }
+
+    private static func deactivate() {
+        activeLock.lock(); active = nil; activeLock.unlock()
+    }
+
+    private static var isTiming: Bool {
+        activeLock.lock(); defer { activeLock.unlock() }
+        return timing
+    }
+
+    /// The rehearsal running, if any.
+    static var current: MemoryRehearsal? {
+        activeLock.lock(); defer { activeLock.unlock() }
+        return active
+    }
+
+    /// Whether kernels and copies on this thread skip their work: a rehearsal runs and this
+    /// thread is not timing an operation for it.
+    public static var skipsWork: Bool {
+        activeLock.lock(); defer { activeLock.unlock() }
+        return active != nil && !timing
+    }
+    /// An operation is being timed for real (on the OpenMP team too, so not per thread).
+    nonisolated(unsafe) private static var timing = false
+
+    // MARK: What the instrumented code tells it
+
+    /// An allocation or a free on `allocator` happened.
+    func allocatorChanged(_ allocator: DeviceAllocator) {
+        guard !MemoryRehearsal.isTiming, let index = allocators.firstIndex(where: { $0 === allocator }) else { return }
+        let live = allocator.bytesInUse
+        lock.lock(); defer { lock.unlock() }
+        heldBytes[index] = max(heldBytes[index], live)
+        figures.devicePeakBytes[allocator.name] = max(figures.devicePeakBytes[allocator.name] ?? 0, live - startBytes[index])
+        updateProcessPeak()
+    }
+
+    /// `allocator` gave its cached blocks back: it holds only its live bytes now.
+    func cacheEmptied(_ allocator: DeviceAllocator) {
+        guard let index = allocators.firstIndex(where: { $0 === allocator }) else { return }
+        let live = allocator.bytesInUse
+        lock.lock(); heldBytes[index] = live; lock.unlock()
+    }
+
+    /// The pages of mapped `storage` are (or go on being) read.
+    func mappedPagesRead(_ storage: Storage) {
+        guard storage.isMapped else { return }
+        lock.lock(); defer { lock.unlock() }
+        let key = ObjectIdentifier(storage)
+        guard mapped[key] == nil else { return }
+        mapped[key] = storage.byteCount
+        mappedBytes += storage.byteCount
+        figures.mappedPeakBytes = max(figures.mappedPeakBytes, mappedBytes)
+        updateProcessPeak()
+    }
+
+    /// The pages of mapped `storage` were let go.
+    func mappedPagesReleased(_ storage: Storage) {
+        lock.lock(); defer { lock.unlock() }
+        if let bytes = mapped.removeValue(forKey: ObjectIdentifier(storage)) { mappedBytes -= bytes }
+    }
+
+    func derivedDataMade(on storage: Storage) {
+        lock.lock(); derivedOwners[ObjectIdentifier(storage)] = WeakStorage(storage: storage); lock.unlock()
+    }
+
+    func beginSection(_ name: String?) {
+        lock.lock(); section = name ?? "other"; lock.unlock()
+    }
+
+    func transferred(_ bytes: Int, through device: Device) {
+        lock.lock(); figures.transfers[section, default: [:]][device.description, default: 0] += bytes; lock.unlock()
+    }
+
+    /// Must be called with the lock held.
+    private func updateProcessPeak() {
+        let held = zip(heldBytes, startBytes).reduce(0) { $0 + max(0, $1.0 - $1.1) }
+        figures.processPeakBytes = max(figures.processPeakBytes, held + mappedBytes)
+    }
+
+    /// An operation: its mapped inputs are read, `call` runs (allocating, computing nothing),
+    /// its signature is counted, and timed for real once when a table lacks it.
+    func operation(_ name: String, inputs: [Tensor?], _ call: () throws -> Tensor) throws -> Tensor {
+        for input in inputs { if let input { mappedPagesRead(input.storage) } }
+        let out = try call()
+        let signature = MemoryRehearsal.signature(name, inputs: inputs, output: out)
+        lock.lock(); figures.operations[section, default: [:]][signature, default: 0] += 1; lock.unlock()
+        if let times, times.seconds(signature) == nil {
+            let seconds = try MemoryRehearsal.timed { _ = try call() }
+            times.record(signature, seconds: seconds)
+        }
+        return out
+    }
+
+    /// Runs `body` for real on this thread (kernels compute) and returns its seconds; its
+    /// allocations are not part of the rehearsal's figures.
+    static func timed(_ body: () throws -> Void) throws -> Double {
+        activeLock.lock(); timing = true; activeLock.unlock()
+        defer { activeLock.lock(); timing = false; activeLock.unlock() }
+        let start = DispatchTime.now().uptimeNanoseconds
+        try body()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+
+    /// `name` and each operand's and the result's shape, dtype and layout: operations with one
+    /// signature do the same work.
+    static func signature(_ name: String, inputs: [Tensor?], output: Tensor) -> String {
+        func describe(_ t: Tensor) -> String {
+            let layout = t.isContiguous ? "" : t.memoryFormat == .channelsLast ? "@nhwc" : "@\(t.strides.map(String.init).joined(separator: ","))"
+            return "\(t.dtype)\(t.shape)\(layout)"
+        }
+        return name + "(" + inputs.map { $0.map(describe) ?? "-" }.joined(separator: " ") + ")->" + describe(output)
+    }
+}
+
+struct WeakStorage {
+    weak var storage: Storage?
+}
+
+/// Seconds per operation signature, measured on this machine by rehearsals (the step-time
+/// model's calibration table), shared by the rehearsals of one plan and kept in a cache file.
+public final class OperationTimes: @unchecked Sendable {
+    private let lock = NSLock()
+    private var table: [String: Double]
+    /// Signatures timed since this table was made or loaded.
+    public private(set) var measuredCount = 0
+
+    public init(_ table: [String: Double] = [:]) { self.table = table }
+
+    public func seconds(_ signature: String) -> Double? {
+        lock.lock(); defer { lock.unlock() }
+        return table[signature]
+    }
+
+    public func record(_ signature: String, seconds: Double) {
+        lock.lock(); table[signature] = seconds; measuredCount += 1; lock.unlock()
+    }
+
+    public var entries: [String: Double] {
+        lock.lock(); defer { lock.unlock() }
+        return table
+    }
+
+    /// Σ count × seconds over `operations` (signatures missing from the table count nothing).
+    public func seconds(of operations: [String: Int]) -> Double {
+        lock.lock(); defer { lock.unlock() }
+        return operations.reduce(0) { $0 + Double($1.value) * (table[$1.key] ?? 0) }
+    }
+}
+
