@@ -27,6 +27,8 @@ public final class MemoryRehearsal: @unchecked Sendable {
         public var devicePeakBytes: [String: Int] = [:]
         /// The most mapped weight bytes resident at once.
         public var mappedPeakBytes = 0
+        /// Per section: how many times it was entered (denoising steps after the first: `unet_step`).
+        public var sectionEntries: [String: Int] = [:]
         /// Per section: how many times each operation signature ran.
         public var operations: [String: [String: Int]] = [:]
         /// Per section: bytes copied to or from each bandwidth-limited device, by its name.
@@ -92,7 +94,7 @@ public final class MemoryRehearsal: @unchecked Sendable {
     }
 
     /// The rehearsal running, if any.
-    static var current: MemoryRehearsal? {
+    public static var current: MemoryRehearsal? {
         activeLock.lock(); defer { activeLock.unlock() }
         return active
     }
@@ -101,8 +103,11 @@ public final class MemoryRehearsal: @unchecked Sendable {
     /// thread is not timing an operation for it.
     public static var skipsWork: Bool {
         activeLock.lock(); defer { activeLock.unlock() }
-        return active != nil && !timing
+        return active != nil && !timing && integerWork == 0
     }
+    /// Operations on integer tensors under way: they compute even in a rehearsal (token ids
+    /// and positions are small, and kernels check their values).
+    nonisolated(unsafe) private static var integerWork = 0
     /// An operation is being timed for real (on the OpenMP team too, so not per thread).
     nonisolated(unsafe) private static var timing = false
 
@@ -148,7 +153,7 @@ public final class MemoryRehearsal: @unchecked Sendable {
     }
 
     func beginSection(_ name: String?) {
-        lock.lock(); section = name ?? "other"; lock.unlock()
+        lock.lock(); section = name ?? "other"; if let name { figures.sectionEntries[name, default: 0] += 1 }; lock.unlock()
     }
 
     func transferred(_ bytes: Int, through device: Device) {
@@ -165,7 +170,14 @@ public final class MemoryRehearsal: @unchecked Sendable {
     /// its signature is counted, and timed for real once when a table lacks it.
     func operation(_ name: String, inputs: [Tensor?], _ call: () throws -> Tensor) throws -> Tensor {
         for input in inputs { if let input { mappedPagesRead(input.storage) } }
-        let out = try call()
+        let out: Tensor
+        if inputs.allSatisfy({ $0.map { !$0.dtype.isFloatingPoint } ?? true }) {
+            MemoryRehearsal.activeLock.lock(); MemoryRehearsal.integerWork += 1; MemoryRehearsal.activeLock.unlock()
+            defer { MemoryRehearsal.activeLock.lock(); MemoryRehearsal.integerWork -= 1; MemoryRehearsal.activeLock.unlock() }
+            out = try call()
+        } else {
+            out = try call()
+        }
         let signature = MemoryRehearsal.signature(name, inputs: inputs, output: out)
         lock.lock(); figures.operations[section, default: [:]][signature, default: 0] += 1; lock.unlock()
         if let times, times.seconds(signature) == nil {

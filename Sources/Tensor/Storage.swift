@@ -73,7 +73,6 @@ public final class Storage: @unchecked Sendable {
         }
         try device.allocator.reserve(byteCount)
         MemoryRehearsal.current?.allocatorChanged(device.allocator)
-        if debugAllocations { print("ALLOC \(MemoryRehearsal.current != nil ? "R" : "X") \(byteCount) \(device.allocator.bytesInUse)") }
         var raw = device.allocator.reuseBlock(byteCount)
         let status = raw == nil ? posix_memalign(&raw, Storage.alignment, max(byteCount, 1)) : 0
         guard status == 0, let raw else {
@@ -99,7 +98,7 @@ public final class Storage: @unchecked Sendable {
     }
 
     deinit {
-        if case .owned = backing { device.allocator.release(byteCount, block: pointer); if debugAllocations { print("FREE \(MemoryRehearsal.current != nil ? "R" : "X") \(byteCount)") } }
+        if case .owned = backing { device.allocator.release(byteCount, block: pointer) }
     }
 
     /// Returns the derived object stored under `key`, creating it with `make` once.
@@ -190,5 +189,3 @@ public final class Storage: @unchecked Sendable {
 public protocol StorageBackedValue: AnyObject {
     var backingStorage: Storage { get }
 }
-
-let debugAllocations = ProcessInfo.processInfo.environment["DEBUGALLOC"] != nil
