@@ -11,4 +11,15 @@ int omp_get_max_threads(void);
 int omp_get_thread_num(void);
 int omp_get_num_threads(void);
 void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned int flags);
+
+// The SSE/AVX control and status register of the calling thread (a rehearsal times kernels on
+// garbage values with denormals treated as zero, so that their time is the real run's).
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+static inline unsigned int swift_diffusers_get_mxcsr(void) { return _mm_getcsr(); }
+static inline void swift_diffusers_set_mxcsr(unsigned int value) { _mm_setcsr(value); }
+#else
+static inline unsigned int swift_diffusers_get_mxcsr(void) { return 0; }
+static inline void swift_diffusers_set_mxcsr(unsigned int value) { (void)value; }
+#endif
 #endif

@@ -69,6 +69,11 @@ public struct BudgetCandidate: Sendable, Equatable {
     /// The largest group this technique moves (or the largest model, resident) and its bytes.
     public let largestUnit: String
     public let largestUnitBytes: Int
+    /// Whether the VAE decodes in tiles (a plan's choice for images whose decode would not fit).
+    public var vaeTiling = false
+    /// The run's peaks and step time as its rehearsal predicts them (nil: not rehearsed; the
+    /// weights, the process and the images are then all a plan weighs).
+    public var prediction: RunPrediction?
 
     public init(technique: Technique, weightBytesAtOnce: Int, largestUnit: String, largestUnitBytes: Int) {
         self.technique = technique
@@ -77,9 +82,18 @@ public struct BudgetCandidate: Sendable, Equatable {
         self.largestUnitBytes = largestUnitBytes
     }
 
-    /// The `--offload` words that select this technique.
+    /// The options that select this candidate's techniques.
     public var commandLine: String {
         "--offload \(technique.offloadOption)" + (technique.blocksPerGroup.map { " --blocks-per-group \($0)" } ?? "")
+            + (vaeTiling ? " --vae-tiling" : "")
+    }
+
+    /// This candidate with the VAE tiled (and no prediction yet).
+    public func tiled() -> BudgetCandidate {
+        var copy = self
+        copy.vaeTiling = true
+        copy.prediction = nil
+        return copy
     }
 
     /// Group offloading of every component at `type` (Diffusers' layout), each weight in the
@@ -121,22 +135,29 @@ public struct BudgetCandidate: Sendable, Equatable {
 
 }
 
-/// The plan a host budget gets: the first candidate (fastest first) whose weights, the
-/// process as it stands and the call's outputs fit, and what is left for the computation —
-/// which the host allocator then enforces, so that a computation needing more fails with an
-/// out-of-memory error instead of the kernel killing the process.
-///
-/// This plan weighs weights and outputs; it does not yet predict activation peaks (issue 18's
-/// memory model), so "fits" means the unavoidable bytes fit and the rest is enforced.
+/// The plan a host budget gets: the fastest candidate whose predicted peak fits (each
+/// candidate rehearsed: `RunPrediction`), or, for candidates not rehearsed, the first whose
+/// weights, the process as it stands and the call's outputs fit; and what is left for the
+/// computation, which the host allocator then enforces, so that a computation needing more
+/// fails with an out-of-memory error instead of the kernel killing the process.
 public struct BudgetPlan: Sendable, Equatable {
     public let budgetBytes: Int
     /// The process's resident set when planning (code, libraries, tokenizers, mapped headers).
     public let processBytes: Int
     /// What the call must hold at its end: the decoded batch and its pictures.
     public let outputBytes: Int
+    /// Fastest first where not rehearsed (the order they were given in).
     public let candidates: [BudgetCandidate]
-    /// The first (fastest) candidate that fits.
-    public var chosen: BudgetCandidate? { candidates.first(where: fits) }
+
+    /// The fastest candidate that fits: least predicted step time, the given order breaking ties
+    /// and ordering candidates without one.
+    public var chosen: BudgetCandidate? {
+        let fitting = candidates.enumerated().filter { fits($0.element) }
+        return fitting.min { a, b in
+            let (x, y) = (a.element.prediction?.stepSeconds ?? .infinity, b.element.prediction?.stepSeconds ?? .infinity)
+            return x != y ? x < y : a.offset < b.offset
+        }?.element
+    }
 
     public init(budgetBytes: Int, processBytes: Int, outputBytes: Int, candidates: [BudgetCandidate]) {
         self.budgetBytes = budgetBytes
@@ -145,30 +166,38 @@ public struct BudgetPlan: Sendable, Equatable {
         self.candidates = candidates
     }
 
-    /// Whether `candidate`'s weights, the process and the outputs fit the budget.
-    public func fits(_ candidate: BudgetCandidate) -> Bool {
-        processBytes + outputBytes + candidate.weightBytesAtOnce <= budgetBytes
+    /// The bytes `candidate` needs: its predicted process peak, or (not rehearsed) its weights
+    /// at once, the process and the outputs.
+    public func neededBytes(_ candidate: BudgetCandidate) -> Int {
+        candidate.prediction?.processPeakResidentBytes ?? processBytes + outputBytes + candidate.weightBytesAtOnce
     }
 
-    /// The smallest budget any candidate's weights and outputs fit in.
-    public var minimumBudgetBytes: Int {
-        processBytes + outputBytes + (candidates.map(\.weightBytesAtOnce).min() ?? 0)
-    }
+    /// Whether `candidate` fits the budget.
+    public func fits(_ candidate: BudgetCandidate) -> Bool { neededBytes(candidate) <= budgetBytes }
 
-    /// Bytes the host allocator may hold under the chosen plan: the budget less the process and
-    /// the chosen candidate's weights (mapped weights are counted there, not by the allocator).
+    /// The smallest budget any candidate fits in.
+    public var minimumBudgetBytes: Int { candidates.map(neededBytes).min() ?? processBytes + outputBytes }
+
+    /// Bytes the host allocator may hold under the chosen plan: the budget less what it does not
+    /// hold — the process, mapped weight pages (counted there, not by the allocator), outputs.
     public var allocatorLimitBytes: Int? {
-        chosen.map { budgetBytes - processBytes - $0.weightBytesAtOnce }
+        chosen.map { $0.prediction?.hostAllocatorLimit(within: budgetBytes) ?? budgetBytes - processBytes - $0.weightBytesAtOnce }
     }
 
     /// The chosen plan, or the sentence that refuses the run before any weight loads.
     public func requireFit() throws -> BudgetCandidate {
         if let chosen { return chosen }
-        let smallest = candidates.min { $0.weightBytesAtOnce < $1.weightBytesAtOnce }
-        let unit = smallest.map { " (with \($0.commandLine): \(formatBytes($0.weightBytesAtOnce)) of weights at once, its largest group '\($0.largestUnit)')" } ?? ""
+        let smallest = candidates.min { neededBytes($0) < neededBytes($1) }
+        let unit = smallest.map { candidate in
+            candidate.prediction == nil
+                ? " (with \(candidate.commandLine): \(formatBytes(candidate.weightBytesAtOnce)) of weights at once, its largest group '\(candidate.largestUnit)')"
+                : " (with \(candidate.commandLine), whose largest group is '\(candidate.largestUnit)', \(formatBytes(candidate.largestUnitBytes)))"
+        } ?? ""
+        let what = candidates.contains { $0.prediction != nil }
+            ? "the smallest plan's predicted peak\(unit), with the process (\(formatBytes(processBytes))) and its images (\(formatBytes(outputBytes))), is"
+            : "the process (\(formatBytes(processBytes))), its images (\(formatBytes(outputBytes))) and the fewest weights any plan holds at once\(unit) need at least"
         throw OffloadError.invalidOption(
-            "a memory budget of \(formatBytes(budgetBytes)) cannot hold this run: the process (\(formatBytes(processBytes))), "
-            + "its images (\(formatBytes(outputBytes))) and the fewest weights any plan holds at once\(unit) need at least "
+            "a memory budget of \(formatBytes(budgetBytes)) cannot hold this run: \(what) "
             + "\(formatBytes(minimumBudgetBytes)); give --memory-budget \(HostMemoryBudget.suggestion(minimumBudgetBytes)) or more, or a smaller size or batch")
     }
 }

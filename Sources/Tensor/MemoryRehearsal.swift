@@ -1,3 +1,4 @@
+import CDNNL
 import Foundation
 
 /// A dry run of a computation — a memory plan's rehearsal. While one runs, every tensor the
@@ -46,15 +47,21 @@ public final class MemoryRehearsal: @unchecked Sendable {
     /// Storages whose derived data (packed weights) the rehearsal made: it is garbage, dropped at the end.
     /// Held weakly: an owned storage (a weight converted for a phase) must go when its phase ends.
     private var derivedOwners: [ObjectIdentifier: WeakStorage] = [:]
+    /// What the rehearsal allocated (weakly): its values are garbage a timing may overwrite.
+    private var rehearsalStorages: [ObjectIdentifier: WeakStorage] = [:]
     private var section = "other"
     private let times: OperationTimes?
+    /// Only operations in sections with this prefix are timed (the denoising steps: `unet`).
+    private let timedSectionPrefix: String
     public private(set) var figures = Figures()
 
     /// - Parameter allocators: the allocators whose bytes are the process's (the host's and
     ///   the accelerator stand-ins', which live in host memory).
     /// - Parameter times: seconds per operation signature, filled in for signatures it lacks.
-    public init(watching allocators: [DeviceAllocator], times: OperationTimes? = nil) {
+    /// - Parameter timedSectionPrefix: only operations of sections so named are timed.
+    public init(watching allocators: [DeviceAllocator], times: OperationTimes? = nil, timedSectionPrefix: String = "") {
         self.allocators = allocators
+        self.timedSectionPrefix = timedSectionPrefix
         startBytes = allocators.map(\.bytesInUse)
         heldBytes = startBytes
         self.times = times
@@ -113,8 +120,14 @@ public final class MemoryRehearsal: @unchecked Sendable {
 
     // MARK: What the instrumented code tells it
 
-    /// An allocation or a free on `allocator` happened.
-    func allocatorChanged(_ allocator: DeviceAllocator) {
+    /// `storage` was allocated on `allocator` while rehearsing.
+    func allocated(_ storage: Storage, on allocator: DeviceAllocator) {
+        if ProcessInfo.processInfo.environment["NOWEAK"] == nil { lock.lock(); rehearsalStorages[ObjectIdentifier(storage)] = WeakStorage(storage: storage); lock.unlock() }
+        allocatorChanged(allocator)
+    }
+
+    /// An allocation on `allocator` happened.
+    private func allocatorChanged(_ allocator: DeviceAllocator) {
         guard !MemoryRehearsal.isTiming, let index = allocators.firstIndex(where: { $0 === allocator }) else { return }
         let live = allocator.bytesInUse
         lock.lock(); defer { lock.unlock() }
@@ -148,6 +161,11 @@ public final class MemoryRehearsal: @unchecked Sendable {
         if let bytes = mapped.removeValue(forKey: ObjectIdentifier(storage)) { mappedBytes -= bytes }
     }
 
+    private func hasPackedCopy(_ storage: Storage) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        return derivedOwners[ObjectIdentifier(storage)]?.storage === storage
+    }
+
     func derivedDataMade(on storage: Storage) {
         lock.lock(); derivedOwners[ObjectIdentifier(storage)] = WeakStorage(storage: storage); lock.unlock()
     }
@@ -169,7 +187,12 @@ public final class MemoryRehearsal: @unchecked Sendable {
     /// An operation: its mapped inputs are read, `call` runs (allocating, computing nothing),
     /// its signature is counted, and timed for real once when a table lacks it.
     func operation(_ name: String, inputs: [Tensor?], _ call: () throws -> Tensor) throws -> Tensor {
-        for input in inputs { if let input { mappedPagesRead(input.storage) } }
+        defer {
+            // A mapped operand's pages are read, unless the kernel reads it through a packed copy
+            // kept with it (a convolution's weight: its own pages are let go once packed).
+            // (Not asked of the storage: its lock is held while a packed copy is made.)
+            for case let input? in inputs where input.storage.isMapped && !hasPackedCopy(input.storage) { mappedPagesRead(input.storage) }
+        }
         let out: Tensor
         if inputs.allSatisfy({ $0.map { !$0.dtype.isFloatingPoint } ?? true }) {
             MemoryRehearsal.activeLock.lock(); MemoryRehearsal.integerWork += 1; MemoryRehearsal.activeLock.unlock()
@@ -179,19 +202,54 @@ public final class MemoryRehearsal: @unchecked Sendable {
             out = try call()
         }
         let signature = MemoryRehearsal.signature(name, inputs: inputs, output: out)
-        lock.lock(); figures.operations[section, default: [:]][signature, default: 0] += 1; lock.unlock()
-        if let times, times.seconds(signature) == nil {
-            let seconds = try MemoryRehearsal.timed { _ = try call() }
-            times.record(signature, seconds: seconds)
+        lock.lock(); let section = self.section; figures.operations[section, default: [:]][signature, default: 0] += 1; lock.unlock()
+        if let times, section.hasPrefix(timedSectionPrefix), times.seconds(signature) == nil {
+            // The operands the rehearsal made are filled with ordinary numbers first: untouched
+            // they read as the kernel's shared zero page (no memory traffic), and reused blocks
+            // hold denormals. Then twice, the second kept: the first writes pages the
+            // rehearsal's blocks never touched (faults a real step, reusing its blocks, does
+            // not take).
+            if ProcessInfo.processInfo.environment["NOFILL"] == nil { fillRehearsalOperands(inputs) }
+            _ = try MemoryRehearsal.timed { _ = try call() }
+            times.record(signature, seconds: try MemoryRehearsal.timed { _ = try call() })
         }
         return out
+    }
+
+    /// Writes a small normal number (the byte 0x3C repeated: 0.0115 in f32 and bf16, 1.06 in
+    /// f16, 1.5 in f8e4m3) over every floating-point operand the rehearsal allocated.
+    private func fillRehearsalOperands(_ inputs: [Tensor?]) {
+        for case let input? in inputs where input.dtype.isFloatingPoint && input.storage.isWritable {
+            lock.lock(); let ours = rehearsalStorages[ObjectIdentifier(input.storage)]?.storage === input.storage; lock.unlock()
+            if ours { memset(input.storage.pointer, 0x3C, input.storage.byteCount) }
+        }
     }
 
     /// Runs `body` for real on this thread (kernels compute) and returns its seconds; its
     /// allocations are not part of the rehearsal's figures.
     static func timed(_ body: () throws -> Void) throws -> Double {
         activeLock.lock(); timing = true; activeLock.unlock()
-        defer { activeLock.lock(); timing = false; activeLock.unlock() }
+        // The values are garbage, denormals among them, whose microcode assists made products
+        // several times slower than on real activations: treat them as zero (DAZ, FTZ) on
+        // every thread while timing, then restore each thread's register.
+        let denormalsAreZero: UInt32 = 0x8040
+        var saved = [UInt32](repeating: 0, count: Parallel.threadCount)
+        let savedBox = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: Parallel.threadCount)
+        defer { savedBox.deallocate() }
+        Parallel.onEveryThread {
+            let slot = Int(omp_get_thread_num())
+            let value = swift_diffusers_get_mxcsr()
+            if slot < savedBox.count { savedBox[slot] = value }
+            swift_diffusers_set_mxcsr(value | denormalsAreZero)
+        }
+        defer {
+            Parallel.onEveryThread {
+                let slot = Int(omp_get_thread_num())
+                if slot < savedBox.count { swift_diffusers_set_mxcsr(savedBox[slot]) }
+            }
+            activeLock.lock(); timing = false; activeLock.unlock()
+        }
+        _ = saved
         let start = DispatchTime.now().uptimeNanoseconds
         try body()
         return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -238,8 +296,18 @@ public final class OperationTimes: @unchecked Sendable {
 
     /// Σ count × seconds over `operations` (signatures missing from the table count nothing).
     public func seconds(of operations: [String: Int]) -> Double {
+        secondsByClass(of: operations).values.reduce(0, +)
+    }
+
+    /// `seconds(of:)` split by op class (the class of a signature's operation name).
+    public func secondsByClass(of operations: [String: Int]) -> [OpClass: Double] {
         lock.lock(); defer { lock.unlock() }
-        return operations.reduce(0) { $0 + Double($1.value) * (table[$1.key] ?? 0) }
+        var result: [OpClass: Double] = [:]
+        for (signature, count) in operations {
+            let name = String(signature.prefix { $0 != "(" })
+            result[name == "copy" ? .copy : OpClass(operation: name), default: 0] += Double(count) * (table[signature] ?? 0)
+        }
+        return result
     }
 }
 

@@ -5,7 +5,7 @@ public enum OpClass: String, CaseIterable, Sendable, Codable {
     case convolution, matmul, attention, normalization, elementwise, copy
 
     /// The class of a backend operation, named as `InterceptingBackend` names it.
-    init(operation name: String) {
+    public init(operation name: String) {
         switch name {
         case "conv2d": self = .convolution
         case "matmul", "linear": self = .matmul

@@ -64,6 +64,12 @@ public enum Parallel {
         run(threads: workers) { _, _ in worker { next.take(below: count) } }
     }
 
+    /// Runs `body` once on every thread of the kernels' OpenMP team (thread-local state such as
+    /// the floating-point control register).
+    static func onEveryThread(_ body: () -> Void) {
+        run(threads: threadCount) { _, _ in body() }
+    }
+
     /// Runs `body(thread, threads)` once on each thread of an OpenMP team of `threads`.
     private static func run(threads: Int, _ body: (Int, Int) -> Void) {
         // Which items the calling thread takes varies from run to run: what the bodies

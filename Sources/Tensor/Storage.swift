@@ -72,7 +72,6 @@ public final class Storage: @unchecked Sendable {
             }
         }
         try device.allocator.reserve(byteCount)
-        MemoryRehearsal.current?.allocatorChanged(device.allocator)
         var raw = device.allocator.reuseBlock(byteCount)
         let status = raw == nil ? posix_memalign(&raw, Storage.alignment, max(byteCount, 1)) : 0
         guard status == 0, let raw else {
@@ -85,6 +84,7 @@ public final class Storage: @unchecked Sendable {
         self.device = device
         self.backing = .owned(token: token)
         self.captureIndex = index
+        MemoryRehearsal.current?.allocated(self, on: device.allocator)
     }
 
     /// Wraps bytes inside a read-only mapping kept alive by `owner`. Not accounted: mapped

@@ -10,7 +10,7 @@ struct Diffuse: ParsableCommand {
         commandName: "diffuse",
         abstract: "Diffusion-model checkpoints and inference in Swift.",
         version: DiffuseVersion.current,
-        subcommands: [Generate.self, Inspect.self, Shard.self, Cast.self])
+        subcommands: [Generate.self, PlanCommand.self, Inspect.self, Shard.self, Cast.self])
 
     static func main() {
         OpenMPWaitPolicy.applyByRestarting()

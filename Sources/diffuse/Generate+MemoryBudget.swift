@@ -2,14 +2,30 @@ import ArgumentParser
 import Diffusers
 import Foundation
 
-/// `--memory-budget`: the plan chosen for the host budget, applied by `place` as the
-/// `--offload` words it stands for.
+/// The placement and decode choices of a run: what the command line asks for, or what a
+/// budget's plan chose.
+struct RunSetup: Equatable {
+    var offload: String
+    var blocksPerGroup: Int?
+    var vaeTiling: Bool
+
+    init(offload: String, blocksPerGroup: Int?, vaeTiling: Bool) {
+        self.offload = offload
+        self.blocksPerGroup = blocksPerGroup
+        self.vaeTiling = vaeTiling
+    }
+
+    init(_ candidate: BudgetCandidate) {
+        self.init(offload: candidate.technique.offloadOption, blocksPerGroup: candidate.technique.blocksPerGroup, vaeTiling: candidate.vaeTiling)
+    }
+}
+
+/// `--memory-budget`: the plan chosen for the host budget, applied by `place`.
 struct ChosenBudgetPlan {
     let plan: BudgetPlan
     let chosen: BudgetCandidate
 
-    var offload: String { chosen.technique.offloadOption }
-    var blocksPerGroup: Int? { chosen.technique.blocksPerGroup }
+    var setup: RunSetup { RunSetup(chosen) }
 }
 
 extension Generate {
@@ -20,55 +36,112 @@ extension Generate {
         if offload != "none" {
             throw ValidationError("--memory-budget chooses the offloading itself: give --memory-budget or --offload \(offload), not both")
         }
+        if vaeTiling { throw ValidationError("--memory-budget chooses whether the VAE decodes in tiles: leave out --vae-tiling") }
         if deviceMap != nil || maxMemory != nil {
             throw ValidationError("--memory-budget plans host memory; --device-map and --max-memory place weights by hand: give one or the other")
         }
         if device != "cpu" { throw ValidationError("--memory-budget plans a run on the cpu; leave out --device \(device)") }
+        if offloadDir != nil || prefetchBytes != nil || capture {
+            throw ValidationError("--memory-budget chooses among plans that read weights in place; leave out --offload-dir, --prefetch-bytes and --capture")
+        }
     }
 
-    /// With `--memory-budget`: the fastest candidate that fits, or the refusal naming the
-    /// smallest budget that would — before any weight is read. Prints the plan in a few lines
-    /// (not with --quiet).
-    func planMemoryBudget(_ pipeline: any TextToImagePipeline) throws -> ChosenBudgetPlan? {
+    /// With `--memory-budget`: every candidate rehearsed and the fastest whose predicted peak
+    /// fits chosen, or the refusal naming the smallest budget that would do — before any weight
+    /// is read. Prints the plan in a few lines (not with --quiet).
+    func planMemoryBudget(devices: DeviceSet, target: Device, seed: UInt64) throws -> ChosenBudgetPlan? {
         guard let memoryBudget else { return nil }
-        let budget = try HostMemoryBudget.parse(memoryBudget)
-        let plan = BudgetPlan(budgetBytes: budget, processBytes: ProcessMemory.residentBytes ?? 0,
-                              outputBytes: outputBytes(pipeline), candidates: try pipeline.budgetCandidates())
+        let plan = try rehearsedPlan(budget: try HostMemoryBudget.parse(memoryBudget), devices: devices, target: target, seed: seed)
         let chosen = try plan.requireFit()
-        if !quiet {
-            let limit = plan.allocatorLimitBytes.map(formatBytes) ?? "-"
-            FileHandle.standardError.write(Data("""
-                plan: \(chosen.commandLine) within --memory-budget \(formatBytes(budget)): weights at once \(formatBytes(chosen.weightBytesAtOnce)), \
-                process \(formatBytes(plan.processBytes)), images \(formatBytes(plan.outputBytes)); \(limit) left for computing (enforced)
-
-                """.utf8))
-        }
+        if !quiet { FileHandle.standardError.write(Data(planLines(plan, chosen: chosen).utf8)) }
         return ChosenBudgetPlan(plan: plan, chosen: chosen)
     }
 
-    /// Without `--memory-budget`: the run as asked (resident or group offload on the cpu) is
-    /// refused before any weight is read when its weights, the process and its images alone
-    /// exceed the memory the machine has available — such a run could only thrash or be
-    /// killed. Other placements are left to their own checks.
-    func refuseWhatCannotFit(_ pipeline: any TextToImagePipeline) throws {
-        guard memoryBudget == nil, device == "cpu", deviceMap == nil, let available = ProcessMemory.availableBytes() else { return }
-        guard let technique = BudgetCandidate.Technique(offloadOption: offload, blocksPerGroup: blocksPerGroup) else { return }
-        let candidate = try pipeline.budgetCandidate(technique)
-        let process = ProcessMemory.residentBytes ?? 0
-        let plan = BudgetPlan(budgetBytes: process + available, processBytes: process, outputBytes: outputBytes(pipeline),
-                              candidates: [candidate])
-        guard plan.chosen == nil else { return }
-        throw ValidationError("this run holds \(formatBytes(candidate.weightBytesAtOnce)) of weights at once with \(candidate.commandLine) "
-                              + "(\(formatBytes(plan.minimumBudgetBytes)) with the process and its images), more than the "
-                              + "\(formatBytes(available)) of memory available: give --memory-budget \(HostMemoryBudget.suggestion(available, roundingDown: true)) "
-                              + "to let a plan fit, or a finer --offload")
+    /// Each candidate — resident, group offload by blocks, per leaf, each with the VAE whole and
+    /// tiled — sized from the module trees and rehearsed, its peaks and step time predicted.
+    func rehearsedPlan(budget: Int, devices: DeviceSet, target: Device, seed: UInt64) throws -> BudgetPlan {
+        let processBytes = ProcessMemory.residentBytes ?? 0
+        let sizing = try loadPipeline(target: target, setup: requestedSetup).pipeline
+        let outputBytes = pictureBytes(sizing)
+        var candidates = try sizing.budgetCandidates()
+        candidates += candidates.map { $0.tiled() }
+        let times = OperationTimes.load(from: Self.operationTimesFile)
+        for index in candidates.indices {
+            candidates[index].prediction = try rehearse(RunSetup(candidates[index]), devices: devices, target: target, seed: seed, times: times)
+        }
+        if times.measuredCount > 0 { try? times.save(to: Self.operationTimesFile) }
+        return BudgetPlan(budgetBytes: budget, processBytes: processBytes, outputBytes: outputBytes, candidates: candidates)
     }
 
-    /// The decoded batch in f32 and its 8-bit pictures (3 channels, 4 + 1 bytes a value): what
-    /// the call holds at its end. Sizes and batch are bounded, so this cannot overflow.
-    private func outputBytes(_ pipeline: any TextToImagePipeline) -> Int {
+    /// The run with `setup` rehearsed from its load on (`MemoryRehearsal`: every allocation the
+    /// real run makes, nothing computed, no weight read), and what it will take predicted.
+    /// With `times` the denoising steps' operations are timed where the table lacks them.
+    func rehearse(_ setup: RunSetup, devices: DeviceSet, target: Device, seed: UInt64, times: OperationTimes?) throws -> RunPrediction {
+        let allocators = devices.allDevices.map(\.allocator)
+        for allocator in allocators { allocator.emptyCache() }
+        let base = ProcessMemory.residentBytes ?? 0
+        let rehearsal = MemoryRehearsal(watching: allocators, times: times, timedSectionPrefix: "unet")
+        // The result comes back as the closure's value: a `var` captured and set inside it was
+        // miscompiled by Swift 6.3.1 in release builds (the stack around the call was overwritten).
+        let outputBytes = try rehearsal.run { () throws -> Int in
+            let (pipeline, _) = try loadPipeline(target: target, setup: setup)
+            _ = try place(pipeline, on: target, offload: setup.offload, blocksPerGroup: setup.blocksPerGroup)
+            _ = try call(pipeline, try generationOptions(pipeline, seed: seed), progress: nil)
+            return pictureBytes(pipeline)
+        }
+        var bandwidths: [String: Double] = [:]
+        for device in devices.allDevices { if let bandwidth = device.allocator.copyBytesPerSecond { bandwidths[device.description] = bandwidth } }
+        return RunPrediction(rehearsal: rehearsal.figures, baseResidentBytes: base, outputBytes: outputBytes, times: times, bandwidths: bandwidths)
+    }
+
+    /// Where this machine's operation times are kept: `$DIFFUSE_CACHE_DIR`, else
+    /// `$XDG_CACHE_HOME/swift-diffusers`, else `~/.cache/swift-diffusers`.
+    static var operationTimesFile: String {
+        let environment = ProcessInfo.processInfo.environment
+        let folder = environment["DIFFUSE_CACHE_DIR"]
+            ?? environment["XDG_CACHE_HOME"].map { $0 + "/swift-diffusers" }
+            ?? NSHomeDirectory() + "/.cache/swift-diffusers"
+        return OperationTimes.cacheFile(in: folder)
+    }
+
+    /// The plan in a few lines: the choice, its predicted peak and step, the limit enforced.
+    func planLines(_ plan: BudgetPlan, chosen: BudgetCandidate) -> String {
+        let step = chosen.prediction?.stepSeconds.map { String(format: ", %.2f s a step", $0) } ?? ""
+        let limit = plan.allocatorLimitBytes.map(formatBytes) ?? "-"
+        return "plan: \(chosen.commandLine) within --memory-budget \(formatBytes(plan.budgetBytes)): predicted peak \(formatBytes(plan.neededBytes(chosen)))\(step); "
+            + "\(limit) left for computing (enforced)\n"
+    }
+
+    /// Without `--memory-budget`: a cpu run that cannot fit the memory the machine has available
+    /// is refused before any weight is read — first on its weights alone, then on its
+    /// rehearsed peak (a batch or size whose activations cannot fit). Other placements, and
+    /// runs that write group files or capture graphs, are left to their own checks.
+    func refuseWhatCannotFit(_ pipeline: any TextToImagePipeline, devices: DeviceSet, target: Device, seed: UInt64) throws {
+        guard memoryBudget == nil, device == "cpu", deviceMap == nil, let available = ProcessMemory.availableBytes() else { return }
+        guard let technique = BudgetCandidate.Technique(offloadOption: offload, blocksPerGroup: blocksPerGroup) else { return }
+        let process = ProcessMemory.residentBytes ?? 0
+        let candidate = try pipeline.budgetCandidate(technique)
+        let weightsOnly = BudgetPlan(budgetBytes: process + available, processBytes: process, outputBytes: pictureBytes(pipeline), candidates: [candidate])
+        guard weightsOnly.chosen != nil else {
+            throw ValidationError("this run holds \(formatBytes(candidate.weightBytesAtOnce)) of weights at once with \(candidate.commandLine) "
+                                  + "(\(formatBytes(weightsOnly.minimumBudgetBytes)) with the process and its images), more than the "
+                                  + "\(formatBytes(available)) of memory available: give --memory-budget \(HostMemoryBudget.suggestion(available, roundingDown: true)) "
+                                  + "to let a plan fit, or a finer --offload")
+        }
+        guard offloadDir == nil, !capture else { return }
+        let prediction = try rehearse(requestedSetup, devices: devices, target: target, seed: seed, times: nil)
+        let needed = prediction.processPeakResidentBytes
+        guard needed > process + available else { return }
+        throw ValidationError("this run would need about \(formatBytes(needed)) (its rehearsed peak with \(candidate.commandLine)), more than the "
+                              + "\(formatBytes(process + available)) this process has with the memory available: give a smaller size or batch, "
+                              + "or --memory-budget \(HostMemoryBudget.suggestion(process + available, roundingDown: true)) to let a plan fit")
+    }
+
+    /// The 8-bit pictures and their encoded files the command makes from the images (the f32
+    /// images are the call's, rehearsed with it). Sizes and batch are bounded: no overflow.
+    func pictureBytes(_ pipeline: any TextToImagePipeline) -> Int {
         let side = pipeline.defaultImageSize
-        return (width ?? side) * (height ?? side) * batch * 3 * 5
+        return (width ?? side) * (height ?? side) * batch * 3 * 2
     }
 
     /// Runs `body`; under a budget, the host allocator's out-of-memory error becomes the
@@ -80,36 +153,6 @@ extension Generate {
             throw ValidationError("the run needed more than the \(left) that --memory-budget \(memoryBudget ?? "") leaves for computing "
                                   + "after its weights (it asked for \(formatBytes(error.requestedBytes)) with \(formatBytes(error.bytesInUse)) in use): "
                                   + "give a larger budget, or a smaller size or batch")
-        }
-    }
-}
-
-extension RunReport {
-    /// `--memory-budget`'s plan: the budget, what it weighed, the candidates and the choice.
-    struct Plan: Encodable {
-        struct Candidate: Encodable {
-            let technique: String, weight_bytes_at_once: Int, largest_unit: String, largest_unit_bytes: Int, fits: Bool
-        }
-        let budget_bytes: Int, process_bytes: Int, output_bytes: Int, minimum_budget_bytes: Int
-        let allocator_limit_bytes: Int?
-        let chosen: String?
-        let candidates: [Candidate]
-        /// Phases that ran out of memory under the plan and were run again a plan down.
-        let retried: [String]
-
-        init(_ plan: BudgetPlan, retried: [String]) {
-            self.retried = retried
-            budget_bytes = plan.budgetBytes
-            process_bytes = plan.processBytes
-            output_bytes = plan.outputBytes
-            minimum_budget_bytes = plan.minimumBudgetBytes
-            allocator_limit_bytes = plan.allocatorLimitBytes
-            chosen = plan.chosen?.commandLine
-            candidates = plan.candidates.map {
-                Candidate(technique: $0.commandLine, weight_bytes_at_once: $0.weightBytesAtOnce, largest_unit: $0.largestUnit,
-                          largest_unit_bytes: $0.largestUnitBytes,
-                          fits: plan.fits($0))
-            }
         }
     }
 }

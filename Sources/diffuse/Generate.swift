@@ -141,45 +141,23 @@ struct Generate: ParsableCommand {
         let outputs = OutputFiles()
         let imagePaths = try checkPaths(outputs)
         let seedValue = try resolvedSeed()
-        let computeType = DType(name: dtype) ?? .f32
         let devices = try makeDevices()
         let target = try devices.device(named: device)
-        // Computing on the host, the weights stay the mapped checkpoint and each phase of the
-        // call (or each offload group, on the disk tier) converts what it uses: nothing converted
-        // is held longer than needed. Towards an accelerator they are converted at load, as
-        // Diffusers' torch_dtype does, so that offloading moves the compute dtype. With
-        // --storage-dtype in f32 the UNet's weights go straight to the storage dtype (a
-        // checkpoint already saved in it stays mapped); in bf16/f16 they are converted at load
-        // first, as Diffusers casts a model loaded in torch_dtype: storage(compute(w)).
-        let castOnUse = storageDtype == nil ? target.isCPU && deviceMap == nil : computeType == .f32
-        let folder = try model ?? DemoModel.locate()
-        // The family comes from model_index.json's _class_name (AutoPipelineForText2Image).
-        let pipeline = try AutoPipeline.textToImage(folder: folder, dtype: computeType, castWeightsOnLoad: !castOnUse)
-        if scheduler != nil || karrasSigmas || timestepSpacing != nil {
-            try pipeline.configureScheduler(kind: scheduler.flatMap(SchedulerKind.init(name:)), karrasSigmas: karrasSigmas ? true : nil,
-                                            timestepSpacing: timestepSpacing.flatMap(TimestepSpacing.init(rawValue:)))
-        }
-        if let backend = AttentionBackend(name: attention), backend != .auto { try pipeline.setAttentionBackend(backend) }
-        if vaeSlicing { try pipeline.enableVAESlicing() }
-        if vaeTiling { try pipeline.enableVAETiling(sampleMinSize: vaeTileSize) }
-        if capture { try pipeline.enableDenoiserCapture() }
-        pipeline.setMemoryFormat(channelsLast ? .channelsLast : .contiguous)
-        if let storage = storageDtype.flatMap(DType.init(name:)) {
-            // Before any offloading: the offload hooks then move the stored dtype.
-            try pipeline.denoiser.enableLayerwiseCasting(storage: storage, compute: computeType)
-        }
-        try refuseWhatCannotFit(pipeline)
-        let budgetPlan = try planMemoryBudget(pipeline)
-        var statistics = try place(pipeline, on: target, offload: budgetPlan?.offload ?? offload,
-                                   blocksPerGroup: budgetPlan?.blocksPerGroup ?? blocksPerGroup)
+        // With a budget the plan is rehearsed and chosen (or the run refused) before any weight is read.
+        let budgetPlan = try planMemoryBudget(devices: devices, target: target, seed: seedValue)
+        let setup = budgetPlan?.setup ?? requestedSetup
+        let (pipeline, folder) = try loadPipeline(target: target, setup: setup)
+        if budgetPlan == nil { try refuseWhatCannotFit(pipeline, devices: devices, target: target, seed: seedValue) }
+        var statistics = try place(pipeline, on: target, offload: setup.offload, blocksPerGroup: setup.blocksPerGroup)
         if let budgetPlan {
             Device.cpu.allocator.limitCapacity(to: budgetPlan.plan.allocatorLimitBytes)
             pipeline.degradesOnOutOfMemory = true
             // A step retried a plan down holds fewer weights: the allocator gets their room.
-            let plan = budgetPlan.plan
+            let plan = budgetPlan.plan, chosen = budgetPlan.chosen
             pipeline.onPlanDown = { technique in
-                guard let lower = plan.candidates.first(where: { $0.technique == technique }) else { return }
-                Device.cpu.allocator.limitCapacity(to: plan.budgetBytes - plan.processBytes - lower.weightBytesAtOnce)
+                guard let limit = plan.allocatorLimitBytes,
+                      let lower = plan.candidates.first(where: { $0.technique == technique }) else { return }
+                Device.cpu.allocator.limitCapacity(to: limit + max(0, chosen.weightBytesAtOnce - lower.weightBytesAtOnce))
             }
         }
         defer { if budgetPlan != nil { Device.cpu.allocator.limitCapacity(to: nil) } }
@@ -188,31 +166,11 @@ struct Generate: ParsableCommand {
         }
         let loadSeconds = Date().timeIntervalSince(started)
 
-        var options = GenerationOptions(prompt: prompt ?? "", negativePrompt: negativePrompt)
-        options.steps = steps ?? pipeline.defaultSteps
-        options.guidanceScale = guidance ?? pipeline.defaultGuidanceScale
-        options.width = width
-        options.height = height
-        options.seed = seedValue
-        options.imagesPerPrompt = batch
-        try family.apply(to: &options)
-        if let latents {
-            let noise = try SafeTensorsFile(path: latents).tensor(named: "latents")
-            guard noise.dtype.isFloatingPoint else {
-                throw ValidationError("--latents \(latents): tensor \"latents\" is \(noise.dtype); initial noise is floating point (f32, as Diffusers draws it)")
-            }
-            options.latents = noise
-        }
+        let options = try generationOptions(pipeline, seed: seedValue)
         let bar = quiet ? nil : ProgressBar(total: 0)
         let opProfile = OpProfile()
         let result: GenerationResult = try withBudgetMessage(budgetPlan) { try (profile ? opProfile.record : { try $0() }) {
-            if let input = try imageToImageInput(pipeline) {
-                let imageToImage = pipeline.imageToImage()
-                var imageOptions = options
-                imageOptions.guidanceScale = resolvedGuidance(pipeline)
-                return try imageToImage.generate(imageOptions, image: input, strength: resolvedStrength(imageToImage)) { bar?.update($0); return true }
-            }
-            return try pipeline.generate(options) { bar?.update($0); return true }
+            try call(pipeline, options) { bar?.update($0); return true }
         } }
         bar?.finish()
         // What the call took and ignored, as Diffusers ignores it (also in the report).
@@ -249,6 +207,72 @@ struct Generate: ParsableCommand {
         if !quiet { for path in written { print("wrote \(path)") } }
     }
 
+    /// The placement and decode choices the command line asks for (a budget's plan makes its own).
+    var requestedSetup: RunSetup { RunSetup(offload: offload, blocksPerGroup: blocksPerGroup, vaeTiling: vaeTiling) }
+
+    /// The pipeline as the options configure it, before placement: loaded (weights mapped, or
+    /// converted at load towards an accelerator), scheduler, attention, VAE slicing/tiling,
+    /// capture, memory format, layerwise casting.
+    func loadPipeline(target: Device, setup: RunSetup) throws -> (pipeline: any TextToImagePipeline, folder: String) {
+        let computeType = DType(name: dtype) ?? .f32
+        // Computing on the host, the weights stay the mapped checkpoint and each phase of the
+        // call (or each offload group, on the disk tier) converts what it uses: nothing converted
+        // is held longer than needed. Towards an accelerator they are converted at load, as
+        // Diffusers' torch_dtype does, so that offloading moves the compute dtype. With
+        // --storage-dtype in f32 the UNet's weights go straight to the storage dtype (a
+        // checkpoint already saved in it stays mapped); in bf16/f16 they are converted at load
+        // first, as Diffusers casts a model loaded in torch_dtype: storage(compute(w)).
+        let castOnUse = storageDtype == nil ? target.isCPU && deviceMap == nil : computeType == .f32
+        let folder = try model ?? DemoModel.locate()
+        // The family comes from model_index.json's _class_name (AutoPipelineForText2Image).
+        let pipeline = try AutoPipeline.textToImage(folder: folder, dtype: computeType, castWeightsOnLoad: !castOnUse)
+        if scheduler != nil || karrasSigmas || timestepSpacing != nil {
+            try pipeline.configureScheduler(kind: scheduler.flatMap(SchedulerKind.init(name:)), karrasSigmas: karrasSigmas ? true : nil,
+                                            timestepSpacing: timestepSpacing.flatMap(TimestepSpacing.init(rawValue:)))
+        }
+        if let backend = AttentionBackend(name: attention), backend != .auto { try pipeline.setAttentionBackend(backend) }
+        if vaeSlicing { try pipeline.enableVAESlicing() }
+        if setup.vaeTiling { try pipeline.enableVAETiling(sampleMinSize: vaeTileSize) }
+        if capture { try pipeline.enableDenoiserCapture() }
+        pipeline.setMemoryFormat(channelsLast ? .channelsLast : .contiguous)
+        if let storage = storageDtype.flatMap(DType.init(name:)) {
+            // Before any offloading: the offload hooks then move the stored dtype.
+            try pipeline.denoiser.enableLayerwiseCasting(storage: storage, compute: computeType)
+        }
+        return (pipeline, folder)
+    }
+
+    /// The call's options: prompt, steps, guidance, size, seed, batch, family options, noise.
+    func generationOptions(_ pipeline: any TextToImagePipeline, seed: UInt64) throws -> GenerationOptions {
+        var options = GenerationOptions(prompt: prompt ?? "", negativePrompt: negativePrompt)
+        options.steps = steps ?? pipeline.defaultSteps
+        options.guidanceScale = guidance ?? pipeline.defaultGuidanceScale
+        options.width = width
+        options.height = height
+        options.seed = seed
+        options.imagesPerPrompt = batch
+        try family.apply(to: &options)
+        if let latents {
+            let noise = try SafeTensorsFile(path: latents).tensor(named: "latents")
+            guard noise.dtype.isFloatingPoint else {
+                throw ValidationError("--latents \(latents): tensor \"latents\" is \(noise.dtype); initial noise is floating point (f32, as Diffusers draws it)")
+            }
+            options.latents = noise
+        }
+        return options
+    }
+
+    /// The pipeline's call: text to image, or image to image with --image / --image-latents.
+    func call(_ pipeline: any TextToImagePipeline, _ options: GenerationOptions, progress: ProgressHandler?) throws -> GenerationResult {
+        if let input = try imageToImageInput(pipeline) {
+            let imageToImage = pipeline.imageToImage()
+            var imageOptions = options
+            imageOptions.guidanceScale = resolvedGuidance(pipeline)
+            return try imageToImage.generate(imageOptions, image: input, strength: resolvedStrength(imageToImage), progress: progress)
+        }
+        return try pipeline.generate(options, progress: progress)
+    }
+
     /// The image-to-image input: --image preprocessed to [1, 3, H, W] in [-1, 1], or
     /// --image-latents' tensor "latents" [B, C, h, w] with the UNet's channels; nil for text to image.
     private func imageToImageInput(_ pipeline: any TextToImagePipeline) throws -> Tensor? {
@@ -266,7 +290,7 @@ struct Generate: ParsableCommand {
     }
 
     /// Accelerator stand-ins with the capacities and bandwidth asked for.
-    private func makeDevices() throws -> DeviceSet {
+    func makeDevices() throws -> DeviceSet {
         var capacities: [Int: Int] = [:]
         for entry in (accelCapacity ?? "").split(separator: ",") where !entry.isEmpty {
             let parts = entry.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -319,7 +343,7 @@ struct Generate: ParsableCommand {
     }
 
     /// Puts the pipeline on `target` as --offload says; returns what the strategy will move.
-    private func place(_ pipeline: DiffusionPipeline, on target: Device, offload: String, blocksPerGroup: Int?) throws -> [HookTransfers] {
+    func place(_ pipeline: DiffusionPipeline, on target: Device, offload: String, blocksPerGroup: Int?) throws -> [HookTransfers] {
         let names = pipeline.namedComponents.map(\.name)
         switch offload {
         case "model":

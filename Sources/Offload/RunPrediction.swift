@@ -1,0 +1,109 @@
+import Foundation
+import Tensor
+
+/// What a run will take, predicted from its rehearsal (`MemoryRehearsal`: the real code path
+/// with every allocation made and no kernel computing) before any weight is read: the process's
+/// peak resident set, each device's peak, and the time of a denoising step from the measured
+/// seconds of its operations (`OperationTimes`, this machine's calibration table).
+///
+/// The process peak is the resident set before the run, plus the most bytes the rehearsal held
+/// at once — every allocator's live bytes and the freed blocks its cache keeps (the accelerator
+/// stand-ins live in host memory too), plus the mapped weight pages read and not yet let go —
+/// plus the 8-bit pictures and their encoded files the command makes from the images.
+public struct RunPrediction: Sendable, Equatable {
+    /// The process's resident set when the rehearsal began (code, libraries, tokenizers).
+    public let baseResidentBytes: Int
+    /// The most bytes the run holds at once above that, as rehearsed.
+    public let rehearsedPeakBytes: Int
+    /// The most mapped checkpoint bytes resident at once.
+    public let mappedPeakBytes: Int
+    /// What the command holds beside the run: pictures and encoded files.
+    public let outputBytes: Int
+    /// Per device (`cpu`, `accel:0`): the most live bytes its allocator holds at once.
+    public let devicePeakBytes: [String: Int]
+    /// Seconds of one denoising step (a step after the first where the run has one), nil when
+    /// the rehearsal had no timing table.
+    public let stepSeconds: Double?
+    /// Bytes one such step copies to or from bandwidth-limited devices.
+    public let stepTransferBytes: Int
+    /// `stepSeconds` by op class (`convolution`, `matmul`, …; copies to limited devices as `copy`).
+    public let stepSecondsByClass: [String: Double]
+
+    public var processPeakResidentBytes: Int { baseResidentBytes + rehearsedPeakBytes + outputBytes }
+
+    public init(baseResidentBytes: Int, rehearsedPeakBytes: Int, mappedPeakBytes: Int, outputBytes: Int,
+                devicePeakBytes: [String: Int], stepSeconds: Double?, stepSecondsByClass: [String: Double] = [:], stepTransferBytes: Int = 0) {
+        self.baseResidentBytes = baseResidentBytes
+        self.rehearsedPeakBytes = rehearsedPeakBytes
+        self.mappedPeakBytes = mappedPeakBytes
+        self.outputBytes = outputBytes
+        self.devicePeakBytes = devicePeakBytes
+        self.stepSeconds = stepSeconds
+        self.stepSecondsByClass = stepSecondsByClass
+        self.stepTransferBytes = stepTransferBytes
+    }
+
+    /// The prediction from a rehearsal's figures. A step's time is its operations' measured
+    /// seconds plus its copies to bandwidth-limited devices at their bandwidth (`bandwidths`,
+    /// bytes per second by device name), counted as not overlapping the computation.
+    public init(rehearsal figures: MemoryRehearsal.Figures, baseResidentBytes: Int, outputBytes: Int,
+                times: OperationTimes?, bandwidths: [String: Double] = [:]) {
+        // A later step is the steady one (the first packs weights, and some schedulers' first
+        // step differs); a one-step run has only the first.
+        let section = (figures.sectionEntries["unet_step"] ?? 0) > 0 ? "unet_step" : "unet_first_step"
+        let entries = Double(max(figures.sectionEntries[section] ?? 1, 1))
+        let transfers = figures.transfers[section] ?? [:]
+        let transferBytes = transfers.values.reduce(0, +)
+        let copies = transfers.reduce(0.0) { $0 + Double($1.value) / max(bandwidths[$1.key] ?? .infinity, 1) }
+        var byClass: [String: Double] = [:]
+        for (opClass, seconds) in times?.secondsByClass(of: figures.operations[section] ?? [:]) ?? [:] { byClass[opClass.rawValue] = seconds / entries }
+        if copies > 0 { byClass[OpClass.copy.rawValue, default: 0] += copies / entries }
+        self.init(baseResidentBytes: baseResidentBytes, rehearsedPeakBytes: figures.processPeakBytes,
+                  mappedPeakBytes: figures.mappedPeakBytes, outputBytes: outputBytes,
+                  devicePeakBytes: figures.devicePeakBytes, stepSeconds: times == nil ? nil : byClass.values.reduce(0, +),
+                  stepSecondsByClass: byClass, stepTransferBytes: Int(Double(transferBytes) / entries))
+    }
+
+    /// The bytes a host allocator may hold under `budget` with this run: the budget less what
+    /// the allocator does not hold (the process before the run, mapped pages, outputs).
+    public func hostAllocatorLimit(within budget: Int) -> Int {
+        budget - baseResidentBytes - mappedPeakBytes - outputBytes
+    }
+}
+
+extension OperationTimes {
+    /// The table kept for this machine in `folder` (created when missing): one JSON object of
+    /// seconds by operation signature, per CPU model and thread count, so that a table measured
+    /// on one machine is never used on another.
+    public static func cacheFile(in folder: String) -> String {
+        let name = "\(CPUModel.name)-\(Parallel.threadCount)t".map { $0.isLetter || $0.isNumber ? $0 : "-" }
+        return folder + "/operation-times-" + String(name) + ".json"
+    }
+
+    /// The table in `path`, or an empty one when there is none or it cannot be read (it is a
+    /// cache: a damaged one is measured again).
+    public static func load(from path: String) -> OperationTimes {
+        guard let data = FileManager.default.contents(atPath: path),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Double] else { return OperationTimes() }
+        return OperationTimes(object)
+    }
+
+    /// Writes the table to `path` atomically (a temporary file renamed over it).
+    public func save(to path: String) throws {
+        let folder = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let data = try JSONSerialization.data(withJSONObject: entries, options: [.sortedKeys])
+        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+}
+
+/// The CPU's model name (`/proc/cpuinfo`), to key calibration tables by machine.
+public enum CPUModel {
+    public static let name: String = {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown-cpu" }
+        for line in text.split(separator: "\n") where line.hasPrefix("model name") {
+            if let value = line.split(separator: ":", maxSplits: 1).last { return value.trimmingCharacters(in: .whitespaces) }
+        }
+        return "unknown-cpu"
+    }()
+}
