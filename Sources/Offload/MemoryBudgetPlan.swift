@@ -74,6 +74,8 @@ public struct BudgetCandidate: Sendable, Equatable {
     /// The run's peaks and step time as its rehearsal predicts them (nil: not rehearsed; the
     /// weights, the process and the images are then all a plan weighs).
     public var prediction: RunPrediction?
+    /// Why its rehearsal could not complete (an accelerator's capacity ran out): it never fits.
+    public var rejection: String?
 
     public init(technique: Technique, weightBytesAtOnce: Int, largestUnit: String, largestUnitBytes: Int) {
         self.technique = technique
@@ -173,10 +175,12 @@ public struct BudgetPlan: Sendable, Equatable {
     }
 
     /// Whether `candidate` fits the budget.
-    public func fits(_ candidate: BudgetCandidate) -> Bool { neededBytes(candidate) <= budgetBytes }
+    public func fits(_ candidate: BudgetCandidate) -> Bool { candidate.rejection == nil && neededBytes(candidate) <= budgetBytes }
 
-    /// The smallest budget any candidate fits in.
-    public var minimumBudgetBytes: Int { candidates.map(neededBytes).min() ?? processBytes + outputBytes }
+    /// The smallest budget any candidate fits in (of those whose rehearsal completed).
+    public var minimumBudgetBytes: Int {
+        candidates.filter { $0.rejection == nil }.map(neededBytes).min() ?? processBytes + outputBytes
+    }
 
     /// Bytes the host allocator may hold under the chosen plan: the budget less what it does not
     /// hold — the process, mapped weight pages (counted there, not by the allocator), outputs.
@@ -187,7 +191,10 @@ public struct BudgetPlan: Sendable, Equatable {
     /// The chosen plan, or the sentence that refuses the run before any weight loads.
     public func requireFit() throws -> BudgetCandidate {
         if let chosen { return chosen }
-        let smallest = candidates.min { neededBytes($0) < neededBytes($1) }
+        if !candidates.isEmpty, let reason = candidates.first?.rejection, candidates.allSatisfy({ $0.rejection != nil }) {
+            throw OffloadError.invalidOption("no plan can run within these limits: \(reason)")
+        }
+        let smallest = candidates.filter { $0.rejection == nil }.min { neededBytes($0) < neededBytes($1) }
         let unit = smallest.map { candidate in
             candidate.prediction == nil
                 ? " (with \(candidate.commandLine): \(formatBytes(candidate.weightBytesAtOnce)) of weights at once, its largest group '\(candidate.largestUnit)')"

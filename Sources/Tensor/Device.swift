@@ -110,14 +110,18 @@ public final class DeviceAllocator: @unchecked Sendable {
     private var inUse = 0
     private var peak = 0
     private var allocationCount = 0
-    /// The most bytes ever in use at once (never reset): what bytes in use and cached together
-    /// may reach.
+    /// The most bytes ever in use at once (never reset).
     private var highWater = 0
+    /// The most bytes in use at once since the cache was last emptied: what bytes in use and
+    /// cached together may reach. Per stretch, not per process, so that a phase's footprint is
+    /// its own running peak whatever ran before it (an earlier phase, or a plan's rehearsal),
+    /// and a rehearsal's figures predict it.
+    private var cacheLimit = 0
     /// Freed large blocks kept for reuse, as PyTorch's caching allocator keeps a GPU's: a fresh
     /// block is faulted in and zeroed by the kernel page by page (on the host a tenth of a UNet
     /// step's time at 512² went to clearing pages; a reused block is not cleared). Cached and
     /// live bytes together stay within the most ever in use, so caching never raises the
-    /// footprint a run already needed (a cache as large as the high-water mark on top of live
+    /// footprint a run already needed since the cache was emptied (a cache as large as the high-water mark on top of live
     /// bytes held per-call f32 weight copies of every shape: 9.2 GiB against 6 GiB for SDXL's
     /// bf16 step). The host's pipelines empty it between phases, whose sizes differ. Nil: freed
     /// at once.
@@ -182,6 +186,7 @@ public final class DeviceAllocator: @unchecked Sendable {
         allocationCount += 1
         if inUse > peak { peak = inUse }
         if inUse > highWater { highWater = inUse }
+        if inUse > cacheLimit { cacheLimit = inUse }
     }
 
     public func release(_ bytes: Int) {
@@ -202,14 +207,14 @@ public final class DeviceAllocator: @unchecked Sendable {
         lock.lock()
         inUse -= bytes
         allocationCount -= 1
-        let toFree = cache?.keep(block, size: bytes, limit: highWater - inUse) ?? [block]
+        let toFree = cache?.keep(block, size: bytes, limit: cacheLimit - inUse) ?? [block]
         lock.unlock()
         for pointer in toFree { free(pointer) }
     }
 
     /// Frees every cached block (`torch.cuda.empty_cache()`).
     public func emptyCache() {
-        lock.lock(); let blocks = cache?.drain() ?? []; lock.unlock()
+        lock.lock(); let blocks = cache?.drain() ?? []; cacheLimit = inUse; lock.unlock()
         for block in blocks { free(block) }
         MemoryRehearsal.current?.cacheEmptied(self)
     }

@@ -171,6 +171,7 @@ public final class MemoryRehearsal: @unchecked Sendable {
     }
 
     func beginSection(_ name: String?) {
+        if ProcessInfo.processInfo.environment["DEBUGRSS"] != nil { lock.lock(); print("REHEARSAL SECTION \(name ?? "-") mapped \(mappedBytes) held \(heldBytes) live \(allocators.map(\.bytesInUse)) cached \(allocators.map(\.bytesCached)) peak \(figures.processPeakBytes)"); lock.unlock() }
         lock.lock(); section = name ?? "other"; if let name { figures.sectionEntries[name, default: 0] += 1 }; lock.unlock()
     }
 

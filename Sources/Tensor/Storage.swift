@@ -41,6 +41,9 @@ public final class Storage: @unchecked Sendable {
         case owned(token: AnyObject?)
         case mapped(AnyObject)
         case arena(AnyObject)
+        /// Address space a rehearsal reserved where the allocator would not give the bytes
+        /// (never touched: no page is committed); accounted like owned bytes, unmapped on release.
+        case reserved
     }
     private let backing: Backing
     /// The allocation's index in a capture being recorded or replayed (see `GraphCapture`).
@@ -74,6 +77,19 @@ public final class Storage: @unchecked Sendable {
         try device.allocator.reserve(byteCount)
         var raw = device.allocator.reuseBlock(byteCount)
         let status = raw == nil ? posix_memalign(&raw, Storage.alignment, max(byteCount, 1)) : 0
+        if status != 0 || raw == nil, MemoryRehearsal.current != nil,
+           let reserved = mmap(nil, byteCount, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
+           reserved != MAP_FAILED {
+            // A rehearsal asks for what the run would; the system need not be able to give it
+            // (the run's plan is what says whether it fits).
+            self.pointer = reserved
+            self.byteCount = byteCount
+            self.device = device
+            self.backing = .reserved
+            self.captureIndex = index
+            MemoryRehearsal.current?.allocated(self, on: device.allocator)
+            return
+        }
         guard status == 0, let raw else {
             device.allocator.release(byteCount)
             throw OutOfMemoryError(device: device.description, requestedBytes: byteCount,
@@ -98,7 +114,13 @@ public final class Storage: @unchecked Sendable {
     }
 
     deinit {
-        if case .owned = backing { device.allocator.release(byteCount, block: pointer) }
+        switch backing {
+        case .owned: device.allocator.release(byteCount, block: pointer)
+        case .reserved:
+            device.allocator.release(byteCount)
+            munmap(pointer, byteCount)
+        case .mapped, .arena: break
+        }
     }
 
     /// Returns the derived object stored under `key`, creating it with `make` once.

@@ -67,7 +67,11 @@ extension Generate {
         candidates += candidates.map { $0.tiled() }
         let times = OperationTimes.load(from: Self.operationTimesFile)
         for index in candidates.indices {
-            candidates[index].prediction = try rehearse(RunSetup(candidates[index]), devices: devices, target: target, seed: seed, times: times)
+            do {
+                candidates[index].prediction = try rehearse(RunSetup(candidates[index]), devices: devices, target: target, seed: seed, times: times)
+            } catch let error as OutOfMemoryError {
+                candidates[index].rejection = "with \(candidates[index].commandLine) \(error)"
+            }
         }
         if times.measuredCount > 0 { try? times.save(to: Self.operationTimesFile) }
         return BudgetPlan(budgetBytes: budget, processBytes: processBytes, outputBytes: outputBytes, candidates: candidates)
@@ -85,10 +89,11 @@ extension Generate {
         // miscompiled by Swift 6.3.1 in release builds (the stack around the call was overwritten).
         let outputBytes = try rehearsal.run { () throws -> Int in
             let (pipeline, _) = try loadPipeline(target: target, setup: setup)
-            _ = try place(pipeline, on: target, offload: setup.offload, blocksPerGroup: setup.blocksPerGroup)
+            _ = try place(pipeline, on: target, offload: setup.offload, blocksPerGroup: setup.blocksPerGroup, rehearsing: true)
             _ = try call(pipeline, try generationOptions(pipeline, seed: seed), progress: nil)
             return pictureBytes(pipeline)
         }
+        if ProcessInfo.processInfo.environment["DEBUGRSS"] != nil { FileHandle.standardError.write(Data("RSS before \(base) after \(ProcessMemory.residentBytes ?? 0)\n".utf8)) }
         var bandwidths: [String: Double] = [:]
         for device in devices.allDevices { if let bandwidth = device.allocator.copyBytesPerSecond { bandwidths[device.description] = bandwidth } }
         return RunPrediction(rehearsal: rehearsal.figures, baseResidentBytes: base, outputBytes: outputBytes, times: times, bandwidths: bandwidths)
@@ -128,7 +133,7 @@ extension Generate {
                                   + "\(formatBytes(available)) of memory available: give --memory-budget \(HostMemoryBudget.suggestion(available, roundingDown: true)) "
                                   + "to let a plan fit, or a finer --offload")
         }
-        guard offloadDir == nil, !capture else { return }
+        guard !capture else { return }
         let prediction = try rehearse(requestedSetup, devices: devices, target: target, seed: seed, times: nil)
         let needed = prediction.processPeakResidentBytes
         guard needed > process + available else { return }

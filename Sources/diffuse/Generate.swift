@@ -343,7 +343,10 @@ struct Generate: ParsableCommand {
     }
 
     /// Puts the pipeline on `target` as --offload says; returns what the strategy will move.
-    func place(_ pipeline: DiffusionPipeline, on target: Device, offload: String, blocksPerGroup: Int?) throws -> [HookTransfers] {
+    /// A rehearsal (`rehearsing`) places as the run will but reads its groups in place: the
+    /// disk tier's files would be written from weights it never reads (their pages come and go
+    /// as in-place groups' do).
+    func place(_ pipeline: DiffusionPipeline, on target: Device, offload: String, blocksPerGroup: Int?, rehearsing: Bool = false) throws -> [HookTransfers] {
         let names = pipeline.namedComponents.map(\.name)
         switch offload {
         case "model":
@@ -354,7 +357,7 @@ struct Generate: ParsableCommand {
         case "group-block", "group-leaf":
             let type: GroupOffloadType = offload == "group-leaf" ? .leafLevel : .blockLevel(blocksPerGroup: blocksPerGroup ?? 1)
             var options = GroupOffloadOptions(type: type, useStream: stream, recordStream: recordStream, lowCPUMemUsage: lowCPUMem,
-                                              offloadToDiskPath: offloadDir)
+                                              offloadToDiskPath: rehearsing ? nil : offloadDir)
             options.prefetchBytes = try prefetchBytes.map(MemorySize.parse) ?? 0
             return zip(names, try pipeline.enableGroupOffload(device: target, options: options)).map {
                 HookTransfers($0, OffloadHookName.group, $1.statistics)

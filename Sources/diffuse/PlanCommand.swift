@@ -16,6 +16,11 @@ struct PlanCommand: ParsableCommand {
     @Flag(help: "Print the plan as one JSON object.")
     var json = false
 
+    func validate() throws {
+        if request.deviceMap != nil { throw ValidationError("diffuse plan does not rehearse --device-map placements; plan the run with --offload or --memory-budget") }
+        if request.capture { throw ValidationError("diffuse plan does not rehearse --capture (its arena is planned on the run's second step); leave it out") }
+    }
+
     func run() throws {
         let seed = try request.resolvedSeed()
         let devices = try request.makeDevices()

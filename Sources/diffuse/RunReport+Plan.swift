@@ -15,7 +15,7 @@ extension RunReport {
         struct Candidate: Encodable {
             let techniques: Techniques, command_line: String
             let weight_bytes_at_once: Int, largest_unit: String, largest_unit_bytes: Int
-            let predicted: Predicted?, needed_bytes: Int, fits: Bool
+            let predicted: Predicted?, needed_bytes: Int, fits: Bool, rejection: String?
         }
         let fits: Bool
         let chosen: Techniques?
@@ -42,7 +42,7 @@ extension RunReport {
             candidates = plan.candidates.map {
                 Candidate(techniques: techniques($0), command_line: $0.commandLine, weight_bytes_at_once: $0.weightBytesAtOnce,
                           largest_unit: $0.largestUnit, largest_unit_bytes: $0.largestUnitBytes, predicted: predicted($0.prediction),
-                          needed_bytes: plan.neededBytes($0), fits: plan.fits($0))
+                          needed_bytes: plan.neededBytes($0), fits: plan.fits($0), rejection: $0.rejection)
             }
             minimum_budget_bytes = plan.minimumBudgetBytes
             budget_bytes = plan.budgetBytes
