@@ -151,14 +151,17 @@ public struct BudgetPlan: Sendable, Equatable {
     /// Fastest first where not rehearsed (the order they were given in).
     public let candidates: [BudgetCandidate]
 
-    /// The fastest candidate that fits: least predicted step time, the given order breaking ties
+    /// The fastest candidate that fits: least predicted step time, the given order (simplest
+    /// first) breaking ties — times within 2 % of each other, closer than a timing can tell —
     /// and ordering candidates without one.
     public var chosen: BudgetCandidate? {
-        let fitting = candidates.enumerated().filter { fits($0.element) }
-        return fitting.min { a, b in
-            let (x, y) = (a.element.prediction?.stepSeconds ?? .infinity, b.element.prediction?.stepSeconds ?? .infinity)
-            return x != y ? x < y : a.offset < b.offset
-        }?.element
+        var best: BudgetCandidate?
+        for candidate in candidates where fits(candidate) {
+            guard let current = best else { best = candidate; continue }
+            let (x, y) = (candidate.prediction?.stepSeconds ?? .infinity, current.prediction?.stepSeconds ?? .infinity)
+            if x.isFinite && x < y * 0.98 { best = candidate }
+        }
+        return best
     }
 
     public init(budgetBytes: Int, processBytes: Int, outputBytes: Int, candidates: [BudgetCandidate]) {

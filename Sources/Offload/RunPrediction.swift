@@ -58,6 +58,10 @@ public struct RunPrediction: Sendable, Equatable {
         var byClass: [String: Double] = [:]
         for (opClass, seconds) in times?.secondsByClass(of: figures.operations[section] ?? [:]) ?? [:] { byClass[opClass.rawValue] = seconds / entries }
         if copies > 0 { byClass[OpClass.copy.rawValue, default: 0] += copies / entries }
+        // Offloading in place lets pages go and reads them again each step.
+        if let perByte = times?.seconds(OperationTimes.pageReadSignature), let bytes = figures.pageReads[section], bytes > 0 {
+            byClass["page_reads"] = Double(bytes) * perByte / entries
+        }
         self.init(baseResidentBytes: baseResidentBytes, rehearsedPeakBytes: figures.processPeakBytes,
                   mappedPeakBytes: figures.mappedPeakBytes, outputBytes: outputBytes,
                   devicePeakBytes: figures.devicePeakBytes, stepSeconds: times == nil ? nil : byClass.values.reduce(0, +),

@@ -32,6 +32,9 @@ public final class MemoryRehearsal: @unchecked Sendable {
         public var sectionEntries: [String: Int] = [:]
         /// Per section: how many times each operation signature ran.
         public var operations: [String: [String: Int]] = [:]
+        /// Per section: mapped bytes whose pages were brought in (read from the file or the page
+        /// cache): in a later denoising step, what offloading in place reads again each step.
+        public var pageReads: [String: Int] = [:]
         /// Per section: bytes copied to or from each bandwidth-limited device, by its name.
         public var transfers: [String: [String: Int]] = [:]
     }
@@ -53,7 +56,9 @@ public final class MemoryRehearsal: @unchecked Sendable {
     private let times: OperationTimes?
     /// Only operations in sections with this prefix are timed (the denoising steps: `unet`).
     private let timedSectionPrefix: String
-    public private(set) var figures = Figures()
+    private var measured = Figures()
+    /// What it measured (read under its lock: a prefetch queue may still be finishing).
+    public var figures: Figures { lock.lock(); defer { lock.unlock() }; return measured }
 
     /// - Parameter allocators: the allocators whose bytes are the process's (the host's and
     ///   the accelerator stand-ins', which live in host memory).
@@ -122,7 +127,7 @@ public final class MemoryRehearsal: @unchecked Sendable {
 
     /// `storage` was allocated on `allocator` while rehearsing.
     func allocated(_ storage: Storage, on allocator: DeviceAllocator) {
-        if ProcessInfo.processInfo.environment["NOWEAK"] == nil { lock.lock(); rehearsalStorages[ObjectIdentifier(storage)] = WeakStorage(storage: storage); lock.unlock() }
+        lock.lock(); rehearsalStorages[ObjectIdentifier(storage)] = WeakStorage(storage: storage); lock.unlock()
         allocatorChanged(allocator)
     }
 
@@ -132,7 +137,7 @@ public final class MemoryRehearsal: @unchecked Sendable {
         let live = allocator.bytesInUse
         lock.lock(); defer { lock.unlock() }
         heldBytes[index] = max(heldBytes[index], live)
-        figures.devicePeakBytes[allocator.name] = max(figures.devicePeakBytes[allocator.name] ?? 0, live - startBytes[index])
+        measured.devicePeakBytes[allocator.name] = max(measured.devicePeakBytes[allocator.name] ?? 0, live - startBytes[index])
         updateProcessPeak()
     }
 
@@ -151,8 +156,24 @@ public final class MemoryRehearsal: @unchecked Sendable {
         guard mapped[key] == nil else { return }
         mapped[key] = storage.byteCount
         mappedBytes += storage.byteCount
-        figures.mappedPeakBytes = max(figures.mappedPeakBytes, mappedBytes)
+        measured.pageReads[section, default: 0] += storage.byteCount
+        measured.mappedPeakBytes = max(measured.mappedPeakBytes, mappedBytes)
         updateProcessPeak()
+        measurePageReads(storage)
+    }
+
+    /// Seconds a byte of mapped pages takes to bring in, measured once per table on the first
+    /// page read of at least 16 MiB in a timed section: that storage's pages are read for real
+    /// (from the page cache, where a real step re-reads them) and let go again.
+    private func measurePageReads(_ storage: Storage) {
+        guard let times, section.hasPrefix(timedSectionPrefix), storage.byteCount >= 16 << 20,
+              times.seconds(OperationTimes.pageReadSignature) == nil else { return }
+        storage.releaseMappedPagesForReal()
+        let start = DispatchTime.now().uptimeNanoseconds
+        storage.populateMappedPagesForReal()
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        storage.releaseMappedPagesForReal()
+        times.record(OperationTimes.pageReadSignature, seconds: seconds / Double(storage.byteCount))
     }
 
     /// The pages of mapped `storage` were let go.
@@ -171,18 +192,17 @@ public final class MemoryRehearsal: @unchecked Sendable {
     }
 
     func beginSection(_ name: String?) {
-        if ProcessInfo.processInfo.environment["DEBUGRSS"] != nil { lock.lock(); print("REHEARSAL SECTION \(name ?? "-") mapped \(mappedBytes) held \(heldBytes) live \(allocators.map(\.bytesInUse)) cached \(allocators.map(\.bytesCached)) peak \(figures.processPeakBytes)"); lock.unlock() }
-        lock.lock(); section = name ?? "other"; if let name { figures.sectionEntries[name, default: 0] += 1 }; lock.unlock()
+        lock.lock(); section = name ?? "other"; if let name { measured.sectionEntries[name, default: 0] += 1 }; lock.unlock()
     }
 
     func transferred(_ bytes: Int, through device: Device) {
-        lock.lock(); figures.transfers[section, default: [:]][device.description, default: 0] += bytes; lock.unlock()
+        lock.lock(); measured.transfers[section, default: [:]][device.description, default: 0] += bytes; lock.unlock()
     }
 
     /// Must be called with the lock held.
     private func updateProcessPeak() {
         let held = zip(heldBytes, startBytes).reduce(0) { $0 + max(0, $1.0 - $1.1) }
-        figures.processPeakBytes = max(figures.processPeakBytes, held + mappedBytes)
+        measured.processPeakBytes = max(measured.processPeakBytes, held + mappedBytes)
     }
 
     /// An operation: its mapped inputs are read, `call` runs (allocating, computing nothing),
@@ -203,14 +223,14 @@ public final class MemoryRehearsal: @unchecked Sendable {
             out = try call()
         }
         let signature = MemoryRehearsal.signature(name, inputs: inputs, output: out)
-        lock.lock(); let section = self.section; figures.operations[section, default: [:]][signature, default: 0] += 1; lock.unlock()
+        lock.lock(); let section = self.section; measured.operations[section, default: [:]][signature, default: 0] += 1; lock.unlock()
         if let times, section.hasPrefix(timedSectionPrefix), times.seconds(signature) == nil {
             // The operands the rehearsal made are filled with ordinary numbers first: untouched
             // they read as the kernel's shared zero page (no memory traffic), and reused blocks
             // hold denormals. Then twice, the second kept: the first writes pages the
             // rehearsal's blocks never touched (faults a real step, reusing its blocks, does
             // not take).
-            if ProcessInfo.processInfo.environment["NOFILL"] == nil { fillRehearsalOperands(inputs) }
+            fillRehearsalOperands(inputs)
             _ = try MemoryRehearsal.timed { _ = try call() }
             times.record(signature, seconds: try MemoryRehearsal.timed { _ = try call() })
         }
@@ -234,7 +254,6 @@ public final class MemoryRehearsal: @unchecked Sendable {
         // several times slower than on real activations: treat them as zero (DAZ, FTZ) on
         // every thread while timing, then restore each thread's register.
         let denormalsAreZero: UInt32 = 0x8040
-        var saved = [UInt32](repeating: 0, count: Parallel.threadCount)
         let savedBox = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: Parallel.threadCount)
         defer { savedBox.deallocate() }
         Parallel.onEveryThread {
@@ -250,7 +269,6 @@ public final class MemoryRehearsal: @unchecked Sendable {
             }
             activeLock.lock(); timing = false; activeLock.unlock()
         }
-        _ = saved
         let start = DispatchTime.now().uptimeNanoseconds
         try body()
         return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -280,6 +298,9 @@ public final class OperationTimes: @unchecked Sendable {
     public private(set) var measuredCount = 0
 
     public init(_ table: [String: Double] = [:]) { self.table = table }
+
+    /// The entry holding seconds per byte of mapped pages brought in.
+    public static let pageReadSignature = "page-read(per byte)"
 
     public func seconds(_ signature: String) -> Double? {
         lock.lock(); defer { lock.unlock() }

@@ -61,7 +61,6 @@ public final class OpProfile: @unchecked Sendable {
     /// (entering a name again adds to its figures); nil only ends it.
     public static func beginSection(_ name: String?) {
         MemoryRehearsal.current?.beginSection(name)
-        if debugRSS && MemoryRehearsal.current == nil { print("SECTION \(name ?? "-") rss \(ProcessMemory.residentBytes ?? 0) hwm \(ProcessMemory.peakResidentBytes ?? 0) cpu live \(Device.cpu.allocator.bytesInUse) peak \(Device.cpu.allocator.peakBytes) cached \(Device.cpu.allocator.bytesCached)") }
         guard let profile = current else { return }
         profile.endSection()
         guard let name else { return }
@@ -112,5 +111,3 @@ private let profileKey: pthread_key_t = {
     pthread_key_create(&key, nil)
     return key
 }()
-
-let debugRSS = ProcessInfo.processInfo.environment["DEBUGRSS"] != nil

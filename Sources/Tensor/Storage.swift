@@ -189,6 +189,11 @@ public final class Storage: @unchecked Sendable {
         adviseMappedPages(MADV_DONTNEED)
     }
 
+    /// `populateResidentPages` and `releaseResidentPages` as a real run does them, also while a
+    /// rehearsal runs (which measures what they cost).
+    func populateMappedPagesForReal() { adviseMappedPages(22) }
+    func releaseMappedPagesForReal() { adviseMappedPages(MADV_DONTNEED) }
+
     /// `madvise(advice)` over the whole pages a mapped storage spans; nothing for owned storage.
     private func adviseMappedPages(_ advice: Int32) {
         guard mapping != nil, byteCount > 0 else { return }

@@ -85,18 +85,18 @@ extension Generate {
         for allocator in allocators { allocator.emptyCache() }
         let base = ProcessMemory.residentBytes ?? 0
         let rehearsal = MemoryRehearsal(watching: allocators, times: times, timedSectionPrefix: "unet")
-        // The result comes back as the closure's value: a `var` captured and set inside it was
-        // miscompiled by Swift 6.3.1 in release builds (the stack around the call was overwritten).
         let outputBytes = try rehearsal.run { () throws -> Int in
             let (pipeline, _) = try loadPipeline(target: target, setup: setup)
             _ = try place(pipeline, on: target, offload: setup.offload, blocksPerGroup: setup.blocksPerGroup, rehearsing: true)
             _ = try call(pipeline, try generationOptions(pipeline, seed: seed), progress: nil)
             return pictureBytes(pipeline)
         }
-        if ProcessInfo.processInfo.environment["DEBUGRSS"] != nil { FileHandle.standardError.write(Data("RSS before \(base) after \(ProcessMemory.residentBytes ?? 0)\n".utf8)) }
+        // The process the run starts from is the one after the rehearsal (its pipeline gone):
+        // the libraries' pages and oneDNN's kernels it brought in stay.
+        let start = max(base, ProcessMemory.residentBytes ?? 0)
         var bandwidths: [String: Double] = [:]
         for device in devices.allDevices { if let bandwidth = device.allocator.copyBytesPerSecond { bandwidths[device.description] = bandwidth } }
-        return RunPrediction(rehearsal: rehearsal.figures, baseResidentBytes: base, outputBytes: outputBytes, times: times, bandwidths: bandwidths)
+        return RunPrediction(rehearsal: rehearsal.figures, baseResidentBytes: start, outputBytes: outputBytes, times: times, bandwidths: bandwidths)
     }
 
     /// Where this machine's operation times are kept: `$DIFFUSE_CACHE_DIR`, else

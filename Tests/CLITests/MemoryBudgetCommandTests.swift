@@ -23,21 +23,30 @@ extension CLITests {
         let base = ["generate", "--prompt", "a red circle", "--seed", "3", "--steps", "2"]
         XCTAssertEqual(try run(base + ["--out", folder + "/plain.png"]).status, 0)
 
-        // Roomy: every weight resident, the plain image, the plan and its limit in the report.
+        // Roomy: every weight resident, the plain image; the plan, its prediction and its limit in
+        // the report, the measured peak within the budget and near the prediction.
         let roomy = try run(base + ["--memory-budget", "8GB", "--out", folder + "/roomy.png", "--report", folder + "/roomy.json"])
         XCTAssertEqual(roomy.status, 0, roomy.stderr)
         XCTAssertTrue(roomy.stderr.contains("plan: --offload none within --memory-budget"), roomy.stderr)
         XCTAssertEqual(try imagePixels(folder + "/roomy.png"), try imagePixels(folder + "/plain.png"))
         let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/roomy.json"))) as? [String: Any])
         let plan = try XCTUnwrap(report["plan"] as? [String: Any])
-        XCTAssertEqual(plan["chosen"] as? String, "--offload none")
+        XCTAssertEqual(plan["fits"] as? Bool, true)
+        XCTAssertEqual((plan["chosen"] as? [String: Any])?["offload"] as? String, "none")
         XCTAssertEqual(plan["budget_bytes"] as? Int, 8_000_000_000)
         let candidates = try XCTUnwrap(plan["candidates"] as? [[String: Any]])
-        XCTAssertEqual(candidates.map { $0["technique"] as? String },
-                       ["--offload none", "--offload group-block --blocks-per-group 1", "--offload group-leaf"])
-        let cpu = try XCTUnwrap(((report["memory"] as? [String: Any])?["devices"] as? [String: [String: Int]])?["cpu"])
+        XCTAssertEqual(candidates.map { $0["command_line"] as? String },
+                       ["--offload none", "--offload group-block --blocks-per-group 1", "--offload group-leaf",
+                        "--offload none --vae-tiling", "--offload group-block --blocks-per-group 1 --vae-tiling", "--offload group-leaf --vae-tiling"])
+        let memory = try XCTUnwrap(report["memory"] as? [String: Any])
+        let cpu = try XCTUnwrap((memory["devices"] as? [String: [String: Int]])?["cpu"])
         XCTAssertEqual(cpu["capacity_bytes"], plan["allocator_limit_bytes"] as? Int)
         XCTAssertLessThanOrEqual(cpu["peak_bytes"] ?? .max, plan["allocator_limit_bytes"] as? Int ?? 0)
+        let predicted = try XCTUnwrap(plan["predicted"] as? [String: Any])
+        XCTAssertEqual((predicted["devices"] as? [String: Int])?["cpu"], cpu["peak_bytes"], "the rehearsal's host peak is the run's")
+        XCTAssertNotNil(predicted["step_s"] as? Double)
+        let measured = try XCTUnwrap(memory["process_peak_rss_bytes"] as? Int), forecast = try XCTUnwrap(predicted["process_peak_rss_bytes"] as? Int)
+        XCTAssertLessThan(abs(Double(forecast - measured)) / Double(measured), 0.25, "predicted \(forecast), measured \(measured)")
 
         // Below the smallest plan: refused before loading, the budget that would do named, nothing written.
         try assertFailsWithOneLine(base + ["--memory-budget", "1MB", "--out", folder + "/small.png", "--report", folder + "/small.json"],
@@ -45,26 +54,54 @@ extension CLITests {
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/small.png"))
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/small.json"))
 
-        // Resident weights fit with a mebibyte to spare, the computation does not: the phase
-        // that runs out is run again a plan down (a step with the UNet group-offloaded, or the
-        // decode tiled), said on a warning line and in the report.
-        let process = try XCTUnwrap(plan["process_bytes"] as? Int), outputs = try XCTUnwrap(plan["output_bytes"] as? Int)
-        let weights = candidates.compactMap { $0["weight_bytes_at_once"] as? Int }
-        XCTAssertEqual(weights.count, 3)
-        let tight = "\((process + outputs + weights[0]) / 1024 + 1024)KiB"
-        let retried = try run(base + ["--memory-budget", tight, "--out", folder + "/tight.png", "--report", folder + "/tight.json"])
-        XCTAssertEqual(retried.status, 0, retried.stderr)
-        XCTAssertTrue(retried.stderr.contains("warning: a denoising step ran out of memory on cpu")
-                      || retried.stderr.contains("warning: the VAE decode ran out of memory on cpu"), retried.stderr)
-        let tightReport = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/tight.json"))) as? [String: Any])
-        XCTAssertFalse(((tightReport["plan"] as? [String: Any])?["retried"] as? [String] ?? []).isEmpty)
+        // A batch whose whole decode does not fit but whose tiled one does: the tiled plan is
+        // chosen, and the run stays within the budget.
+        let big = ["generate", "--prompt", "a red circle", "--seed", "3", "--steps", "1", "--width", "256", "--height", "256", "--batch", "2"]
+        let planned = try run(["plan", "--json"] + big.dropFirst() + ["--memory-budget", "8GB"])
+        XCTAssertEqual(planned.status, 0, planned.stderr)
+        let options = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(planned.stdout.utf8)) as? [String: Any])
+        let needs = try XCTUnwrap((options["candidates"] as? [[String: Any]])?.compactMap { $0["needed_bytes"] as? Int })
+        XCTAssertEqual(needs.count, 6)
+        XCTAssertLessThan(needs[3], needs[0], "tiling the decode lowers the peak at 256² ×2: \(needs)")
+        let between = "\((needs[3] + needs[0]) / 2 / 1024)KiB"
+        let tiled = try run(big + ["--memory-budget", between, "--out", folder + "/tiled.png", "--report", folder + "/tiled.json"])
+        XCTAssertEqual(tiled.status, 0, tiled.stderr)
+        XCTAssertTrue(tiled.stderr.contains("--vae-tiling within --memory-budget"), tiled.stderr)
+        let tiledReport = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/tiled.json"))) as? [String: Any])
+        let tiledPeak = try XCTUnwrap((tiledReport["memory"] as? [String: Any])?["process_peak_rss_bytes"] as? Int)
+        XCTAssertLessThanOrEqual(tiledPeak, try HostMemoryBudgetText.bytes(between))
+    }
 
-        // Per leaf with half a mebibyte to spare: no plan below it, so the allocator's refusal is
-        // the run's one sentence (or, should the process have grown, the refusal up front).
-        let leafOnly = "\((process + outputs + weights[2]) / 1024 + 512)KiB"
-        try assertFailsWithOneLine(base + ["--quiet", "--memory-budget", leafOnly, "--out", folder + "/leaf.png", "--report", folder + "/leaf.json"],
-                                   containing: "--memory-budget")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/leaf.png"))
-        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/leaf.json"))
+    /// `diffuse plan`: the run rehearsed without reading a weight; the JSON object the issue
+    /// names; nothing written; the plan of a run that cannot fit the machine says so.
+    func testPlanCommand() throws {
+        let folder = try temporaryFolder("cli-plan")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let asked = try run(["plan", "--prompt", "x", "--steps", "2", "--out", folder + "/never.png"])
+        XCTAssertEqual(asked.status, 0, asked.stderr)
+        XCTAssertTrue(asked.stdout.hasPrefix("chosen within the"), asked.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/never.png"))
+        let json = try run(["plan", "--json", "--prompt", "x", "--steps", "2", "--memory-budget", "4GB"])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        for key in ["fits", "chosen", "predicted", "candidates", "minimum_budget_bytes"] { XCTAssertNotNil(object[key], key) }
+        let predicted = try XCTUnwrap(object["predicted"] as? [String: Any])
+        XCTAssertGreaterThan(predicted["process_peak_rss_bytes"] as? Int ?? 0, 0)
+        XCTAssertNotNil(predicted["devices"] as? [String: Int])
+        XCTAssertNotNil(predicted["step_s"] as? Double)
+        try assertFailsWithOneLine(["plan", "--prompt", "x", "--device-map", "cpu"], containing: "does not rehearse --device-map")
+        try assertFailsWithOneLine(["plan", "--prompt", "x", "--memory-budget", "5 apples"], containing: "not '5 apples'")
+        // Without a budget, a request whose rehearsed peak exceeds the memory available is refused up front.
+        try assertFailsWithOneLine(["generate", "--prompt", "x", "--steps", "1", "--width", "1024", "--height", "1024", "--batch", "4",
+                                    "--attention", "naive", "--out", folder + "/huge.png"], containing: "more than the")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/huge.png"))
+    }
+}
+
+/// Budget texts as the command reads them, for the tests' comparisons.
+enum HostMemoryBudgetText {
+    static func bytes(_ text: String) throws -> Int {
+        guard text.hasSuffix("KiB"), let kib = Int(text.dropLast(3)) else { throw NSError(domain: "budget", code: 1) }
+        return kib * 1024
     }
 }
