@@ -15,10 +15,18 @@ void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigne
 // The SSE/AVX control and status register of the calling thread (a rehearsal times kernels on
 // garbage values with denormals treated as zero, so that their time is the real run's).
 #if defined(__x86_64__)
-#include <xmmintrin.h>
+#include <emmintrin.h>
 static inline unsigned int swift_diffusers_get_mxcsr(void) { return _mm_getcsr(); }
 static inline void swift_diffusers_set_mxcsr(unsigned int value) { _mm_setcsr(value); }
+// Evicts [pointer, pointer + bytes) from every cache level (a rehearsal times a product with
+// its weight in memory, as a denoising step reads each weight once, not hot from a first run).
+static inline void swift_diffusers_flush(const void *pointer, long bytes) {
+    const char *p = (const char *)pointer;
+    for (long i = 0; i < bytes; i += 64) _mm_clflush(p + i);
+    _mm_mfence();
+}
 #else
+static inline void swift_diffusers_flush(const void *pointer, long bytes) { (void)pointer; (void)bytes; }
 static inline unsigned int swift_diffusers_get_mxcsr(void) { return 0; }
 static inline void swift_diffusers_set_mxcsr(unsigned int value) { (void)value; }
 #endif

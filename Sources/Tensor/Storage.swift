@@ -123,6 +123,12 @@ public final class Storage: @unchecked Sendable {
         }
     }
 
+    /// The storages of the derived data kept with these bytes (packed copies).
+    var derivedStorages: [Storage] {
+        cacheLock.lock(); defer { cacheLock.unlock() }
+        return derived.values.compactMap { ($0 as? StorageBackedValue)?.backingStorage }
+    }
+
     /// Returns the derived object stored under `key`, creating it with `make` once.
     public func derived<T: AnyObject>(_ key: String, make: () throws -> T) rethrows -> T {
         cacheLock.lock(); defer { cacheLock.unlock() }
