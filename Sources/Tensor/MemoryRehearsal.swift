@@ -13,9 +13,10 @@ import Foundation
 /// where it started — every watched allocator's bytes (live, and freed blocks its cache keeps
 /// until emptied, which stay in the resident set) plus the mapped weight pages read and not
 /// yet let go — each device's peak of live bytes, and per section (`OpProfile.beginSection`:
-/// text encoder, first step, decode) the operations by signature. With a `OperationTimes`
-/// table, the first operation of each signature not yet in it is run once more for real and
-/// timed (mapped weights of that one operation are read): the step-time model.
+/// text encoder, first step, decode) the operations by signature. With an `OperationTimes`
+/// table, the first operation of each signature of the timed sections not yet in it is run for
+/// real — a warm-up, then three timed runs with its weights evicted from the caches, the median
+/// kept (mapped weights of that one operation are read): the step-time model's calibration.
 ///
 /// A rehearsal is a mode of the whole process (a prefetch queue's copies must not read weights
 /// either), so one runs at a time; the real run starts after it returns.
@@ -227,9 +228,8 @@ public final class MemoryRehearsal: @unchecked Sendable {
         if let times, section.hasPrefix(timedSectionPrefix), times.seconds(signature) == nil {
             // The operands the rehearsal made are filled with ordinary numbers first: untouched
             // they read as the kernel's shared zero page (no memory traffic), and reused blocks
-            // hold denormals. Then twice, the second kept: the first writes pages the
-            // rehearsal's blocks never touched (faults a real step, reusing its blocks, does
-            // not take).
+            // hold denormals. A first run is not kept: it writes pages the rehearsal's blocks
+            // never touched (faults a real step, reusing its blocks, does not take).
             fillRehearsalOperands(inputs)
             _ = try MemoryRehearsal.timed { _ = try call() }
             // A step reads each weight once, from memory: the weights (a product's operands after

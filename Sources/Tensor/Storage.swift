@@ -119,7 +119,10 @@ public final class Storage: @unchecked Sendable {
         case .reserved:
             device.allocator.release(byteCount)
             munmap(pointer, byteCount)
-        case .mapped, .arena: break
+        case .mapped:
+            // Its pages go with it (the mapping is dropped with the file's last tensor).
+            MemoryRehearsal.current?.mappedPagesReleased(self)
+        case .arena: break
         }
     }
 

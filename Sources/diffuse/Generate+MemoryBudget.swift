@@ -61,9 +61,8 @@ extension Generate {
     /// tiled — sized from the module trees and rehearsed, its peaks and step time predicted.
     func rehearsedPlan(budget: Int, devices: DeviceSet, target: Device, seed: UInt64) throws -> BudgetPlan {
         let processBytes = ProcessMemory.residentBytes ?? 0
-        let sizing = try loadPipeline(target: target, setup: requestedSetup).pipeline
-        let outputBytes = pictureBytes(sizing)
-        var candidates = try sizing.budgetCandidates()
+        let (sizedCandidates, outputBytes) = try sized(target: target) { (try $0.budgetCandidates(), pictureBytes($0)) }
+        var candidates = sizedCandidates
         candidates += candidates.map { $0.tiled() }
         let times = OperationTimes.load(from: Self.operationTimesFile)
         for index in candidates.indices {
@@ -75,6 +74,13 @@ extension Generate {
         }
         if times.measuredCount > 0 { try? times.save(to: Self.operationTimesFile) }
         return BudgetPlan(budgetBytes: budget, processBytes: processBytes, outputBytes: outputBytes, candidates: candidates)
+    }
+
+    /// `body` of the pipeline as the options load it, loaded inside a throwaway rehearsal: its
+    /// module trees and sizes are real, no weight is read or converted, and it is gone before
+    /// anything else runs.
+    func sized<T>(target: Device, _ body: (any TextToImagePipeline) throws -> T) throws -> T {
+        try MemoryRehearsal(watching: []).run { try body(try loadPipeline(target: target, setup: requestedSetup).pipeline) }
     }
 
     /// The run with `setup` rehearsed from its load on (`MemoryRehearsal`: every allocation the
@@ -92,8 +98,10 @@ extension Generate {
             return pictureBytes(pipeline)
         }
         // The process the run starts from is the one after the rehearsal (its pipeline gone):
-        // the libraries' pages and oneDNN's kernels it brought in stay.
+        // the libraries' pages and oneDNN's kernels it brought in stay. Its allocations are
+        // not the run's: the devices' peak windows start again.
         let start = max(base, ProcessMemory.residentBytes ?? 0)
+        for allocator in allocators { allocator.resetPeak() }
         var bandwidths: [String: Double] = [:]
         for device in devices.allDevices { if let bandwidth = device.allocator.copyBytesPerSecond { bandwidths[device.description] = bandwidth } }
         return RunPrediction(rehearsal: rehearsal.figures, baseResidentBytes: start, outputBytes: outputBytes, times: times, bandwidths: bandwidths)
@@ -121,12 +129,12 @@ extension Generate {
     /// is refused before any weight is read — first on its weights alone, then on its
     /// rehearsed peak (a batch or size whose activations cannot fit). Other placements, and
     /// runs that write group files or capture graphs, are left to their own checks.
-    func refuseWhatCannotFit(_ pipeline: any TextToImagePipeline, devices: DeviceSet, target: Device, seed: UInt64) throws {
+    func refuseWhatCannotFit(devices: DeviceSet, target: Device, seed: UInt64) throws {
         guard memoryBudget == nil, device == "cpu", deviceMap == nil, let available = ProcessMemory.availableBytes() else { return }
         guard let technique = BudgetCandidate.Technique(offloadOption: offload, blocksPerGroup: blocksPerGroup) else { return }
         let process = ProcessMemory.residentBytes ?? 0
-        let candidate = try pipeline.budgetCandidate(technique)
-        let weightsOnly = BudgetPlan(budgetBytes: process + available, processBytes: process, outputBytes: pictureBytes(pipeline), candidates: [candidate])
+        let (candidate, outputBytes) = try sized(target: target) { (try $0.budgetCandidate(technique), pictureBytes($0)) }
+        let weightsOnly = BudgetPlan(budgetBytes: process + available, processBytes: process, outputBytes: outputBytes, candidates: [candidate])
         guard weightsOnly.chosen != nil else {
             throw ValidationError("this run holds \(formatBytes(candidate.weightBytesAtOnce)) of weights at once with \(candidate.commandLine) "
                                   + "(\(formatBytes(weightsOnly.minimumBudgetBytes)) with the process and its images), more than the "

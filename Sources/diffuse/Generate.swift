@@ -146,8 +146,10 @@ struct Generate: ParsableCommand {
         // With a budget the plan is rehearsed and chosen (or the run refused) before any weight is read.
         let budgetPlan = try planMemoryBudget(devices: devices, target: target, seed: seedValue)
         let setup = budgetPlan?.setup ?? requestedSetup
+        // Before the run's own pipeline loads: a rehearsal beside weights converted at load
+        // would count both.
+        if budgetPlan == nil { try refuseWhatCannotFit(devices: devices, target: target, seed: seedValue) }
         let (pipeline, folder) = try loadPipeline(target: target, setup: setup)
-        if budgetPlan == nil { try refuseWhatCannotFit(pipeline, devices: devices, target: target, seed: seedValue) }
         var statistics = try place(pipeline, on: target, offload: setup.offload, blocksPerGroup: setup.blocksPerGroup)
         if let budgetPlan {
             Device.cpu.allocator.limitCapacity(to: budgetPlan.plan.allocatorLimitBytes)

@@ -44,14 +44,14 @@ struct PlanCommand: ParsableCommand {
     private func asked(devices: DeviceSet, target: Device, seed: UInt64) throws -> BudgetPlan {
         let process = ProcessMemory.residentBytes ?? 0
         let budget = process + (ProcessMemory.availableBytes() ?? 0)
-        let pipeline = try request.loadPipeline(target: target, setup: request.requestedSetup).pipeline
+        let technique = BudgetCandidate.Technique(offloadOption: request.offload, blocksPerGroup: request.blocksPerGroup)
+        let (sized, outputBytes) = try request.sized(target: target) { pipeline in (try technique.map(pipeline.budgetCandidate), request.pictureBytes(pipeline)) }
         let times = OperationTimes.load(from: Generate.operationTimesFile)
-        var candidate = try BudgetCandidate.Technique(offloadOption: request.offload, blocksPerGroup: request.blocksPerGroup).map(pipeline.budgetCandidate)
-            ?? BudgetCandidate(technique: .resident, weightBytesAtOnce: 0, largestUnit: "-", largestUnitBytes: 0)
+        var candidate = sized ?? BudgetCandidate(technique: .resident, weightBytesAtOnce: 0, largestUnit: "-", largestUnitBytes: 0)
         candidate.vaeTiling = request.vaeTiling
         candidate.prediction = try request.rehearse(request.requestedSetup, devices: devices, target: target, seed: seed, times: times)
         if times.measuredCount > 0 { try? times.save(to: Generate.operationTimesFile) }
-        return BudgetPlan(budgetBytes: budget, processBytes: process, outputBytes: request.pictureBytes(pipeline), candidates: [candidate])
+        return BudgetPlan(budgetBytes: budget, processBytes: process, outputBytes: outputBytes, candidates: [candidate])
     }
 
     private func text(_ plan: BudgetPlan) -> String {

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Host memory budgets honoured: for each pipeline and budget, `diffuse generate --memory-budget`
+(the plan chosen from rehearsed candidates) against its measured peak RSS — under the budget,
+or refused up front naming the smallest budget — and, with --candidates, every candidate that
+fits one budget run with its own options, to show the chosen one is at least as fast.
+
+  python3 tools/bench/budget_matrix.py [--only SUBSTRING] [--candidates] [--diffuse PATH]
+
+Model folders as prediction_matrix.py's (SD15, SDXL, FLUX_DEV environment variables).
+"""
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+
+SD15 = os.environ.get("SD15", "/var/tmp/sd15-random")
+SDXL = os.environ.get("SDXL", "/var/tmp/sdxl-random")
+FLUX_DEV = os.environ.get("FLUX_DEV", "/var/tmp/flux-dev-random")
+
+# name, folder, options, budgets
+RUNS = [
+    ("sd15 f32 512", SD15, ["--width", "512", "--height", "512"], ["2GB", "4GB", "8GB", "16GB"]),
+    ("sdxl bf16 512", SDXL, ["--dtype", "bf16", "--width", "512", "--height", "512"], ["2GB", "4GB", "8GB", "16GB"]),
+    ("flux-dev bf16 256", FLUX_DEV, ["--dtype", "bf16", "--width", "256", "--height", "256"], ["4GB", "6GB", "8GB"]),
+]
+SIZES = {"GB": 10**9}
+
+
+def budget_bytes(text):
+    return int(float(text[:-2]) * SIZES[text[-2:]])
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", default="")
+    parser.add_argument("--candidates", action="store_true")
+    parser.add_argument("--diffuse", default=".build/release/diffuse")
+    args = parser.parse_args()
+    print("| pipeline | budget | chosen | predicted peak | measured peak RSS | under budget | step s |")
+    print("|---|---|---|---|---|---|---|")
+    for name, folder, options, budgets in RUNS:
+        if args.only not in name:
+            continue
+        common = ["--model", folder, "--prompt", "a photo of a cat", "--seed", "1", "--steps", "2"] + options
+        for budget in budgets:
+            with tempfile.TemporaryDirectory(dir="/var/tmp") as out:
+                result = subprocess.run([args.diffuse, "generate", "--quiet", "--memory-budget", budget, "--out", out + "/x.png",
+                                         "--report", out + "/r.json"] + common, capture_output=True, text=True)
+                if result.returncode != 0:
+                    print(f"| {name} | {budget} | refused: {result.stderr.strip()[-300:]} | | | yes (nothing ran) | |", flush=True)
+                    continue
+                report = json.load(open(out + "/r.json"))
+            plan = report["plan"]
+            chosen = next(c["command_line"] for c in plan["candidates"] if c["techniques"] == plan["chosen"])
+            peak = report["memory"]["process_peak_rss_bytes"]
+            steps = report["timings"]["steps_s"][1:]
+            print(f"| {name} | {budget} | `{chosen}` | {plan['predicted']['process_peak_rss_bytes'] / 2**30:.2f} GiB | {peak / 2**30:.2f} GiB | "
+                  f"{'yes' if peak <= budget_bytes(budget) else 'NO'} | {sum(steps) / len(steps):.2f} |", flush=True)
+            if args.candidates:
+                for candidate in plan["candidates"]:
+                    if not candidate["fits"]:
+                        continue
+                    with tempfile.TemporaryDirectory(dir="/var/tmp") as out:
+                        words = candidate["command_line"].split()
+                        subprocess.run([args.diffuse, "generate", "--quiet", "--out", out + "/x.png", "--report", out + "/r.json"] + common + words,
+                                       check=True, capture_output=True)
+                        own = json.load(open(out + "/r.json"))
+                    steps = own["timings"]["steps_s"][1:]
+                    mark = " (chosen)" if candidate["techniques"] == plan["chosen"] else ""
+                    print(f"|  | {budget} candidate | `{candidate['command_line']}`{mark} | {candidate['predicted']['step_s']:.2f} s predicted | "
+                          f"{own['memory']['process_peak_rss_bytes'] / 2**30:.2f} GiB | | {sum(steps) / len(steps):.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
