@@ -68,10 +68,12 @@ public struct RunPrediction: Sendable, Equatable {
                   stepSecondsByClass: byClass, stepTransferBytes: Int(Double(transferBytes) / entries))
     }
 
-    /// The bytes a host allocator may hold under `budget` with this run: the budget less what
-    /// the allocator does not hold (the process before the run, mapped pages, outputs).
+    /// The bytes a host allocator may hold under `budget` with this run: its rehearsed peak
+    /// plus all the budget the predicted process peak leaves (mapped pages and allocations peak
+    /// at different moments: the budget less the mapped peak starved a run whose converted
+    /// weights peak when the mapped ones are gone).
     public func hostAllocatorLimit(within budget: Int) -> Int {
-        budget - baseResidentBytes - mappedPeakBytes - outputBytes
+        (devicePeakBytes["cpu"] ?? 0) + max(0, budget - processPeakResidentBytes)
     }
 }
 

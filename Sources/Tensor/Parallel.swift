@@ -53,10 +53,21 @@ public enum Parallel {
         guard count > 0 else { return }
         let workers = min(threadCount, count)
         if MemoryRehearsal.skipsWork {
-            // A rehearsal: each worker sets up its scratch and takes one item (what it binds
-            // lazily is allocated too; the products in it skip their work), then finds none left.
-            let next = ItemCounter()
-            if workers == 1 { worker { next.take(below: 1) } } else { run(threads: workers) { _, _ in worker { next.take(below: workers) } } }
+            // A rehearsal: each worker sets up its scratch and takes one item of its own (what it
+            // binds lazily is allocated too; the products in it skip their work), then finds none
+            // left. Each `next` waits for every worker to reach it, so that all of their scratch is
+            // alive at once, as in a real run where they work side by side.
+            let arrivals = ItemCounter()
+            if workers == 1 { var given = false; worker { defer { given = true }; return given ? nil : 0 }; return }
+            run(threads: workers) { thread, _ in
+                var calls = 0
+                worker {
+                    calls += 1
+                    _ = arrivals.take(below: .max)
+                    while arrivals.count < calls * workers { sched_yield() }
+                    return calls == 1 ? thread : nil
+                }
+            }
             return
         }
         let next = ItemCounter()
@@ -97,6 +108,8 @@ private func regionEntry(_ argument: UnsafeMutableRawPointer?) {
 final class ItemCounter: @unchecked Sendable {
     private let lock = NSLock()
     private var value = 0
+
+    var count: Int { lock.lock(); defer { lock.unlock() }; return value }
 
     func take(below limit: Int) -> Int? {
         lock.lock(); defer { lock.unlock() }
