@@ -48,7 +48,8 @@ def main():
                 result = subprocess.run([args.diffuse, "generate", "--quiet", "--memory-budget", budget, "--out", out + "/x.png",
                                          "--report", out + "/r.json"] + common, capture_output=True, text=True)
                 if result.returncode != 0:
-                    print(f"| {name} | {budget} | refused: {result.stderr.strip()[-300:]} | | | yes (nothing ran) | |", flush=True)
+                    # Refused up front, or stopped by the enforced limit: nothing is written either way.
+                    print(f"| {name} | {budget} | did not run to the end: {result.stderr.strip()[-300:]} | | | yes (nothing written) | |", flush=True)
                     continue
                 report = json.load(open(out + "/r.json"))
             plan = report["plan"]
