@@ -55,8 +55,9 @@ public enum Parallel {
         if MemoryRehearsal.skipsWork {
             // A rehearsal: each worker sets up its scratch and takes one item of its own (what it
             // binds lazily is allocated too; the products in it skip their work), then finds none
-            // left. Each `next` waits for every worker to reach it, so that all of their scratch is
-            // alive at once, as in a real run where they work side by side.
+            // left. Each `next` waits for every worker to reach it (at most a tenth of a second: a
+            // worker that stopped on an error never comes), so that all of their scratch is alive
+            // at once, as in a real run where they work side by side.
             let arrivals = ItemCounter()
             if workers == 1 { var given = false; worker { defer { given = true }; return given ? nil : 0 }; return }
             run(threads: workers) { thread, _ in
@@ -64,7 +65,8 @@ public enum Parallel {
                 worker {
                     calls += 1
                     _ = arrivals.take(below: .max)
-                    while arrivals.count < calls * workers { sched_yield() }
+                    let deadline = DispatchTime.now().uptimeNanoseconds + 100_000_000
+                    while arrivals.count < calls * workers, DispatchTime.now().uptimeNanoseconds < deadline { sched_yield() }
                     return calls == 1 ? thread : nil
                 }
             }
