@@ -24,15 +24,13 @@ public struct RunPrediction: Sendable, Equatable {
     /// Seconds of one denoising step (a step after the first where the run has one), nil when
     /// the rehearsal had no timing table.
     public let stepSeconds: Double?
-    /// Bytes one such step copies to or from bandwidth-limited devices.
-    public let stepTransferBytes: Int
     /// `stepSeconds` by op class (`convolution`, `matmul`, …; copies to limited devices as `copy`).
     public let stepSecondsByClass: [String: Double]
 
     public var processPeakResidentBytes: Int { baseResidentBytes + rehearsedPeakBytes + outputBytes }
 
     public init(baseResidentBytes: Int, rehearsedPeakBytes: Int, mappedPeakBytes: Int, outputBytes: Int,
-                devicePeakBytes: [String: Int], stepSeconds: Double?, stepSecondsByClass: [String: Double] = [:], stepTransferBytes: Int = 0) {
+                devicePeakBytes: [String: Int], stepSeconds: Double?, stepSecondsByClass: [String: Double] = [:]) {
         self.baseResidentBytes = baseResidentBytes
         self.rehearsedPeakBytes = rehearsedPeakBytes
         self.mappedPeakBytes = mappedPeakBytes
@@ -40,7 +38,6 @@ public struct RunPrediction: Sendable, Equatable {
         self.devicePeakBytes = devicePeakBytes
         self.stepSeconds = stepSeconds
         self.stepSecondsByClass = stepSecondsByClass
-        self.stepTransferBytes = stepTransferBytes
     }
 
     /// The prediction from a rehearsal's figures. A step's time is its operations' measured
@@ -53,7 +50,6 @@ public struct RunPrediction: Sendable, Equatable {
         let section = (figures.sectionEntries["unet_step"] ?? 0) > 0 ? "unet_step" : "unet_first_step"
         let entries = Double(max(figures.sectionEntries[section] ?? 1, 1))
         let transfers = figures.transfers[section] ?? [:]
-        let transferBytes = transfers.values.reduce(0, +)
         let copies = transfers.reduce(0.0) { $0 + Double($1.value) / max(bandwidths[$1.key] ?? .infinity, 1) }
         var byClass: [String: Double] = [:]
         for (opClass, seconds) in times?.secondsByClass(of: figures.operations[section] ?? [:]) ?? [:] { byClass[opClass.rawValue] = seconds / entries }
@@ -65,7 +61,7 @@ public struct RunPrediction: Sendable, Equatable {
         self.init(baseResidentBytes: baseResidentBytes, rehearsedPeakBytes: figures.processPeakBytes,
                   mappedPeakBytes: figures.mappedPeakBytes, outputBytes: outputBytes,
                   devicePeakBytes: figures.devicePeakBytes, stepSeconds: times == nil ? nil : byClass.values.reduce(0, +),
-                  stepSecondsByClass: byClass, stepTransferBytes: Int(Double(transferBytes) / entries))
+                  stepSecondsByClass: byClass)
     }
 
     /// The bytes a host allocator may hold under `budget` with this run: its rehearsed peak

@@ -1,5 +1,6 @@
 import CDNNL
 import Foundation
+import Synchronization
 
 /// A dry run of a computation — a memory plan's rehearsal. While one runs, every tensor the
 /// real run would allocate is allocated and accounted by its device's allocator, in the same
@@ -44,7 +45,8 @@ public final class MemoryRehearsal: @unchecked Sendable {
     private let allocators: [DeviceAllocator]
     /// Live bytes of each watched allocator when the rehearsal began.
     private let startBytes: [Int]
-    /// Per allocator: the most live bytes since its cache was last emptied (what it holds in the RSS).
+    /// Per allocator: the most live bytes since its cache was last emptied (what it holds in the
+    /// RSS). Not the allocator's own figure: that counts the timed runs' allocations too.
     private var heldBytes: [Int]
     private var mapped: [ObjectIdentifier: Int] = [:]
     private var mappedBytes = 0
@@ -91,14 +93,19 @@ public final class MemoryRehearsal: @unchecked Sendable {
     private static let activeLock = NSLock()
     nonisolated(unsafe) private static var active: MemoryRehearsal?
 
+    /// Whether a rehearsal runs, read without the lock: the instrumented hot paths (every
+    /// operation, allocation and parallel loop) ask it first and take the lock only while one does.
+    private static let engaged = Atomic<Bool>(false)
+
     private static func activate(_ rehearsal: MemoryRehearsal) throws {
         activeLock.lock(); defer { activeLock.unlock() }
         if active != nil { throw TensorError.invalidArgument("a memory rehearsal is already running") }
         active = rehearsal
+        engaged.store(true, ordering: .releasing)
     }
 
     private static func deactivate() {
-        activeLock.lock(); active = nil; activeLock.unlock()
+        activeLock.lock(); active = nil; engaged.store(false, ordering: .releasing); activeLock.unlock()
     }
 
     private static var isTiming: Bool {
@@ -108,6 +115,7 @@ public final class MemoryRehearsal: @unchecked Sendable {
 
     /// The rehearsal running, if any.
     public static var current: MemoryRehearsal? {
+        guard engaged.load(ordering: .acquiring) else { return nil }
         activeLock.lock(); defer { activeLock.unlock() }
         return active
     }
@@ -115,6 +123,7 @@ public final class MemoryRehearsal: @unchecked Sendable {
     /// Whether kernels and copies on this thread skip their work: a rehearsal runs and this
     /// thread is not timing an operation for it.
     public static var skipsWork: Bool {
+        guard engaged.load(ordering: .acquiring) else { return false }
         activeLock.lock(); defer { activeLock.unlock() }
         return active != nil && !timing && integerWork == 0
     }
@@ -327,12 +336,8 @@ public final class OperationTimes: @unchecked Sendable {
         return table
     }
 
-    /// Σ count × seconds over `operations` (signatures missing from the table count nothing).
-    public func seconds(of operations: [String: Int]) -> Double {
-        secondsByClass(of: operations).values.reduce(0, +)
-    }
-
-    /// `seconds(of:)` split by op class (the class of a signature's operation name).
+    /// Σ count × seconds over `operations` by op class (the class of a signature's operation
+    /// name; signatures missing from the table count nothing).
     public func secondsByClass(of operations: [String: Int]) -> [OpClass: Double] {
         lock.lock(); defer { lock.unlock() }
         var result: [OpClass: Double] = [:]
