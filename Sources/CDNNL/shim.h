@@ -10,6 +10,7 @@ void omp_set_num_threads(int num_threads);
 int omp_get_max_threads(void);
 int omp_get_thread_num(void);
 int omp_get_num_threads(void);
+int omp_in_parallel(void);
 void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned int flags);
 
 // The SSE/AVX control and status register of the calling thread (a rehearsal times kernels on

@@ -41,40 +41,51 @@ public enum Parallel {
     }
 
     /// Runs `body(i)` for each `i` in `0..<count` on at most `threadCount` threads, items
-    /// dealt out one at a time (for items of uneven cost).
+    /// dealt out one at a time (for items of uneven cost). A rehearsal skips it, as it skips
+    /// `forEachChunk`: the bodies compute, they allocate nothing on a device.
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
-        forEachWorker(count) { next in while let i = next() { body(i) } }
+        guard !MemoryRehearsal.skipsWork else { return }
+        let next = ItemCounter()
+        guard threadsFor(count) > 1 else { while let i = next.take(below: count) { body(i) }; return }
+        run(threads: threadsFor(count)) { _, _ in while let i = next.take(below: count) { body(i) } }
     }
 
-    /// Runs `worker(next)` once on each of at most `threadCount` threads; `next()` deals out
-    /// the items of `0..<count` one at a time, nil when none is left. A worker sets up what its
-    /// items share (scratch, bound primitives) once, however many items it takes.
-    public static func forEachWorker(_ count: Int, _ worker: (_ next: () -> Int?) -> Void) {
-        guard count > 0 else { return }
-        let workers = min(threadCount, count)
+    /// Runs `work(scratch, next)` once on each of at most `threadCount` threads; `next()` deals
+    /// out the items of `0..<count` one at a time, nil when none is left. Each thread first sets
+    /// up what its items share (`setUp`: scratch, bound primitives, on the computing device's
+    /// allocator) and waits until every thread of the team has, so that all of their scratch is
+    /// alive at once whichever thread takes which items: a run's peak is the same from run to
+    /// run, and the one a rehearsal accounts (it sets up each thread's scratch and skips the
+    /// work). `work` itself must allocate nothing on a device. Throws the first error of any thread.
+    public static func forEachWorker<Scratch>(_ count: Int, setUp: () throws -> Scratch,
+                                              _ work: (Scratch, _ next: () -> Int?) throws -> Void) throws {
+        let workers = threadsFor(count)
+        guard workers > 0 else { return }
         if MemoryRehearsal.skipsWork {
-            // A rehearsal: each worker sets up its scratch and takes one item of its own (what it
-            // binds lazily is allocated too; the products in it skip their work), then finds none
-            // left. Each `next` waits for every worker to reach it (at most a tenth of a second: a
-            // worker that stopped on an error never comes), so that all of their scratch is alive
-            // at once, as in a real run where they work side by side.
-            let arrivals = ItemCounter()
-            if workers == 1 { var given = false; worker { defer { given = true }; return given ? nil : 0 }; return }
-            run(threads: workers) { thread, _ in
-                var calls = 0
-                worker {
-                    calls += 1
-                    _ = arrivals.take(below: .max)
-                    let deadline = DispatchTime.now().uptimeNanoseconds + 100_000_000
-                    while arrivals.count < calls * workers, DispatchTime.now().uptimeNanoseconds < deadline { sched_yield() }
-                    return calls == 1 ? thread : nil
-                }
-            }
+            let scratch = try (0..<workers).map { _ in try setUp() }
+            withExtendedLifetime(scratch) {}
             return
         }
         let next = ItemCounter()
-        if workers == 1 { worker { next.take(below: count) }; return }
-        run(threads: workers) { _, _ in worker { next.take(below: count) } }
+        if workers == 1 { try work(try setUp(), { next.take(below: count) }); return }
+        let arrivals = ItemCounter(), failure = ErrorBox()
+        run(threads: workers) { _, threads in
+            let scratch = Result { try setUp() }
+            _ = arrivals.take(below: .max)
+            while arrivals.count < threads { sched_yield() }
+            do {
+                try work(scratch.get()) { failure.error == nil ? next.take(below: count) : nil }
+            } catch {
+                failure.record(error)
+            }
+        }
+        if let error = failure.error { throw error }
+    }
+
+    /// Threads a loop over `count` items runs on: one inside a parallel region (libgomp gives
+    /// a nested region a team of one), else at most `threadCount`.
+    private static func threadsFor(_ count: Int) -> Int {
+        count <= 0 ? 0 : omp_in_parallel() != 0 ? 1 : min(threadCount, count)
     }
 
     /// Runs `body` once on every thread of the kernels' OpenMP team (thread-local state such as
@@ -119,4 +130,12 @@ final class ItemCounter: @unchecked Sendable {
         value += 1
         return value - 1
     }
+}
+
+/// The first error any thread of a parallel loop met.
+final class ErrorBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var first: Error?
+    var error: Error? { lock.lock(); defer { lock.unlock() }; return first }
+    func record(_ e: Error) { lock.lock(); if first == nil { first = e }; lock.unlock() }
 }

@@ -101,28 +101,24 @@ extension CPUBackend {
         let queryTiles = (sq + tq - 1) / tq
         let dnnl = try DNNL.get(threads: 1)
         let itemSize = dtype.itemSize
-        let failure = ErrorBox()
+        let tileRows = min(tq, sq), tileCols = min(tk, sk)
+        // Every tile shape: full tiles and the shorter last query and key tiles.
+        let rowCounts = Set([tileRows, sq - (queryTiles - 1) * tq])
+        let keyTiles = (sk + tk - 1) / tk
+        let colCounts = keyTiles == 0 ? [] : Set([tileCols, sk - (keyTiles - 1) * tk])
 
-        // Each worker sets up its scratch and bound products once and takes query tiles until
-        // none is left: per-tile set-up dominated short key ranges (77 text tokens).
-        Parallel.forEachWorker(b * h * queryTiles) { nextItem in
-            do {
-                DNNL.setThreads(1)
-                // Scratch for the largest tile: scores [rows, cols] f32, probabilities in the
-                // compute dtype, output accumulator [rows, dv] f32, running max and sum. All on
-                // the device's allocator.
-                let tileRows = min(tq, sq), tileCols = min(tk, sk)
-                let scores = try Storage(byteCount: tileRows * tileCols * 4, device: device)
-                let probabilities = dtype == .f32 ? nil : try Storage(byteCount: tileRows * tileCols * itemSize, device: device)
-                let accumulator = try Storage(byteCount: tileRows * dv * 4, device: device)
-                let stats = try Storage(byteCount: tileRows * 2 * 4, device: device)
-                let s = scores.pointer.assumingMemoryBound(to: Float.self)
-                let o = accumulator.pointer.assumingMemoryBound(to: Float.self)
-                let runningMax = stats.pointer.assumingMemoryBound(to: Float.self), runningSum = runningMax + tileRows
-                // Products per tile shape (full tiles, and the shorter last query or key tile).
-                var products: [Int: (scores: BoundPrimitive, values: BoundPrimitive)] = [:]
-                func boundProducts(_ rows: Int, _ cols: Int) throws -> (scores: BoundPrimitive, values: BoundPrimitive) {
-                    if let existing = products[rows << 32 | cols] { return existing }
+        // Each worker sets up its scratch and binds a product per tile shape once, then takes
+        // query tiles until none is left: per-tile set-up dominated short key ranges (77 text tokens).
+        try Parallel.forEachWorker(b * h * queryTiles, setUp: {
+            // Scratch for the largest tile: scores [rows, cols] f32, probabilities in the compute
+            // dtype, output accumulator [rows, dv] f32, running max and sum. All on the device's allocator.
+            var scratch = AttentionTileScratch(
+                scores: try Storage(byteCount: tileRows * tileCols * 4, device: device),
+                probabilities: dtype == .f32 ? nil : try Storage(byteCount: tileRows * tileCols * itemSize, device: device),
+                accumulator: try Storage(byteCount: tileRows * dv * 4, device: device),
+                stats: try Storage(byteCount: tileRows * 2 * 4, device: device))
+            for rows in rowCounts {
+                for cols in colCounts {
                     // S = Q_tile · K_tileᵀ  [rows, cols];  O += P · V_tile  [rows, dv]
                     let qMD = try memoryDesc(dims: [rows, d], strides: [q.strides[2], 1], dtype: dtype)
                     let kMD = try memoryDesc(dims: [d, cols], strides: [1, k.strides[2]], dtype: dtype)
@@ -136,74 +132,78 @@ extension CPUBackend {
                     let pv = try dnnl.primitive("attn-pv|\(rows),\(cols),\(dv)|\(v.strides[2])|\(dtype)") {
                         try dnnl.matmulPrimitive(pMD, vMD, oMD, accumulate: true)
                     }
-                    let pair = (try dnnl.bind(qk, [(DNNL_ARG_SRC, qMD), (DNNL_ARG_WEIGHTS, kMD), (DNNL_ARG_DST, sMD)], device: device),
-                                try dnnl.bind(pv, [(DNNL_ARG_SRC, pMD), (DNNL_ARG_WEIGHTS, vMD), (DNNL_ARG_DST, oMD)], device: device))
-                    products[rows << 32 | cols] = pair
-                    return pair
+                    scratch.products[rows << 32 | cols] = (
+                        try dnnl.bind(qk, [(DNNL_ARG_SRC, qMD), (DNNL_ARG_WEIGHTS, kMD), (DNNL_ARG_DST, sMD)], device: device),
+                        try dnnl.bind(pv, [(DNNL_ARG_SRC, pMD), (DNNL_ARG_WEIGHTS, vMD), (DNNL_ARG_DST, oMD)], device: device))
                 }
-                while let item = nextItem() {
-                    let bh = item / queryTiles, i0 = (item % queryTiles) * tq
-                    let (bi, hi) = (bh / h, bh % h)
-                    let rows = min(tq, sq - i0)
-                    memset(accumulator.pointer, 0, rows * dv * 4)
-                    for r in 0..<rows { runningMax[r] = -.infinity; runningSum[r] = 0 }
-                    let qBase = q.data + (bi * q.strides[0] + hi * q.strides[1] + i0 * q.strides[2]) * itemSize
-                    var j0 = 0
-                    while j0 < sk {
-                        if isCausal && j0 > i0 + rows - 1 { break }  // every later key is masked
-                        let cols = min(tk, sk - j0)
-                        let kBase = k.data + (bi * k.strides[0] + hi * k.strides[1] + j0 * k.strides[2]) * itemSize
-                        let vBase = v.data + (bi * v.strides[0] + hi * v.strides[1] + j0 * v.strides[2]) * itemSize
-                        let product = try boundProducts(rows, cols)
-                        try product.scores.run(qBase, kBase, scores.pointer)
-                        // Online softmax update of each row.
-                        for r in 0..<rows {
-                            let row = s + r * cols
-                            let i = i0 + r
-                            let maskRow: UnsafePointer<Float>? = mask.map {
-                                UnsafePointer($0.data.assumingMemoryBound(to: Float.self)
-                                    + bi * $0.strides[0] + hi * $0.strides[1] + i * $0.strides[2] + j0 * $0.strides[3])
-                            }
-                            let maskStride = mask?.strides[3] ?? 0
-                            let limit = isCausal ? max(0, min(cols, i - j0 + 1)) : cols
-                            // Without a mask (and with a positive scale) the scale folds into the exponent: one pass fewer.
-                            let plain = maskRow == nil && limit == cols && scale > 0
-                            let tileMax = plain ? vectorMax(UnsafePointer(row), cols) * scale
-                                : scaleMaskAndMax(row, cols, scale: scale, mask: maskRow, maskStride: maskStride, validColumns: limit)
-                            let newMax = max(runningMax[r], tileMax)
-                            let correction = newMax == -.infinity ? 1 : Foundation.exp(runningMax[r] - newMax)
-                            let shift = newMax == -.infinity ? 0 : newMax
-                            let rowSum = exponentiate(row, cols, scale: plain ? scale : 1, subtracting: shift)
-                            runningSum[r] = runningSum[r] * correction + rowSum
-                            runningMax[r] = newMax
-                            if correction != 1 { for c in 0..<dv { o[r * dv + c] *= correction } }
-                        }
-                        // O += P · V_tile, with P in the compute dtype.
-                        let pPointer: UnsafeMutableRawPointer
-                        if let probabilities {
-                            convertRun(UnsafeRawPointer(s), 1, .f32, probabilities.pointer, dtype, rows * cols)
-                            pPointer = probabilities.pointer
-                        } else {
-                            pPointer = scores.pointer
-                        }
-                        try product.values.run(pPointer, vBase, accumulator.pointer)
-                        j0 += cols
+            }
+            return scratch
+        }) { scratch, nextItem in
+            DNNL.setThreads(1)
+            let (scores, probabilities, accumulator) = (scratch.scores, scratch.probabilities, scratch.accumulator)
+            let s = scores.pointer.assumingMemoryBound(to: Float.self)
+            let o = accumulator.pointer.assumingMemoryBound(to: Float.self)
+            let runningMax = scratch.stats.pointer.assumingMemoryBound(to: Float.self), runningSum = runningMax + tileRows
+            while let item = nextItem() {
+                let bh = item / queryTiles, i0 = (item % queryTiles) * tq
+                let (bi, hi) = (bh / h, bh % h)
+                let rows = min(tq, sq - i0)
+                memset(accumulator.pointer, 0, rows * dv * 4)
+                for r in 0..<rows { runningMax[r] = -.infinity; runningSum[r] = 0 }
+                let qBase = q.data + (bi * q.strides[0] + hi * q.strides[1] + i0 * q.strides[2]) * itemSize
+                var j0 = 0
+                while j0 < sk {
+                    if isCausal && j0 > i0 + rows - 1 { break }  // every later key is masked
+                    let cols = min(tk, sk - j0)
+                    let kBase = k.data + (bi * k.strides[0] + hi * k.strides[1] + j0 * k.strides[2]) * itemSize
+                    let vBase = v.data + (bi * v.strides[0] + hi * v.strides[1] + j0 * v.strides[2]) * itemSize
+                    guard let product = scratch.products[rows << 32 | cols] else {
+                        throw TensorError.backend("attention tile \(rows)×\(cols) has no bound product")
                     }
-                    // Normalise and write the tile: out[bi, hi, i0 + r, :] = O[r] / sum[r].
+                    try product.scores.run(qBase, kBase, scores.pointer)
+                    // Online softmax update of each row.
                     for r in 0..<rows {
-                        let inverse = 1 / runningSum[r]
-                        for c in 0..<dv { o[r * dv + c] *= inverse }
+                        let row = s + r * cols
+                        let i = i0 + r
+                        let maskRow: UnsafePointer<Float>? = mask.map {
+                            UnsafePointer($0.data.assumingMemoryBound(to: Float.self)
+                                + bi * $0.strides[0] + hi * $0.strides[1] + i * $0.strides[2] + j0 * $0.strides[3])
+                        }
+                        let maskStride = mask?.strides[3] ?? 0
+                        let limit = isCausal ? max(0, min(cols, i - j0 + 1)) : cols
+                        // Without a mask (and with a positive scale) the scale folds into the exponent: one pass fewer.
+                        let plain = maskRow == nil && limit == cols && scale > 0
+                        let tileMax = plain ? vectorMax(UnsafePointer(row), cols) * scale
+                            : scaleMaskAndMax(row, cols, scale: scale, mask: maskRow, maskStride: maskStride, validColumns: limit)
+                        let newMax = max(runningMax[r], tileMax)
+                        let correction = newMax == -.infinity ? 1 : Foundation.exp(runningMax[r] - newMax)
+                        let shift = newMax == -.infinity ? 0 : newMax
+                        let rowSum = exponentiate(row, cols, scale: plain ? scale : 1, subtracting: shift)
+                        runningSum[r] = runningSum[r] * correction + rowSum
+                        runningMax[r] = newMax
+                        if correction != 1 { for c in 0..<dv { o[r * dv + c] *= correction } }
                     }
-                    let outBase = out.data + ((bi * h + hi) * sq + i0) * dv * out.dtype.itemSize
-                    convertRun(UnsafeRawPointer(o), 1, .f32, outBase, out.dtype, rows * dv)
+                    // O += P · V_tile, with P in the compute dtype.
+                    let pPointer: UnsafeMutableRawPointer
+                    if let probabilities {
+                        convertRun(UnsafeRawPointer(s), 1, .f32, probabilities.pointer, dtype, rows * cols)
+                        pPointer = probabilities.pointer
+                    } else {
+                        pPointer = scores.pointer
+                    }
+                    try product.values.run(pPointer, vBase, accumulator.pointer)
+                    j0 += cols
                 }
-                withExtendedLifetime((scores, probabilities, accumulator, stats)) {}
-            } catch {
-                failure.record(error)
+                // Normalise and write the tile: out[bi, hi, i0 + r, :] = O[r] / sum[r].
+                for r in 0..<rows {
+                    let inverse = 1 / runningSum[r]
+                    for c in 0..<dv { o[r * dv + c] *= inverse }
+                }
+                let outBase = out.data + ((bi * h + hi) * sq + i0) * dv * out.dtype.itemSize
+                convertRun(UnsafeRawPointer(o), 1, .f32, outBase, out.dtype, rows * dv)
             }
         }
         withExtendedLifetime((q, k, v, mask)) {}
-        if let error = failure.error { throw error }
         return out
     }
 }
@@ -245,9 +245,11 @@ private func exponentiate(_ row: UnsafeMutablePointer<Float>, _ n: Int, scale: F
     return sum
 }
 
-/// Collects the first error thrown inside a parallel loop.
-final class ErrorBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var error: Error?
-    func record(_ e: Error) { lock.lock(); if error == nil { error = e }; lock.unlock() }
+/// One attention worker's scratch: tile buffers and a bound product pair per tile shape.
+private struct AttentionTileScratch {
+    let scores: Storage
+    let probabilities: Storage?
+    let accumulator: Storage
+    let stats: Storage
+    var products: [Int: (scores: BoundPrimitive, values: BoundPrimitive)] = [:]
 }
