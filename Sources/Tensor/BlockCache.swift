@@ -29,8 +29,13 @@ final class BlockCache {
         blocks[size, default: []].append(pointer)
         order.append((size, pointer))
         bytes += size
+        return evict(downTo: limit)
+    }
+
+    /// Evicts the oldest blocks until at most `limit` bytes stay cached; returns them to free.
+    func evict(downTo limit: Int) -> [UnsafeMutableRawPointer] {
         var evicted: [UnsafeMutableRawPointer] = []
-        while bytes > limit, !order.isEmpty {
+        while bytes > max(limit, 0), !order.isEmpty {
             let oldest = order.removeFirst()
             if var list = blocks[oldest.size], let index = list.firstIndex(of: oldest.pointer) {
                 list.remove(at: index)
