@@ -53,6 +53,9 @@ public final class MemoryRehearsal: @unchecked Sendable {
     /// Storages whose derived data (packed weights) the rehearsal made: it is garbage, dropped at the end.
     /// Held weakly: an owned storage (a weight converted for a phase) must go when its phase ends.
     private var derivedOwners: [ObjectIdentifier: WeakStorage] = [:]
+    /// Derived copies kept in a spill file (the disk tier's packed weights), by the storage
+    /// they were made from: their pages are written, released and read back like a weight's.
+    private var spilledCopies: [ObjectIdentifier: [WeakStorage]] = [:]
     /// What the rehearsal allocated (weakly): its values are garbage a timing may overwrite.
     private var rehearsalStorages: [ObjectIdentifier: WeakStorage] = [:]
     private var section = "other"
@@ -81,7 +84,7 @@ public final class MemoryRehearsal: @unchecked Sendable {
         try MemoryRehearsal.activate(self)
         defer {
             MemoryRehearsal.deactivate()
-            lock.lock(); let owners = derivedOwners.values.compactMap(\.storage); derivedOwners = [:]; lock.unlock()
+            lock.lock(); let owners = derivedOwners.values.compactMap(\.storage); derivedOwners = [:]; spilledCopies = [:]; lock.unlock()
             for storage in owners { storage.invalidateDerived() }
             for allocator in allocators { allocator.emptyCache() }
         }
@@ -197,8 +200,19 @@ public final class MemoryRehearsal: @unchecked Sendable {
         return derivedOwners[ObjectIdentifier(storage)]?.storage === storage
     }
 
-    func derivedDataMade(on storage: Storage) {
-        lock.lock(); derivedOwners[ObjectIdentifier(storage)] = WeakStorage(storage: storage); lock.unlock()
+    func derivedDataMade(on storage: Storage, _ value: AnyObject) {
+        let key = ObjectIdentifier(storage)
+        lock.lock(); defer { lock.unlock() }
+        derivedOwners[key] = WeakStorage(storage: storage)
+        if let copy = (value as? StorageBackedValue)?.backingStorage, copy.isMapped {
+            spilledCopies[key, default: []].append(WeakStorage(storage: copy))
+        }
+    }
+
+    /// The spill-file copies made from `storage` (empty unless the disk tier packs it).
+    private func spilledCopies(of storage: Storage) -> [Storage] {
+        lock.lock(); defer { lock.unlock() }
+        return spilledCopies[ObjectIdentifier(storage)]?.compactMap(\.storage) ?? []
     }
 
     func beginSection(_ name: String?) {
@@ -222,7 +236,11 @@ public final class MemoryRehearsal: @unchecked Sendable {
             // A mapped operand's pages are read, unless the kernel reads it through a packed copy
             // kept with it (a convolution's weight: its own pages are let go once packed).
             // (Not asked of the storage: its lock is held while a packed copy is made.)
-            for case let input? in inputs where input.storage.isMapped && !hasPackedCopy(input.storage) { mappedPagesRead(input.storage) }
+            // A packed copy in a spill file is read (written, the first time) in its place.
+            for case let input? in inputs where input.storage.isMapped {
+                if !hasPackedCopy(input.storage) { mappedPagesRead(input.storage) }
+                for copy in spilledCopies(of: input.storage) { mappedPagesRead(copy) }
+            }
         }
         let out: Tensor
         if inputs.allSatisfy({ $0.map { !$0.dtype.isFloatingPoint } ?? true }) {

@@ -138,7 +138,7 @@ public final class Storage: @unchecked Sendable {
         if let existing = derived[key] as? T { return existing }
         // Made once and kept with the bytes: not an activation of a capture.
         let value = try CaptureSession.withoutRecording(make)
-        MemoryRehearsal.current?.derivedDataMade(on: self)
+        MemoryRehearsal.current?.derivedDataMade(on: self, value)
         derived[key] = value
         return value
     }
