@@ -101,13 +101,22 @@ final class DegradeAndRetryTests: XCTestCase {
         XCTAssertLessThan(tiled.peak, whole.peak, "the tiled decode needs less")
         XCTAssertNotEqual(tiled.images, whole.images, "tiling changes the numbers (Diffusers' blend), so the test can tell them apart")
         // A capacity between the two: the whole decode cannot fit, the tiled one can.
-        let capacity = (whole.peak + tiled.peak) / 2
-        XCTAssertThrowsError(try call(capacity: capacity, tiled: false, degrades: false)) { XCTAssertTrue($0 is OutOfMemoryError, "\($0)") }
-        let retried = try call(capacity: capacity, tiled: false, degrades: true)
-        XCTAssertEqual(retried.images, tiled.images, "the retried decode is the tiled call's, bit for bit")
-        XCTAssertEqual(retried.retried.count, 1)
-        XCTAssertTrue(retried.retried.first?.contains("the VAE decode ran out of memory on accel:3") == true, "\(retried.retried)")
-        XCTAssertLessThanOrEqual(retried.peak, capacity)
+        try assertRetriedOnce(at: (whole.peak + tiled.peak) / 2, giving: tiled.images, saying: "the VAE decode ran out of memory on accel:3") {
+            try call(capacity: $0, tiled: false, degrades: $1)
+        }
+    }
+
+    /// At `capacity` the call runs out of memory; degrading, it retries one phase (saying so)
+    /// within the capacity and gives `expected`, bit for bit: the call planned that way from the start.
+    func assertRetriedOnce(at capacity: Int, giving expected: [Float], saying message: String,
+                           _ call: (_ capacity: Int, _ degrades: Bool) throws -> (images: [Float], peak: Int, retried: [String]),
+                           file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertThrowsError(try call(capacity, false), file: file, line: line) { XCTAssertTrue($0 is OutOfMemoryError, "\($0)", file: file, line: line) }
+        let retried = try call(capacity, true)
+        XCTAssertEqual(retried.images, expected, "the retried call is the one planned that way, bit for bit", file: file, line: line)
+        XCTAssertEqual(retried.retried.count, 1, "\(retried.retried)", file: file, line: line)
+        XCTAssertTrue(retried.retried.first?.contains(message) == true, "\(retried.retried)", file: file, line: line)
+        XCTAssertLessThanOrEqual(retried.peak, capacity, file: file, line: line)
     }
 }
 
@@ -134,15 +143,9 @@ extension DegradeAndRetryTests {
         let leaf = try call(.leafLevel, capacity: nil, degrades: false)
         XCTAssertLessThan(leaf.peak, block.peak, "per leaf holds fewer weights at once")
         XCTAssertEqual(leaf.images, block.images)
-        let capacity = (block.peak + leaf.peak) / 2
-        XCTAssertThrowsError(try call(.blockLevel(blocksPerGroup: 1), capacity: capacity, degrades: false)) {
-            XCTAssertTrue($0 is OutOfMemoryError, "\($0)")
+        try assertRetriedOnce(at: (block.peak + leaf.peak) / 2, giving: leaf.images, saying: "a denoising step ran out of memory on accel:4") {
+            try call(.blockLevel(blocksPerGroup: 1), capacity: $0, degrades: $1)
         }
-        let retried = try call(.blockLevel(blocksPerGroup: 1), capacity: capacity, degrades: true)
-        XCTAssertEqual(retried.images, leaf.images, "the call planned per leaf from the start, bit for bit")
-        XCTAssertEqual(retried.retried.count, 1, "\(retried.retried)")
-        XCTAssertTrue(retried.retried.first?.hasPrefix("a denoising step ran out of memory on accel:4") == true, "\(retried.retried)")
-        XCTAssertLessThanOrEqual(retried.peak, capacity)
     }
 }
 

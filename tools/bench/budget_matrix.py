@@ -4,7 +4,7 @@
 or refused up front naming the smallest budget — and, with --candidates, every candidate that
 fits one budget run with its own options, to show the chosen one is at least as fast.
 
-  python3 tools/bench/budget_matrix.py [--only SUBSTRING] [--candidates] [--diffuse PATH]
+  python3 tools/bench/budget_matrix.py [--only SUBSTRING] [--budgets 4GB,16GB] [--candidates] [--diffuse PATH]
 
 Model folders as prediction_matrix.py's (SD15, SDXL, FLUX_DEV environment variables).
 """
@@ -34,6 +34,7 @@ def budget_bytes(text):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", default="")
+    parser.add_argument("--budgets", default="", help="comma-separated budgets to run (default: each pipeline's own)")
     parser.add_argument("--candidates", action="store_true")
     parser.add_argument("--diffuse", default=".build/release/diffuse")
     args = parser.parse_args()
@@ -44,6 +45,8 @@ def main():
             continue
         common = ["--model", folder, "--prompt", "a photo of a cat", "--seed", "1", "--steps", "2"] + options
         for budget in budgets:
+            if args.budgets and budget not in args.budgets.split(","):
+                continue
             with tempfile.TemporaryDirectory(dir="/var/tmp") as out:
                 result = subprocess.run([args.diffuse, "generate", "--quiet", "--memory-budget", budget, "--out", out + "/x.png",
                                          "--report", out + "/r.json"] + common, capture_output=True, text=True)
