@@ -252,7 +252,8 @@ public final class MemoryRehearsal: @unchecked Sendable {
         }
         let signature = MemoryRehearsal.signature(name, inputs: inputs, output: out)
         lock.lock(); let section = self.section; measured.operations[section, default: [:]][signature, default: 0] += 1; lock.unlock()
-        if let times, section.hasPrefix(timedSectionPrefix), times.seconds(signature) == nil {
+        if let times, section.hasPrefix(timedSectionPrefix), times.seconds(signature) == nil,
+           MemoryRehearsal.canTimeForReal(inputs: inputs, output: out) {
             // The operands the rehearsal made are filled with ordinary numbers first: untouched
             // they read as the kernel's shared zero page (no memory traffic), and reused blocks
             // hold denormals. A first run is not kept: it writes pages the rehearsal's blocks
@@ -273,6 +274,16 @@ public final class MemoryRehearsal: @unchecked Sendable {
             times.record(signature, seconds: runs.sorted()[1])
         }
         return out
+    }
+
+    /// Whether an operation can be run for real to time it: its operands are written and its
+    /// output made four times, so together they must stay small — at most 512 MiB and a quarter
+    /// of the memory available (a denoising step at 1024² with batch 4 stays under 100 MiB an
+    /// operation). Larger ones — 64 images at 2048² — are rehearsed, not timed (timing them
+    /// took minutes and 11 GiB): the step time of such a run lacks them.
+    static func canTimeForReal(inputs: [Tensor?], output: Tensor) -> Bool {
+        let bytes = inputs.reduce(output.storage.byteCount) { $0 + ($1?.storage.byteCount ?? 0) }
+        return bytes <= min(512 << 20, (ProcessMemory.availableBytes() ?? 0) / 4)
     }
 
     /// Writes a small normal number (the byte 0x3C repeated: 0.0115 in f32 and bf16, 1.06 in

@@ -64,6 +64,10 @@ extension Generate {
         let (sizedCandidates, outputBytes) = try sized(target: target) { (try $0.budgetCandidates(), pictureBytes($0)) }
         var candidates = sizedCandidates
         candidates += candidates.map { $0.tiled() }
+        // What no rehearsal can lower — the process, the images, the fewest weights a plan holds
+        // at once — already past the budget: refused as it stands, nothing rehearsed.
+        let bound = BudgetPlan(budgetBytes: budget, processBytes: processBytes, outputBytes: outputBytes, candidates: candidates)
+        if bound.chosen == nil { return bound }
         let times = OperationTimes.load(from: Self.operationTimesFile)
         for index in candidates.indices {
             do {

@@ -4,7 +4,7 @@
 or refused up front naming the smallest budget — and, with --candidates, every candidate that
 fits one budget run with its own options, to show the chosen one is at least as fast.
 
-  python3 tools/bench/budget_matrix.py [--only SUBSTRING] [--budgets 4GB,16GB] [--candidates] [--diffuse PATH]
+  python3 tools/bench/budget_matrix.py [--only SUBSTRING] [--budgets 4GB,16GB] [--candidates [--rounds N]] [--diffuse PATH]
 
 Model folders as prediction_matrix.py's (SD15, SDXL, FLUX_DEV environment variables).
 """
@@ -36,6 +36,7 @@ def main():
     parser.add_argument("--only", default="")
     parser.add_argument("--budgets", default="", help="comma-separated budgets to run (default: each pipeline's own)")
     parser.add_argument("--candidates", action="store_true")
+    parser.add_argument("--rounds", type=int, default=1, help="with --candidates: rounds of alternating candidate runs")
     parser.add_argument("--diffuse", default=".build/release/diffuse")
     args = parser.parse_args()
     print("| pipeline | budget | chosen | predicted peak | measured peak RSS | under budget | step s |")
@@ -62,19 +63,27 @@ def main():
             print(f"| {name} | {budget} | `{chosen}` | {plan['predicted']['process_peak_rss_bytes'] / 2**30:.2f} GiB | {peak / 2**30:.2f} GiB | "
                   f"{'yes' if peak <= budget_bytes(budget) else 'NO'} | {sum(steps) / len(steps):.2f} |", flush=True)
             if args.candidates:
-                for candidate in plan["candidates"]:
-                    if not candidate["fits"]:
-                        continue
-                    with tempfile.TemporaryDirectory(dir="/var/tmp") as out:
-                        words = candidate["command_line"].split()
-                        subprocess.run([args.diffuse, "generate", "--quiet", "--out", out + "/x.png", "--report", out + "/r.json"] + common + words,
-                                       check=True, capture_output=True)
-                        own = json.load(open(out + "/r.json"))
-                    steps = own["timings"]["steps_s"][1:]
+                # Each fitting candidate run with its own options, the candidates alternating in
+                # fresh processes for --rounds rounds; the median of their steady steps is shown.
+                fitting = [c for c in plan["candidates"] if c["fits"]]
+                seconds = {c["command_line"]: [] for c in fitting}
+                peaks = {}
+                for _ in range(args.rounds):
+                    for candidate in fitting:
+                        with tempfile.TemporaryDirectory(dir="/var/tmp") as out:
+                            words = candidate["command_line"].split()
+                            subprocess.run([args.diffuse, "generate", "--quiet", "--out", out + "/x.png", "--report", out + "/r.json"] + common + words,
+                                           check=True, capture_output=True)
+                            own = json.load(open(out + "/r.json"))
+                        steps = own["timings"]["steps_s"][1:]
+                        seconds[candidate["command_line"]].append(sum(steps) / len(steps))
+                        peaks[candidate["command_line"]] = own["memory"]["process_peak_rss_bytes"]
+                for candidate in fitting:
+                    line = candidate["command_line"]
                     mark = " (chosen)" if candidate["techniques"] == plan["chosen"] else ""
-                    print(f"|  | {budget} candidate | `{candidate['command_line']}`{mark} | {candidate['predicted']['step_s']:.2f} s predicted | "
-                          f"{own['memory']['process_peak_rss_bytes'] / 2**30:.2f} GiB | | {sum(steps) / len(steps):.2f} |", flush=True)
-
+                    runs = sorted(seconds[line])
+                    print(f"|  | {budget} candidate | `{line}`{mark} | {candidate['predicted']['step_s']:.2f} s predicted | "
+                          f"{peaks[line] / 2**30:.2f} GiB | | {runs[len(runs) // 2]:.2f} (median of {', '.join(f'{x:.2f}' for x in seconds[line])}) |", flush=True)
 
 if __name__ == "__main__":
     main()
