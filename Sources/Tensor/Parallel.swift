@@ -45,9 +45,9 @@ public enum Parallel {
     /// `forEachChunk`: the bodies compute, they allocate nothing on a device.
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
         guard !MemoryRehearsal.skipsWork else { return }
-        let next = ItemCounter()
-        guard threadsFor(count) > 1 else { while let i = next.take(below: count) { body(i) }; return }
-        run(threads: threadsFor(count)) { _, _ in while let i = next.take(below: count) { body(i) } }
+        let next = ItemCounter(), threads = threadsFor(count)
+        guard threads > 1 else { while let i = next.take(below: count) { body(i) }; return }
+        run(threads: threads) { _, _ in while let i = next.take(below: count) { body(i) } }
     }
 
     /// Runs `work(scratch, next)` once on each of at most `threadCount` threads; `next()` deals
