@@ -71,6 +71,9 @@ public struct BudgetCandidate: Sendable, Equatable {
     public let largestUnitBytes: Int
     /// Whether the VAE decodes in tiles (a plan's choice for images whose decode would not fit).
     public var vaeTiling = false
+    /// Images a chunk of the batch runs at once (nil: the whole batch), each image with the
+    /// noise it gets in the whole batch: a plan's choice for a batch whose activations do not fit.
+    public var imagesPerChunk: Int?
     /// The run's peaks and step time as its rehearsal predicts them (nil: not rehearsed; the
     /// weights, the process and the images are then all a plan weighs).
     public var prediction: RunPrediction?
@@ -87,7 +90,7 @@ public struct BudgetCandidate: Sendable, Equatable {
     /// The options that select this candidate's techniques.
     public var commandLine: String {
         "--offload \(technique.offloadOption)" + (technique.blocksPerGroup.map { " --blocks-per-group \($0)" } ?? "")
-            + (vaeTiling ? " --vae-tiling" : "")
+            + (vaeTiling ? " --vae-tiling" : "") + (imagesPerChunk.map { " --images-per-chunk \($0)" } ?? "")
     }
 
     /// This candidate with the VAE tiled (and no prediction yet).
@@ -96,6 +99,25 @@ public struct BudgetCandidate: Sendable, Equatable {
         copy.vaeTiling = true
         copy.prediction = nil
         return copy
+    }
+
+    /// This candidate run `images` at a time (and no prediction yet).
+    public func chunked(_ images: Int) -> BudgetCandidate {
+        var copy = self
+        copy.imagesPerChunk = images
+        copy.prediction = nil
+        return copy
+    }
+
+    /// The chunk sizes a plan weighs for a batch of `batch`, largest first: half the batch, a
+    /// quarter, … down to one image (rounded up, each size once).
+    public static func chunkSizes(batch: Int) -> [Int] {
+        var sizes: [Int] = [], size = batch
+        while size > 1 {
+            size = (size + 1) / 2
+            sizes.append(size)
+        }
+        return sizes
     }
 
     /// Group offloading of every component at `type` (Diffusers' layout), each weight in the

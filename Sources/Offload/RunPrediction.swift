@@ -64,6 +64,15 @@ public struct RunPrediction: Sendable, Equatable {
                   stepSecondsByClass: byClass)
     }
 
+    /// The prediction of a batch run in chunks from its rehearsed chunk: a step of the whole
+    /// batch takes a chunk's step `chunks` times (the batch over the images per chunk; a
+    /// step's operations scale with the images they compute).
+    public func steppingChunks(_ chunks: Double) -> RunPrediction {
+        RunPrediction(baseResidentBytes: baseResidentBytes, rehearsedPeakBytes: rehearsedPeakBytes, mappedPeakBytes: mappedPeakBytes,
+                      outputBytes: outputBytes, devicePeakBytes: devicePeakBytes, stepSeconds: stepSeconds.map { $0 * chunks },
+                      stepSecondsByClass: stepSecondsByClass.mapValues { $0 * chunks })
+    }
+
     /// The bytes a host allocator may hold under `budget` with this run: its rehearsed peak
     /// plus all the budget the predicted process peak leaves (mapped pages and allocations peak
     /// at different moments: the budget less the mapped peak starved a run whose converted

@@ -9,6 +9,7 @@ public struct DDIMScheduler: CumulativeAlphaScheduler {
     public private(set) var timesteps: [Timestep]
     public private(set) var numInferenceSteps: Int?
     public var generator = TorchGenerator(seed: 0)
+    public var drawsNoiseEachStep: Bool { eta > 0 }
     /// η of the DDIM paper: 0 is DDIM, 1 is DDPM-like ancestral sampling (`step(eta=)`).
     public var eta: Double = 0
     /// Recompute ε from the clipped x₀ (`step(use_clipped_model_output=)`).

@@ -29,6 +29,7 @@ public struct DPMSolverMultistepScheduler: Scheduler {
     public private(set) var numInferenceSteps: Int?
     public var initNoiseSigma: Float { 1 }
     public var generator = TorchGenerator(seed: 0)
+    public var drawsNoiseEachStep: Bool { config.algorithmType.isStochastic }
     public private(set) var state: State
     /// Where the run starts (`set_begin_index`), nil to find it from the first timestep.
     public private(set) var beginIndex: Int?

@@ -14,6 +14,7 @@ public struct EulerAncestralDiscreteScheduler: SigmaIndexedScheduler {
     public private(set) var sigmas: [Float]
     public internal(set) var numInferenceSteps: Int?
     public var generator = TorchGenerator(seed: 0)
+    public var drawsNoiseEachStep: Bool { true }
     /// The index of the next step in `timesteps` (nil until the first step or scaling).
     public internal(set) var stepIndex: Int?
     /// Where the run starts (`set_begin_index`), nil to find it from the first timestep.

@@ -25,6 +25,7 @@ public struct EulerDiscreteScheduler: SigmaIndexedScheduler {
     public private(set) var sigmas: [Float]
     public internal(set) var numInferenceSteps: Int?
     public var generator = TorchGenerator(seed: 0)
+    public var drawsNoiseEachStep: Bool { churn.churn > 0 }
     /// Stochastic churn (`step(s_churn=, s_tmin=, s_tmax=, s_noise=)`).
     public var churn = Churn()
     /// The index of the next step in `timesteps` (nil until the first step or scaling).

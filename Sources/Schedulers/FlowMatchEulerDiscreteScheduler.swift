@@ -19,6 +19,7 @@ public struct FlowMatchEulerDiscreteScheduler: Scheduler {
     public private(set) var sigmas: [Float]
     public private(set) var numInferenceSteps: Int?
     public var generator = TorchGenerator(seed: 0)
+    public var drawsNoiseEachStep: Bool { config.stochasticSampling }
     /// The index of the next step in `timesteps` (nil until the first step).
     public private(set) var stepIndex: Int?
     /// Where the run starts (`set_begin_index`), nil to find it from the first timestep.

@@ -25,6 +25,7 @@ public struct PNDMScheduler: CumulativeAlphaScheduler {
     public private(set) var timesteps: [Timestep]
     public private(set) var numInferenceSteps: Int?
     public var generator = TorchGenerator(seed: 0)
+    public var drawsNoiseEachStep: Bool { false }
     /// The Runge–Kutta timesteps of the run (empty with `skip_prk_steps`).
     public private(set) var prkTimesteps: [Int] = []
     /// The linear multistep timesteps of the run.

@@ -48,6 +48,10 @@ public protocol Scheduler: Sendable {
     /// DDIM with `eta > 0`, SDE variants of DPM-Solver). Set it to the generator that drew the
     /// initial latents to continue that stream, as Diffusers' pipelines do.
     var generator: TorchGenerator { get set }
+    /// Whether a step draws noise from `generator` (Euler ancestral, DDIM with `eta > 0`,
+    /// Euler with churn, the SDE variants, stochastic flow sampling): such a run's images
+    /// depend on the whole batch's draws at every step, not only on its initial noise.
+    var drawsNoiseEachStep: Bool { get }
 
     /// Lays out `count` inference steps and starts a new run.
     mutating func setTimesteps(_ count: Int) throws

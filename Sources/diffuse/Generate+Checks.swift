@@ -11,6 +11,15 @@ extension Generate {
         guard batch >= 1, batch <= DiffusionPipeline.maximumBatch else {
             throw ValidationError("--batch must be from 1 to \(DiffusionPipeline.maximumBatch), not \(batch)")
         }
+        if let imagesPerChunk {
+            guard imagesPerChunk >= 1 else { throw ValidationError("--images-per-chunk must be at least 1, not \(imagesPerChunk)") }
+            guard imagesPerChunk < batch else {
+                throw ValidationError("--images-per-chunk \(imagesPerChunk) splits a batch of more than \(imagesPerChunk) images; --batch is \(batch)")
+            }
+            guard image == nil && family.imageLatents == nil else {
+                throw ValidationError("--images-per-chunk runs a text-to-image batch in chunks; image-to-image (--image, --image-latents) runs whole")
+            }
+        }
         if let guidance, !guidance.isFinite { throw ValidationError("--guidance must be a finite number, not \(guidance)") }
         for (name, value) in [("--width", width), ("--height", height)] {
             if let value, value <= 0 || value > DiffusionPipeline.maximumImageSide {

@@ -8,15 +8,19 @@ struct RunSetup: Equatable {
     var offload: String
     var blocksPerGroup: Int?
     var vaeTiling: Bool
+    /// The batch run this many images at a time (nil: all at once).
+    var imagesPerChunk: Int?
 
-    init(offload: String, blocksPerGroup: Int?, vaeTiling: Bool) {
+    init(offload: String, blocksPerGroup: Int?, vaeTiling: Bool, imagesPerChunk: Int?) {
         self.offload = offload
         self.blocksPerGroup = blocksPerGroup
         self.vaeTiling = vaeTiling
+        self.imagesPerChunk = imagesPerChunk
     }
 
     init(_ candidate: BudgetCandidate) {
-        self.init(offload: candidate.technique.offloadOption, blocksPerGroup: candidate.technique.blocksPerGroup, vaeTiling: candidate.vaeTiling)
+        self.init(offload: candidate.technique.offloadOption, blocksPerGroup: candidate.technique.blocksPerGroup, vaeTiling: candidate.vaeTiling,
+                  imagesPerChunk: candidate.imagesPerChunk)
     }
 }
 
@@ -41,6 +45,7 @@ extension Generate {
             throw ValidationError("--memory-budget plans host memory; --device-map and --max-memory place weights by hand: give one or the other")
         }
         if device != "cpu" { throw ValidationError("--memory-budget plans a run on the cpu; leave out --device \(device)") }
+        if imagesPerChunk != nil { throw ValidationError("--memory-budget chooses whether the batch runs in chunks: leave out --images-per-chunk") }
         if offloadDir != nil || prefetchBytes != nil || capture {
             throw ValidationError("--memory-budget chooses among plans that read weights in place; leave out --offload-dir, --prefetch-bytes and --capture")
         }
@@ -59,25 +64,46 @@ extension Generate {
 
     /// Each candidate — resident, group offload by blocks, per leaf, each with the VAE whole and
     /// tiled — sized from the module trees and rehearsed, its peaks and step time predicted.
+    /// A batch is weighed in chunks too (half, a quarter, … down to one image at a time) while
+    /// no candidate fits, or no resident one does though its weights would: chunks of a batch
+    /// hold less of its activations, and a chunked resident run may beat a whole-batch
+    /// offloaded one.
     func rehearsedPlan(budget: Int, devices: DeviceSet, target: Device, seed: UInt64) throws -> BudgetPlan {
         let processBytes = ProcessMemory.residentBytes ?? 0
-        let (sizedCandidates, outputBytes) = try sized(target: target) { (try $0.budgetCandidates(), pictureBytes($0)) }
-        var candidates = sizedCandidates
-        candidates += candidates.map { $0.tiled() }
+        let (sizedCandidates, outputBytes, chunkable) = try sized(target: target) { pipeline in
+            (try pipeline.budgetCandidates(), pictureBytes(pipeline), image == nil && family.imageLatents == nil
+                && (try? pipeline.refuseChunking(try generationOptions(pipeline, seed: seed))) != nil)
+        }
+        let techniques = sizedCandidates + sizedCandidates.map { $0.tiled() }
         // What no rehearsal can lower — the process, the images, the fewest weights a plan holds
         // at once — already past the budget: refused as it stands, nothing rehearsed.
-        let bound = BudgetPlan(budgetBytes: budget, processBytes: processBytes, outputBytes: outputBytes, candidates: candidates)
+        let bound = BudgetPlan(budgetBytes: budget, processBytes: processBytes, outputBytes: outputBytes, candidates: techniques)
         if bound.chosen == nil { return bound }
         let times = OperationTimes.load(from: Self.operationTimesFile)
-        for index in candidates.indices {
-            do {
-                candidates[index].prediction = try rehearse(RunSetup(candidates[index]), devices: devices, target: target, seed: seed, times: times)
-            } catch let error as OutOfMemoryError {
-                candidates[index].rejection = "with \(candidates[index].commandLine) \(error)"
-            }
+        var candidates = try rehearsed(techniques, devices: devices, target: target, seed: seed, times: times)
+        func plan() -> BudgetPlan { BudgetPlan(budgetBytes: budget, processBytes: processBytes, outputBytes: outputBytes, candidates: candidates) }
+        let residentCanFit = bound.fits(techniques[0])
+        for size in chunkable ? BudgetCandidate.chunkSizes(batch: batch) : [] {
+            let current = plan()
+            guard current.chosen == nil || (residentCanFit && !current.candidates.contains { $0.technique == .resident && current.fits($0) }) else { break }
+            candidates += try rehearsed(techniques.map { $0.chunked(size) }, devices: devices, target: target, seed: seed, times: times)
         }
         if times.measuredCount > 0 { try? times.save(to: Self.operationTimesFile) }
-        return BudgetPlan(budgetBytes: budget, processBytes: processBytes, outputBytes: outputBytes, candidates: candidates)
+        return plan()
+    }
+
+    /// `candidates` each rehearsed, or rejected where a device's capacity ran out in the rehearsal.
+    private func rehearsed(_ candidates: [BudgetCandidate], devices: DeviceSet, target: Device, seed: UInt64,
+                           times: OperationTimes) throws -> [BudgetCandidate] {
+        try candidates.map { candidate in
+            var candidate = candidate
+            do {
+                candidate.prediction = try rehearse(RunSetup(candidate), devices: devices, target: target, seed: seed, times: times)
+            } catch let error as OutOfMemoryError {
+                candidate.rejection = "with \(candidate.commandLine) \(error)"
+            }
+            return candidate
+        }
     }
 
     /// `body` of the pipeline as the options load it, loaded inside a throwaway rehearsal: its
@@ -98,7 +124,7 @@ extension Generate {
         let outputBytes = try rehearsal.run { () throws -> Int in
             let (pipeline, _) = try loadPipeline(target: target, setup: setup)
             _ = try place(pipeline, on: target, offload: setup.offload, blocksPerGroup: setup.blocksPerGroup, rehearsing: true)
-            _ = try call(pipeline, try generationOptions(pipeline, seed: seed), progress: nil)
+            _ = try call(pipeline, try generationOptions(pipeline, seed: seed), imagesPerChunk: setup.imagesPerChunk, progress: nil)
             return pictureBytes(pipeline)
         }
         // The process the run starts from is the one after the rehearsal (its pipeline gone):
@@ -108,7 +134,9 @@ extension Generate {
         for allocator in allocators { allocator.resetPeak() }
         var bandwidths: [String: Double] = [:]
         for device in devices.allDevices { if let bandwidth = device.allocator.copyBytesPerSecond { bandwidths[device.description] = bandwidth } }
-        return RunPrediction(rehearsal: rehearsal.figures, baseResidentBytes: start, outputBytes: outputBytes, times: times, bandwidths: bandwidths)
+        let prediction = RunPrediction(rehearsal: rehearsal.figures, baseResidentBytes: start, outputBytes: outputBytes, times: times, bandwidths: bandwidths)
+        guard let images = setup.imagesPerChunk, images < batch else { return prediction }
+        return prediction.steppingChunks(Double(batch) / Double(images))
     }
 
     /// Where this machine's operation times are kept: `$DIFFUSE_CACHE_DIR`, else

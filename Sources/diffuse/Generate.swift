@@ -35,6 +35,9 @@ struct Generate: ParsableCommand {
     @Option(parsing: .unconditional, help: "Images per prompt (at most 4096).")
     var batch = 1
 
+    @Option(parsing: .unconditional, help: "Run the batch this many images at a time (text to image, one prompt, a scheduler whose steps draw no noise): each image gets the noise it gets in the whole batch, so the images are the whole batch's, while a chunk holds only a chunk's activations and decode.")
+    var imagesPerChunk: Int?
+
     @Option(help: "Scheduler to use instead of the pipeline's: \(SchedulerKind.commandLineNames) (Diffusers' class names and euler-ancestral, dpm-solver are accepted too).")
     var scheduler: String?
 
@@ -172,7 +175,7 @@ struct Generate: ParsableCommand {
         let bar = quiet ? nil : ProgressBar(total: 0)
         let opProfile = OpProfile()
         let result: GenerationResult = try withBudgetMessage(budgetPlan) { try (profile ? opProfile.record : { try $0() }) {
-            try call(pipeline, options) { bar?.update($0); return true }
+            try call(pipeline, options, imagesPerChunk: setup.imagesPerChunk) { bar?.update($0); return true }
         } }
         bar?.finish()
         // What the call took and ignored, as Diffusers ignores it (also in the report).
@@ -210,7 +213,7 @@ struct Generate: ParsableCommand {
     }
 
     /// The placement and decode choices the command line asks for (a budget's plan makes its own).
-    var requestedSetup: RunSetup { RunSetup(offload: offload, blocksPerGroup: blocksPerGroup, vaeTiling: vaeTiling) }
+    var requestedSetup: RunSetup { RunSetup(offload: offload, blocksPerGroup: blocksPerGroup, vaeTiling: vaeTiling, imagesPerChunk: imagesPerChunk) }
 
     /// The pipeline as the options configure it, before placement: loaded (weights mapped, or
     /// converted at load towards an accelerator), scheduler, attention, VAE slicing/tiling,
@@ -264,14 +267,17 @@ struct Generate: ParsableCommand {
         return options
     }
 
-    /// The pipeline's call: text to image, or image to image with --image / --image-latents.
-    func call(_ pipeline: any TextToImagePipeline, _ options: GenerationOptions, progress: ProgressHandler?) throws -> GenerationResult {
+    /// The pipeline's call: text to image (the batch in chunks of `imagesPerChunk`), or image to
+    /// image with --image / --image-latents.
+    func call(_ pipeline: any TextToImagePipeline, _ options: GenerationOptions, imagesPerChunk: Int?,
+              progress: ProgressHandler?) throws -> GenerationResult {
         if let input = try imageToImageInput(pipeline) {
             let imageToImage = pipeline.imageToImage()
             var imageOptions = options
             imageOptions.guidanceScale = resolvedGuidance(pipeline)
             return try imageToImage.generate(imageOptions, image: input, strength: resolvedStrength(imageToImage), progress: progress)
         }
+        if let imagesPerChunk { return try pipeline.generate(options, imagesPerChunk: imagesPerChunk, progress: progress) }
         return try pipeline.generate(options, progress: progress)
     }
 
@@ -393,6 +399,7 @@ struct Generate: ParsableCommand {
         if image != nil || family.imageLatents != nil { options["strength"] = "\(resolvedStrength(pipeline.imageToImage()))" }
         if karrasSigmas { options["karras_sigmas"] = "true" }
         if let timestepSpacing { options["timestep_spacing"] = timestepSpacing }
+        if let imagesPerChunk { options["images_per_chunk"] = "\(imagesPerChunk)" }
         if let latents { options["latents"] = latents }
         return options
     }

@@ -49,6 +49,7 @@ struct PlanCommand: ParsableCommand {
         let times = OperationTimes.load(from: Generate.operationTimesFile)
         var candidate = sized ?? BudgetCandidate(technique: .resident, weightBytesAtOnce: 0, largestUnit: "-", largestUnitBytes: 0)
         candidate.vaeTiling = request.vaeTiling
+        candidate.imagesPerChunk = request.imagesPerChunk
         candidate.prediction = try request.rehearse(request.requestedSetup, devices: devices, target: target, seed: seed, times: times)
         if times.measuredCount > 0 { try? times.save(to: Generate.operationTimesFile) }
         return BudgetPlan(budgetBytes: budget, processBytes: process, outputBytes: outputBytes, candidates: [candidate])

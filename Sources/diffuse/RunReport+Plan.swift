@@ -7,7 +7,7 @@ extension RunReport {
     /// every candidate weighed, and the smallest budget that would do.
     struct Plan: Encodable {
         struct Techniques: Encodable {
-            let offload: String, blocks_per_group: Int?, vae_tiling: Bool
+            let offload: String, blocks_per_group: Int?, vae_tiling: Bool, images_per_chunk: Int?
         }
         struct Predicted: Encodable {
             let process_peak_rss_bytes: Int, devices: [String: Int], step_s: Double?, step_s_by_class: [String: Double], mapped_peak_bytes: Int
@@ -29,7 +29,8 @@ extension RunReport {
 
         init(_ plan: BudgetPlan, retried: [String]) {
             func techniques(_ candidate: BudgetCandidate) -> Techniques {
-                Techniques(offload: candidate.technique.offloadOption, blocks_per_group: candidate.technique.blocksPerGroup, vae_tiling: candidate.vaeTiling)
+                Techniques(offload: candidate.technique.offloadOption, blocks_per_group: candidate.technique.blocksPerGroup, vae_tiling: candidate.vaeTiling,
+                           images_per_chunk: candidate.imagesPerChunk)
             }
             func predicted(_ prediction: RunPrediction?) -> Predicted? {
                 prediction.map { Predicted(process_peak_rss_bytes: $0.processPeakResidentBytes, devices: $0.devicePeakBytes,

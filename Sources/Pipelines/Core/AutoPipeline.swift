@@ -15,6 +15,9 @@ public protocol TextToImagePipeline: DiffusionPipeline {
     var vaeScaleFactor: Int { get }
     /// Channels of the latents the denoiser works on.
     var latentChannels: Int { get }
+    /// One image's initial noise for `options`, [C, h, w]: the shape Diffusers' `prepare_latents`
+    /// draws per image (before FLUX packs it).
+    func initialNoiseShape(_ options: GenerationOptions) -> [Int]
     /// Pixels the sides of an image-to-image input are resized to multiples of (Diffusers'
     /// image processor's `vae_scale_factor`).
     var imageSizeMultiple: Int { get }

@@ -44,6 +44,13 @@ extension FluxPipeline {
         return try finish(latents, call: call, timings: timings)
     }
 
+    /// One image's unpacked noise [C, h, w] at the options' size (floored as the call floors it).
+    public func initialNoiseShape(_ options: GenerationOptions) -> [Int] {
+        let latent = FluxLatents.latentSize(width: options.width ?? defaultImageSize, height: options.height ?? defaultImageSize,
+                                            vaeScaleFactor: vaeScaleFactor)
+        return [latentChannels, latent.height, latent.width]
+    }
+
     /// The checks before anything runs: the family arguments, `max_sequence_length` (at most
     /// 512, Diffusers' error), the size (floored to multiples of 2·vaeScaleFactor with a note,
     /// as Diffusers warns and floors), the shared checks, and a schedule the scheduler can make.

@@ -48,6 +48,11 @@ public class UNetDiffusionPipeline: DiffusionPipeline, @unchecked Sendable {
         return try latents.scaled(by: scheduler.initNoiseSigma)
     }
 
+    /// One image's initial noise [C, h, w] at the options' size (the UNet's sample size by default).
+    public func initialNoiseShape(_ options: GenerationOptions) -> [Int] {
+        [unet.config.inChannels, (options.height ?? defaultImageSize) / vaeScaleFactor, (options.width ?? defaultImageSize) / vaeScaleFactor]
+    }
+
     /// Runs the UNet as a captured graph (`UNet2DConditionModel.capture`) during the
     /// denoising loop: step 1 eager, step 2 recorded, steps 3 on replayed with every activation
     /// in one planned arena. The images are the same bit for bit; a change of shapes or of

@@ -5,8 +5,8 @@ extension CPUBackend {
     /// Query rows and key rows per tile of the memory-efficient kernel.
     static let attentionQueryTile = 128
     static let attentionKeyTile = 512
-    /// Up to this many scores in all (256 KiB in f32, one tile's worth) the `auto` kernel
-    /// computes the whole matrix at once.
+    /// Up to this many scores a sample (256 KiB in f32, one tile's worth) the `auto` kernel
+    /// computes the whole matrix, that many scores at a time.
     static let smallAttentionScores = attentionQueryTile * attentionKeyTile
 
     /// softmax(q·kᵀ·scale + mask)·v over [B, H, S, D] operands. `mask` is additive (float)
@@ -30,8 +30,17 @@ extension CPUBackend {
         switch kernel {
         case .reference:
             return try referenceAttention(query, key, value, mask: additiveMask, scale: scale, isCausal: isCausal)
-        case .auto where b * h * sq * sk <= CPUBackend.smallAttentionScores:
-            return try referenceAttention(query, key, value, mask: additiveMask, scale: scale, isCausal: isCausal)
+        case .auto where h * sq * sk <= CPUBackend.smallAttentionScores:
+            // The whole matrix, of as many samples at a time as fit one tile's worth of scores:
+            // the kernel a sample gets (and so its numbers) does not depend on the batch it comes
+            // in, so that a batch run in chunks gets the whole batch's images.
+            let group = CPUBackend.smallAttentionScores / (h * sq * sk)
+            guard b > group else { return try referenceAttention(query, key, value, mask: additiveMask, scale: scale, isCausal: isCausal) }
+            let parts = try stride(from: 0, to: b, by: group).map { start -> Tensor in
+                func part(_ t: Tensor) throws -> Tensor { try t.narrowed(axis: 0, start: start, length: min(group, b - start)) }
+                return try referenceAttention(part(query), part(key), part(value), mask: additiveMask.map(part), scale: scale, isCausal: isCausal)
+            }
+            return try concat(parts, axis: 0)
         case .memoryEfficient, .auto:
             return try tiledAttention(query, key, value, mask: additiveMask, scale: scale, isCausal: isCausal, device: device)
         case .sliced(let size):
