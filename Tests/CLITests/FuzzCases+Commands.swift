@@ -89,6 +89,7 @@ extension FuzzCases {
         add("random seed", generate(["--seed", "-1", "--report", "{out}/r.json"]))
         add("guidance off by a negative scale", generate(["--guidance", "-1"]))
         add("a batch with its tensor and report", generate(["--batch", "2", "--save-tensor", "{out}/t.safetensors", "--report", "{out}/r.json"]))
+        add("a batch in chunks", generate(["--batch", "3", "--images-per-chunk", "2"]))
         add("karras sigmas", generate(["--scheduler", "euler", "--karras-sigmas", "--timestep-spacing", "trailing"]))
         add("scheduler alias", generate(["--scheduler", "EulerAncestralDiscreteScheduler"]))
         add("model_max_length of transformers' 'no limit'", generate(), replacing: [

@@ -201,6 +201,7 @@ enum FuzzCases {
         for value in ["0", "-1", "abc", "100000"] { add(["--steps", value], "--steps") }
         for value in ["0", "-1", "4611686018427387904", "9223372036854775807", "x"] { add(["--batch", value], "--batch") }
         for value in ["-5", "abc", "1e5", "18446744073709551616"] { add(["--seed", value], "--seed") }
+        for value in ["0", "-3", "9223372036854775808", "x", "1"] { add(["--images-per-chunk", value], "--images-per-chunk") }
         for value in ["50", "0", "-64", "20000", "33"] { add(["--width", value], "width") }
         add(["--height", "12"], "height")   // not a multiple of 8 (8 itself runs, as in Diffusers)
         add(["--scheduler", "bogus"], "--scheduler")
