@@ -74,6 +74,9 @@ public struct BudgetCandidate: Sendable, Equatable {
     /// Images a chunk of the batch runs at once (nil: the whole batch), each image with the
     /// noise it gets in the whole batch: a plan's choice for a batch whose activations do not fit.
     public var imagesPerChunk: Int?
+    /// The dtype the plan stores the denoiser's Linear/Conv weights in (layerwise casting), nil
+    /// for none: lossy, weighed only where no lossless plan fits.
+    public var lossyStorage: DType?
     /// The run's peaks and step time as its rehearsal predicts them (nil: not rehearsed; the
     /// weights, the process and the images are then all a plan weighs).
     public var prediction: RunPrediction?
@@ -91,6 +94,7 @@ public struct BudgetCandidate: Sendable, Equatable {
     public var commandLine: String {
         "--offload \(technique.offloadOption)" + (technique.blocksPerGroup.map { " --blocks-per-group \($0)" } ?? "")
             + (vaeTiling ? " --vae-tiling" : "") + (imagesPerChunk.map { " --images-per-chunk \($0)" } ?? "")
+            + (lossyStorage.map { " --storage-dtype \($0)" } ?? "")
     }
 
     /// This candidate with the VAE tiled (and no prediction yet).
@@ -106,6 +110,16 @@ public struct BudgetCandidate: Sendable, Equatable {
         var copy = self
         copy.imagesPerChunk = images
         copy.prediction = nil
+        return copy
+    }
+
+    /// The storage dtype of lossy plans: f8e4m3, Diffusers' `enable_layerwise_casting` default.
+    public static let lossyStorageDType = DType.f8e4m3fn
+
+    /// This candidate, sized with the denoiser's weights in `storage`, marked lossy.
+    public func storing(_ storage: DType) -> BudgetCandidate {
+        var copy = self
+        copy.lossyStorage = storage
         return copy
     }
 
@@ -172,11 +186,18 @@ public struct BudgetPlan: Sendable, Equatable {
     public let outputBytes: Int
     /// Fastest first where not rehearsed (the order they were given in).
     public let candidates: [BudgetCandidate]
+    /// Whether lossy candidates (`lossyStorage`) may be chosen (`--allow-lossy`).
+    public let lossyAllowed: Bool
 
     /// The fastest candidate that fits: least predicted step time, the given order (simplest
     /// first) breaking ties — times within 2 % of each other, closer than a timing can tell —
-    /// and ordering candidates without one.
+    /// and ordering candidates without one. Lossless candidates first: a lossy one only where
+    /// none of them fits.
     public var chosen: BudgetCandidate? {
+        fastest(candidates.filter { $0.lossyStorage == nil }) ?? fastest(candidates.filter { $0.lossyStorage != nil })
+    }
+
+    private func fastest(_ candidates: [BudgetCandidate]) -> BudgetCandidate? {
         var best: BudgetCandidate?
         for candidate in candidates where fits(candidate) {
             guard let current = best else { best = candidate; continue }
@@ -186,11 +207,12 @@ public struct BudgetPlan: Sendable, Equatable {
         return best
     }
 
-    public init(budgetBytes: Int, processBytes: Int, outputBytes: Int, candidates: [BudgetCandidate]) {
+    public init(budgetBytes: Int, processBytes: Int, outputBytes: Int, candidates: [BudgetCandidate], lossyAllowed: Bool = false) {
         self.budgetBytes = budgetBytes
         self.processBytes = processBytes
         self.outputBytes = outputBytes
         self.candidates = candidates
+        self.lossyAllowed = lossyAllowed
     }
 
     /// The bytes `candidate` needs: its predicted process peak, or (not rehearsed) its weights
@@ -204,12 +226,24 @@ public struct BudgetPlan: Sendable, Equatable {
         return prediction.processPeakResidentBytes + prediction.processPeakResidentBytes / 8
     }
 
-    /// Whether `candidate` fits the budget.
-    public func fits(_ candidate: BudgetCandidate) -> Bool { candidate.rejection == nil && neededBytes(candidate) <= budgetBytes }
+    /// Whether `candidate` fits the budget (and, lossy, may be chosen).
+    public func fits(_ candidate: BudgetCandidate) -> Bool { allowed(candidate) && neededBytes(candidate) <= budgetBytes }
 
-    /// The smallest budget any candidate fits in (of those whose rehearsal completed).
+    /// Whether `candidate` could run at all: its rehearsal completed, and it is lossless or lossy plans are allowed.
+    private func allowed(_ candidate: BudgetCandidate) -> Bool {
+        candidate.rejection == nil && (candidate.lossyStorage == nil || lossyAllowed)
+    }
+
+    /// The smallest budget any candidate that may be chosen fits in.
     public var minimumBudgetBytes: Int {
-        candidates.filter { $0.rejection == nil }.map(neededBytes).min() ?? processBytes + outputBytes
+        candidates.filter(allowed).map(neededBytes).min() ?? processBytes + outputBytes
+    }
+
+    /// The smallest budget a lossy candidate, not allowed, would fit in, where that is less than
+    /// any lossless one's (nil where none was weighed).
+    public var minimumLossyBudgetBytes: Int? {
+        guard !lossyAllowed, let lossy = candidates.filter({ $0.rejection == nil && $0.lossyStorage != nil }).map(neededBytes).min() else { return nil }
+        return lossy < minimumBudgetBytes ? lossy : nil
     }
 
     /// Bytes the host allocator may hold under the chosen plan: the budget less what it does not
@@ -224,7 +258,7 @@ public struct BudgetPlan: Sendable, Equatable {
         if !candidates.isEmpty, let reason = candidates.first?.rejection, candidates.allSatisfy({ $0.rejection != nil }) {
             throw OffloadError.invalidOption("no plan can run within these limits: \(reason)")
         }
-        let smallest = candidates.filter { $0.rejection == nil }.min { neededBytes($0) < neededBytes($1) }
+        let smallest = candidates.filter(allowed).min { neededBytes($0) < neededBytes($1) }
         let unit = smallest.map { candidate in
             candidate.prediction == nil
                 ? " (with \(candidate.commandLine): \(formatBytes(candidate.weightBytesAtOnce)) of weights at once, its largest group '\(candidate.largestUnit)')"
@@ -235,6 +269,8 @@ public struct BudgetPlan: Sendable, Equatable {
             : "the process (\(formatBytes(processBytes))), its images (\(formatBytes(outputBytes))) and the fewest weights any plan holds at once\(unit) need at least"
         throw OffloadError.invalidOption(
             "a memory budget of \(formatBytes(budgetBytes)) cannot hold this run: \(what) "
-            + "\(formatBytes(minimumBudgetBytes)); give --memory-budget \(HostMemoryBudget.suggestion(minimumBudgetBytes)) or more, or a smaller size or batch")
+            + "\(formatBytes(minimumBudgetBytes)); give --memory-budget \(HostMemoryBudget.suggestion(minimumBudgetBytes)) or more, "
+            + (minimumLossyBudgetBytes.map { "--allow-lossy (the denoiser's weights stored in \(BudgetCandidate.lossyStorageDType): \(formatBytes($0))), " } ?? "")
+            + "or a smaller size or batch")
     }
 }

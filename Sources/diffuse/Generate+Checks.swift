@@ -56,6 +56,9 @@ extension Generate {
         if let kind = scheduler.flatMap(SchedulerKind.init(name:)), karrasSigmas, !kind.supportsKarrasSigmas {
             throw ValidationError("--karras-sigmas applies to the euler and dpm++ schedulers, not \(kind.commandLineName)")
         }
+        if allowLossy && memoryBudget == nil {
+            throw ValidationError("--allow-lossy lets a --memory-budget plan store weights in a smaller dtype: add --memory-budget, or give --storage-dtype")
+        }
         try validateMemoryOptions()
         try validateMemoryBudget()
         // `guard let`, not `!= nil`: that comparison on this optional came out false for

@@ -10,17 +10,21 @@ struct RunSetup: Equatable {
     var vaeTiling: Bool
     /// The batch run this many images at a time (nil: all at once).
     var imagesPerChunk: Int?
+    /// `--storage-dtype` of the denoiser's weights (layerwise casting), nil for none.
+    var storageDtype: String?
 
-    init(offload: String, blocksPerGroup: Int?, vaeTiling: Bool, imagesPerChunk: Int?) {
+    init(offload: String, blocksPerGroup: Int?, vaeTiling: Bool, imagesPerChunk: Int?, storageDtype: String?) {
         self.offload = offload
         self.blocksPerGroup = blocksPerGroup
         self.vaeTiling = vaeTiling
         self.imagesPerChunk = imagesPerChunk
+        self.storageDtype = storageDtype
     }
 
-    init(_ candidate: BudgetCandidate) {
+    /// `candidate`'s techniques; a storage dtype the command line fixed stays.
+    init(_ candidate: BudgetCandidate, storageDtype: String?) {
         self.init(offload: candidate.technique.offloadOption, blocksPerGroup: candidate.technique.blocksPerGroup, vaeTiling: candidate.vaeTiling,
-                  imagesPerChunk: candidate.imagesPerChunk)
+                  imagesPerChunk: candidate.imagesPerChunk, storageDtype: candidate.lossyStorage.map { "\($0)" } ?? storageDtype)
     }
 }
 
@@ -29,7 +33,8 @@ struct ChosenBudgetPlan {
     let plan: BudgetPlan
     let chosen: BudgetCandidate
 
-    var setup: RunSetup { RunSetup(chosen) }
+    let storageDtype: String?
+    var setup: RunSetup { RunSetup(chosen, storageDtype: storageDtype) }
 }
 
 extension Generate {
@@ -46,6 +51,9 @@ extension Generate {
         }
         if device != "cpu" { throw ValidationError("--memory-budget plans a run on the cpu; leave out --device \(device)") }
         if imagesPerChunk != nil { throw ValidationError("--memory-budget chooses whether the batch runs in chunks: leave out --images-per-chunk") }
+        if allowLossy && storageDtype != nil {
+            throw ValidationError("--allow-lossy lets the plan store the denoiser's weights in f8e4m3; --storage-dtype \(storageDtype ?? "") fixes their dtype: give one")
+        }
         if offloadDir != nil || prefetchBytes != nil || capture {
             throw ValidationError("--memory-budget chooses among plans that read weights in place; leave out --offload-dir, --prefetch-bytes and --capture")
         }
@@ -59,7 +67,7 @@ extension Generate {
         let plan = try rehearsedPlan(budget: try HostMemoryBudget.parse(memoryBudget), devices: devices, target: target, seed: seed)
         let chosen = try plan.requireFit()
         if !quiet { FileHandle.standardError.write(Data(planLines(plan, chosen: chosen).utf8)) }
-        return ChosenBudgetPlan(plan: plan, chosen: chosen)
+        return ChosenBudgetPlan(plan: plan, chosen: chosen, storageDtype: storageDtype)
     }
 
     /// Each candidate — resident, group offload by blocks, per leaf, each with the VAE whole and
@@ -67,7 +75,8 @@ extension Generate {
     /// A batch is weighed in chunks too (half, a quarter, … down to one image at a time) while
     /// no candidate fits, or no resident one does though its weights would: chunks of a batch
     /// hold less of its activations, and a chunked resident run may beat a whole-batch
-    /// offloaded one.
+    /// offloaded one. Lossless plans come first: only where none fits are the same plans with the
+    /// denoiser's weights stored in f8e4m3 weighed — chosen with `--allow-lossy`, else named.
     func rehearsedPlan(budget: Int, devices: DeviceSet, target: Device, seed: UInt64) throws -> BudgetPlan {
         let processBytes = ProcessMemory.residentBytes ?? 0
         let (sizedCandidates, outputBytes, chunkable) = try sized(target: target) { pipeline in
@@ -75,21 +84,36 @@ extension Generate {
                 && (try? pipeline.refuseChunking(try generationOptions(pipeline, seed: seed))) != nil)
         }
         let techniques = sizedCandidates + sizedCandidates.map { $0.tiled() }
+        func plan(_ candidates: [BudgetCandidate]) -> BudgetPlan {
+            BudgetPlan(budgetBytes: budget, processBytes: processBytes, outputBytes: outputBytes, candidates: candidates, lossyAllowed: allowLossy)
+        }
         // What no rehearsal can lower — the process, the images, the fewest weights a plan holds
         // at once — already past the budget: refused as it stands, nothing rehearsed.
-        let bound = BudgetPlan(budgetBytes: budget, processBytes: processBytes, outputBytes: outputBytes, candidates: techniques)
+        let bound = plan(techniques)
         if bound.chosen == nil { return bound }
         let times = OperationTimes.load(from: Self.operationTimesFile)
-        var candidates = try rehearsed(techniques, devices: devices, target: target, seed: seed, times: times)
-        func plan() -> BudgetPlan { BudgetPlan(budgetBytes: budget, processBytes: processBytes, outputBytes: outputBytes, candidates: candidates) }
-        let residentCanFit = bound.fits(techniques[0])
-        for size in chunkable ? BudgetCandidate.chunkSizes(batch: batch) : [] {
-            let current = plan()
-            guard current.chosen == nil || (residentCanFit && !current.candidates.contains { $0.technique == .resident && current.fits($0) }) else { break }
-            candidates += try rehearsed(techniques.map { $0.chunked(size) }, devices: devices, target: target, seed: seed, times: times)
+        var candidates: [BudgetCandidate] = []
+        /// `techniques` rehearsed on the whole batch, then in ever smaller chunks while that may help.
+        func weigh(_ techniques: [BudgetCandidate], chunks: Bool) throws {
+            candidates += try rehearsed(techniques, devices: devices, target: target, seed: seed, times: times)
+            let residentCanFit = bound.fits(techniques[0])
+            for size in chunks && chunkable ? BudgetCandidate.chunkSizes(batch: batch) : [] {
+                let current = plan(candidates)
+                let residentFits = current.candidates.contains { $0.technique == .resident && $0.lossyStorage == techniques[0].lossyStorage && current.fits($0) }
+                guard current.chosen == nil || (residentCanFit && !residentFits) else { break }
+                candidates += try rehearsed(techniques.map { $0.chunked(size) }, devices: devices, target: target, seed: seed, times: times)
+            }
+        }
+        try weigh(techniques, chunks: true)
+        if plan(candidates).chosen == nil && storageDtype == nil {
+            var lossy = requestedSetup
+            lossy.storageDtype = "\(BudgetCandidate.lossyStorageDType)"
+            let stored = try sized(target: target, setup: lossy) { try $0.budgetCandidates() }.map { $0.storing(BudgetCandidate.lossyStorageDType) }
+            // Without --allow-lossy, the whole batch only: enough to name what it would take.
+            try weigh(stored + stored.map { $0.tiled() }, chunks: allowLossy)
         }
         if times.measuredCount > 0 { try? times.save(to: Self.operationTimesFile) }
-        return plan()
+        return plan(candidates)
     }
 
     /// `candidates` each rehearsed, or rejected where a device's capacity ran out in the rehearsal.
@@ -98,7 +122,7 @@ extension Generate {
         try candidates.map { candidate in
             var candidate = candidate
             do {
-                candidate.prediction = try rehearse(RunSetup(candidate), devices: devices, target: target, seed: seed, times: times)
+                candidate.prediction = try rehearse(RunSetup(candidate, storageDtype: storageDtype), devices: devices, target: target, seed: seed, times: times)
             } catch let error as OutOfMemoryError {
                 candidate.rejection = "with \(candidate.commandLine) \(error)"
             }
@@ -109,8 +133,8 @@ extension Generate {
     /// `body` of the pipeline as the options load it, loaded inside a throwaway rehearsal: its
     /// module trees and sizes are real, no weight is read or converted, and it is gone before
     /// anything else runs.
-    func sized<T>(target: Device, _ body: (any TextToImagePipeline) throws -> T) throws -> T {
-        try MemoryRehearsal(watching: []).run { try body(try loadPipeline(target: target, setup: requestedSetup).pipeline) }
+    func sized<T>(target: Device, setup: RunSetup? = nil, _ body: (any TextToImagePipeline) throws -> T) throws -> T {
+        try MemoryRehearsal(watching: []).run { try body(try loadPipeline(target: target, setup: setup ?? requestedSetup).pipeline) }
     }
 
     /// The run with `setup` rehearsed from its load on (`MemoryRehearsal`: every allocation the

@@ -134,6 +134,9 @@ struct Generate: ParsableCommand {
     @Option(parsing: .unconditional, help: "Host memory budget, e.g. 6GB or 512MiB: the fastest lossless plan (resident, or group offload by blocks or by leaf modules) whose weights, process and images fit is chosen, and the memory left for computing is enforced — a run that would need more stops with an out-of-memory error instead of being killed; one that no plan fits is refused before it loads. Not with --offload, --device-map or an accel --device.")
     var memoryBudget: String?
 
+    @Flag(help: "With --memory-budget: where no lossless plan fits, weigh plans that store the denoiser's Linear/Conv weights in f8e4m3 too (layerwise casting, as Diffusers' enable_layerwise_casting: the images differ a little from the plain run's).")
+    var allowLossy = false
+
     @Flag(help: "Time each phase's operations by class (convolution, matmul, attention, normalization, elementwise, copy) into the --report.")
     var profile = false
 
@@ -161,7 +164,7 @@ struct Generate: ParsableCommand {
             let plan = budgetPlan.plan, chosen = budgetPlan.chosen
             pipeline.onPlanDown = { technique in
                 guard let limit = plan.allocatorLimitBytes,
-                      let lower = plan.candidates.first(where: { $0.technique == technique }) else { return }
+                      let lower = plan.candidates.first(where: { $0.technique == technique && $0.lossyStorage == chosen.lossyStorage }) else { return }
                 Device.cpu.allocator.limitCapacity(to: limit + max(0, chosen.weightBytesAtOnce - lower.weightBytesAtOnce))
             }
         }
@@ -213,7 +216,9 @@ struct Generate: ParsableCommand {
     }
 
     /// The placement and decode choices the command line asks for (a budget's plan makes its own).
-    var requestedSetup: RunSetup { RunSetup(offload: offload, blocksPerGroup: blocksPerGroup, vaeTiling: vaeTiling, imagesPerChunk: imagesPerChunk) }
+    var requestedSetup: RunSetup {
+        RunSetup(offload: offload, blocksPerGroup: blocksPerGroup, vaeTiling: vaeTiling, imagesPerChunk: imagesPerChunk, storageDtype: storageDtype)
+    }
 
     /// The pipeline as the options configure it, before placement: loaded (weights mapped, or
     /// converted at load towards an accelerator), scheduler, attention, VAE slicing/tiling,
@@ -227,6 +232,7 @@ struct Generate: ParsableCommand {
         // --storage-dtype in f32 the UNet's weights go straight to the storage dtype (a
         // checkpoint already saved in it stays mapped); in bf16/f16 they are converted at load
         // first, as Diffusers casts a model loaded in torch_dtype: storage(compute(w)).
+        let storageDtype = setup.storageDtype
         let castOnUse = storageDtype == nil ? target.isCPU && deviceMap == nil : computeType == .f32
         let folder = try model ?? DemoModel.locate()
         // The family comes from model_index.json's _class_name (AutoPipelineForText2Image).

@@ -7,7 +7,7 @@ extension RunReport {
     /// every candidate weighed, and the smallest budget that would do.
     struct Plan: Encodable {
         struct Techniques: Encodable {
-            let offload: String, blocks_per_group: Int?, vae_tiling: Bool, images_per_chunk: Int?
+            let offload: String, blocks_per_group: Int?, vae_tiling: Bool, images_per_chunk: Int?, storage_dtype: String?
         }
         struct Predicted: Encodable {
             let process_peak_rss_bytes: Int, devices: [String: Int], step_s: Double?, step_s_by_class: [String: Double], mapped_peak_bytes: Int
@@ -22,6 +22,8 @@ extension RunReport {
         let predicted: Predicted?
         let candidates: [Candidate]
         let minimum_budget_bytes: Int
+        /// With lossy plans weighed and not allowed: the smallest budget one would fit in, where less than any lossless one.
+        let minimum_lossy_budget_bytes: Int?
         let budget_bytes: Int, process_bytes: Int, output_bytes: Int
         let allocator_limit_bytes: Int?
         /// Phases that ran out of memory under the plan and were run again a plan down.
@@ -30,7 +32,7 @@ extension RunReport {
         init(_ plan: BudgetPlan, retried: [String]) {
             func techniques(_ candidate: BudgetCandidate) -> Techniques {
                 Techniques(offload: candidate.technique.offloadOption, blocks_per_group: candidate.technique.blocksPerGroup, vae_tiling: candidate.vaeTiling,
-                           images_per_chunk: candidate.imagesPerChunk)
+                           images_per_chunk: candidate.imagesPerChunk, storage_dtype: candidate.lossyStorage.map { "\($0)" })
             }
             func predicted(_ prediction: RunPrediction?) -> Predicted? {
                 prediction.map { Predicted(process_peak_rss_bytes: $0.processPeakResidentBytes, devices: $0.devicePeakBytes,
@@ -46,6 +48,7 @@ extension RunReport {
                           needed_bytes: plan.neededBytes($0), fits: plan.fits($0), rejection: $0.rejection)
             }
             minimum_budget_bytes = plan.minimumBudgetBytes
+            minimum_lossy_budget_bytes = plan.minimumLossyBudgetBytes
             budget_bytes = plan.budgetBytes
             process_bytes = plan.processBytes
             output_bytes = plan.outputBytes

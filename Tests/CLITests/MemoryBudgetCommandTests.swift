@@ -15,6 +15,8 @@ extension CLITests {
         try assertFailsWithOneLine(base + ["--memory-budget", "8GB", "--offload", "group-leaf"], containing: "give --memory-budget or --offload")
         try assertFailsWithOneLine(base + ["--memory-budget", "8GB", "--device-map", "cpu"], containing: "--device-map and --max-memory")
         try assertFailsWithOneLine(base + ["--memory-budget", "8GB", "--device", "accel:0"], containing: "plans a run on the cpu")
+        try assertFailsWithOneLine(base + ["--allow-lossy"], containing: "add --memory-budget")
+        try assertFailsWithOneLine(base + ["--memory-budget", "8GB", "--allow-lossy", "--storage-dtype", "f8e4m3"], containing: "give one")
         // Images alone past the budget (64 at 2048², 768 MiB): refused as it stands, nothing
         // rehearsed (timing the operations of such a run for real once grew to the OOM killer).
         try assertFailsWithOneLine(base + ["--memory-budget", "50MB", "--width", "2048", "--height", "2048", "--batch", "64"],

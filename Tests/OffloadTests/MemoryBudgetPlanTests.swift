@@ -45,6 +45,33 @@ final class MemoryBudgetPlanTests: XCTestCase {
         }
     }
 
+    /// Lossy candidates (weights stored in f8e4m3) are chosen only with `lossyAllowed`; without,
+    /// a refusal names the budget one would take where that is less than any lossless one's.
+    /// Chunk sizes halve down to one image.
+    func testLossyCandidatesOnlyWhenAllowed() throws {
+        let lossless = BudgetCandidate(technique: .groupLeaf, weightBytesAtOnce: 400, largestUnit: "unet.b.0.conv", largestUnitBytes: 200)
+        let lossy = BudgetCandidate(technique: .resident, weightBytesAtOnce: 250, largestUnit: "unet", largestUnitBytes: 250).storing(.f8e4m3fn)
+        XCTAssertEqual(lossy.commandLine, "--offload none --storage-dtype f8e4m3fn")
+        XCTAssertEqual(lossless.chunked(3).tiled().commandLine, "--offload group-leaf --vae-tiling --images-per-chunk 3")
+        let refused = BudgetPlan(budgetBytes: 400, processBytes: 100, outputBytes: 10, candidates: [lossless, lossy])
+        XCTAssertNil(refused.chosen)
+        XCTAssertEqual(refused.minimumBudgetBytes, 510)
+        XCTAssertEqual(refused.minimumLossyBudgetBytes, 360)
+        XCTAssertThrowsError(try refused.requireFit()) {
+            XCTAssertTrue("\($0)".contains("--allow-lossy (the denoiser's weights stored in f8e4m3fn: 360 B)"), "\($0)")
+        }
+        let allowed = BudgetPlan(budgetBytes: 400, processBytes: 100, outputBytes: 10, candidates: [lossless, lossy], lossyAllowed: true)
+        XCTAssertEqual(allowed.chosen, lossy)
+        XCTAssertEqual(allowed.minimumBudgetBytes, 360)
+        XCTAssertNil(allowed.minimumLossyBudgetBytes)
+        // Lossless first: where one fits, it is chosen even with lossy ones allowed and faster-looking.
+        let roomy = BudgetPlan(budgetBytes: 600, processBytes: 100, outputBytes: 10, candidates: [lossless, lossy], lossyAllowed: true)
+        XCTAssertEqual(roomy.chosen, lossless)
+        XCTAssertEqual(BudgetCandidate.chunkSizes(batch: 8), [4, 2, 1])
+        XCTAssertEqual(BudgetCandidate.chunkSizes(batch: 5), [3, 2, 1])
+        XCTAssertEqual(BudgetCandidate.chunkSizes(batch: 1), [])
+    }
+
     /// The planner's groups are group offloading's: same ids, same bytes, in order, at both
     /// levels, for every denoiser family (and the pipeline's resident figure is its largest
     /// component's weights).
