@@ -38,6 +38,10 @@ public struct BudgetCandidate: Sendable, Equatable {
         case groupBlock(blocksPerGroup: Int)
         /// Group offloading at leaf level: one module's weights at a time, and the next.
         case groupLeaf
+        /// Towards an accelerator: each phase's model moved there for its phase (model CPU offload).
+        case modelOffload
+        /// Towards an accelerator: each leaf module's weights moved there for its forward.
+        case sequentialOffload
 
         /// The technique `--offload` and `--blocks-per-group` name (nil: one a plan does not weigh).
         public init?(offloadOption: String, blocksPerGroup: Int?) {
@@ -45,6 +49,8 @@ public struct BudgetCandidate: Sendable, Equatable {
             case "none": self = .resident
             case "group-block": self = .groupBlock(blocksPerGroup: blocksPerGroup ?? 1)
             case "group-leaf": self = .groupLeaf
+            case "model": self = .modelOffload
+            case "sequential": self = .sequentialOffload
             default: return nil
             }
         }
@@ -54,6 +60,8 @@ public struct BudgetCandidate: Sendable, Equatable {
             case .resident: return "none"
             case .groupBlock: return "group-block"
             case .groupLeaf: return "group-leaf"
+            case .modelOffload: return "model"
+            case .sequentialOffload: return "sequential"
             }
         }
         /// Its `--blocks-per-group` value, at block level.
@@ -82,6 +90,11 @@ public struct BudgetCandidate: Sendable, Equatable {
     public var prediction: RunPrediction?
     /// Why its rehearsal could not complete (an accelerator's capacity ran out): it never fits.
     public var rejection: String?
+
+    /// This candidate's sizes under another technique that holds as much at once.
+    public func renamed(_ technique: Technique) -> BudgetCandidate {
+        BudgetCandidate(technique: technique, weightBytesAtOnce: weightBytesAtOnce, largestUnit: largestUnit, largestUnitBytes: largestUnitBytes)
+    }
 
     public init(technique: Technique, weightBytesAtOnce: Int, largestUnit: String, largestUnitBytes: Int) {
         self.technique = technique
@@ -188,6 +201,9 @@ public struct BudgetPlan: Sendable, Equatable {
     public let candidates: [BudgetCandidate]
     /// Whether lossy candidates (`lossyStorage`) may be chosen (`--allow-lossy`).
     public let lossyAllowed: Bool
+    /// Budgets of accelerators by name (`accel:0`, `--max-memory 0=8GB`): a rehearsed
+    /// candidate fits only where its peak on each is within (device peaks are rehearsed exactly).
+    public let deviceBudgets: [String: Int]
 
     /// The fastest candidate that fits: least predicted step time, the given order (simplest
     /// first) breaking ties — times within 2 % of each other, closer than a timing can tell —
@@ -207,12 +223,14 @@ public struct BudgetPlan: Sendable, Equatable {
         return best
     }
 
-    public init(budgetBytes: Int, processBytes: Int, outputBytes: Int, candidates: [BudgetCandidate], lossyAllowed: Bool = false) {
+    public init(budgetBytes: Int, processBytes: Int, outputBytes: Int, candidates: [BudgetCandidate], lossyAllowed: Bool = false,
+                deviceBudgets: [String: Int] = [:]) {
         self.budgetBytes = budgetBytes
         self.processBytes = processBytes
         self.outputBytes = outputBytes
         self.candidates = candidates
         self.lossyAllowed = lossyAllowed
+        self.deviceBudgets = deviceBudgets
     }
 
     /// The bytes `candidate` needs: its predicted process peak, or (not rehearsed) its weights
@@ -229,9 +247,17 @@ public struct BudgetPlan: Sendable, Equatable {
     /// Whether `candidate` fits the budget (and, lossy, may be chosen).
     public func fits(_ candidate: BudgetCandidate) -> Bool { allowed(candidate) && neededBytes(candidate) <= budgetBytes }
 
-    /// Whether `candidate` could run at all: its rehearsal completed, and it is lossless or lossy plans are allowed.
+    /// Whether `candidate` could run at all: its rehearsal completed, it is lossless or lossy
+    /// plans are allowed, and its rehearsed accelerator peaks are within their budgets.
     private func allowed(_ candidate: BudgetCandidate) -> Bool {
-        candidate.rejection == nil && (candidate.lossyStorage == nil || lossyAllowed)
+        candidate.rejection == nil && (candidate.lossyStorage == nil || lossyAllowed) && fitsDevices(candidate)
+    }
+
+    /// Whether `candidate`'s rehearsed peak on every budgeted accelerator is within its budget
+    /// (a candidate not rehearsed: not known yet, so not refused on it).
+    public func fitsDevices(_ candidate: BudgetCandidate) -> Bool {
+        guard let peaks = candidate.prediction?.devicePeakBytes else { return true }
+        return deviceBudgets.allSatisfy { (peaks[$0.key] ?? 0) <= $0.value }
     }
 
     /// The smallest budget any candidate that may be chosen fits in.
@@ -257,6 +283,14 @@ public struct BudgetPlan: Sendable, Equatable {
         if let chosen { return chosen }
         if !candidates.isEmpty, let reason = candidates.first?.rejection, candidates.allSatisfy({ $0.rejection != nil }) {
             throw OffloadError.invalidOption("no plan can run within these limits: \(reason)")
+        }
+        // An accelerator budget that even the plan holding least there exceeds.
+        for (device, budget) in deviceBudgets.sorted(by: { $0.key < $1.key }) {
+            let peaks = candidates.compactMap { candidate in candidate.prediction?.devicePeakBytes[device].map { (candidate, $0) } }
+            guard let least = peaks.min(by: { $0.1 < $1.1 }), least.1 > budget else { continue }
+            throw OffloadError.invalidOption(
+                "no plan fits \(device) within \(formatBytes(budget)): the least any plan holds there is \(formatBytes(least.1)) (with \(least.0.commandLine)); "
+                + "give --max-memory \(device.split(separator: ":").last ?? "")=\(HostMemoryBudget.suggestion(least.1)) or more, or a smaller size or batch")
         }
         let smallest = candidates.filter(allowed).min { neededBytes($0) < neededBytes($1) }
         let unit = smallest.map { candidate in

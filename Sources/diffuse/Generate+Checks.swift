@@ -97,7 +97,9 @@ extension Generate {
         if offloadDir != nil && !groupOffload && deviceMap == nil {
             throw ValidationError("--offload-dir applies to group offload or a --device-map with a disk tier")
         }
-        if maxMemory != nil && deviceMap == nil { throw ValidationError("--max-memory is a budget for --device-map: add --device-map auto (or balanced, ...)") }
+        if maxMemory != nil && deviceMap == nil && memoryBudget == nil {
+            throw ValidationError("--max-memory is a budget for --device-map, or with --memory-budget for the accel device: add --device-map auto (or balanced, ...) or --memory-budget")
+        }
         if (accelCapacity != nil || accelBandwidth != nil) && !device.hasPrefix("accel") && deviceMap == nil {
             throw ValidationError("--accel-capacity and --accel-bandwidth describe the simulated accel:N devices: add --device accel:0 or a --device-map")
         }

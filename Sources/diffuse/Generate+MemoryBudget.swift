@@ -46,10 +46,10 @@ extension Generate {
             throw ValidationError("--memory-budget chooses the offloading itself: give --memory-budget or --offload \(offload), not both")
         }
         if vaeTiling { throw ValidationError("--memory-budget chooses whether the VAE decodes in tiles: leave out --vae-tiling") }
-        if deviceMap != nil || maxMemory != nil {
-            throw ValidationError("--memory-budget plans host memory; --device-map and --max-memory place weights by hand: give one or the other")
+        if deviceMap != nil {
+            throw ValidationError("--memory-budget plans the placement; --device-map places weights by hand: give one or the other")
         }
-        if device != "cpu" { throw ValidationError("--memory-budget plans a run on the cpu; leave out --device \(device)") }
+        _ = try acceleratorBudgets()
         if imagesPerChunk != nil { throw ValidationError("--memory-budget chooses whether the batch runs in chunks: leave out --images-per-chunk") }
         if allowLossy && storageDtype != nil {
             throw ValidationError("--allow-lossy lets the plan store the denoiser's weights in f8e4m3; --storage-dtype \(storageDtype ?? "") fixes their dtype: give one")
@@ -57,6 +57,27 @@ extension Generate {
         if offloadDir != nil || prefetchBytes != nil || capture {
             throw ValidationError("--memory-budget chooses among plans that read weights in place; leave out --offload-dir, --prefetch-bytes and --capture")
         }
+    }
+
+    /// With `--memory-budget` on an accelerator: `--max-memory N=SIZE`, the budget of `accel:N`
+    /// (the run's device), by device name.
+    func acceleratorBudgets() throws -> [String: Int] {
+        guard let maxMemory else { return [:] }
+        guard device.hasPrefix("accel:"), let index = device.split(separator: ":").last else {
+            throw ValidationError("with --memory-budget, --max-memory N=SIZE is the budget of the run's accel:N device: add --device accel:N")
+        }
+        var budgets: [String: Int] = [:]
+        for entry in maxMemory.split(separator: ",") where !entry.isEmpty {
+            let parts = entry.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, parts[0] == index else {
+                throw ValidationError("with --memory-budget and --device \(device), --max-memory takes \(index)=SIZE (the host's budget is --memory-budget), not '\(entry)'")
+            }
+            guard let bytes = Int(parts[1]) ?? (try? MemorySize.parse(parts[1])), bytes > 0 else {
+                throw ValidationError("--max-memory \(index)= takes bytes or a size such as 8GB or 512MiB, more than 0 bytes, not '\(parts[1])'")
+            }
+            budgets[device] = bytes
+        }
+        return budgets
     }
 
     /// With `--memory-budget`: every candidate rehearsed and the fastest whose predicted peak
@@ -80,12 +101,14 @@ extension Generate {
     func rehearsedPlan(budget: Int, devices: DeviceSet, target: Device, seed: UInt64) throws -> BudgetPlan {
         let processBytes = ProcessMemory.residentBytes ?? 0
         let (sizedCandidates, outputBytes, chunkable) = try sized(target: target) { pipeline in
-            (try pipeline.budgetCandidates(), pictureBytes(pipeline), image == nil && family.imageLatents == nil
+            (try pipeline.budgetCandidates(onAccelerator: !target.isCPU), pictureBytes(pipeline), image == nil && family.imageLatents == nil
                 && (try? pipeline.refuseChunking(try generationOptions(pipeline, seed: seed))) != nil)
         }
         let techniques = sizedCandidates + sizedCandidates.map { $0.tiled() }
+        let deviceBudgets = try acceleratorBudgets()
         func plan(_ candidates: [BudgetCandidate]) -> BudgetPlan {
-            BudgetPlan(budgetBytes: budget, processBytes: processBytes, outputBytes: outputBytes, candidates: candidates, lossyAllowed: allowLossy)
+            BudgetPlan(budgetBytes: budget, processBytes: processBytes, outputBytes: outputBytes, candidates: candidates,
+                       lossyAllowed: allowLossy, deviceBudgets: deviceBudgets)
         }
         // What no rehearsal can lower — the process, the images, the fewest weights a plan holds
         // at once — already past the budget: refused as it stands, nothing rehearsed.
@@ -108,7 +131,7 @@ extension Generate {
         if plan(candidates).chosen == nil && storageDtype == nil {
             var lossy = requestedSetup
             lossy.storageDtype = "\(BudgetCandidate.lossyStorageDType)"
-            let stored = try sized(target: target, setup: lossy) { try $0.budgetCandidates() }.map { $0.storing(BudgetCandidate.lossyStorageDType) }
+            let stored = try sized(target: target, setup: lossy) { try $0.budgetCandidates(onAccelerator: !target.isCPU) }.map { $0.storing(BudgetCandidate.lossyStorageDType) }
             // Without --allow-lossy, the whole batch only: enough to name what it would take.
             try weigh(stored + stored.map { $0.tiled() }, chunks: allowLossy)
         }

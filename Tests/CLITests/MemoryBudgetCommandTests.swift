@@ -13,8 +13,10 @@ extension CLITests {
             try assertFailsWithOneLine(base + ["--memory-budget", value], containing: words)
         }
         try assertFailsWithOneLine(base + ["--memory-budget", "8GB", "--offload", "group-leaf"], containing: "give --memory-budget or --offload")
-        try assertFailsWithOneLine(base + ["--memory-budget", "8GB", "--device-map", "cpu"], containing: "--device-map and --max-memory")
-        try assertFailsWithOneLine(base + ["--memory-budget", "8GB", "--device", "accel:0"], containing: "plans a run on the cpu")
+        try assertFailsWithOneLine(base + ["--memory-budget", "8GB", "--device-map", "cpu"], containing: "--device-map places weights by hand")
+        try assertFailsWithOneLine(base + ["--memory-budget", "8GB", "--max-memory", "0=1GB"], containing: "add --device accel:N")
+        try assertFailsWithOneLine(base + ["--memory-budget", "8GB", "--device", "accel:0", "--max-memory", "cpu=1GB"], containing: "not 'cpu=1GB'")
+        try assertFailsWithOneLine(base + ["--memory-budget", "8GB", "--device", "accel:0", "--max-memory", "0=0"], containing: "more than 0 bytes")
         try assertFailsWithOneLine(base + ["--allow-lossy"], containing: "add --memory-budget")
         try assertFailsWithOneLine(base + ["--memory-budget", "8GB", "--allow-lossy", "--storage-dtype", "f8e4m3"], containing: "give one")
         // Images alone past the budget (64 at 2048², 768 MiB): refused as it stands, nothing
@@ -76,6 +78,48 @@ extension CLITests {
         let tiledReport = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/tiled.json"))) as? [String: Any])
         let tiledPeak = try XCTUnwrap((tiledReport["memory"] as? [String: Any])?["process_peak_rss_bytes"] as? Int)
         XCTAssertLessThanOrEqual(tiledPeak, try HostMemoryBudgetText.bytes(between))
+    }
+
+    /// `--max-memory 0=SIZE` with `--device accel:0`: model and sequential offload are weighed
+    /// too, the fastest plan whose rehearsed accelerator peak fits runs, its peak there is the
+    /// predicted one and within the budget (enforced as the device's capacity), and its images
+    /// are those of the same techniques asked for by hand; a budget no plan fits names the least.
+    func testAnAcceleratorBudgetChoosesThePlacement() throws {
+        let folder = try temporaryFolder("cli-accel-budget")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let request = ["--prompt", "a red circle", "--seed", "3", "--steps", "2", "--device", "accel:0", "--accel-bandwidth", "2GB", "--memory-budget", "8GB"]
+        let roomy = try run(["plan", "--json"] + request + ["--max-memory", "0=8GB"])
+        XCTAssertEqual(roomy.status, 0, roomy.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(roomy.stdout.utf8)) as? [String: Any])
+        let candidates = try XCTUnwrap(object["candidates"] as? [[String: Any]])
+        let peaks = candidates.compactMap { (($0["predicted"] as? [String: Any])?["devices"] as? [String: Int])?["accel:0"] }
+        XCTAssertEqual(candidates.prefix(5).map { ($0["techniques"] as? [String: Any])?["offload"] as? String },
+                       ["none", "model", "group-block", "group-leaf", "sequential"])
+        XCTAssertEqual(peaks.count, candidates.count)
+        XCTAssertLessThan(peaks[2], peaks[0], "grouped by blocks, the accelerator holds less than resident")
+        let budget = (peaks[2] + peaks[1]) / 2   // above the block groups' peak, below model offload's
+
+        let run = try self.run(["generate"] + request + ["--max-memory", "0=\(budget)", "--out", folder + "/budget.png", "--report", folder + "/budget.json"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/budget.json"))) as? [String: Any])
+        let plan = try XCTUnwrap(report["plan"] as? [String: Any])
+        let chosen = try XCTUnwrap(plan["chosen"] as? [String: Any])
+        let accel = try XCTUnwrap(((report["memory"] as? [String: Any])?["devices"] as? [String: [String: Int]])?["accel:0"])
+        let predicted = try XCTUnwrap(((plan["predicted"] as? [String: Any])?["devices"] as? [String: Int])?["accel:0"])
+        XCTAssertEqual(accel["peak_bytes"], predicted, "the rehearsed accelerator peak is the run's")
+        XCTAssertLessThanOrEqual(predicted, budget)
+        XCTAssertEqual(accel["capacity_bytes"], budget, "the budget is enforced as the device's capacity")
+        XCTAssertNotEqual(chosen["offload"] as? String, "none")
+        var same = ["--offload", chosen["offload"] as? String ?? "none"]
+        if let blocks = chosen["blocks_per_group"] as? Int { same += ["--blocks-per-group", "\(blocks)"] }
+        if chosen["vae_tiling"] as? Bool == true { same.append("--vae-tiling") }
+        let byHand = request.prefix(request.count - 2) + same + ["--out", folder + "/hand.png"]
+        XCTAssertEqual(try self.run(["generate"] + byHand).status, 0)
+        XCTAssertEqual(try imagePixels(folder + "/budget.png"), try imagePixels(folder + "/hand.png"))
+
+        try assertFailsWithOneLine(["generate"] + request + ["--max-memory", "0=1MB", "--out", folder + "/none.png"],
+                                   containing: "no plan fits accel:0 within")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/none.png"))
     }
 
     /// `diffuse plan`: the run rehearsed without reading a weight; the JSON object the issue

@@ -5,8 +5,12 @@ import Tensor
 extension DiffusionPipeline {
     /// The host plans a memory budget weighs for this pipeline, fastest first: every phase's
     /// model resident, group offloading one block a group, group offloading per leaf module.
-    public func budgetCandidates() throws -> [BudgetCandidate] {
-        try [.resident, .groupBlock(blocksPerGroup: 1), .groupLeaf].map(budgetCandidate)
+    /// Towards an accelerator (`onAccelerator`) model and sequential offload are weighed too.
+    public func budgetCandidates(onAccelerator: Bool = false) throws -> [BudgetCandidate] {
+        let techniques: [BudgetCandidate.Technique] = onAccelerator
+            ? [.resident, .modelOffload, .groupBlock(blocksPerGroup: 1), .groupLeaf, .sequentialOffload]
+            : [.resident, .groupBlock(blocksPerGroup: 1), .groupLeaf]
+        return try techniques.map(budgetCandidate)
     }
 
     /// `technique` on the host, sized from the components' module trees and weights as loaded
@@ -17,6 +21,9 @@ extension DiffusionPipeline {
         case .resident: return try .resident(parts, computeDType: dtype, onePhaseAtATime: releasesWeightPagesBetweenPhases)
         case .groupBlock(let n): return try .grouped(parts, .blockLevel(blocksPerGroup: n), computeDType: dtype)
         case .groupLeaf: return try .grouped(parts, .leafLevel, computeDType: dtype)
+        // What the accelerator holds at once: a phase's model; a leaf module's weights.
+        case .modelOffload: return try BudgetCandidate.resident(parts, computeDType: dtype, onePhaseAtATime: true).renamed(technique)
+        case .sequentialOffload: return try BudgetCandidate.grouped(parts, .leafLevel, computeDType: dtype).renamed(technique)
         }
     }
 }
