@@ -207,10 +207,13 @@ public struct BudgetPlan: Sendable, Equatable {
 
     /// The fastest candidate that fits: least predicted step time, the given order (simplest
     /// first) breaking ties — times within 2 % of each other, closer than a timing can tell —
-    /// and ordering candidates without one. Lossless candidates first: a lossy one only where
-    /// none of them fits.
+    /// and ordering candidates without one. The plain run's numbers first: a tiled decode
+    /// (Diffusers' blend changes the pixels a little) only where no candidate decoding whole
+    /// fits, and a lossy storage dtype only where no lossless candidate does.
     public var chosen: BudgetCandidate? {
-        fastest(candidates.filter { $0.lossyStorage == nil }) ?? fastest(candidates.filter { $0.lossyStorage != nil })
+        let lossless = candidates.filter { $0.lossyStorage == nil }
+        return fastest(lossless.filter { !$0.vaeTiling }) ?? fastest(lossless.filter(\.vaeTiling))
+            ?? fastest(candidates.filter { $0.lossyStorage != nil })
     }
 
     private func fastest(_ candidates: [BudgetCandidate]) -> BudgetCandidate? {

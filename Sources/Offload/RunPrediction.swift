@@ -64,6 +64,13 @@ public struct RunPrediction: Sendable, Equatable {
                   stepSecondsByClass: byClass)
     }
 
+    /// This prediction for a run that starts from a process of `resident` bytes where that is
+    /// more than the rehearsal started from (later rehearsals leave the allocator's heap larger).
+    public func startingFrom(_ resident: Int) -> RunPrediction {
+        RunPrediction(baseResidentBytes: max(baseResidentBytes, resident), rehearsedPeakBytes: rehearsedPeakBytes, mappedPeakBytes: mappedPeakBytes,
+                      outputBytes: outputBytes, devicePeakBytes: devicePeakBytes, stepSeconds: stepSeconds, stepSecondsByClass: stepSecondsByClass)
+    }
+
     /// The prediction of a batch run in chunks from its rehearsed chunk: a step of the whole
     /// batch takes a chunk's step `chunks` times (the batch over the images per chunk; a
     /// step's operations scale with the images they compute).

@@ -96,7 +96,7 @@ extension Generate {
     /// A batch is weighed in chunks too (half, a quarter, … down to one image at a time) while
     /// no candidate fits, or no resident one does though its weights would: chunks of a batch
     /// hold less of its activations, and a chunked resident run may beat a whole-batch
-    /// offloaded one. Lossless plans come first: only where none fits are the same plans with the
+    /// offloaded one, or a whole decode fit where only a tiled one did. Lossless plans come first: only where none fits are the same plans with the
     /// denoiser's weights stored in f8e4m3 weighed — chosen with `--allow-lossy`, else named.
     func rehearsedPlan(budget: Int, devices: DeviceSet, target: Device, seed: UInt64) throws -> BudgetPlan {
         let processBytes = ProcessMemory.residentBytes ?? 0
@@ -123,7 +123,8 @@ extension Generate {
             for size in chunks && chunkable ? BudgetCandidate.chunkSizes(batch: batch) : [] {
                 let current = plan(candidates)
                 let residentFits = current.candidates.contains { $0.technique == .resident && $0.lossyStorage == techniques[0].lossyStorage && current.fits($0) }
-                guard current.chosen == nil || (residentCanFit && !residentFits) else { break }
+                // Smaller chunks may let the whole decode fit where only a tiled one does.
+                guard current.chosen == nil || current.chosen?.vaeTiling == true || (residentCanFit && !residentFits) else { break }
                 candidates += try rehearsed(techniques.map { $0.chunked(size) }, devices: devices, target: target, seed: seed, times: times)
             }
         }
@@ -136,6 +137,10 @@ extension Generate {
             try weigh(stored + stored.map { $0.tiled() }, chunks: allowLossy)
         }
         if times.measuredCount > 0 { try? times.save(to: Self.operationTimesFile) }
+        // The run starts from the process the last rehearsal left, which may have grown since
+        // a candidate's own rehearsal (each loads the pipeline's module trees again).
+        let start = ProcessMemory.residentBytes ?? 0
+        for index in candidates.indices { candidates[index].prediction = candidates[index].prediction?.startingFrom(start) }
         return plan(candidates)
     }
 

@@ -67,6 +67,11 @@ final class MemoryBudgetPlanTests: XCTestCase {
         // Lossless first: where one fits, it is chosen even with lossy ones allowed and faster-looking.
         let roomy = BudgetPlan(budgetBytes: 600, processBytes: 100, outputBytes: 10, candidates: [lossless, lossy], lossyAllowed: true)
         XCTAssertEqual(roomy.chosen, lossless)
+        // The whole decode before a tiled one (tiling changes the pixels), whatever the order.
+        let tiled = BudgetCandidate(technique: .resident, weightBytesAtOnce: 100, largestUnit: "unet", largestUnitBytes: 100).tiled()
+        let chunked = lossless.chunked(1)
+        XCTAssertEqual(BudgetPlan(budgetBytes: 600, processBytes: 100, outputBytes: 10, candidates: [tiled, chunked, lossy], lossyAllowed: true).chosen, chunked)
+        XCTAssertEqual(BudgetPlan(budgetBytes: 300, processBytes: 100, outputBytes: 10, candidates: [chunked, tiled, lossy], lossyAllowed: true).chosen, tiled)
         XCTAssertEqual(BudgetCandidate.chunkSizes(batch: 8), [4, 2, 1])
         XCTAssertEqual(BudgetCandidate.chunkSizes(batch: 5), [3, 2, 1])
         XCTAssertEqual(BudgetCandidate.chunkSizes(batch: 1), [])
