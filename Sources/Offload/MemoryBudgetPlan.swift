@@ -271,7 +271,7 @@ public struct BudgetPlan: Sendable, Equatable {
     /// The smallest budget a lossy candidate, not allowed, would fit in, where that is less than
     /// any lossless one's (nil where none was weighed).
     public var minimumLossyBudgetBytes: Int? {
-        guard !lossyAllowed, let lossy = candidates.filter({ $0.rejection == nil && $0.lossyStorage != nil }).map(neededBytes).min() else { return nil }
+        guard !lossyAllowed, let lossy = candidates.filter({ $0.rejection == nil && $0.lossyStorage != nil && fitsDevices($0) }).map(neededBytes).min() else { return nil }
         return lossy < minimumBudgetBytes ? lossy : nil
     }
 

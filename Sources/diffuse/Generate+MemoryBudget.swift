@@ -94,10 +94,11 @@ extension Generate {
     /// Each candidate — resident, group offload by blocks, per leaf, each with the VAE whole and
     /// tiled — sized from the module trees and rehearsed, its peaks and step time predicted.
     /// A batch is weighed in chunks too (half, a quarter, … down to one image at a time) while
-    /// no candidate fits, or no resident one does though its weights would: chunks of a batch
-    /// hold less of its activations, and a chunked resident run may beat a whole-batch
-    /// offloaded one, or a whole decode fit where only a tiled one did. Lossless plans come first: only where none fits are the same plans with the
-    /// denoiser's weights stored in f8e4m3 weighed — chosen with `--allow-lossy`, else named.
+    /// no candidate fits, only a tiled decode does, or no resident one does though its weights
+    /// would: chunks of a batch hold less of its activations, so a whole decode may fit, and a
+    /// chunked resident run may beat a whole-batch offloaded one. Lossless plans come first:
+    /// only where none fits are the same plans with the denoiser's weights stored in f8e4m3
+    /// weighed — chosen with `--allow-lossy`, else named in the refusal.
     func rehearsedPlan(budget: Int, devices: DeviceSet, target: Device, seed: UInt64) throws -> BudgetPlan {
         let processBytes = ProcessMemory.residentBytes ?? 0
         let (sizedCandidates, outputBytes, chunkable) = try sized(target: target) { pipeline in

@@ -131,7 +131,7 @@ struct Generate: ParsableCommand {
     @OptionGroup(title: "Family options (SDXL, FLUX)")
     var family: FamilyFlags
 
-    @Option(parsing: .unconditional, help: "Host memory budget, e.g. 6GB or 512MiB: the fastest lossless plan (resident, or group offload by blocks or by leaf modules) whose weights, process and images fit is chosen, and the memory left for computing is enforced — a run that would need more stops with an out-of-memory error instead of being killed; one that no plan fits is refused before it loads. With an accel --device, --max-memory N=SIZE is that device's budget and model and sequential offloading are weighed too. Not with --offload or --device-map.")
+    @Option(parsing: .unconditional, help: "Host memory budget, e.g. 6GB or 512MiB: the fastest lossless plan (resident, or group offload by blocks or by leaf modules; the VAE whole or tiled; the batch whole or in chunks) whose rehearsed peak fits is chosen, and the memory left for computing is enforced — a run that would need more stops with an out-of-memory error instead of being killed; one that no plan fits is refused before it loads. With an accel --device, --max-memory N=SIZE is that device's budget and model and sequential offloading are weighed too. Not with --offload or --device-map.")
     var memoryBudget: String?
 
     @Flag(help: "With --memory-budget: where no lossless plan fits, weigh plans that store the denoiser's Linear/Conv weights in f8e4m3 too (layerwise casting, as Diffusers' enable_layerwise_casting: the images differ a little from the plain run's).")
