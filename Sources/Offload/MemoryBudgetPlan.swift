@@ -238,13 +238,17 @@ public struct BudgetPlan: Sendable, Equatable {
 
     /// The bytes `candidate` needs: its predicted process peak, or (not rehearsed) its weights
     /// at once, the process and the outputs.
-    /// A rehearsed candidate's need includes an eighth more than its prediction: the process's
-    /// memory outside the allocators' accounts that the model misses (BENCHMARKS.md, "Predicted
-    /// before it runs": up to 7 % on resident runs, more on tiny ones), so that the run stays
-    /// under the budget, not just its prediction.
+    /// A rehearsed candidate's need includes an eighth more than its prediction, and at least
+    /// 32 MiB: the process's memory outside the allocators' accounts that the model misses
+    /// (BENCHMARKS.md, "Predicted before it runs": up to 7 % on resident runs; on the demo
+    /// pipeline at 256² about 30 MB, a fifth of its peak, whatever the technique), so that the
+    /// run stays under the budget, not just its prediction.
+    public static let minimumHeadroomBytes = 32 << 20
+
     public func neededBytes(_ candidate: BudgetCandidate) -> Int {
         guard let prediction = candidate.prediction else { return processBytes + outputBytes + candidate.weightBytesAtOnce }
-        return prediction.processPeakResidentBytes + prediction.processPeakResidentBytes / 8
+        let peak = prediction.processPeakResidentBytes
+        return peak + max(peak / 8, Self.minimumHeadroomBytes)
     }
 
     /// Whether `candidate` fits the budget (and, lossy, may be chosen).

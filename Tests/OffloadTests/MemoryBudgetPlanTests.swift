@@ -77,6 +77,18 @@ final class MemoryBudgetPlanTests: XCTestCase {
         XCTAssertEqual(BudgetCandidate.chunkSizes(batch: 1), [])
     }
 
+    /// A rehearsed candidate needs its predicted peak and an eighth more, at least 32 MiB more.
+    func testHeadroomOverThePrediction() throws {
+        func need(_ peak: Int) -> Int {
+            var candidate = BudgetCandidate(technique: .resident, weightBytesAtOnce: 1, largestUnit: "unet", largestUnitBytes: 1)
+            candidate.prediction = RunPrediction(baseResidentBytes: peak, rehearsedPeakBytes: 0, mappedPeakBytes: 0, outputBytes: 0,
+                                                 devicePeakBytes: [:], stepSeconds: nil)
+            return BudgetPlan(budgetBytes: .max, processBytes: 0, outputBytes: 0, candidates: [candidate]).neededBytes(candidate)
+        }
+        XCTAssertEqual(need(100 << 20), (100 << 20) + (32 << 20))
+        XCTAssertEqual(need(1 << 30), (1 << 30) + (1 << 27))
+    }
+
     /// The planner's groups are group offloading's: same ids, same bytes, in order, at both
     /// levels, for every denoiser family (and the pipeline's resident figure is its largest
     /// component's weights).
