@@ -12,20 +12,20 @@ import Tensor
 /// plus the 8-bit pictures and their encoded files the command makes from the images.
 public struct RunPrediction: Sendable, Equatable {
     /// The process's resident set when the rehearsal began (code, libraries, tokenizers).
-    public let baseResidentBytes: Int
+    public private(set) var baseResidentBytes: Int
     /// The most bytes the run holds at once above that, as rehearsed.
-    public let rehearsedPeakBytes: Int
+    public private(set) var rehearsedPeakBytes: Int
     /// The most mapped checkpoint bytes resident at once.
-    public let mappedPeakBytes: Int
+    public private(set) var mappedPeakBytes: Int
     /// What the command holds beside the run: pictures and encoded files.
-    public let outputBytes: Int
+    public private(set) var outputBytes: Int
     /// Per device (`cpu`, `accel:0`): the most live bytes its allocator holds at once.
-    public let devicePeakBytes: [String: Int]
+    public private(set) var devicePeakBytes: [String: Int]
     /// Seconds of one denoising step (a step after the first where the run has one), nil when
     /// the rehearsal had no timing table.
-    public let stepSeconds: Double?
+    public private(set) var stepSeconds: Double?
     /// `stepSeconds` by op class (`convolution`, `matmul`, …; copies to limited devices as `copy`).
-    public let stepSecondsByClass: [String: Double]
+    public private(set) var stepSecondsByClass: [String: Double]
 
     public var processPeakResidentBytes: Int { baseResidentBytes + rehearsedPeakBytes + outputBytes }
 
@@ -67,17 +67,19 @@ public struct RunPrediction: Sendable, Equatable {
     /// This prediction for a run that starts from a process of `resident` bytes where that is
     /// more than the rehearsal started from (later rehearsals leave the allocator's heap larger).
     public func startingFrom(_ resident: Int) -> RunPrediction {
-        RunPrediction(baseResidentBytes: max(baseResidentBytes, resident), rehearsedPeakBytes: rehearsedPeakBytes, mappedPeakBytes: mappedPeakBytes,
-                      outputBytes: outputBytes, devicePeakBytes: devicePeakBytes, stepSeconds: stepSeconds, stepSecondsByClass: stepSecondsByClass)
+        var rebased = self
+        rebased.baseResidentBytes = max(baseResidentBytes, resident)
+        return rebased
     }
 
     /// The prediction of a batch run in chunks from its rehearsed chunk: a step of the whole
     /// batch takes a chunk's step `chunks` times (the batch over the images per chunk; a
     /// step's operations scale with the images they compute).
     public func steppingChunks(_ chunks: Double) -> RunPrediction {
-        RunPrediction(baseResidentBytes: baseResidentBytes, rehearsedPeakBytes: rehearsedPeakBytes, mappedPeakBytes: mappedPeakBytes,
-                      outputBytes: outputBytes, devicePeakBytes: devicePeakBytes, stepSeconds: stepSeconds.map { $0 * chunks },
-                      stepSecondsByClass: stepSecondsByClass.mapValues { $0 * chunks })
+        var chunked = self
+        chunked.stepSeconds = stepSeconds.map { $0 * chunks }
+        chunked.stepSecondsByClass = stepSecondsByClass.mapValues { $0 * chunks }
+        return chunked
     }
 
     /// The bytes a host allocator may hold under `budget` with this run: its rehearsed peak

@@ -56,9 +56,8 @@ extension TextToImagePipeline {
     /// What a batch run in chunks cannot take: several prompts (a chunk is one prompt's
     /// images), and a scheduler whose steps draw noise.
     public func refuseChunking(_ options: GenerationOptions) throws {
-        let prompts = options.promptEmbeddings?.shape.first ?? options.prompts.count
-        guard prompts == 1 else {
-            throw PipelineError.invalidOption("a batch runs in chunks with one prompt, not \(prompts): give the prompts one call each")
+        guard options.promptCount == 1 else {
+            throw PipelineError.invalidOption("a batch runs in chunks with one prompt, not \(options.promptCount): give the prompts one call each")
         }
         guard !scheduler.drawsNoiseEachStep else {
             throw PipelineError.invalidOption("\(type(of: scheduler)) draws noise at every step for the whole batch, so its batch cannot run "
@@ -83,10 +82,7 @@ public struct BatchNoise {
         generator = TorchGenerator(seed: options.seed)
         self.perImage = perImage
         if let given = options.latents {
-            guard given.shape == [batch] + perImage else {
-                throw PipelineError.invalidOption("initial latents have shape \(given.shape); this run needs \([batch] + perImage)")
-            }
-            whole = given
+            whole = try checkedInitialLatents(given, shape: [batch] + perImage)
         } else if perImage.reduce(1, *) % 16 != 0 {
             whole = try generator.randn([batch] + perImage)
         }

@@ -42,7 +42,7 @@ extension DiffusionPipeline {
         if options.promptEmbeddings == nil && options.prompts.isEmpty {
             throw PipelineError.invalidOption("give a prompt (or prompt embeddings)")
         }
-        let groups = options.promptEmbeddings?.shape.first ?? options.prompts.count
+        let groups = options.promptCount
         let (images, overflow) = groups.multipliedReportingOverflow(by: options.imagesPerPrompt)
         guard !overflow, images <= Self.maximumBatch else {
             throw PipelineError.invalidOption(

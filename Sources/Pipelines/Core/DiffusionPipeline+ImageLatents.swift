@@ -2,6 +2,14 @@ import Foundation
 import Models
 import Tensor
 
+/// Given initial latents as f32, refused unless they have the run's `shape` (`what` names it).
+func checkedInitialLatents(_ given: Tensor, shape: [Int], what: String = "") throws -> Tensor {
+    guard given.shape == shape else {
+        throw PipelineError.invalidOption("initial latents have shape \(given.shape); this run needs \(what)\(shape)")
+    }
+    return try given.to(.f32)
+}
+
 /// The initial noise, and image-to-image's input and encoding, shared by every family.
 extension DiffusionPipeline {
     /// A call's initial noise of `shape`: the given `options.latents` (which must have that
@@ -9,10 +17,7 @@ extension DiffusionPipeline {
     /// `randn_tensor` draws it.
     func initialNoise(_ options: GenerationOptions, shape: [Int], what: String = "", generator: inout TorchGenerator) throws -> Tensor {
         guard let given = options.latents else { return try generator.randn(shape) }
-        guard given.shape == shape else {
-            throw PipelineError.invalidOption("initial latents have shape \(given.shape); this run needs \(what)\(shape)")
-        }
-        return try given.to(.f32)
+        return try checkedInitialLatents(given, shape: shape, what: what)
     }
 
     /// What every image-to-image call checks first: `strength` in [0, 1], and an input of

@@ -61,6 +61,9 @@ public struct GenerationOptions: @unchecked Sendable {
     public init(prompt: String, negativePrompt: String? = nil) {
         self.init(prompts: [prompt], negativePrompts: negativePrompt.map { [$0] })
     }
+
+    /// The image groups of a call: the prompt embeddings' rows where given, else the prompts.
+    public var promptCount: Int { promptEmbeddings?.shape.first ?? prompts.count }
 }
 
 /// A size in pixels (Diffusers' tuples are (height, width); the command line writes WxH).

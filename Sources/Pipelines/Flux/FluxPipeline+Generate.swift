@@ -33,8 +33,7 @@ extension FluxPipeline {
         let batch = prompt.embeds.shape[0]
 
         var generator = TorchGenerator(seed: options.seed)
-        let shape = [batch, latentChannels, call.latentHeight, call.latentWidth]
-        var noise = try initialNoise(options, shape: shape, what: "the unpacked noise ", generator: &generator)
+        var noise = try initialNoise(options, shape: [batch] + initialNoiseShape(options), what: "the unpacked noise ", generator: &generator)
         // Diffusers holds the latents in the prompt embeddings' dtype.
         noise = try noise.to(dtype).to(.f32)
         try setSchedule(steps: options.steps, imageSequenceLength: call.imageSequenceLength)

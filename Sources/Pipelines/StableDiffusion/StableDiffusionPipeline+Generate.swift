@@ -8,7 +8,7 @@ extension StableDiffusionPipeline {
     /// draw (or take) the initial latents, denoise with classifier-free guidance, decode.
     public func generate(_ options: GenerationOptions, progress: ProgressHandler? = nil) throws -> GenerationResult {
         defer { modelOffload?.offloadAll() }   // Diffusers' maybe_free_model_hooks
-        let (width, height) = try resolvedSize(options, supported: [.guidanceRescale], pipeline: Self.layout.className)
+        _ = try resolvedSize(options, supported: [.guidanceRescale], pipeline: Self.layout.className)
         try castPendingWeights()
         var timings = GenerationResult.Timings()
         defer { OpProfile.beginSection(nil) }
@@ -17,7 +17,7 @@ extension StableDiffusionPipeline {
 
         var generator = TorchGenerator(seed: options.seed)
         try scheduler.setTimesteps(options.steps)
-        var latents = try initialLatents(options, batch: batch, width: width, height: height, generator: &generator)
+        var latents = try initialLatents(options, batch: batch, generator: &generator)
         scheduler.generator = generator
         latents = try denoise(latents, timesteps: scheduler.timesteps, positive: positive, negative: negative,
                               guidanceScale: options.guidanceScale, guidanceRescale: options.guidanceRescale, timings: &timings,

@@ -41,10 +41,8 @@ public class UNetDiffusionPipeline: DiffusionPipeline, @unchecked Sendable {
     /// The initial latents of a text-to-image call, [batch, C, h, w] scaled by the scheduler's
     /// `init_noise_sigma`: the given ones (`options.latents`) or drawn from `generator`, as
     /// Diffusers' `prepare_latents`.
-    func initialLatents(_ options: GenerationOptions, batch: Int, width: Int, height: Int,
-                        generator: inout TorchGenerator) throws -> Tensor {
-        let shape = [batch, unet.config.inChannels, height / vaeScaleFactor, width / vaeScaleFactor]
-        let latents = try initialNoise(options, shape: shape, generator: &generator)
+    func initialLatents(_ options: GenerationOptions, batch: Int, generator: inout TorchGenerator) throws -> Tensor {
+        let latents = try initialNoise(options, shape: [batch] + initialNoiseShape(options), generator: &generator)
         return try latents.scaled(by: scheduler.initNoiseSigma)
     }
 

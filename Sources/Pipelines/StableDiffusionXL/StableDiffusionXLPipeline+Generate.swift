@@ -29,7 +29,7 @@ extension StableDiffusionXLPipeline {
         var generator = TorchGenerator(seed: options.seed)
         try scheduler.setTimesteps(options.steps)
         let timesteps = try endingAt(options.denoisingEnd, scheduler.timesteps)
-        var latents = try initialLatents(options, batch: batch, width: width, height: height, generator: &generator)
+        var latents = try initialLatents(options, batch: batch, generator: &generator)
         scheduler.generator = generator
         latents = try denoise(latents, timesteps: timesteps, prompt: prompt, timeIDs: (ids, negativeIDs), options: options,
                               timings: &timings, progress: progress)
