@@ -26,6 +26,8 @@ public struct RunPrediction: Sendable, Equatable {
     public private(set) var stepSeconds: Double?
     /// `stepSeconds` by op class (`convolution`, `matmul`, …; copies to limited devices as `copy`).
     public private(set) var stepSecondsByClass: [String: Double]
+    /// The phase the process peaks in, as rehearsed (`vae_decode`, `unet_step`, …; nil: not known).
+    public var peakSection: String?
 
     public var processPeakResidentBytes: Int { baseResidentBytes + rehearsedPeakBytes + outputBytes }
 
@@ -62,6 +64,7 @@ public struct RunPrediction: Sendable, Equatable {
                   mappedPeakBytes: figures.mappedPeakBytes, outputBytes: outputBytes,
                   devicePeakBytes: figures.devicePeakBytes, stepSeconds: times == nil ? nil : byClass.values.reduce(0, +),
                   stepSecondsByClass: byClass)
+        peakSection = figures.peakSection
     }
 
     /// This prediction for a run that starts from a process of `resident` bytes where that is

@@ -21,6 +21,16 @@ public enum AttentionKernel: Sendable, Equatable {
     /// The reference computation this many heads at a time (Diffusers' `SlicedAttnProcessor`):
     /// the scores of `n` heads of one sample exist at once.
     case sliced(Int)
+
+    /// Its name in operation signatures and profiles: `reference`, `memoryEfficient`, `auto`, `slicedN`.
+    public var name: String {
+        switch self {
+        case .reference: return "reference"
+        case .memoryEfficient: return "memoryEfficient"
+        case .auto: return "auto"
+        case .sliced(let n): return "sliced\(n)"
+        }
+    }
 }
 
 /// The compute behind tensor operations. Each device answers one backend; the CPU backend

@@ -30,6 +30,8 @@ public final class MemoryRehearsal: @unchecked Sendable {
         public var devicePeakBytes: [String: Int] = [:]
         /// The most mapped weight bytes resident at once.
         public var mappedPeakBytes = 0
+        /// The section the process peak was reached in (`vae_decode`, `unet_step`, …).
+        public var peakSection = "other"
         /// Per section: how many times it was entered (denoising steps after the first: `unet_step`).
         public var sectionEntries: [String: Int] = [:]
         /// Per section: how many times each operation signature ran.
@@ -226,7 +228,10 @@ public final class MemoryRehearsal: @unchecked Sendable {
     /// Must be called with the lock held.
     private func updateProcessPeak() {
         let held = zip(heldBytes, startBytes).reduce(0) { $0 + max(0, $1.0 - $1.1) }
-        measured.processPeakBytes = max(measured.processPeakBytes, held + mappedBytes)
+        if held + mappedBytes > measured.processPeakBytes {
+            measured.processPeakBytes = held + mappedBytes
+            measured.peakSection = section
+        }
     }
 
     /// An operation: its mapped inputs are read, `call` runs (allocating, computing nothing),

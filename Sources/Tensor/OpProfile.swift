@@ -9,7 +9,7 @@ public enum OpClass: String, CaseIterable, Sendable, Codable {
         switch name {
         case "conv2d": self = .convolution
         case "matmul", "linear": self = .matmul
-        case "attention": self = .attention
+        case _ where name.hasPrefix("attention"): self = .attention
         case "groupNorm", "layerNorm", "rmsNorm", "softmax": self = .normalization
         case "concat", "upsampleNearest", "embedding": self = .copy
         default: self = .elementwise   // unary.*, binary.*, affine, clamp

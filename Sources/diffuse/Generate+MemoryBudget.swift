@@ -7,24 +7,29 @@ import Foundation
 struct RunSetup: Equatable {
     var offload: String
     var blocksPerGroup: Int?
-    var vaeTiling: Bool
+    var decode: VAEDecode
+    /// `--attention flash` in place of the requested kernel.
+    var memoryEfficientAttention: Bool
     /// The batch run this many images at a time (nil: all at once).
     var imagesPerChunk: Int?
     /// `--storage-dtype` of the denoiser's weights (layerwise casting), nil for none.
     var storageDtype: String?
 
-    init(offload: String, blocksPerGroup: Int?, vaeTiling: Bool, imagesPerChunk: Int?, storageDtype: String?) {
+    init(offload: String, blocksPerGroup: Int?, decode: VAEDecode, memoryEfficientAttention: Bool = false, imagesPerChunk: Int?,
+         storageDtype: String?) {
         self.offload = offload
         self.blocksPerGroup = blocksPerGroup
-        self.vaeTiling = vaeTiling
+        self.decode = decode
+        self.memoryEfficientAttention = memoryEfficientAttention
         self.imagesPerChunk = imagesPerChunk
         self.storageDtype = storageDtype
     }
 
     /// `candidate`'s techniques; a storage dtype the command line fixed stays.
     init(_ candidate: BudgetCandidate, storageDtype: String?) {
-        self.init(offload: candidate.technique.offloadOption, blocksPerGroup: candidate.technique.blocksPerGroup, vaeTiling: candidate.vaeTiling,
-                  imagesPerChunk: candidate.imagesPerChunk, storageDtype: candidate.lossyStorage.map { "\($0)" } ?? storageDtype)
+        self.init(offload: candidate.technique.offloadOption, blocksPerGroup: candidate.technique.blocksPerGroup, decode: candidate.decode,
+                  memoryEfficientAttention: candidate.memoryEfficientAttention, imagesPerChunk: candidate.imagesPerChunk,
+                  storageDtype: candidate.lossyStorage.map { "\($0)" } ?? storageDtype)
     }
 }
 
@@ -91,21 +96,24 @@ extension Generate {
         return ChosenBudgetPlan(plan: plan, chosen: chosen, storageDtype: storageDtype)
     }
 
-    /// Each candidate — resident, group offload by blocks, per leaf, each with the VAE whole and
-    /// tiled — sized from the module trees and rehearsed, its peaks and step time predicted.
-    /// A batch is weighed in chunks too (half, a quarter, … down to one image at a time) while
-    /// no candidate fits, only a tiled decode does, or no resident one does though its weights
-    /// would: chunks of a batch hold less of its activations, so a whole decode may fit, and a
-    /// chunked resident run may beat a whole-batch offloaded one. Lossless plans come first:
-    /// only where none fits are the same plans with the denoiser's weights stored in f8e4m3
-    /// weighed — chosen with `--allow-lossy`, else named in the refusal.
+    /// Each candidate — resident, group offload by blocks, per leaf (towards an accelerator,
+    /// model and sequential offload) — sized from the module trees and rehearsed, its peaks and
+    /// step time predicted. Each decodes as asked and, in a batch, one image at a time (the
+    /// same numbers, one image's activations). Where none fits: the memory-efficient attention
+    /// kernel in place of one that holds whole score matrices, then tiled decodes, tiles ever
+    /// smaller (`VAEDecode.ladder`), until one fits. A batch is weighed in chunks too (half, a
+    /// quarter, … down to one image at a time) while no candidate fits, only one with other
+    /// numbers does (tiles, attention), or no resident one does though its weights would: a
+    /// chunk holds less of the batch's activations, and a chunked resident run may beat a
+    /// whole-batch offloaded one. Lossless plans come first: only where none fits are the same
+    /// plans with the denoiser's weights stored in f8e4m3 weighed — chosen with
+    /// `--allow-lossy`, else named in the refusal.
     func rehearsedPlan(budget: Int, devices: DeviceSet, target: Device, seed: UInt64) throws -> BudgetPlan {
         let processBytes = ProcessMemory.residentBytes ?? 0
-        let (sizedCandidates, outputBytes, chunkable) = try sized(target: target) { pipeline in
+        let (sizedCandidates, outputBytes, chunkable, decodes) = try sized(target: target) { pipeline in
             (try pipeline.budgetCandidates(onAccelerator: !target.isCPU), pictureBytes(pipeline), image == nil && family.imageLatents == nil
-                && (try? pipeline.refuseChunking(try generationOptions(pipeline, seed: seed))) != nil)
+                && (try? pipeline.refuseChunking(try generationOptions(pipeline, seed: seed))) != nil, try decodeLadder(pipeline))
         }
-        let techniques = sizedCandidates + sizedCandidates.map { $0.tiled() }
         let deviceBudgets = try acceleratorBudgets()
         func plan(_ candidates: [BudgetCandidate]) -> BudgetPlan {
             BudgetPlan(budgetBytes: budget, processBytes: processBytes, outputBytes: outputBytes, candidates: candidates,
@@ -113,29 +121,49 @@ extension Generate {
         }
         // What no rehearsal can lower — the process, the images, the fewest weights a plan holds
         // at once — already past the budget: refused as it stands, nothing rehearsed.
-        let bound = plan(techniques)
+        let bound = plan(sizedCandidates)
         if bound.chosen == nil { return bound }
         let times = OperationTimes.load(from: Self.operationTimesFile)
+        let scoresWhole = AttentionBackend(name: attention)?.holdsScoreMatrices == true
         var candidates: [BudgetCandidate] = []
+        func rehearse(_ some: [BudgetCandidate]) throws {
+            candidates += try rehearsed(some, devices: devices, target: target, seed: seed, times: times)
+        }
         /// `techniques` rehearsed on the whole batch, then in ever smaller chunks while that may help.
         func weigh(_ techniques: [BudgetCandidate], chunks: Bool) throws {
-            candidates += try rehearsed(techniques, devices: devices, target: target, seed: seed, times: times)
             let residentCanFit = bound.fits(techniques[0])
-            for size in chunks && chunkable ? BudgetCandidate.chunkSizes(batch: batch) : [] {
-                let current = plan(candidates)
-                let residentFits = current.candidates.contains { $0.technique == .resident && $0.lossyStorage == techniques[0].lossyStorage && current.fits($0) }
-                // Smaller chunks may let the whole decode fit where only a tiled one does.
-                guard current.chosen == nil || current.chosen?.vaeTiling == true || (residentCanFit && !residentFits) else { break }
-                candidates += try rehearsed(techniques.map { $0.chunked(size) }, devices: devices, target: target, seed: seed, times: times)
+            for size in [nil] + (chunks && chunkable ? BudgetCandidate.chunkSizes(batch: batch) : []) {
+                if size != nil {
+                    let current = plan(candidates)
+                    let residentFits = current.candidates.contains { $0.technique == .resident && $0.lossyStorage == techniques[0].lossyStorage && current.fits($0) }
+                    // Smaller chunks may let a plan with the plain decode and kernels fit.
+                    guard current.chosen == nil || current.chosen?.numbers == .close || (residentCanFit && !residentFits) else { break }
+                }
+                let chunked = techniques.map { candidate in size.map(candidate.chunked) ?? candidate }
+                let rungs = decodes(size ?? batch)
+                let plain = rungs.filter { !$0.tiling }, tiles = rungs.filter(\.tiling)
+                var weighed = candidates.count
+                try rehearse(chunked.flatMap { candidate in plain.map(candidate.decoding) })
+                // Where none fits, a rung down at a time, where the phase it lowers is the one the
+                // rung above peaks in (the denoiser's attention, the decode).
+                let flash = scoresWhole ? chunked.map { $0.decoding(plain.last ?? VAEDecode()).withMemoryEfficientAttention() } : []
+                for rung in [flash] + tiles.map({ tile in chunked.map { $0.decoding(tile) } + flash.map { $0.decoding(tile) } }) where !rung.isEmpty {
+                    let current = plan(candidates)
+                    guard current.chosen == nil else { break }
+                    let above = candidates[weighed...].min { current.neededBytes($0) < current.neededBytes($1) }?.prediction?.peakSection
+                    guard rung[0].decode.tiling ? above == Self.decodeSection : above?.hasPrefix("unet") == true else { continue }
+                    weighed = candidates.count
+                    try rehearse(rung)
+                }
             }
         }
-        try weigh(techniques, chunks: true)
+        try weigh(sizedCandidates, chunks: true)
         if plan(candidates).chosen == nil && storageDtype == nil {
             var lossy = requestedSetup
             lossy.storageDtype = "\(BudgetCandidate.lossyStorageDType)"
             let stored = try sized(target: target, setup: lossy) { try $0.budgetCandidates(onAccelerator: !target.isCPU) }.map { $0.storing(BudgetCandidate.lossyStorageDType) }
             // Without --allow-lossy, the whole batch only: enough to name what it would take.
-            try weigh(stored + stored.map { $0.tiled() }, chunks: allowLossy)
+            try weigh(stored, chunks: allowLossy)
         }
         if times.measuredCount > 0 { try? times.save(to: Self.operationTimesFile) }
         // The run starts from the process the last rehearsal left, which may have grown since
@@ -143,6 +171,19 @@ extension Generate {
         let start = ProcessMemory.residentBytes ?? 0
         for index in candidates.indices { candidates[index].prediction = candidates[index].prediction?.startingFrom(start) }
         return plan(candidates)
+    }
+
+    /// The rehearsal's section of the VAE decode (`DiffusionPipeline.decodePhase`).
+    static let decodeSection = "vae_decode"
+
+    /// The VAE decodes a plan weighs for a batch (or chunk) of `images`, from the one asked for
+    /// down (`VAEDecode.ladder`).
+    func decodeLadder(_ pipeline: any TextToImagePipeline) throws -> (Int) -> [VAEDecode] {
+        let vae = try pipeline.autoencoder()
+        let side = pipeline.defaultImageSize, requested = requestedSetup.decode
+        let imageSide = max(width ?? side, height ?? side)
+        let (sampleSize, downscale) = (vae.config.sampleSize, vae.config.downscaleFactor)
+        return { images in VAEDecode.ladder(from: requested, batch: images, imageSide: imageSide, sampleSize: sampleSize, downscale: downscale) }
     }
 
     /// `candidates` each rehearsed, or rejected where a device's capacity ran out in the rehearsal.

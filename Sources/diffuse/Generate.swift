@@ -223,7 +223,8 @@ struct Generate: ParsableCommand {
 
     /// The placement and decode choices the command line asks for (a budget's plan makes its own).
     var requestedSetup: RunSetup {
-        RunSetup(offload: offload, blocksPerGroup: blocksPerGroup, vaeTiling: vaeTiling, imagesPerChunk: imagesPerChunk, storageDtype: storageDtype)
+        RunSetup(offload: offload, blocksPerGroup: blocksPerGroup, decode: VAEDecode(slicing: vaeSlicing, tiling: vaeTiling, tileSize: vaeTileSize),
+                 imagesPerChunk: imagesPerChunk, storageDtype: storageDtype)
     }
 
     /// The pipeline as the options configure it, before placement: loaded (weights mapped, or
@@ -247,9 +248,11 @@ struct Generate: ParsableCommand {
             try pipeline.configureScheduler(kind: scheduler.flatMap(SchedulerKind.init(name:)), karrasSigmas: karrasSigmas ? true : nil,
                                             timestepSpacing: timestepSpacing.flatMap(TimestepSpacing.init(rawValue:)))
         }
-        if let backend = AttentionBackend(name: attention), backend != .auto { try pipeline.setAttentionBackend(backend) }
-        if vaeSlicing { try pipeline.enableVAESlicing() }
-        if setup.vaeTiling { try pipeline.enableVAETiling(sampleMinSize: vaeTileSize) }
+        if let backend = setup.memoryEfficientAttention ? .flash : AttentionBackend(name: attention), backend != .auto {
+            try pipeline.setAttentionBackend(backend)
+        }
+        if setup.decode.slicing { try pipeline.enableVAESlicing() }
+        if setup.decode.tiling { try pipeline.enableVAETiling(sampleMinSize: setup.decode.tileSize) }
         if capture { try pipeline.enableDenoiserCapture() }
         pipeline.setMemoryFormat(channelsLast ? .channelsLast : .contiguous)
         if let storage = storageDtype.flatMap(DType.init(name:)) {

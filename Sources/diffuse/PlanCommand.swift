@@ -48,7 +48,7 @@ struct PlanCommand: ParsableCommand {
         let (sized, outputBytes) = try request.sized(target: target) { pipeline in (try technique.map(pipeline.budgetCandidate), request.pictureBytes(pipeline)) }
         let times = OperationTimes.load(from: Generate.operationTimesFile)
         var candidate = sized ?? BudgetCandidate(technique: .resident, weightBytesAtOnce: 0, largestUnit: "-", largestUnitBytes: 0)
-        candidate.vaeTiling = request.vaeTiling
+        candidate.decode = request.requestedSetup.decode
         candidate.imagesPerChunk = request.imagesPerChunk
         candidate.prediction = try request.rehearse(request.requestedSetup, devices: devices, target: target, seed: seed, times: times)
         if times.measuredCount > 0 { try? times.save(to: Generate.operationTimesFile) }

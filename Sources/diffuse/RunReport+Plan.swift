@@ -7,10 +7,15 @@ extension RunReport {
     /// every candidate weighed, and the smallest budget that would do.
     struct Plan: Encodable {
         struct Techniques: Encodable {
-            let offload: String, blocks_per_group: Int?, vae_tiling: Bool, images_per_chunk: Int?, storage_dtype: String?
+            let offload: String, blocks_per_group: Int?, vae_slicing: Bool, vae_tiling: Bool, vae_tile_size: Int?
+            /// "flash" where the plan put the memory-efficient kernel in place of the requested one, else "requested".
+            let attention: String
+            let images_per_chunk: Int?, storage_dtype: String?
         }
         struct Predicted: Encodable {
             let process_peak_rss_bytes: Int, devices: [String: Int], step_s: Double?, step_s_by_class: [String: Double], mapped_peak_bytes: Int
+            /// The phase the process peaks in (`vae_decode`, `unet_step`, …).
+            let peak_section: String?
         }
         struct Candidate: Encodable {
             let techniques: Techniques, command_line: String
@@ -19,6 +24,8 @@ extension RunReport {
         }
         let fits: Bool
         let chosen: Techniques?
+        /// The options that ask for the chosen plan by hand.
+        let chosen_command_line: String?
         let predicted: Predicted?
         let candidates: [Candidate]
         let minimum_budget_bytes: Int
@@ -31,16 +38,20 @@ extension RunReport {
 
         init(_ plan: BudgetPlan, retried: [String]) {
             func techniques(_ candidate: BudgetCandidate) -> Techniques {
-                Techniques(offload: candidate.technique.offloadOption, blocks_per_group: candidate.technique.blocksPerGroup, vae_tiling: candidate.vaeTiling,
+                Techniques(offload: candidate.technique.offloadOption, blocks_per_group: candidate.technique.blocksPerGroup,
+                           vae_slicing: candidate.decode.slicing, vae_tiling: candidate.decode.tiling, vae_tile_size: candidate.decode.tileSize,
+                           attention: candidate.memoryEfficientAttention ? "flash" : "requested",
                            images_per_chunk: candidate.imagesPerChunk, storage_dtype: candidate.lossyStorage.map { "\($0)" })
             }
             func predicted(_ prediction: RunPrediction?) -> Predicted? {
                 prediction.map { Predicted(process_peak_rss_bytes: $0.processPeakResidentBytes, devices: $0.devicePeakBytes,
-                                           step_s: $0.stepSeconds, step_s_by_class: $0.stepSecondsByClass, mapped_peak_bytes: $0.mappedPeakBytes) }
+                                           step_s: $0.stepSeconds, step_s_by_class: $0.stepSecondsByClass, mapped_peak_bytes: $0.mappedPeakBytes,
+                                           peak_section: $0.peakSection) }
             }
             let chosen = plan.chosen
             fits = chosen != nil
             self.chosen = chosen.map(techniques)
+            chosen_command_line = chosen?.commandLine
             self.predicted = predicted(chosen?.prediction)
             candidates = plan.candidates.map {
                 Candidate(techniques: techniques($0), command_line: $0.commandLine, weight_bytes_at_once: $0.weightBytesAtOnce,

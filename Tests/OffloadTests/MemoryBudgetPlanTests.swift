@@ -77,6 +77,48 @@ final class MemoryBudgetPlanTests: XCTestCase {
         XCTAssertEqual(BudgetCandidate.chunkSizes(batch: 1), [])
     }
 
+    /// The decodes a plan weighs and a retry steps down to: one image at a time in a batch,
+    /// then tiles of the VAE's sample size and smaller, only tiles smaller than the image.
+    func testTheDecodeLadder() {
+        let whole = VAEDecode()
+        XCTAssertEqual(VAEDecode.ladder(from: whole, batch: 1, imageSide: 1024, sampleSize: 512, downscale: 8),
+                       [whole, VAEDecode(tiling: true), VAEDecode(tiling: true, tileSize: 256), VAEDecode(tiling: true, tileSize: 128)])
+        // A batch: one image at a time first, and so in tiles; a tile no smaller than the image decodes whole.
+        XCTAssertEqual(VAEDecode.ladder(from: whole, batch: 4, imageSide: 512, sampleSize: 512, downscale: 8),
+                       [whole, VAEDecode(slicing: true), VAEDecode(slicing: true, tiling: true, tileSize: 256),
+                        VAEDecode(slicing: true, tiling: true, tileSize: 128), VAEDecode(slicing: true, tiling: true, tileSize: 64)])
+        // From tiles: smaller ones only, of at least 8 latent pixels.
+        let quarter = VAEDecode(tiling: true, tileSize: 256)
+        XCTAssertEqual(VAEDecode.ladder(from: quarter, batch: 1, imageSide: 1024, sampleSize: 512, downscale: 8),
+                       [quarter, VAEDecode(tiling: true, tileSize: 128), VAEDecode(tiling: true, tileSize: 64)])
+        XCTAssertEqual(VAEDecode.ladder(from: whole, batch: 1, imageSide: 64, sampleSize: 512, downscale: 8), [whole])
+        XCTAssertEqual(VAEDecode(slicing: true, tiling: true, tileSize: 256).commandLine, " --vae-slicing --vae-tiling --vae-tile-size 256")
+        XCTAssertEqual(VAEDecode(tileSize: 256), whole, "a tile size without tiling is none")
+    }
+
+    /// The plain run's numbers first: a decode one image at a time keeps them, tiles and another
+    /// attention kernel change them a little, a lossy storage dtype more; a faster candidate of
+    /// a later kind is not chosen over one that fits with the plain numbers.
+    func testCandidatesWithThePlainNumbersComeFirst() {
+        let base = BudgetCandidate(technique: .resident, weightBytesAtOnce: 100, largestUnit: "unet", largestUnitBytes: 100)
+        XCTAssertEqual(base.decoding(VAEDecode(slicing: true)).numbers, .plain)
+        XCTAssertEqual(base.chunked(2).numbers, .plain)
+        XCTAssertEqual(base.tiled().numbers, .close)
+        XCTAssertEqual(base.withMemoryEfficientAttention().numbers, .close)
+        XCTAssertEqual(base.withMemoryEfficientAttention().storing(.f8e4m3fn).numbers, .lossy)
+        XCTAssertEqual(base.decoding(VAEDecode(slicing: true)).withMemoryEfficientAttention().commandLine, "--offload none --vae-slicing --attention flash")
+        func predicted(_ candidate: BudgetCandidate, step: Double) -> BudgetCandidate {
+            var copy = candidate
+            copy.prediction = RunPrediction(baseResidentBytes: 1 << 20, rehearsedPeakBytes: 0, mappedPeakBytes: 0, outputBytes: 0,
+                                            devicePeakBytes: [:], stepSeconds: step)
+            return copy
+        }
+        let slow = predicted(base.decoding(VAEDecode(slicing: true)), step: 2), fast = predicted(base.withMemoryEfficientAttention(), step: 1)
+        XCTAssertEqual(BudgetPlan(budgetBytes: 1 << 30, processBytes: 0, outputBytes: 0, candidates: [fast, slow]).chosen, slow)
+        XCTAssertEqual(BudgetPlan(budgetBytes: 1 << 30, processBytes: 0, outputBytes: 0, candidates: [fast, predicted(base, step: 3)]).chosen?.numbers, .plain)
+        XCTAssertEqual(BudgetPlan(budgetBytes: 1 << 30, processBytes: 0, outputBytes: 0, candidates: [predicted(base.tiled(), step: 3), fast]).chosen, fast)
+    }
+
     /// A rehearsed candidate needs its predicted peak and an eighth more, at least 32 MiB more.
     func testHeadroomOverThePrediction() throws {
         func need(_ peak: Int) -> Int {
@@ -149,6 +191,35 @@ final class DegradeAndRetryTests: XCTestCase {
             try call(capacity: $0, tiled: false, degrades: $1)
         }
         XCTAssertTrue(retried.contains("the VAE decode ran out of memory on accel:3"), retried)
+    }
+
+    /// A batch's decode that runs out of memory is run again one image at a time: the whole
+    /// batch's images, bit for bit (a call that sliced from the start).
+    func testABatchDecodeOutOfMemoryIsRetriedOneImageAtATime() throws {
+        var options = GenerationOptions.tinyOneStep()
+        options.seed = 6
+        options.imagesPerPrompt = 3
+        // Larger images without guidance: the decode, not the steps, peaks.
+        (options.width, options.height, options.guidanceScale) = (128, 128, 1)
+        func call(capacity: Int?, sliced: Bool, degrades: Bool) throws -> (images: [Float], peak: Int, retried: [String]) {
+            let pipeline = try AutoPipeline.textToImage(folder: OffloadStrategyTests.root + "/tiny-sd")
+            let device = Device.accel(6, capacity: capacity)
+            try pipeline.to(device)
+            if sliced { try pipeline.enableVAESlicing() }
+            pipeline.degradesOnOutOfMemory = degrades
+            let result = try pipeline.generate(options, progress: nil)
+            XCTAssertEqual(try pipeline.autoencoder().useSlicing, sliced, "slicing as it was after the call")
+            XCTAssertNil(try pipeline.autoencoder().tiling)
+            return (try result.images.floats(), device.allocator.peakBytes, pipeline.retriedPhases)
+        }
+        let whole = try call(capacity: nil, sliced: false, degrades: false)
+        let sliced = try call(capacity: nil, sliced: true, degrades: false)
+        XCTAssertLessThan(sliced.peak, whole.peak, "one image at a time needs less")
+        XCTAssertEqual(sliced.images, whole.images)
+        let retried = try assertRetriedOnce(at: (whole.peak + sliced.peak) / 2, giving: sliced.images) {
+            try call(capacity: $0, sliced: false, degrades: $1)
+        }
+        XCTAssertTrue(retried.hasSuffix("and was run again with --vae-slicing"), retried)
     }
 
     /// At `capacity` the call runs out of memory; degrading, it retries one phase within the

@@ -18,6 +18,15 @@ public enum AttentionBackend: Sendable, Equatable {
     /// `n` heads at a time.
     public static func sliced(_ n: Int) -> AttentionBackend { .sliced(.heads(n)) }
 
+    /// Whether it holds score matrices [Sq, Sk] whole (naive, sliced), where the memory-efficient
+    /// kernel holds a tile of one per thread (`auto` a whole one only where that is one tile).
+    public var holdsScoreMatrices: Bool {
+        switch self {
+        case .naive, .sliced: return true
+        case .flash, .auto: return false
+        }
+    }
+
     /// Reads `auto`, `naive`, `flash`, `sliced` (Diffusers' "auto" slice, half the heads) or
     /// `sliced:N`; nil for anything else.
     public init?(name: String) {

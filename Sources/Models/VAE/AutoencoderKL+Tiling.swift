@@ -49,6 +49,9 @@ extension AutoencoderKL {
 
     public func disableTiling() { tiling = nil }
 
+    /// Back to a tiling it had before (`tiling`; nil: none), already checked when it was enabled.
+    public func restoreTiling(_ tiling: VAETiling?) { self.tiling = tiling }
+
     /// `_encode` for one slice: the moments [B, 2·latent, h, w], tiled above the tile size.
     func encodeMoments(_ x: Tensor) throws -> Tensor {
         let run = { (tile: Tensor) throws -> Tensor in

@@ -119,18 +119,28 @@ extension DiffusionPipeline {
         return images
     }
 
-    /// `decodeLatents`, retried once with tiled decoding when it runs out of memory and
-    /// `degradesOnOutOfMemory` allows it (the result is the tiled decode's, as if the call had
-    /// enabled tiling from the start); tiling as it was afterwards.
+    /// `decodeLatents`, retried once a rung down (`VAEDecode.ladder`: one image at a time for a
+    /// batch, else tiles of the VAE's sample size, else smaller ones) when it runs out of memory
+    /// and `degradesOnOutOfMemory` allows it: the result is that decode's, as if the call had
+    /// enabled it from the start; slicing and tiling as they were afterwards.
     func decodeDegradingOnOutOfMemory(_ latents: Tensor) throws -> Tensor {
         do { return try decodeLatents(latents) } catch let error as OutOfMemoryError {
             let vae = try autoencoder()
-            guard degradesOnOutOfMemory, vae.tiling == nil else { throw error }
-            try vae.enableTiling()
-            defer { vae.disableTiling() }
+            let current = VAEDecode(slicing: vae.useSlicing, tiling: vae.tiling != nil, tileSize: vae.tiling?.sampleMinSize)
+            let side = max(latents.shape[2], latents.shape[3]) * vae.config.downscaleFactor
+            guard degradesOnOutOfMemory, let down = VAEDecode.ladder(from: current, batch: latents.shape[0], imageSide: side,
+                                                                       sampleSize: vae.config.sampleSize,
+                                                                       downscale: vae.config.downscaleFactor).dropFirst().first else { throw error }
+            let tiling = vae.tiling
+            if down.slicing { vae.enableSlicing() }
+            if down.tiling { try vae.enableTiling(sampleMinSize: down.tileSize) }
+            defer {
+                if !current.slicing { vae.disableSlicing() }
+                vae.restoreTiling(tiling)
+            }
             let images = try decodeLatents(latents)
             retriedPhases.append("the VAE decode ran out of memory on \(error.device) (\(formatBytes(error.requestedBytes)) asked with "
-                                 + "\(formatBytes(error.bytesInUse)) in use) and was run again tiled")
+                                 + "\(formatBytes(error.bytesInUse)) in use) and was run again with\(down.commandLine)")
             return images
         }
     }
