@@ -69,6 +69,13 @@ public struct BudgetCandidate: Sendable, Equatable {
             if case .groupBlock(let n) = self { return n }
             return nil
         }
+        /// Whether it is group offloading (whose groups a transfer queue may copy ahead).
+        public var isGrouped: Bool {
+            switch self {
+            case .groupBlock, .groupLeaf: return true
+            case .resident, .modelOffload, .sequentialOffload: return false
+            }
+        }
     }
     public let technique: Technique
     /// Weight bytes in memory at once, at most, in the compute dtype: the largest phase's
@@ -84,6 +91,12 @@ public struct BudgetCandidate: Sendable, Equatable {
     /// Whether the plan put the memory-efficient attention kernel (`--attention flash`) in place
     /// of a requested one that holds whole score matrices (naive, sliced).
     public var memoryEfficientAttention = false
+    /// Towards an accelerator, with group offloading: the groups that follow copied ahead on a
+    /// transfer queue while the current one computes (`--stream`), until this many bytes are
+    /// on their way (`--prefetch-bytes`, whole KiB; 0: one group ahead, as Diffusers); nil:
+    /// each group copied when it is needed. The copies overlap the computation, at the price
+    /// of the groups held ahead on the device.
+    public var streamPrefetchBytes: Int?
     /// Images a chunk of the batch runs at once (nil: the whole batch), each image with the
     /// noise it gets in the whole batch: a plan's choice for a batch whose activations do not fit.
     public var imagesPerChunk: Int?
@@ -121,6 +134,7 @@ public struct BudgetCandidate: Sendable, Equatable {
     /// The options that select this candidate's techniques.
     public var commandLine: String {
         "--offload \(technique.offloadOption)" + (technique.blocksPerGroup.map { " --blocks-per-group \($0)" } ?? "")
+            + (streamPrefetchBytes.map { " --stream" + ($0 > 0 ? " --prefetch-bytes \($0 / 1024)KiB" : "") } ?? "")
             + decode.commandLine + (memoryEfficientAttention ? " --attention flash" : "")
             + (imagesPerChunk.map { " --images-per-chunk \($0)" } ?? "") + (lossyStorage.map { " --storage-dtype \($0)" } ?? "")
     }
@@ -142,6 +156,12 @@ public struct BudgetCandidate: Sendable, Equatable {
 
     /// This candidate with the memory-efficient attention kernel.
     public func withMemoryEfficientAttention() -> BudgetCandidate { with { $0.memoryEfficientAttention = true } }
+
+    /// This candidate with its groups copied ahead until `prefetchBytes` (rounded up to whole
+    /// KiB; 0: one group) are on their way.
+    public func streaming(prefetchBytes: Int) -> BudgetCandidate {
+        with { $0.streamPrefetchBytes = (prefetchBytes + 1023) / 1024 * 1024 }
+    }
 
     /// This candidate run `images` at a time.
     public func chunked(_ images: Int) -> BudgetCandidate { with { $0.imagesPerChunk = images } }

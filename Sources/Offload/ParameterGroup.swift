@@ -121,10 +121,10 @@ public final class ParameterGroup: @unchecked Sendable {
         let group = DispatchGroup()
         let result = PendingCopy()
         let homes = self.homes, dtype = computeDType
-        let submitted = DispatchTime.now().uptimeNanoseconds
+        let submitted = DispatchTime.now().uptimeNanoseconds, submission = CopyQueue.Submission()
         group.enter()
         queue.async {
-            result.set(Result { try Self.deviceTensors(homes, computeDType: dtype, on: device, submittedAt: submitted) })
+            result.set(Result { try CopyQueue.$submittedAhead.withValue(submission) { try Self.deviceTensors(homes, computeDType: dtype, on: device, submittedAt: submitted) } })
             group.leave()
         }
         pending = (group, device, result)

@@ -44,22 +44,28 @@ public struct RunPrediction: Sendable, Equatable {
 
     /// The prediction from a rehearsal's figures. A step's time is its operations' measured
     /// seconds plus its copies to bandwidth-limited devices at their bandwidth (`bandwidths`,
-    /// bytes per second by device name), counted as not overlapping the computation.
+    /// bytes per second by device name): the copies the compute thread makes hold it up in
+    /// full; those a prefetch queue makes ahead (`transfersAhead`) share the copy engine and
+    /// overlap the computation, so they add only what they take beyond it.
     public init(rehearsal figures: MemoryRehearsal.Figures, baseResidentBytes: Int, outputBytes: Int,
                 times: OperationTimes?, bandwidths: [String: Double] = [:]) {
         // A later step is the steady one (the first packs weights, and some schedulers' first
         // step differs); a one-step run has only the first.
         let section = (figures.sectionEntries["unet_step"] ?? 0) > 0 ? "unet_step" : "unet_first_step"
         let entries = Double(max(figures.sectionEntries[section] ?? 1, 1))
-        let transfers = figures.transfers[section] ?? [:]
-        let copies = transfers.reduce(0.0) { $0 + Double($1.value) / max(bandwidths[$1.key] ?? .infinity, 1) }
+        func copySeconds(_ transfers: [String: Int]?) -> Double {
+            (transfers ?? [:]).reduce(0.0) { $0 + Double($1.value) / max(bandwidths[$1.key] ?? .infinity, 1) } / entries
+        }
+        let ahead = copySeconds(figures.transfersAhead[section]), waited = copySeconds(figures.transfers[section]) - ahead
         var byClass: [String: Double] = [:]
         for (opClass, seconds) in times?.secondsByClass(of: figures.operations[section] ?? [:]) ?? [:] { byClass[opClass.rawValue] = seconds / entries }
-        if copies > 0 { byClass[OpClass.copy.rawValue, default: 0] += copies / entries }
         // Offloading in place lets pages go and reads them again each step.
         if let perByte = times?.seconds(OperationTimes.pageReadSignature), let bytes = figures.pageReads[section], bytes > 0 {
             byClass["page_reads"] = Double(bytes) * perByte / entries
         }
+        let computing = byClass.values.reduce(0, +)
+        let copies = waited + max(0, ahead - computing)
+        if copies > 0 { byClass[OpClass.copy.rawValue, default: 0] += copies }
         self.init(baseResidentBytes: baseResidentBytes, rehearsedPeakBytes: figures.processPeakBytes,
                   mappedPeakBytes: figures.mappedPeakBytes, outputBytes: outputBytes,
                   devicePeakBytes: figures.devicePeakBytes, stepSeconds: times == nil ? nil : byClass.values.reduce(0, +),

@@ -41,6 +41,11 @@ public final class MemoryRehearsal: @unchecked Sendable {
         public var pageReads: [String: Int] = [:]
         /// Per section: bytes copied to or from each bandwidth-limited device, by its name.
         public var transfers: [String: [String: Int]] = [:]
+        /// The part of `transfers` copied ahead on a background queue (`CopyQueue.copiesAhead`):
+        /// it overlaps the computation, where the rest holds it up.
+        public var transfersAhead: [String: [String: Int]] = [:]
+
+        public init() {}
     }
 
     private let lock = NSLock()
@@ -221,8 +226,18 @@ public final class MemoryRehearsal: @unchecked Sendable {
         lock.lock(); section = name ?? "other"; if let name { measured.sectionEntries[name, default: 0] += 1 }; lock.unlock()
     }
 
-    func transferred(_ bytes: Int, through device: Device) {
-        lock.lock(); measured.transfers[section, default: [:]][device.description, default: 0] += bytes; lock.unlock()
+    /// The section operations are being booked to now.
+    var currentSection: String { lock.lock(); defer { lock.unlock() }; return section }
+
+    /// A copy of `bytes` through `device`'s copy engine: booked to the running section, or,
+    /// submitted ahead on a transfer queue, to the section that submitted it (in a denoising
+    /// loop each step then counts the copies it asks for, however late the queue makes them).
+    func transferred(_ bytes: Int, through device: Device, ahead: CopyQueue.Submission?) {
+        lock.lock()
+        let booked = ahead?.section ?? section
+        measured.transfers[booked, default: [:]][device.description, default: 0] += bytes
+        if ahead != nil { measured.transfersAhead[booked, default: [:]][device.description, default: 0] += bytes }
+        lock.unlock()
     }
 
     /// Must be called with the lock held.

@@ -112,9 +112,24 @@ extension Tensor {
         let limited = [a, b].filter { ($0.allocator.copyBytesPerSecond ?? 0) > 0 }
         guard let engine = limited.min(by: { ($0.allocator.copyBytesPerSecond ?? 0) < ($1.allocator.copyBytesPerSecond ?? 0) }) else { return }
         // A rehearsal counts the bytes; its copies take no time and book none of the engine's.
-        if let rehearsal = MemoryRehearsal.current { return rehearsal.transferred(bytes, through: engine) }
+        if let rehearsal = MemoryRehearsal.current { return rehearsal.transferred(bytes, through: engine, ahead: CopyQueue.submittedAhead) }
         guard let end = engine.allocator.bookCopy(bytes: bytes, startingAt: start) else { return }
         let now = DispatchTime.now().uptimeNanoseconds
         if end > now { Thread.sleep(forTimeInterval: Double(end - now) / 1e9) }
     }
+}
+
+/// Where a copy is made: on the compute thread, which waits for it, or ahead of its use on a
+/// background transfer queue (group offloading's prefetch), where it overlaps the computation.
+public enum CopyQueue {
+    /// Copies submitted ahead of their use, and the rehearsal section they were submitted in
+    /// (the step that asked for them, whenever the queue gets to them).
+    public struct Submission: Sendable {
+        let section: String?
+        /// A submission from the calling thread, now.
+        public init() { section = MemoryRehearsal.current?.currentSection }
+    }
+    /// Bound while a background transfer queue makes the copies of `submission`
+    /// (`$submittedAhead.withValue`); nil on the compute thread.
+    @TaskLocal public static var submittedAhead: Submission?
 }

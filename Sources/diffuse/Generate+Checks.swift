@@ -59,8 +59,9 @@ extension Generate {
         if allowLossy && memoryBudget == nil {
             throw ValidationError("--allow-lossy lets a --memory-budget plan store weights in a smaller dtype: add --memory-budget, or give --storage-dtype")
         }
-        try validateMemoryOptions()
+        // A budget's own combinations first: it chooses what the memory options would fix.
         try validateMemoryBudget()
+        try validateMemoryOptions()
         // `guard let`, not `!= nil`: that comparison on this optional came out false for
         // `.naive` in release builds of Swift 6.3.1 (an optimiser bug, seen in this file).
         guard let _ = AttentionBackend(name: attention) else {
@@ -92,6 +93,9 @@ extension Generate {
         // On the CPU, group offload reads mapped weights in place and reads the next groups' pages ahead.
         if prefetchBytes != nil && !stream && !(device == "cpu" && groupOffload) {
             throw ValidationError("--prefetch-bytes requires --stream (or group offload on the cpu, where it bounds the pages read ahead)")
+        }
+        if let prefetchBytes, (try? MemorySize.parse(prefetchBytes)) == nil {
+            throw ValidationError("--prefetch-bytes takes a size such as 512MB or 64MiB, not '\(prefetchBytes)'")
         }
         if lowCPUMem && !groupOffload { throw ValidationError("--low-cpu-mem applies to group offload: add --offload group-block or group-leaf") }
         if offloadDir != nil && !groupOffload && deviceMap == nil {

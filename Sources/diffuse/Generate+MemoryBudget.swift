@@ -7,6 +7,11 @@ import Foundation
 struct RunSetup: Equatable {
     var offload: String
     var blocksPerGroup: Int?
+    /// With group offloading: the groups that follow copied ahead on a transfer queue (`--stream`)
+    /// until `prefetchBytes` are on their way (0: one group); on the cpu, `prefetchBytes` bounds
+    /// the pages read ahead.
+    var stream = false
+    var prefetchBytes = 0
     var decode: VAEDecode
     /// `--attention flash` in place of the requested kernel.
     var memoryEfficientAttention: Bool
@@ -30,6 +35,8 @@ struct RunSetup: Equatable {
         self.init(offload: candidate.technique.offloadOption, blocksPerGroup: candidate.technique.blocksPerGroup, decode: candidate.decode,
                   memoryEfficientAttention: candidate.memoryEfficientAttention, imagesPerChunk: candidate.imagesPerChunk,
                   storageDtype: candidate.lossyStorage.map { "\($0)" } ?? storageDtype)
+        stream = candidate.streamPrefetchBytes != nil
+        prefetchBytes = candidate.streamPrefetchBytes ?? 0
     }
 }
 
@@ -59,8 +66,11 @@ extension Generate {
         if allowLossy && storageDtype != nil {
             throw ValidationError("--allow-lossy lets the plan store the denoiser's weights in f8e4m3; --storage-dtype \(storageDtype ?? "") fixes their dtype: give one")
         }
-        if offloadDir != nil || prefetchBytes != nil || capture {
-            throw ValidationError("--memory-budget chooses among plans that read weights in place; leave out --offload-dir, --prefetch-bytes and --capture")
+        if stream || recordStream || prefetchBytes != nil {
+            throw ValidationError("--memory-budget chooses whether group offload copies groups ahead: leave out --stream, --record-stream and --prefetch-bytes")
+        }
+        if offloadDir != nil || capture {
+            throw ValidationError("--memory-budget chooses among plans that read weights in place; leave out --offload-dir and --capture")
         }
     }
 
@@ -97,7 +107,8 @@ extension Generate {
     }
 
     /// Each candidate — resident, group offload by blocks, per leaf (towards an accelerator,
-    /// model and sequential offload) — sized from the module trees and rehearsed, its peaks and
+    /// model and sequential offload, and group offload copying one group or two of the largest
+    /// ahead where copies take time) — sized from the module trees and rehearsed, its peaks and
     /// step time predicted. Each decodes as asked and, in a batch, one image at a time (the
     /// same numbers, one image's activations). Where none fits: the memory-efficient attention
     /// kernel in place of one that holds whole score matrices, then tiled decodes, tiles ever
@@ -125,6 +136,17 @@ extension Generate {
         if bound.chosen == nil { return bound }
         let times = OperationTimes.load(from: Self.operationTimesFile)
         let scoresWhole = AttentionBackend(name: attention)?.holdsScoreMatrices == true
+        // Towards an accelerator whose copies take time: group offloading with the groups that
+        // follow copied ahead as well — one group (Diffusers' `use_stream`), and until two of
+        // the largest are on their way (the copy engine busy across a forward's end too).
+        let copiesTakeTime = !target.isCPU && (target.allocator.copyBytesPerSecond ?? 0) > 0
+        func prefetchDepths(_ techniques: [BudgetCandidate]) -> [BudgetCandidate] {
+            guard copiesTakeTime else { return techniques }
+            return techniques.flatMap { candidate in
+                candidate.technique.isGrouped
+                    ? [candidate, candidate.streaming(prefetchBytes: 0), candidate.streaming(prefetchBytes: 2 * candidate.largestUnitBytes)] : [candidate]
+            }
+        }
         var candidates: [BudgetCandidate] = []
         func rehearse(_ some: [BudgetCandidate]) throws {
             candidates += try rehearsed(some, devices: devices, target: target, seed: seed, times: times)
@@ -139,7 +161,7 @@ extension Generate {
                     // Smaller chunks may let a plan with the plain decode and kernels fit.
                     guard current.chosen == nil || current.chosen?.numbers == .close || (residentCanFit && !residentFits) else { break }
                 }
-                let chunked = techniques.map { candidate in size.map(candidate.chunked) ?? candidate }
+                let chunked = prefetchDepths(techniques).map { candidate in size.map(candidate.chunked) ?? candidate }
                 let rungs = decodes(size ?? batch)
                 let plain = rungs.filter { !$0.tiling }, tiles = rungs.filter(\.tiling)
                 var weighed = candidates.count
@@ -217,7 +239,7 @@ extension Generate {
         let rehearsal = MemoryRehearsal(watching: allocators, times: times, timedSectionPrefix: "unet")
         let outputBytes = try rehearsal.run { () throws -> Int in
             let (pipeline, _) = try loadPipeline(target: target, setup: setup)
-            _ = try place(pipeline, on: target, offload: setup.offload, blocksPerGroup: setup.blocksPerGroup, rehearsing: true)
+            _ = try place(pipeline, on: target, setup: setup, rehearsing: true)
             _ = try call(pipeline, try generationOptions(pipeline, seed: seed), imagesPerChunk: setup.imagesPerChunk, progress: nil)
             return pictureBytes(pipeline)
         }

@@ -156,7 +156,7 @@ struct Generate: ParsableCommand {
         // would count both.
         if budgetPlan == nil { try refuseWhatCannotFit(devices: devices, target: target, seed: seedValue) }
         let (pipeline, folder) = try loadPipeline(target: target, setup: setup)
-        var statistics = try place(pipeline, on: target, offload: setup.offload, blocksPerGroup: setup.blocksPerGroup)
+        var statistics = try place(pipeline, on: target, setup: setup)
         // An accelerator's budget is its capacity for the run (its peak was rehearsed exactly).
         let targetCapacity = target.allocator.capacity
         if let budgetPlan, let deviceBudget = budgetPlan.plan.deviceBudgets[target.description] {
@@ -223,8 +223,11 @@ struct Generate: ParsableCommand {
 
     /// The placement and decode choices the command line asks for (a budget's plan makes its own).
     var requestedSetup: RunSetup {
-        RunSetup(offload: offload, blocksPerGroup: blocksPerGroup, decode: VAEDecode(slicing: vaeSlicing, tiling: vaeTiling, tileSize: vaeTileSize),
-                 imagesPerChunk: imagesPerChunk, storageDtype: storageDtype)
+        var setup = RunSetup(offload: offload, blocksPerGroup: blocksPerGroup, decode: VAEDecode(slicing: vaeSlicing, tiling: vaeTiling, tileSize: vaeTileSize),
+                             imagesPerChunk: imagesPerChunk, storageDtype: storageDtype)
+        setup.stream = stream
+        setup.prefetchBytes = prefetchBytes.flatMap { try? MemorySize.parse($0) } ?? 0   // validated: a size
+        return setup
     }
 
     /// The pipeline as the options configure it, before placement: loaded (weights mapped, or
@@ -365,23 +368,23 @@ struct Generate: ParsableCommand {
         return named(try pipeline.applyDeviceMap(DeviceMap(contentsOfFile: value), devices: devices, offloadFolder: offloadDir))
     }
 
-    /// Puts the pipeline on `target` as --offload says; returns what the strategy will move.
+    /// Puts the pipeline on `target` as `setup` says (--offload, --stream, …); returns what the strategy will move.
     /// A rehearsal (`rehearsing`) places as the run will but reads its groups in place: the
     /// disk tier's files would be written from weights it never reads (their pages come and go
     /// as in-place groups' do).
-    func place(_ pipeline: DiffusionPipeline, on target: Device, offload: String, blocksPerGroup: Int?, rehearsing: Bool = false) throws -> [HookTransfers] {
+    func place(_ pipeline: DiffusionPipeline, on target: Device, setup: RunSetup, rehearsing: Bool = false) throws -> [HookTransfers] {
         let names = pipeline.namedComponents.map(\.name)
-        switch offload {
+        switch setup.offload {
         case "model":
             try pipeline.enableModelCPUOffload(device: target)
             return pipeline.modelOffloadStatistics.map { [HookTransfers("pipeline", OffloadHookName.model, $0)] } ?? []
         case "sequential":
             return zip(names, try pipeline.enableSequentialCPUOffload(device: target)).map { HookTransfers($0, OffloadHookName.sequential, $1) }
         case "group-block", "group-leaf":
-            let type: GroupOffloadType = offload == "group-leaf" ? .leafLevel : .blockLevel(blocksPerGroup: blocksPerGroup ?? 1)
-            var options = GroupOffloadOptions(type: type, useStream: stream, recordStream: recordStream, lowCPUMemUsage: lowCPUMem,
+            let type: GroupOffloadType = setup.offload == "group-leaf" ? .leafLevel : .blockLevel(blocksPerGroup: setup.blocksPerGroup ?? 1)
+            var options = GroupOffloadOptions(type: type, useStream: setup.stream, recordStream: recordStream, lowCPUMemUsage: lowCPUMem,
                                               offloadToDiskPath: rehearsing ? nil : offloadDir)
-            options.prefetchBytes = try prefetchBytes.map(MemorySize.parse) ?? 0
+            options.prefetchBytes = setup.prefetchBytes
             return zip(names, try pipeline.enableGroupOffload(device: target, options: options)).map {
                 HookTransfers($0, OffloadHookName.group, $1.statistics)
             }

@@ -48,9 +48,11 @@ struct PlanCommand: ParsableCommand {
         let (sized, outputBytes) = try request.sized(target: target) { pipeline in (try technique.map(pipeline.budgetCandidate), request.pictureBytes(pipeline)) }
         let times = OperationTimes.load(from: Generate.operationTimesFile)
         var candidate = sized ?? BudgetCandidate(technique: .resident, weightBytesAtOnce: 0, largestUnit: "-", largestUnitBytes: 0)
-        candidate.decode = request.requestedSetup.decode
+        let setup = request.requestedSetup
+        candidate.decode = setup.decode
         candidate.imagesPerChunk = request.imagesPerChunk
-        candidate.prediction = try request.rehearse(request.requestedSetup, devices: devices, target: target, seed: seed, times: times)
+        candidate.streamPrefetchBytes = setup.stream ? setup.prefetchBytes : nil
+        candidate.prediction = try request.rehearse(setup, devices: devices, target: target, seed: seed, times: times)
         if times.measuredCount > 0 { try? times.save(to: Generate.operationTimesFile) }
         return BudgetPlan(budgetBytes: budget, processBytes: process, outputBytes: outputBytes, candidates: [candidate])
     }

@@ -7,7 +7,10 @@ extension RunReport {
     /// every candidate weighed, and the smallest budget that would do.
     struct Plan: Encodable {
         struct Techniques: Encodable {
-            let offload: String, blocks_per_group: Int?, vae_slicing: Bool, vae_tiling: Bool, vae_tile_size: Int?
+            let offload: String, blocks_per_group: Int?
+            /// Group offload copying the groups that follow ahead (`--stream`), until `prefetch_bytes` are on their way (0: one group).
+            let stream: Bool, prefetch_bytes: Int?
+            let vae_slicing: Bool, vae_tiling: Bool, vae_tile_size: Int?
             /// "flash" where the plan put the memory-efficient kernel in place of the requested one, else "requested".
             let attention: String
             let images_per_chunk: Int?, storage_dtype: String?
@@ -39,6 +42,7 @@ extension RunReport {
         init(_ plan: BudgetPlan, retried: [String]) {
             func techniques(_ candidate: BudgetCandidate) -> Techniques {
                 Techniques(offload: candidate.technique.offloadOption, blocks_per_group: candidate.technique.blocksPerGroup,
+                           stream: candidate.streamPrefetchBytes != nil, prefetch_bytes: candidate.streamPrefetchBytes,
                            vae_slicing: candidate.decode.slicing, vae_tiling: candidate.decode.tiling, vae_tile_size: candidate.decode.tileSize,
                            attention: candidate.memoryEfficientAttention ? "flash" : "requested",
                            images_per_chunk: candidate.imagesPerChunk, storage_dtype: candidate.lossyStorage.map { "\($0)" })

@@ -120,6 +120,37 @@ final class MemoryBudgetPlanTests: XCTestCase {
     }
 
     /// A rehearsed candidate needs its predicted peak and an eighth more, at least 32 MiB more.
+    /// A step's copies: those the compute thread makes hold it up in full; those a transfer
+    /// queue makes ahead overlap the computation, costing only what they take beyond it; a
+    /// streamed candidate's accelerator need has a fiftieth of slack over its rehearsed peak.
+    func testCopiesAheadOverlapTheComputation() throws {
+        let times = OperationTimes(["linear(x)": 0.010])
+        func step(waited: Int, ahead: Int) -> Double? {
+            var figures = MemoryRehearsal.Figures()
+            figures.sectionEntries = ["unet_step": 2]
+            figures.operations = ["unet_step": ["linear(x)": 4]]   // 20 ms of computing a step
+            figures.transfers = ["unet_step": ["accel:0": 2 * (waited + ahead)]]
+            figures.transfersAhead = ["unet_step": ["accel:0": 2 * ahead]]
+            return RunPrediction(rehearsal: figures, baseResidentBytes: 0, outputBytes: 0, times: times, bandwidths: ["accel:0": 1e9]).stepSeconds
+        }
+        XCTAssertEqual(try XCTUnwrap(step(waited: 30_000_000, ahead: 0)), 0.050, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(step(waited: 0, ahead: 15_000_000)), 0.020, accuracy: 1e-9, "hidden behind the computation")
+        XCTAssertEqual(try XCTUnwrap(step(waited: 10_000_000, ahead: 30_000_000)), 0.040, accuracy: 1e-9, "the copy engine's 40 ms")
+
+        let prediction = RunPrediction(baseResidentBytes: 0, rehearsedPeakBytes: 0, mappedPeakBytes: 0, outputBytes: 0,
+                                       devicePeakBytes: ["accel:0": 5_000_000], stepSeconds: 0.1)
+        var copied = BudgetCandidate(technique: .groupLeaf, weightBytesAtOnce: 1, largestUnit: "unet.x", largestUnitBytes: 1)
+        copied.prediction = prediction
+        let streamed = copied.streaming(prefetchBytes: 0)
+        XCTAssertEqual(streamed.commandLine, "--offload group-leaf --stream")
+        XCTAssertEqual(copied.streaming(prefetchBytes: 1500).commandLine, "--offload group-leaf --stream --prefetch-bytes 2KiB")
+        var withPrediction = streamed
+        withPrediction.prediction = prediction
+        let plan = BudgetPlan(budgetBytes: 1 << 40, processBytes: 0, outputBytes: 0, candidates: [], deviceBudgets: ["accel:0": 5_050_000])
+        XCTAssertTrue(plan.fitsDevices(copied))
+        XCTAssertFalse(plan.fitsDevices(withPrediction), "5 MB and a fiftieth do not fit 5.05 MB")
+    }
+
     func testHeadroomOverThePrediction() throws {
         func need(_ peak: Int) -> Int {
             var candidate = BudgetCandidate(technique: .resident, weightBytesAtOnce: 1, largestUnit: "unet", largestUnitBytes: 1)
