@@ -21,7 +21,7 @@ public final class ParameterGroup: @unchecked Sendable {
     let statistics: TransferStatistics
 
     /// A copy running in the background (prefetch) and the tensors it will publish.
-    private var pending: (group: DispatchGroup, device: Device, result: PendingCopy)?
+    private var pending: (group: DispatchGroup, device: Device, result: PendingCopy, submission: CopyQueue.Submission)?
 
     init(id: String, slots: [(path: String, parameter: Parameter)], statistics: TransferStatistics,
          computeDType: DType? = nil) throws {
@@ -52,10 +52,10 @@ public final class ParameterGroup: @unchecked Sendable {
     /// The homes as the device gets them: cast on the host first (so that the copy moves the
     /// smaller dtype), then copied. A cast from a mapped file lets the file's pages go after.
     private static func deviceTensors(_ homes: [Tensor], computeDType: DType?, on device: Device,
-                                      submittedAt: UInt64 = DispatchTime.now().uptimeNanoseconds) throws -> [Tensor] {
+                                      submittedAt: UInt64 = DispatchTime.now().uptimeNanoseconds, ahead: CopyQueue.Submission? = nil) throws -> [Tensor] {
         try homes.map { home in
-            guard let dtype = castTarget(home, computeDType) else { return try home.to(device, submittedAt: submittedAt) }
-            let cast = try home.to(dtype).to(device, submittedAt: submittedAt)
+            guard let dtype = castTarget(home, computeDType) else { return try home.to(device, submittedAt: submittedAt, ahead: ahead) }
+            let cast = try home.to(dtype).to(device, submittedAt: submittedAt, ahead: ahead)
             if home.storage.isMapped { home.storage.releaseResidentPages() }
             return cast
         }
@@ -93,6 +93,7 @@ public final class ParameterGroup: @unchecked Sendable {
     func onload(to device: Device) throws {
         if let pending {
             let start = DispatchTime.now().uptimeNanoseconds
+            pending.submission.awaited()
             pending.group.wait()
             statistics.addWait(seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
             self.pending = nil
@@ -124,10 +125,10 @@ public final class ParameterGroup: @unchecked Sendable {
         let submitted = DispatchTime.now().uptimeNanoseconds, submission = CopyQueue.Submission()
         group.enter()
         queue.async {
-            result.set(Result { try CopyQueue.$submittedAhead.withValue(submission) { try Self.deviceTensors(homes, computeDType: dtype, on: device, submittedAt: submitted) } })
+            result.set(Result { try Self.deviceTensors(homes, computeDType: dtype, on: device, submittedAt: submitted, ahead: submission) })
             group.leave()
         }
-        pending = (group, device, result)
+        pending = (group, device, result, submission)
     }
 
     /// Back to the home tensors; device copies are freed when nothing else holds them.

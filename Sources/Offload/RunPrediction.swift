@@ -46,7 +46,8 @@ public struct RunPrediction: Sendable, Equatable {
     /// seconds plus its copies to bandwidth-limited devices at their bandwidth (`bandwidths`,
     /// bytes per second by device name): the copies the compute thread makes hold it up in
     /// full; those a prefetch queue makes ahead (`transfersAhead`) share the copy engine and
-    /// overlap the computation, so they add only what they take beyond it.
+    /// overlap the computation that runs while they are on their way, so they add only where
+    /// the compute thread has to wait for them (`TimelineEvent.copyStall`).
     public init(rehearsal figures: MemoryRehearsal.Figures, baseResidentBytes: Int, outputBytes: Int,
                 times: OperationTimes?, bandwidths: [String: Double] = [:]) {
         // A later step is the steady one (the first packs weights, and some schedulers' first
@@ -63,8 +64,13 @@ public struct RunPrediction: Sendable, Equatable {
         if let perByte = times?.seconds(OperationTimes.pageReadSignature), let bytes = figures.pageReads[section], bytes > 0 {
             byClass["page_reads"] = Double(bytes) * perByte / entries
         }
+        // Copies made ahead: the section's compute-thread timeline replayed against the copy
+        // engine tells what the computation hides; without one, the best case (all it can).
         let computing = byClass.values.reduce(0, +)
-        let copies = waited + max(0, ahead - computing)
+        var copies = waited + max(0, ahead - computing)
+        if ahead > 0, let times, let timeline = figures.timelines[section] {
+            copies = TimelineEvent.copyStall(of: timeline, aheadBytes: figures.aheadBytes, times: times, bandwidths: bandwidths) / entries
+        }
         if copies > 0 { byClass[OpClass.copy.rawValue, default: 0] += copies }
         self.init(baseResidentBytes: baseResidentBytes, rehearsedPeakBytes: figures.processPeakBytes,
                   mappedPeakBytes: figures.mappedPeakBytes, outputBytes: outputBytes,

@@ -44,6 +44,10 @@ public final class MemoryRehearsal: @unchecked Sendable {
         /// The part of `transfers` copied ahead on a background queue (`CopyQueue.copiesAhead`):
         /// it overlaps the computation, where the rest holds it up.
         public var transfersAhead: [String: [String: Int]] = [:]
+        /// Per timed section: what its compute thread did, in order (`TimelineEvent`).
+        public var timelines: [String: [TimelineEvent]] = [:]
+        /// Per submission of copies ahead (`TimelineEvent.submitAhead`): its bytes by device.
+        public var aheadBytes: [Int: [String: Int]] = [:]
 
         public init() {}
     }
@@ -236,8 +240,30 @@ public final class MemoryRehearsal: @unchecked Sendable {
         lock.lock()
         let booked = ahead?.section ?? section
         measured.transfers[booked, default: [:]][device.description, default: 0] += bytes
-        if ahead != nil { measured.transfersAhead[booked, default: [:]][device.description, default: 0] += bytes }
+        if let ahead {
+            measured.transfersAhead[booked, default: [:]][device.description, default: 0] += bytes
+            measured.aheadBytes[ahead.id, default: [:]][device.description, default: 0] += bytes
+        } else {
+            record(.copy(bytes: bytes, device: device.description))
+        }
         lock.unlock()
+    }
+
+    private var submissions = 0
+    /// Copies handed to a transfer queue now: their id in the timeline.
+    func submittedAhead() -> Int {
+        lock.lock(); defer { lock.unlock() }
+        submissions += 1
+        record(.submitAhead(id: submissions))
+        return submissions
+    }
+
+    func awaitedAhead(_ id: Int) { lock.lock(); record(.awaitAhead(id: id)); lock.unlock() }
+
+    /// Appends to the running section's timeline where it is timed. Must be called with the lock held.
+    private func record(_ event: TimelineEvent) {
+        guard section.hasPrefix(timedSectionPrefix) else { return }
+        measured.timelines[section, default: []].append(event)
     }
 
     /// Must be called with the lock held.
@@ -271,7 +297,11 @@ public final class MemoryRehearsal: @unchecked Sendable {
             out = try call()
         }
         let signature = MemoryRehearsal.signature(name, inputs: inputs, output: out)
-        lock.lock(); let section = self.section; measured.operations[section, default: [:]][signature, default: 0] += 1; lock.unlock()
+        lock.lock()
+        let section = self.section
+        measured.operations[section, default: [:]][signature, default: 0] += 1
+        record(.operation(signature))
+        lock.unlock()
         if let times, section.hasPrefix(timedSectionPrefix), times.seconds(signature) == nil,
            MemoryRehearsal.canTimeForReal(inputs: inputs, output: out) {
             // The operands the rehearsal made are filled with ordinary numbers first: untouched

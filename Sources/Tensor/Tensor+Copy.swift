@@ -16,10 +16,12 @@ extension Tensor {
     /// nanoseconds) and run later by a transfer thread: a bandwidth-limited engine starts it
     /// as soon as the copies before it end, as a DMA engine works through its queue, however
     /// late the thread that does the bytes gets a core.
-    public func to(_ device: Device, submittedAt: UInt64) throws -> Tensor {
+    /// `ahead`: the submission of a transfer queue's copy made ahead of its use (nil: the
+    /// compute thread's own copy, which it waits for).
+    public func to(_ device: Device, submittedAt: UInt64, ahead: CopyQueue.Submission? = nil) throws -> Tensor {
         if device == self.device { return self }
         let result = try copied(dtype: dtype, device: device)
-        Tensor.throttleCopy(bytes: byteCount, between: self.device, and: device, since: submittedAt)
+        Tensor.throttleCopy(bytes: byteCount, between: self.device, and: device, since: submittedAt, ahead: ahead)
         return result
     }
 
@@ -108,28 +110,13 @@ extension Tensor {
     /// Sleeps out the rest of a copy's time when a device has a copy bandwidth limit, so that
     /// transfers cost what they would on a real bus: the copy is booked on the slower device's
     /// copy engine, behind the copies already booked there.
-    static func throttleCopy(bytes: Int, between a: Device, and b: Device, since start: UInt64) {
+    static func throttleCopy(bytes: Int, between a: Device, and b: Device, since start: UInt64, ahead: CopyQueue.Submission? = nil) {
         let limited = [a, b].filter { ($0.allocator.copyBytesPerSecond ?? 0) > 0 }
         guard let engine = limited.min(by: { ($0.allocator.copyBytesPerSecond ?? 0) < ($1.allocator.copyBytesPerSecond ?? 0) }) else { return }
         // A rehearsal counts the bytes; its copies take no time and book none of the engine's.
-        if let rehearsal = MemoryRehearsal.current { return rehearsal.transferred(bytes, through: engine, ahead: CopyQueue.submittedAhead) }
+        if let rehearsal = MemoryRehearsal.current { return rehearsal.transferred(bytes, through: engine, ahead: ahead) }
         guard let end = engine.allocator.bookCopy(bytes: bytes, startingAt: start) else { return }
         let now = DispatchTime.now().uptimeNanoseconds
         if end > now { Thread.sleep(forTimeInterval: Double(end - now) / 1e9) }
     }
-}
-
-/// Where a copy is made: on the compute thread, which waits for it, or ahead of its use on a
-/// background transfer queue (group offloading's prefetch), where it overlaps the computation.
-public enum CopyQueue {
-    /// Copies submitted ahead of their use, and the rehearsal section they were submitted in
-    /// (the step that asked for them, whenever the queue gets to them).
-    public struct Submission: Sendable {
-        let section: String?
-        /// A submission from the calling thread, now.
-        public init() { section = MemoryRehearsal.current?.currentSection }
-    }
-    /// Bound while a background transfer queue makes the copies of `submission`
-    /// (`$submittedAhead.withValue`); nil on the compute thread.
-    @TaskLocal public static var submittedAhead: Submission?
 }

@@ -125,10 +125,12 @@ extension CLITests {
         let accel = try XCTUnwrap(((report["memory"] as? [String: Any])?["devices"] as? [String: [String: Int]])?["accel:0"])
         let predicted = try XCTUnwrap(((plan["predicted"] as? [String: Any])?["devices"] as? [String: Int])?["accel:0"])
         XCTAssertEqual(chosen["stream"] as? Bool, true, "\(chosen)")
-        // The rehearsal allocates a group copied ahead at once, the real copy tensor by tensor as
-        // it goes: its peak is the run's bound.
-        XCTAssertLessThanOrEqual(try XCTUnwrap(accel["peak_bytes"]), predicted)
-        XCTAssertGreaterThan(try XCTUnwrap(accel["peak_bytes"]), predicted * 3 / 4)
+        // Copies ahead interleave with the computation as the threads run: the rehearsal saw one
+        // interleaving (the plan adds the window copied ahead), the run another.
+        let measured = try XCTUnwrap(accel["peak_bytes"])
+        XCTAssertLessThanOrEqual(measured, budget)
+        XCTAssertGreaterThan(measured, predicted * 3 / 4)
+        XCTAssertLessThan(measured, predicted * 5 / 4)
         XCTAssertLessThanOrEqual(predicted, budget)
         XCTAssertEqual(accel["capacity_bytes"], budget, "the budget is enforced as the device's capacity")
         XCTAssertNotEqual(chosen["offload"] as? String, "none")

@@ -119,10 +119,9 @@ final class MemoryBudgetPlanTests: XCTestCase {
         XCTAssertEqual(BudgetPlan(budgetBytes: 1 << 30, processBytes: 0, outputBytes: 0, candidates: [predicted(base.tiled(), step: 3), fast]).chosen, fast)
     }
 
-    /// A rehearsed candidate needs its predicted peak and an eighth more, at least 32 MiB more.
     /// A step's copies: those the compute thread makes hold it up in full; those a transfer
     /// queue makes ahead overlap the computation, costing only what they take beyond it; a
-    /// streamed candidate's accelerator need has a fiftieth of slack over its rehearsed peak.
+    /// streamed candidate's accelerator need adds the window it copies ahead to its rehearsed peak.
     func testCopiesAheadOverlapTheComputation() throws {
         let times = OperationTimes(["linear(x)": 0.010])
         func step(waited: Int, ahead: Int) -> Double? {
@@ -139,7 +138,7 @@ final class MemoryBudgetPlanTests: XCTestCase {
 
         let prediction = RunPrediction(baseResidentBytes: 0, rehearsedPeakBytes: 0, mappedPeakBytes: 0, outputBytes: 0,
                                        devicePeakBytes: ["accel:0": 5_000_000], stepSeconds: 0.1)
-        var copied = BudgetCandidate(technique: .groupLeaf, weightBytesAtOnce: 1, largestUnit: "unet.x", largestUnitBytes: 1)
+        var copied = BudgetCandidate(technique: .groupLeaf, weightBytesAtOnce: 1, largestUnit: "unet.x", largestUnitBytes: 100_000)
         copied.prediction = prediction
         let streamed = copied.streaming(prefetchBytes: 0)
         XCTAssertEqual(streamed.commandLine, "--offload group-leaf --stream")
@@ -148,9 +147,14 @@ final class MemoryBudgetPlanTests: XCTestCase {
         withPrediction.prediction = prediction
         let plan = BudgetPlan(budgetBytes: 1 << 40, processBytes: 0, outputBytes: 0, candidates: [], deviceBudgets: ["accel:0": 5_050_000])
         XCTAssertTrue(plan.fitsDevices(copied))
-        XCTAssertFalse(plan.fitsDevices(withPrediction), "5 MB and a fiftieth do not fit 5.05 MB")
+        XCTAssertFalse(plan.fitsDevices(withPrediction), "5 MB and its largest group, 0.1 MB, do not fit 5.05 MB")
+        XCTAssertEqual(plan.deviceNeededBytes(withPrediction, on: "accel:0"), 5_100_000)
+        var deeper = copied.streaming(prefetchBytes: 300 * 1024)
+        deeper.prediction = prediction
+        XCTAssertEqual(plan.deviceNeededBytes(deeper, on: "accel:0"), 5_000_000 + 300 * 1024, "the bytes it copies ahead")
     }
 
+    /// A rehearsed candidate needs its predicted peak and an eighth more, at least 32 MiB more.
     func testHeadroomOverThePrediction() throws {
         func need(_ peak: Int) -> Int {
             var candidate = BudgetCandidate(technique: .resident, weightBytesAtOnce: 1, largestUnit: "unet", largestUnitBytes: 1)

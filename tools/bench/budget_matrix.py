@@ -6,7 +6,10 @@ fits one budget run with its own options, to show the chosen one is at least as 
 
   python3 tools/bench/budget_matrix.py [--only SUBSTRING] [--budgets 4GB,16GB] [--candidates [--rounds N]] [--diffuse PATH]
 
-Model folders as prediction_matrix.py's (SD15, SDXL, FLUX_DEV environment variables).
+Model folders as prediction_matrix.py's (SD15, SDXL, FLUX_DEV environment variables). The
+"demo accel" rows put the demo pipeline on a simulated accelerator whose copies run at 200 MB/s
+(8 GB of host budget): their budgets are the device's (`--max-memory 0=…`), and the peak shown
+is the device's.
 """
 import argparse
 import json
@@ -18,13 +21,36 @@ SD15 = os.environ.get("SD15", "/var/tmp/sd15-random")
 SDXL = os.environ.get("SDXL", "/var/tmp/sdxl-random")
 FLUX_DEV = os.environ.get("FLUX_DEV", "/var/tmp/flux-dev-random")
 
-# name, folder, options, budgets
+# name, folder (None: the demo pipeline), options, budgets; host budgets unless the name says accel
+STEPS = ["--steps", "2"]
+ACCEL = ["--device", "accel:0", "--accel-bandwidth", "200MB", "--steps", "6"]
 RUNS = [
-    ("sd15 f32 512", SD15, ["--width", "512", "--height", "512"], ["2GB", "4GB", "8GB", "16GB"]),
-    ("sdxl bf16 512", SDXL, ["--dtype", "bf16", "--width", "512", "--height", "512"], ["2GB", "4GB", "8GB", "16GB"]),
-    ("flux-dev bf16 256", FLUX_DEV, ["--dtype", "bf16", "--width", "256", "--height", "256"], ["4GB", "6GB", "8GB"]),
+    ("sd15 f32 512", SD15, ["--width", "512", "--height", "512"] + STEPS, ["2GB", "4GB", "8GB", "16GB"]),
+    ("sdxl bf16 512", SDXL, ["--dtype", "bf16", "--width", "512", "--height", "512"] + STEPS, ["2GB", "4GB", "8GB", "16GB"]),
+    ("flux-dev bf16 256", FLUX_DEV, ["--dtype", "bf16", "--width", "256", "--height", "256"] + STEPS, ["4GB", "6GB", "8GB"]),
+    ("demo accel", None, ACCEL, ["20MB", "8MB"]),
 ]
-SIZES = {"GB": 10**9}
+SIZES = {"GB": 10**9, "MB": 10**6}
+
+
+def budget_options(name, budget):
+    if "accel" in name:
+        return ["--memory-budget", "8GB", "--max-memory", "0=" + budget]
+    return ["--memory-budget", budget]
+
+
+def peak_of(name, report):
+    if "accel" in name:
+        return report["memory"]["devices"]["accel:0"]["peak_bytes"]
+    return report["memory"]["process_peak_rss_bytes"]
+
+
+def predicted_peak(name, predicted):
+    return predicted["devices"]["accel:0"] if "accel" in name else predicted["process_peak_rss_bytes"]
+
+
+def size(name, bytes_):
+    return f"{bytes_ / 2**20:.1f} MiB" if "accel" in name else f"{bytes_ / 2**30:.2f} GiB"
 
 
 def budget_bytes(text):
@@ -44,12 +70,12 @@ def main():
     for name, folder, options, budgets in RUNS:
         if args.only not in name:
             continue
-        common = ["--model", folder, "--prompt", "a photo of a cat", "--seed", "1", "--steps", "2"] + options
+        common = (["--model", folder] if folder else []) + ["--prompt", "a photo of a cat", "--seed", "1"] + options
         for budget in budgets:
             if args.budgets and budget not in args.budgets.split(","):
                 continue
             with tempfile.TemporaryDirectory(dir="/var/tmp") as out:
-                result = subprocess.run([args.diffuse, "generate", "--quiet", "--memory-budget", budget, "--out", out + "/x.png",
+                result = subprocess.run([args.diffuse, "generate", "--quiet"] + budget_options(name, budget) + ["--out", out + "/x.png",
                                          "--report", out + "/r.json"] + common, capture_output=True, text=True)
                 if result.returncode != 0:
                     # Refused up front, or stopped by the enforced limit: nothing is written either way.
@@ -58,10 +84,10 @@ def main():
                 report = json.load(open(out + "/r.json"))
             plan = report["plan"]
             chosen = next(c["command_line"] for c in plan["candidates"] if c["techniques"] == plan["chosen"])
-            peak = report["memory"]["process_peak_rss_bytes"]
+            peak = peak_of(name, report)
             steps = report["timings"]["steps_s"][1:]
-            print(f"| {name} | {budget} | `{chosen}` | {plan['predicted']['process_peak_rss_bytes'] / 2**30:.2f} GiB | {peak / 2**30:.2f} GiB | "
-                  f"{'yes' if peak <= budget_bytes(budget) else 'NO'} | {sum(steps) / len(steps):.2f} |", flush=True)
+            print(f"| {name} | {budget} | `{chosen}` | {size(name, predicted_peak(name, plan['predicted']))} | {size(name, peak)} | "
+                  f"{'yes' if peak <= budget_bytes(budget) else 'NO'} | {sum(steps) / len(steps):.3f} |", flush=True)
             if args.candidates:
                 # Each fitting candidate run with its own options, the candidates alternating in
                 # fresh processes for --rounds rounds; the median of their steady steps is shown.
@@ -77,13 +103,14 @@ def main():
                             own = json.load(open(out + "/r.json"))
                         steps = own["timings"]["steps_s"][1:]
                         seconds[candidate["command_line"]].append(sum(steps) / len(steps))
-                        peaks[candidate["command_line"]] = own["memory"]["process_peak_rss_bytes"]
+                        peaks[candidate["command_line"]] = peak_of(name, own)
                 for candidate in fitting:
                     line = candidate["command_line"]
                     mark = " (chosen)" if candidate["techniques"] == plan["chosen"] else ""
                     runs = sorted(seconds[line])
-                    print(f"|  | {budget} candidate | `{line}`{mark} | {candidate['predicted']['step_s']:.2f} s predicted | "
-                          f"{peaks[line] / 2**30:.2f} GiB | | {runs[len(runs) // 2]:.2f} (median of {', '.join(f'{x:.2f}' for x in seconds[line])}) |", flush=True)
+                    print(f"|  | {budget} candidate | `{line}`{mark} | {candidate['predicted']['step_s']:.3f} s predicted, "
+                          f"{size(name, predicted_peak(name, candidate['predicted']))} | {size(name, peaks[line])} | | "
+                          f"{runs[len(runs) // 2]:.3f} (median of {', '.join(f'{x:.3f}' for x in seconds[line])}) |", flush=True)
 
 if __name__ == "__main__":
     main()
