@@ -22,6 +22,14 @@ public enum AttentionKernel: Sendable, Equatable {
     /// the scores of `n` heads of one sample exist at once.
     case sliced(Int)
 
+    /// Whether it holds whole score matrices [Sq, Sk] (of every head, or of a slice of them).
+    public var holdsScoreMatrices: Bool {
+        switch self {
+        case .reference, .sliced: return true
+        case .memoryEfficient, .auto: return false
+        }
+    }
+
     /// Its name in operation signatures and profiles: `reference`, `memoryEfficient`, `auto`, `slicedN`.
     public var name: String {
         switch self {

@@ -27,17 +27,30 @@ extension TextToImagePipeline {
         let chunks = (batch + imagesPerChunk - 1) / imagesPerChunk
         var gathered: (images: Tensor, latents: Tensor)?
         var timings = GenerationResult.Timings()
-        var notes: [String] = []
-        for (index, start) in stride(from: 0, to: batch, by: imagesPerChunk).enumerated() {
+        var notes: [String] = [], retried: [String] = []
+        defer { retriedPhases = retried }   // each chunk's call starts its own list
+        var ranAgain = false
+        var starts = Array(stride(from: 0, to: batch, by: imagesPerChunk).enumerated())[...]
+        while let (index, start) = starts.popFirst() {
             if index == 2, MemoryRehearsal.current != nil { break }
             let rows = min(imagesPerChunk, batch - start)
             var chunk = options
             chunk.imagesPerPrompt = rows
             chunk.latents = try noise.next(rows)
+            let heldScores = attentionHoldsScoreMatrices
             let result = try generate(chunk, progress: progress.map { report in { event in
                 report(StepEvent(step: index * event.totalSteps + event.step, totalSteps: chunks * event.totalSteps,
                                  timestep: event.timestep, seconds: event.seconds))
             } })
+            retried += retriedPhases
+            // A later chunk took the memory-efficient attention kernel (degrading): the chunks
+            // before it computed with the other one, so every chunk runs again with it.
+            if index > 0, heldScores, !attentionHoldsScoreMatrices, !ranAgain {
+                (ranAgain, gathered, timings, notes) = (true, nil, GenerationResult.Timings(), [])
+                noise = try BatchNoise(options, batch: batch, perImage: perImage)
+                starts = Array(stride(from: 0, to: batch, by: imagesPerChunk).enumerated())[...]
+                continue
+            }
             // The whole batch's outputs, allocated once the first chunk says their shapes.
             let whole = try gathered ?? (Tensor.empty([batch] + result.images.shape.dropFirst(), dtype: result.images.dtype, device: result.images.device),
                                          Tensor.empty([batch] + result.latents.shape.dropFirst(), dtype: result.latents.dtype, device: result.latents.device))

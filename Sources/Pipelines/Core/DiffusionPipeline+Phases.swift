@@ -98,14 +98,48 @@ extension DiffusionPipeline {
         }
     }
 
-    /// A denoising step's model call, run once more a plan down (`denoiserPlanDown`) when it
-    /// runs out of memory and `degradesOnOutOfMemory` allows it. The scheduler has not stepped
-    /// yet, so the retry sees the same latents.
+    /// A denoising step's model call, run once more a plan down when it runs out of memory and
+    /// `degradesOnOutOfMemory` allows it. Where the pipeline's attention holds whole score
+    /// matrices (naive, sliced), the plan down is the memory-efficient kernel, and the call runs
+    /// again from its start (`AttentionPlannedDown`: the phases before computed with the other
+    /// kernel). Otherwise it is a finer offload (`denoiserPlanDown`), whose numbers are the
+    /// same: the scheduler has not stepped yet, so the retry sees the same latents.
     private func retryingStep(_ body: () throws -> Tensor) throws -> Tensor {
         do { return try body() } catch let error as OutOfMemoryError {
+            if let done = try attentionPlanDown(after: error) {
+                retriedPhases.append(done)
+                throw AttentionPlannedDown()
+            }
             guard let done = try denoiserPlanDown(after: error) else { throw error }
             retriedPhases.append(done)
             return try body()
+        }
+    }
+
+    /// Every component's attention switched to the memory-efficient kernel (`--attention
+    /// flash`: a tile of scores per thread) where one holds whole score matrices; what to say
+    /// of it, or nil where none does. The pipeline stays so.
+    private func attentionPlanDown(after error: OutOfMemoryError) throws -> String? {
+        guard degradesOnOutOfMemory, attentionHoldsScoreMatrices else { return nil }
+        try setAttentionBackend(.flash)
+        denoiser.executionDevice.allocator.emptyCache()
+        return "a denoising step ran out of memory on \(error.device) (\(formatBytes(error.requestedBytes)) asked with "
+            + "\(formatBytes(error.bytesInUse)) in use) and the call ran again from its start with --attention flash"
+    }
+
+    /// Whether a component's attention holds whole score matrices (naive, sliced).
+    var attentionHoldsScoreMatrices: Bool { components.contains { $0.attentionKernels.contains { $0.kernel.holdsScoreMatrices } } }
+
+    /// A call run once more from its start where a denoising step ran out of memory with
+    /// attention that holds whole score matrices and the pipeline took the memory-efficient
+    /// kernel (`attentionPlanDown`): every phase of the second run, the text encoders' too,
+    /// computes as a call with that kernel from the start; what the first said stays said.
+    func restartingOnAttentionPlanDown(_ call: () throws -> GenerationResult) throws -> GenerationResult {
+        do { return try call() } catch is AttentionPlannedDown {
+            let said = retriedPhases
+            let result = try call()
+            retriedPhases = said + retriedPhases
+            return result
         }
     }
 
@@ -195,3 +229,7 @@ extension DiffusionPipeline {
         return slots
     }
 }
+
+/// Thrown out of a call whose pipeline switched to the memory-efficient attention kernel
+/// mid-call, for `restartingOnAttentionPlanDown` to run the call again.
+struct AttentionPlannedDown: Error {}

@@ -21,6 +21,14 @@ public struct FluxImg2ImgPipeline: @unchecked Sendable {
     ///     sample's (for exact comparisons).
     public func generate(_ options: GenerationOptions, image: Tensor, strength: Float = defaultStrength, noise: Tensor? = nil,
                          latentSampleNoise: Tensor? = nil, progress: ProgressHandler? = nil) throws -> GenerationResult {
+        try base.restartingOnAttentionPlanDown {
+            try generateOnce(options, image: image, strength: strength, noise: noise, latentSampleNoise: latentSampleNoise, progress: progress)
+        }
+    }
+
+    /// One run of `generate` (`restartingOnAttentionPlanDown` may make two).
+    private func generateOnce(_ options: GenerationOptions, image: Tensor, strength: Float, noise: Tensor?,
+                              latentSampleNoise: Tensor?, progress: ProgressHandler?) throws -> GenerationResult {
         defer { base.modelOffload?.offloadAll() }
         let channels = base.latentChannels
         let (sized, givenLatents) = try base.imageToImageInput(options, image: image, strength: strength, latentChannels: channels,

@@ -24,6 +24,11 @@ extension FluxPipeline {
     /// for true CFG), draw (or take) the unpacked noise and pack it, shift the schedule by the
     /// image's token count, denoise with the distilled guidance, unpack and decode.
     public func generate(_ options: GenerationOptions, progress: ProgressHandler? = nil) throws -> GenerationResult {
+        try restartingOnAttentionPlanDown { try generateOnce(options, progress: progress) }
+    }
+
+    /// One run of `generate` (`restartingOnAttentionPlanDown` may make two).
+    private func generateOnce(_ options: GenerationOptions, progress: ProgressHandler?) throws -> GenerationResult {
         defer { modelOffload?.offloadAll() }
         let call = try resolvedCall(options, pipeline: Self.layout.className)
         try castPendingWeights()

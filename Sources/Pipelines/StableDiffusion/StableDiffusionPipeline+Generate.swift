@@ -7,6 +7,11 @@ extension StableDiffusionPipeline {
     /// Text to image, as Diffusers' `StableDiffusionPipeline.__call__`: encode the prompts,
     /// draw (or take) the initial latents, denoise with classifier-free guidance, decode.
     public func generate(_ options: GenerationOptions, progress: ProgressHandler? = nil) throws -> GenerationResult {
+        try restartingOnAttentionPlanDown { try generateOnce(options, progress: progress) }
+    }
+
+    /// One run of `generate` (`restartingOnAttentionPlanDown` may make two).
+    private func generateOnce(_ options: GenerationOptions, progress: ProgressHandler?) throws -> GenerationResult {
         defer { modelOffload?.offloadAll() }   // Diffusers' maybe_free_model_hooks
         _ = try resolvedSize(options, supported: [.guidanceRescale], pipeline: Self.layout.className)
         try castPendingWeights()

@@ -20,6 +20,14 @@ public struct StableDiffusionXLImg2ImgPipeline: @unchecked Sendable {
     ///   - noise: the latent noise to add instead of drawing it (for exact comparisons).
     public func generate(_ options: GenerationOptions, image: Tensor, strength: Float = defaultStrength, noise: Tensor? = nil,
                          latentSampleNoise: Tensor? = nil, progress: ProgressHandler? = nil) throws -> GenerationResult {
+        try base.restartingOnAttentionPlanDown {
+            try generateOnce(options, image: image, strength: strength, noise: noise, latentSampleNoise: latentSampleNoise, progress: progress)
+        }
+    }
+
+    /// One run of `generate` (`restartingOnAttentionPlanDown` may make two).
+    private func generateOnce(_ options: GenerationOptions, image: Tensor, strength: Float, noise: Tensor?,
+                              latentSampleNoise: Tensor?, progress: ProgressHandler?) throws -> GenerationResult {
         defer { base.modelOffload?.offloadAll() }
         let pipeline = "StableDiffusionXLImg2ImgPipeline"
         let (input, givenLatents) = try base.imageToImageInput(options, image: image, strength: strength,

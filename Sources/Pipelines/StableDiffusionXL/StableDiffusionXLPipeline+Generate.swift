@@ -9,6 +9,11 @@ extension StableDiffusionXLPipeline {
     /// both encoders, micro-conditioning time ids, draw (or take) the latents, denoise with
     /// guidance (and `guidance_rescale`) up to `denoising_end`, decode.
     public func generate(_ options: GenerationOptions, progress: ProgressHandler? = nil) throws -> GenerationResult {
+        try restartingOnAttentionPlanDown { try generateOnce(options, progress: progress) }
+    }
+
+    /// One run of `generate` (`restartingOnAttentionPlanDown` may make two).
+    private func generateOnce(_ options: GenerationOptions, progress: ProgressHandler?) throws -> GenerationResult {
         defer { modelOffload?.offloadAll() }
         let (width, height) = try resolvedCall(options, supported: [.prompt2, .negativePrompt2, .pooledPromptEmbeddings, .clipSkip,
                                                                     .guidanceRescale, .denoisingEnd, .sizeConditioning],
