@@ -41,10 +41,11 @@ public final class MemoryRehearsal: @unchecked Sendable {
         public var pageReads: [String: Int] = [:]
         /// Per section: bytes copied to or from each bandwidth-limited device, by its name.
         public var transfers: [String: [String: Int]] = [:]
-        /// The part of `transfers` copied ahead on a background queue (`CopyQueue.copiesAhead`):
+        /// The part of `transfers` copied ahead on a background queue (`CopyQueue.Submission`):
         /// it overlaps the computation, where the rest holds it up.
         public var transfersAhead: [String: [String: Int]] = [:]
-        /// Per timed section: what its compute thread did, in order (`TimelineEvent`).
+        /// Per timed section: what its compute thread did, in order (`TimelineEvent`; its
+        /// operations once copies are made ahead, a transfer queue's casts among them).
         public var timelines: [String: [TimelineEvent]] = [:]
         /// Per submission of copies ahead (`TimelineEvent.submitAhead`): its bytes by device.
         public var aheadBytes: [Int: [String: Int]] = [:]
@@ -260,8 +261,11 @@ public final class MemoryRehearsal: @unchecked Sendable {
 
     func awaitedAhead(_ id: Int) { lock.lock(); record(.awaitAhead(id: id)); lock.unlock() }
 
-    /// Appends to the running section's timeline where it is timed. Must be called with the lock held.
+    /// Appends to the running section's timeline where it is timed. Operations only once copies
+    /// are made ahead (only those need them replayed; the copies are few). Must be called with
+    /// the lock held.
     private func record(_ event: TimelineEvent) {
+        if case .operation = event, submissions == 0 { return }
         guard section.hasPrefix(timedSectionPrefix) else { return }
         measured.timelines[section, default: []].append(event)
     }

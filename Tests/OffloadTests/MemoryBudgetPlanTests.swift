@@ -208,14 +208,11 @@ final class DegradeAndRetryTests: XCTestCase {
         var options = GenerationOptions.tinyOneStep()
         options.seed = 5
         func call(capacity: Int?, tiled: Bool, degrades: Bool) throws -> (images: [Float], peak: Int, retried: [String]) {
-            let pipeline = try AutoPipeline.textToImage(folder: OffloadStrategyTests.root + "/tiny-sd")
-            let device = Device.accel(3, capacity: capacity)
-            try pipeline.to(device)
-            if tiled { try pipeline.enableVAETiling() }
-            pipeline.degradesOnOutOfMemory = degrades
-            let result = try pipeline.generate(options, progress: nil)
-            XCTAssertEqual(try pipeline.autoencoder().tiling != nil, tiled, "tiling as it was after the call")
-            return (try result.images.floats(), device.allocator.peakBytes, pipeline.retriedPhases)
+            try tinySDCall(options, on: Device.accel(3, capacity: capacity), degrades: degrades) { pipeline in
+                if tiled { try pipeline.enableVAETiling() }
+            } check: { pipeline in
+                XCTAssertEqual(try pipeline.autoencoder().tiling != nil, tiled, "tiling as it was after the call")
+            }
         }
         let whole = try call(capacity: nil, tiled: false, degrades: false)
         let tiled = try call(capacity: nil, tiled: true, degrades: false)
@@ -237,15 +234,12 @@ final class DegradeAndRetryTests: XCTestCase {
         // Larger images without guidance: the decode, not the steps, peaks.
         (options.width, options.height, options.guidanceScale) = (128, 128, 1)
         func call(capacity: Int?, sliced: Bool, degrades: Bool) throws -> (images: [Float], peak: Int, retried: [String]) {
-            let pipeline = try AutoPipeline.textToImage(folder: OffloadStrategyTests.root + "/tiny-sd")
-            let device = Device.accel(6, capacity: capacity)
-            try pipeline.to(device)
-            if sliced { try pipeline.enableVAESlicing() }
-            pipeline.degradesOnOutOfMemory = degrades
-            let result = try pipeline.generate(options, progress: nil)
-            XCTAssertEqual(try pipeline.autoencoder().useSlicing, sliced, "slicing as it was after the call")
-            XCTAssertNil(try pipeline.autoencoder().tiling)
-            return (try result.images.floats(), device.allocator.peakBytes, pipeline.retriedPhases)
+            try tinySDCall(options, on: Device.accel(6, capacity: capacity), degrades: degrades) { pipeline in
+                if sliced { try pipeline.enableVAESlicing() }
+            } check: { pipeline in
+                XCTAssertEqual(try pipeline.autoencoder().useSlicing, sliced, "slicing as it was after the call")
+                XCTAssertNil(try pipeline.autoencoder().tiling)
+            }
         }
         let whole = try call(capacity: nil, sliced: false, degrades: false)
         let sliced = try call(capacity: nil, sliced: true, degrades: false)
@@ -255,6 +249,20 @@ final class DegradeAndRetryTests: XCTestCase {
             try call(capacity: $0, sliced: false, degrades: $1)
         }
         XCTAssertTrue(retried.hasSuffix("and was run again with --vae-slicing"), retried)
+    }
+
+    /// The tiny SD pipeline on `device`, set up by `configure`, called with `options`
+    /// (degrading when `degrades`): its images, the device's peak and what it said of retries;
+    /// `check` looks at the pipeline after the call.
+    func tinySDCall(_ options: GenerationOptions, on device: Device, degrades: Bool, configure: (any TextToImagePipeline) throws -> Void,
+                    check: (any TextToImagePipeline) throws -> Void) throws -> (images: [Float], peak: Int, retried: [String]) {
+        let pipeline = try AutoPipeline.textToImage(folder: OffloadStrategyTests.root + "/tiny-sd")
+        try pipeline.to(device)
+        try configure(pipeline)
+        pipeline.degradesOnOutOfMemory = degrades
+        let result = try pipeline.generate(options, progress: nil)
+        try check(pipeline)
+        return (try result.images.floats(), device.allocator.peakBytes, pipeline.retriedPhases)
     }
 
     /// At `capacity` the call runs out of memory; degrading, it retries one phase within the

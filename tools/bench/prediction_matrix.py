@@ -41,6 +41,8 @@ MATRIX = [
     ("sd15 f32 512 model offload", SD15, 512, "f32", ACCEL + ["--offload", "model"]),
     ("sd15 f32 512 sequential", SD15, 512, "f32", ACCEL + ["--offload", "sequential"]),
     ("sd15 bf16 768 tiled VAE", SD15, 768, "bf16", ["--vae-tiling"]),
+    ("sd15 bf16 512 group-block stream, copies at 16 GB/s", SD15, 512, "bf16",
+     ACCEL + ["--accel-bandwidth", "16GB", "--offload", "group-block", "--blocks-per-group", "1", "--stream"]),
     ("sdxl bf16 512 plain", SDXL, 512, "bf16", []),
     ("sdxl f32 512 plain", SDXL, 512, "f32", []),
     ("sdxl bf16 768 group-block", SDXL, 768, "bf16", ["--offload", "group-block", "--blocks-per-group", "1"]),
