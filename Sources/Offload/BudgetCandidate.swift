@@ -86,8 +86,6 @@ public struct BudgetCandidate: Sendable, Equatable {
     public let largestUnitBytes: Int
     /// How the VAE decodes the batch (a plan's choice for images whose whole decode would not fit).
     public var decode = VAEDecode()
-    /// Whether the VAE decodes in tiles.
-    public var vaeTiling: Bool { decode.tiling }
     /// Whether the plan put the memory-efficient attention kernel (`--attention flash`) in place
     /// of a requested one that holds whole score matrices (naive, sliced).
     public var memoryEfficientAttention = false

@@ -173,7 +173,7 @@ extension Generate {
                     let current = plan(candidates)
                     guard current.chosen == nil else { break }
                     let above = candidates[weighed...].min { current.neededBytes($0) < current.neededBytes($1) }?.prediction?.peakSection
-                    guard rung[0].decode.tiling ? above == Self.decodeSection : above?.hasPrefix("unet") == true else { continue }
+                    guard rung[0].decode.tiling ? above == DiffusionPipeline.decodeSection : above?.hasPrefix(DiffusionPipeline.denoisingSectionPrefix) == true else { continue }
                     weighed = candidates.count
                     try rehearse(rung)
                 }
@@ -194,9 +194,6 @@ extension Generate {
         for index in candidates.indices { candidates[index].prediction = candidates[index].prediction?.startingFrom(start) }
         return plan(candidates)
     }
-
-    /// The rehearsal's section of the VAE decode (`DiffusionPipeline.decodePhase`).
-    static let decodeSection = "vae_decode"
 
     /// The VAE decodes a plan weighs for a batch (or chunk) of `images`, from the one asked for
     /// down (`VAEDecode.ladder`).
@@ -236,7 +233,7 @@ extension Generate {
         let allocators = devices.allDevices.map(\.allocator)
         for allocator in allocators { allocator.emptyCache() }
         let base = ProcessMemory.residentBytes ?? 0
-        let rehearsal = MemoryRehearsal(watching: allocators, times: times, timedSectionPrefix: "unet")
+        let rehearsal = MemoryRehearsal(watching: allocators, times: times, timedSectionPrefix: DiffusionPipeline.denoisingSectionPrefix)
         let outputBytes = try rehearsal.run { () throws -> Int in
             let (pipeline, _) = try loadPipeline(target: target, setup: setup)
             _ = try place(pipeline, on: target, setup: setup, rehearsing: true)

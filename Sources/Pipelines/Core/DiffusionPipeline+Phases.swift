@@ -6,6 +6,11 @@ import Schedulers
 import Tensor
 
 extension DiffusionPipeline {
+    /// The profile (and rehearsal) section of the VAE decode.
+    public static let decodeSection = "vae_decode"
+    /// What the sections of the denoising steps begin with (`unet_first_step`, `unet_step`).
+    public static let denoisingSectionPrefix = "unet"
+
     /// Runs one phase of a call (prompt encoding, denoising, decoding, the img2img encode) with
     /// `component`'s weights ready. With `releasesWeightPagesBetweenPhases`, when the phase
     /// ends the component's mapped weights let their pages go, packed copies included; and
@@ -80,7 +85,7 @@ extension DiffusionPipeline {
             phaseTimings.denoiseStartedAt = loopStart.timeIntervalSince1970
             for (i, t) in timesteps.enumerated() {
                 let stepStart = Date()
-                OpProfile.beginSection(i == 0 ? "unet_first_step" : "unet_step")
+                OpProfile.beginSection(i == 0 ? Self.denoisingSectionPrefix + "_first_step" : Self.denoisingSectionPrefix + "_step")
                 // The scheduler works on the host; the denoiser computes wherever it was placed.
                 let prediction = try retryingStep { try predict(latents, t) }.to(.f32).to(latents.device)
                 latents = try scheduler.step(modelOutput: prediction.contiguous(), timestep: t, sample: latents).prevSample
@@ -146,7 +151,7 @@ extension DiffusionPipeline {
     /// The decode phase, which ends a call: the images, the phase's time and the whole call's
     /// conversion time.
     func decodePhase(_ latents: Tensor, timings: inout GenerationResult.Timings) throws -> Tensor {
-        OpProfile.beginSection("vae_decode")
+        OpProfile.beginSection(Self.decodeSection)
         let (images, seconds) = try timedPhase { try decodeDegradingOnOutOfMemory(latents) }
         timings.vaeDecodeSeconds = seconds
         timings.weightCastSeconds = phaseCastSeconds
