@@ -31,4 +31,16 @@ static inline void swift_diffusers_flush(const void *pointer, long bytes) { (voi
 static inline unsigned int swift_diffusers_get_mxcsr(void) { return 0; }
 static inline void swift_diffusers_set_mxcsr(unsigned int value) { (void)value; }
 #endif
+
+// Reads one word every `stride` bytes of [pointer, pointer + bytes) and returns their sum (so
+// that the reads are made): a rehearsal evicts the caches and address translations a timing
+// left warm by reading a large scratch block, and warms an operand a step finds warm.
+static inline unsigned long swift_diffusers_touch(const void *pointer, long bytes, long stride) {
+    const volatile unsigned long *p = (const volatile unsigned long *)pointer;
+    unsigned long sum = 0;
+    long words = bytes / (long)sizeof(unsigned long), step = stride / (long)sizeof(unsigned long);
+    for (long i = 0; i < words; i += step > 0 ? step : 1) sum += p[i];
+    return sum;
+}
+
 #endif

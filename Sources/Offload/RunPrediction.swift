@@ -64,6 +64,10 @@ public struct RunPrediction: Sendable, Equatable {
         if let perByte = times?.seconds(OperationTimes.pageReadSignature), let bytes = figures.pageReads[section], bytes > 0 {
             byClass["page_reads"] = Double(bytes) * perByte / entries
         }
+        // Large blocks in fresh pages: faulted and zeroed as they are written, unmapped when freed.
+        if let perByte = times?.seconds(OperationTimes.freshPageSignature), let bytes = figures.freshPageBytes[section], bytes > 0 {
+            byClass["fresh_pages"] = Double(bytes) * perByte / entries
+        }
         // Copies made ahead: the section's compute-thread timeline replayed against the copy
         // engine tells what the computation hides; without one, the best case (all it can).
         let computing = byClass.values.reduce(0, +)
@@ -107,12 +111,17 @@ public struct RunPrediction: Sendable, Equatable {
 }
 
 extension OperationTimes {
+    /// How the table's entries are measured; a table measured another way is not reused
+    /// (2: operations timed with their weights' address translations evicted, fresh pages and
+    /// page reads as medians).
+    public static let calibrationVersion = 2
+
     /// The table kept for this machine in `folder` (created when missing): one JSON object of
     /// seconds by operation signature, per CPU model and thread count, so that a table measured
     /// on one machine is never used on another.
     public static func cacheFile(in folder: String) -> String {
         let name = "\(CPUModel.name)-\(Parallel.threadCount)t".map { $0.isLetter || $0.isNumber ? $0 : "-" }
-        return folder + "/operation-times-" + String(name) + ".json"
+        return folder + "/operation-times-v\(calibrationVersion)-" + String(name) + ".json"
     }
 
     /// The table in `path`, or an empty one when there is none or it cannot be read (it is a

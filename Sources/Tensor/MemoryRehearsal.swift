@@ -39,6 +39,10 @@ public final class MemoryRehearsal: @unchecked Sendable {
         /// Per section: mapped bytes whose pages were brought in (read from the file or the page
         /// cache): in a later denoising step, what offloading in place reads again each step.
         public var pageReads: [String: Int] = [:]
+        /// Per section: bytes of large allocations that took fresh pages (no freed block of
+        /// their size was cached): the kernel faults and zeroes them as they are first written,
+        /// and they are unmapped when freed — a step's cost no operation timed alone sees.
+        public var freshPageBytes: [String: Int] = [:]
         /// Per section: bytes copied to or from each bandwidth-limited device, by its name.
         public var transfers: [String: [String: Int]] = [:]
         /// The part of `transfers` copied ahead on a background queue (`CopyQueue.Submission`):
@@ -98,6 +102,7 @@ public final class MemoryRehearsal: @unchecked Sendable {
             MemoryRehearsal.deactivate()
             lock.lock(); let owners = derivedOwners.values.compactMap(\.storage); derivedOwners = [:]; spilledCopies = [:]; lock.unlock()
             for storage in owners { storage.invalidateDerived() }
+            free(scratch); scratch = nil
             for allocator in allocators { allocator.emptyCache() }
         }
         return try body()
@@ -150,10 +155,36 @@ public final class MemoryRehearsal: @unchecked Sendable {
 
     // MARK: What the instrumented code tells it
 
-    /// `storage` was allocated on `allocator` while rehearsing.
-    func allocated(_ storage: Storage, on allocator: DeviceAllocator) {
+    /// `storage` was allocated on `allocator` while rehearsing; `freshPages`: in a block the
+    /// system maps anew (large, and no cached block of its size was free).
+    func allocated(_ storage: Storage, on allocator: DeviceAllocator, freshPages: Bool) {
         lock.lock(); rehearsalStorages[ObjectIdentifier(storage)] = WeakStorage(storage: storage); lock.unlock()
+        if freshPages, !MemoryRehearsal.isTiming, allocators.contains(where: { $0 === allocator }) {
+            lock.lock(); let section = self.section; measured.freshPageBytes[section, default: 0] += storage.byteCount; lock.unlock()
+            if let times, section.hasPrefix(timedSectionPrefix), times.seconds(OperationTimes.freshPageSignature) == nil {
+                times.record(OperationTimes.freshPageSignature, seconds: MemoryRehearsal.freshPageSecondsPerByte())
+            }
+        }
         allocatorChanged(allocator)
+    }
+
+    /// Seconds a byte of a large block in fresh pages costs, as a kernel writing its output
+    /// meets them: allocated as a storage's block is, written a byte a page by the computing
+    /// threads (each page faulted in and zeroed), freed (unmapped). The median of five 64 MiB blocks.
+    static func freshPageSecondsPerByte() -> Double {
+        let bytes = 64 << 20, page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        var runs: [Double] = []
+        for _ in 0..<5 {
+            guard let seconds = try? timed({
+                guard let block = Storage.freshBlock(bytes) else { return }
+                Parallel.forEachChunk(bytes / page, grain: 64) { pages in
+                    for index in pages { block.storeBytes(of: 1, toByteOffset: index * page, as: UInt8.self) }
+                }
+                free(block)
+            }) else { continue }
+            runs.append(seconds / Double(bytes))
+        }
+        return runs.isEmpty ? 0 : runs.sorted()[runs.count / 2]
     }
 
     /// An allocation on `allocator` happened.
@@ -187,18 +218,23 @@ public final class MemoryRehearsal: @unchecked Sendable {
         measurePageReads(storage)
     }
 
-    /// Seconds a byte of mapped pages takes to bring in, measured once per table on the first
-    /// page read of at least 16 MiB in a timed section: that storage's pages are read for real
-    /// (from the page cache, where a real step re-reads them) and let go again.
+    /// Seconds a byte of mapped pages takes to bring in and let go, measured once per table on
+    /// the first page read of at least 16 MiB in a timed section: that storage's pages are read
+    /// for real (from the page cache, where a real step re-reads them) and released again, as
+    /// offloading in place does each step; the median of three (one such reading came out a
+    /// hundredth of the others).
     private func measurePageReads(_ storage: Storage) {
         guard let times, section.hasPrefix(timedSectionPrefix), storage.byteCount >= 16 << 20,
               times.seconds(OperationTimes.pageReadSignature) == nil else { return }
         storage.releaseMappedPagesForReal()
-        let start = DispatchTime.now().uptimeNanoseconds
-        storage.populateMappedPagesForReal()
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        storage.releaseMappedPagesForReal()
-        times.record(OperationTimes.pageReadSignature, seconds: seconds / Double(storage.byteCount))
+        var runs: [Double] = []
+        for _ in 0..<3 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            storage.populateMappedPagesForReal()
+            storage.releaseMappedPagesForReal()
+            runs.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        times.record(OperationTimes.pageReadSignature, seconds: runs.sorted()[1] / Double(storage.byteCount))
     }
 
     /// The pages of mapped `storage` were let go.
@@ -319,15 +355,46 @@ public final class MemoryRehearsal: @unchecked Sendable {
             // previous operation just wrote, stay.
             let flushesWeights = ["linear", "conv2d", "embedding"].contains(name)
             let weights = flushesWeights ? inputs.dropFirst().compactMap { $0 }.flatMap { [$0.storage] + $0.storage.derivedStorages } : []
+            // Nor are a weight's address translations: a step last read its pages a step ago,
+            // so each computing thread's translation buffer and the cached page tables hold
+            // other pages (on a virtual machine, a translation missed costs two tables' walks).
+            // A scratch block larger than the caches read a word a page on every thread evicts
+            // them; the activation, which the previous operation just wrote, is then read once.
+            let activation = inputs.first??.storage
             // The median of three such runs: one timing on a shared machine varies by a third.
             var runs: [Double] = []
             for _ in 0..<3 {
-                if flushesWeights { for storage in weights { swift_diffusers_flush(storage.pointer, storage.byteCount) } }
+                if flushesWeights {
+                    for storage in weights { swift_diffusers_flush(storage.pointer, storage.byteCount) }
+                    try evictCachesAndTranslations()
+                    if let activation { _ = swift_diffusers_touch(activation.pointer, activation.byteCount, 64) }
+                }
                 runs.append(try MemoryRehearsal.timed { _ = try call() })
             }
             times.record(signature, seconds: runs.sorted()[1])
         }
         return out
+    }
+
+    /// A block of 64 MiB, written once (its pages real), that timings read to evict the caches
+    /// and address translations an operation's earlier runs left warm; freed when the
+    /// rehearsal ends (the run that follows must not hold it).
+    private var scratch: UnsafeMutableRawPointer?
+    private static let scratchBytes = 64 << 20
+
+    /// Reads the scratch block a word a cache line, split over the computing threads (each
+    /// thread's share has more pages than its translation buffer holds entries).
+    private func evictCachesAndTranslations() throws {
+        if scratch == nil, let block = malloc(MemoryRehearsal.scratchBytes) {
+            memset(block, 1, MemoryRehearsal.scratchBytes)
+            scratch = block
+        }
+        guard let scratch else { return }
+        _ = try MemoryRehearsal.timed {
+            Parallel.forEachChunk(MemoryRehearsal.scratchBytes / 64, grain: 1 << 14) { lines in
+                _ = swift_diffusers_touch(scratch + lines.lowerBound * 64, lines.count * 64, 64)
+            }
+        }
     }
 
     /// Whether an operation can be run for real to time it: its operands are written and its
@@ -402,8 +469,10 @@ public final class OperationTimes: @unchecked Sendable {
 
     public init(_ table: [String: Double] = [:]) { self.table = table }
 
-    /// The entry holding seconds per byte of mapped pages brought in.
+    /// The entry holding seconds per byte of mapped pages brought in and let go.
     public static let pageReadSignature = "page-read(per byte)"
+    /// The entry holding seconds per byte of a large block in fresh pages (faulted, zeroed, unmapped).
+    public static let freshPageSignature = "fresh-pages(per byte)"
 
     public func seconds(_ signature: String) -> Double? {
         lock.lock(); defer { lock.unlock() }

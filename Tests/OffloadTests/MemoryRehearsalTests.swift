@@ -70,4 +70,42 @@ final class MemoryRehearsalTests: XCTestCase {
         // The call after it is the plain one, bit for bit (no garbage packed weight left).
         XCTAssertEqual(try pipeline.generate(.tinyOneStep(), progress: nil).images.floats(), try plain.floats())
     }
+
+    /// A large block the system maps anew is booked as fresh pages to the section allocating
+    /// it, a cached block handed out again and a small one are not; the first one in a timed
+    /// section measures what a byte of them costs, and a step's prediction adds them.
+    func testARehearsalBooksBlocksInFreshPages() throws {
+        let accel = Device.accel(5)
+        let times = OperationTimes()
+        let rehearsal = MemoryRehearsal(watching: [accel.allocator], times: times, timedSectionPrefix: "unet")
+        try rehearsal.run {
+            OpProfile.beginSection("unet_step")
+            _ = try Tensor.empty([1 << 20], device: accel)   // 4 MiB in fresh pages, then cached
+            _ = try Tensor.empty([1 << 20], device: accel)   // the cached block again
+            _ = try Tensor.empty([1 << 10], device: accel)   // 4 KiB: malloc's own
+            OpProfile.beginSection(nil)
+        }
+        XCTAssertEqual(rehearsal.figures.freshPageBytes, ["unet_step": 4 << 20])
+        let perByte = try XCTUnwrap(times.seconds(OperationTimes.freshPageSignature))
+        XCTAssertGreaterThan(perByte, 0)
+        XCTAssertLessThan(perByte, 1e-7)
+
+        var figures = MemoryRehearsal.Figures()
+        figures.sectionEntries["unet_step"] = 2
+        figures.freshPageBytes["unet_step"] = 8 << 20
+        let prediction = RunPrediction(rehearsal: figures, baseResidentBytes: 0, outputBytes: 0,
+                                       times: OperationTimes([OperationTimes.freshPageSignature: 1e-9]))
+        XCTAssertEqual(prediction.stepSecondsByClass["fresh_pages"] ?? 0, Double(4 << 20) * 1e-9, accuracy: 1e-12)
+        XCTAssertEqual(prediction.stepSeconds ?? 0, Double(4 << 20) * 1e-9, accuracy: 1e-12)
+    }
+
+    /// Blocks of a huge page or more start on one (the kernel may then back them with huge pages).
+    func testLargeBlocksStartOnAHugePage() throws {
+        let accel = Device.accel(6)
+        for elements in [1 << 19, 3 << 19, 5 << 20] {
+            let tensor = try Tensor.empty([elements], device: accel)
+            XCTAssertEqual(Int(bitPattern: tensor.storage.pointer) % (2 << 20), 0, "\(elements * 4) bytes")
+        }
+        XCTAssertEqual(Int(bitPattern: try Tensor.empty([1000], device: accel).storage.pointer) % 64, 0)
+    }
 }
