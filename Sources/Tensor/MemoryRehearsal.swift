@@ -358,8 +358,8 @@ public final class MemoryRehearsal: @unchecked Sendable {
             // Nor are a weight's address translations: a step last read its pages a step ago,
             // so each computing thread's translation buffer and the cached page tables hold
             // other pages (on a virtual machine, a translation missed costs two tables' walks).
-            // A scratch block larger than the caches read a word a page on every thread evicts
-            // them; the activation, which the previous operation just wrote, is then read once.
+            // A scratch block larger than the caches, read a word a cache line on every thread,
+            // evicts them; the activation, which the previous operation just wrote, is then read once.
             let activation = inputs.first??.storage
             // The median of three such runs: one timing on a shared machine varies by a third.
             var runs: [Double] = []
