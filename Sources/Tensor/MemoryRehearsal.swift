@@ -161,8 +161,9 @@ public final class MemoryRehearsal: @unchecked Sendable {
         lock.lock(); rehearsalStorages[ObjectIdentifier(storage)] = WeakStorage(storage: storage); lock.unlock()
         if freshPages, !MemoryRehearsal.isTiming, allocators.contains(where: { $0 === allocator }) {
             lock.lock(); let section = self.section; measured.freshPageBytes[section, default: 0] += storage.byteCount; lock.unlock()
-            if let times, section.hasPrefix(timedSectionPrefix), times.seconds(OperationTimes.freshPageSignature) == nil {
-                times.record(OperationTimes.freshPageSignature, seconds: MemoryRehearsal.freshPageSecondsPerByte())
+            if let times, section.hasPrefix(timedSectionPrefix), times.seconds(OperationTimes.freshPageSignature) == nil,
+               let perByte = MemoryRehearsal.freshPageSecondsPerByte() {
+                times.record(OperationTimes.freshPageSignature, seconds: perByte)
             }
         }
         allocatorChanged(allocator)
@@ -170,21 +171,29 @@ public final class MemoryRehearsal: @unchecked Sendable {
 
     /// Seconds a byte of a large block in fresh pages costs, as a kernel writing its output
     /// meets them: allocated as a storage's block is, written a byte a page by the computing
-    /// threads (each page faulted in and zeroed), freed (unmapped). The median of five 64 MiB blocks.
-    static func freshPageSecondsPerByte() -> Double {
+    /// threads (each page faulted in and zeroed), freed (unmapped). The median of five 64 MiB
+    /// blocks; nil when the system had none to give (nothing is recorded, it is measured again).
+    static func freshPageSecondsPerByte() -> Double? {
         let bytes = 64 << 20, page = Int(sysconf(Int32(_SC_PAGESIZE)))
         var runs: [Double] = []
         for _ in 0..<5 {
+            var allocated = false
             guard let seconds = try? timed({
                 guard let block = Storage.freshBlock(bytes) else { return }
+                allocated = true
                 Parallel.forEachChunk(bytes / page, grain: 64) { pages in
                     for index in pages { block.storeBytes(of: 1, toByteOffset: index * page, as: UInt8.self) }
                 }
                 free(block)
-            }) else { continue }
+            }), allocated else { continue }
             runs.append(seconds / Double(bytes))
         }
-        return runs.isEmpty ? 0 : runs.sorted()[runs.count / 2]
+        return median(runs)
+    }
+
+    /// The middle of `runs` (the upper middle of an even count); nil when empty.
+    static func median(_ runs: [Double]) -> Double? {
+        runs.isEmpty ? nil : runs.sorted()[runs.count / 2]
     }
 
     /// An allocation on `allocator` happened.
@@ -234,7 +243,7 @@ public final class MemoryRehearsal: @unchecked Sendable {
             storage.releaseMappedPagesForReal()
             runs.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
-        times.record(OperationTimes.pageReadSignature, seconds: runs.sorted()[1] / Double(storage.byteCount))
+        if let seconds = MemoryRehearsal.median(runs) { times.record(OperationTimes.pageReadSignature, seconds: seconds / Double(storage.byteCount)) }
     }
 
     /// The pages of mapped `storage` were let go.
@@ -371,7 +380,7 @@ public final class MemoryRehearsal: @unchecked Sendable {
                 }
                 runs.append(try MemoryRehearsal.timed { _ = try call() })
             }
-            times.record(signature, seconds: runs.sorted()[1])
+            if let seconds = MemoryRehearsal.median(runs) { times.record(signature, seconds: seconds) }
         }
         return out
     }
